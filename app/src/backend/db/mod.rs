@@ -1,0 +1,205 @@
+//! Database connection, migrations, and a small SQL builder that writes the
+//! placeholders of whichever backend is connected.
+
+mod migrations;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+    Value,
+};
+use sea_orm_migration::MigratorTrait;
+use std::time::Duration;
+
+pub use migrations::Migrator;
+
+/// Open the database at `url` (SQLite or PostgreSQL). SQLite files and their
+/// folder are created when missing.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut url = url.to_string();
+    if url.starts_with("sqlite:") {
+        if let Some(path) = sqlite_path(&url) {
+            if let Some(dir) = std::path::Path::new(&path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| DbErr::Custom(format!("cannot create {dir:?}: {e}")))?;
+                }
+            }
+        }
+        if !url.contains("mode=") {
+            url.push_str(if url.contains('?') {
+                "&mode=rwc"
+            } else {
+                "?mode=rwc"
+            });
+        }
+    }
+    let mut opts = ConnectOptions::new(url.clone());
+    opts.sqlx_logging(false)
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 });
+    if url.starts_with("sqlite:") {
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+                .pragma("cache_size", "-65536")
+                .pragma("temp_store", "memory")
+        });
+    }
+    Database::connect(opts).await
+}
+
+fn sqlite_path(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}
+
+/// Bring the schema up to date.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Current time in milliseconds since the Unix epoch: how every timestamp is stored.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+pub fn from_ms(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// Builds one SQL statement with bound values, numbering placeholders for
+/// PostgreSQL (`$1`) or not for SQLite (`?`).
+pub struct Sql {
+    backend: DbBackend,
+    sql: String,
+    values: Vec<Value>,
+}
+
+impl Sql {
+    pub fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            sql: String::with_capacity(256),
+            values: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        self.values.push(value.into());
+        match self.backend {
+            DbBackend::Postgres => {
+                self.sql.push('$');
+                self.sql.push_str(&self.values.len().to_string());
+            }
+            _ => self.sql.push('?'),
+        }
+        self
+    }
+
+    /// `(?, ?, ...)` for each value.
+    pub fn bind_list<V: Into<Value>>(&mut self, values: impl IntoIterator<Item = V>) -> &mut Self {
+        self.push("(");
+        for (i, v) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(v);
+        }
+        self.push(")")
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.backend == DbBackend::Postgres
+    }
+
+    pub fn build(self) -> Statement {
+        Statement::from_sql_and_values(self.backend, self.sql, self.values)
+    }
+
+    pub async fn execute(self, db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+        Ok(db.execute_raw(self.build()).await?.rows_affected())
+    }
+
+    pub async fn all<T: sea_orm::FromQueryResult>(
+        self,
+        db: &impl ConnectionTrait,
+    ) -> Result<Vec<T>, DbErr> {
+        let rows = db.query_all_raw(self.build()).await?;
+        rows.iter().map(|r| T::from_query_result(r, "")).collect()
+    }
+
+    pub async fn one<T: sea_orm::FromQueryResult>(
+        self,
+        db: &impl ConnectionTrait,
+    ) -> Result<Option<T>, DbErr> {
+        match db.query_one_raw(self.build()).await? {
+            Some(r) => Ok(Some(T::from_query_result(&r, "")?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The first column of the first row, as an integer (counts, ids).
+    pub async fn scalar_i64(self, db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
+        match db.query_one_raw(self.build()).await? {
+            Some(r) => Ok(Some(r.try_get_by_index::<i64>(0)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Escape `%`, `_` and `\` for a `LIKE ... ESCAPE '\'` pattern.
+pub fn like_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_follow_the_backend() {
+        let mut pg = Sql::new(DbBackend::Postgres);
+        pg.push("a = ")
+            .bind(1i64)
+            .push(" AND b IN ")
+            .bind_list(["x", "y"]);
+        assert_eq!(pg.build().sql, "a = $1 AND b IN ($2, $3)");
+        let mut lite = Sql::new(DbBackend::Sqlite);
+        lite.push("a = ")
+            .bind(1i64)
+            .push(" AND b IN ")
+            .bind_list(["x", "y"]);
+        assert_eq!(lite.build().sql, "a = ? AND b IN (?, ?)");
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(like_escape(r"50%_a\b"), r"50\%\_a\\b");
+    }
+
+    #[test]
+    fn sqlite_paths_are_found() {
+        assert_eq!(
+            sqlite_path("sqlite://data/m.db?mode=rwc").as_deref(),
+            Some("data/m.db")
+        );
+        assert_eq!(sqlite_path("sqlite::memory:"), None);
+    }
+}

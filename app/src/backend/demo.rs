@@ -1,0 +1,377 @@
+//! Sample contacts for trying Muster out: `muster demo --contacts N`.
+
+use crate::backend::auth::OrgId;
+use crate::backend::db::{now_ms, Sql};
+use crate::backend::directory::{self, ValidContact};
+use crate::model::AppError;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
+
+const FIRST: &[&str] = &[
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Christopher",
+    "Lisa",
+    "Daniel",
+    "Nancy",
+    "Matthew",
+    "Betty",
+    "Anthony",
+    "Margaret",
+    "Mark",
+    "Sandra",
+    "Donald",
+    "Ashley",
+    "Steven",
+    "Kimberly",
+    "Paul",
+    "Emily",
+    "Andrew",
+    "Donna",
+    "Joshua",
+    "Michelle",
+    "Aisha",
+    "Mohammed",
+    "Priya",
+    "Wei",
+    "Yuki",
+    "Sofia",
+    "Mateo",
+    "Olga",
+    "Kwame",
+    "Chloé",
+    "Søren",
+    "Zoë",
+    "Amara",
+    "Luca",
+    "Ingrid",
+    "Hiroshi",
+    "Fatima",
+    "Diego",
+    "Noor",
+    "Tomás",
+];
+const LAST: &[&str] = &[
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Perez",
+    "Thompson",
+    "White",
+    "Harris",
+    "Sanchez",
+    "Clark",
+    "Ramirez",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Okafor",
+    "Patel",
+    "Kowalski",
+    "Müller",
+    "O'Brien",
+    "Tanaka",
+    "Andersson",
+    "Rossi",
+    "Dubois",
+    "Novak",
+    "Haddad",
+    "Kim",
+    "Silva",
+    "Ivanova",
+];
+const DEPARTMENTS: &[&str] = &[
+    "Engineering",
+    "Sales",
+    "Marketing",
+    "Finance",
+    "Human Resources",
+    "Operations",
+    "Customer Support",
+    "Legal",
+    "Facilities",
+    "IT",
+    "Security",
+    "Product",
+];
+const ROLES: &[&str] = &[
+    "Software Engineer",
+    "Senior Software Engineer",
+    "Engineering Manager",
+    "Account Executive",
+    "Sales Manager",
+    "Marketing Specialist",
+    "Accountant",
+    "Financial Analyst",
+    "HR Partner",
+    "Recruiter",
+    "Operations Manager",
+    "Support Agent",
+    "Support Lead",
+    "Counsel",
+    "Facilities Coordinator",
+    "IT Administrator",
+    "Security Analyst",
+    "Product Manager",
+    "Designer",
+    "Director",
+    "Vice President",
+    "Site Lead",
+    "Shift Supervisor",
+    "Technician",
+    "Analyst",
+];
+const LOCATIONS: &[&str] = &[
+    "London",
+    "Manchester",
+    "Edinburgh",
+    "Dublin",
+    "New York",
+    "Chicago",
+    "San Francisco",
+    "Austin",
+    "Toronto",
+    "Berlin",
+    "Paris",
+    "Amsterdam",
+    "Singapore",
+    "Sydney",
+    "Remote",
+];
+const GROUPS: &[&str] = &[
+    "Engineering Team",
+    "US-Based Employees",
+    "UK-Based Employees",
+    "EMEA Staff",
+    "APAC Staff",
+    "On-call Responders",
+    "Incident Commanders",
+    "Fire Wardens",
+    "First Aiders",
+    "Leadership",
+    "Night Shift",
+    "Weekend Cover",
+    "Building A",
+    "Building B",
+    "Data Center Team",
+    "Crisis Team",
+    "Remote Workers",
+    "New Starters",
+    "Contractors",
+    "All Managers",
+];
+
+/// A generated contact: a valid contact plus the index of its groups.
+pub fn sample(rng: &mut SmallRng, n: u64) -> ValidContact {
+    let first = FIRST[rng.random_range(0..FIRST.len())];
+    let last = LAST[rng.random_range(0..LAST.len())];
+    let location = LOCATIONS[rng.random_range(0..LOCATIONS.len())];
+    let email = format!(
+        "{}.{}{}@example.com",
+        ascii_lower(first),
+        ascii_lower(last),
+        n
+    );
+    // UK mobile numbers 07400 000000 to 07999 999999 are all valid mobile ranges.
+    let phone = (rng.random_range(0..10) < 9).then(|| {
+        format!(
+            "+447{}{:08}",
+            rng.random_range(4..10),
+            rng.random_range(0..100_000_000)
+        )
+    });
+    let mut groups = vec![GROUPS[rng.random_range(0..GROUPS.len())].to_string()];
+    if rng.random_range(0..3) == 0 {
+        let g = GROUPS[rng.random_range(0..GROUPS.len())].to_string();
+        if g != groups[0] {
+            groups.push(g);
+        }
+    }
+    ValidContact {
+        first_name: first.to_string(),
+        last_name: last.to_string(),
+        email: directory::parse_email(&email).ok(),
+        phone: phone.and_then(|p| directory::parse_phone(&p, "GB").ok()),
+        department: Some(DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())].to_string()),
+        role: Some(ROLES[rng.random_range(0..ROLES.len())].to_string()),
+        location: Some(location.to_string()),
+        groups,
+    }
+}
+
+fn ascii_lower(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphabetic())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Add `count` sample contacts to the organisation, in large transactions.
+/// Returns how many were inserted. Emails are unique per run via a numeric suffix
+/// that starts after the organisation's current largest contact id.
+pub async fn seed(
+    db: &DatabaseConnection,
+    org: OrgId,
+    count: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, AppError> {
+    let backend = db.get_database_backend();
+    let mut group_ids = Vec::with_capacity(GROUPS.len());
+    for g in GROUPS {
+        group_ids.push((
+            g.to_string(),
+            directory::group_id(db, org, g, "Demo").await?,
+        ));
+    }
+    let mut base = Sql::new(backend);
+    base.push("SELECT COALESCE(MAX(id), 0) FROM contacts");
+    let offset = base.scalar_i64(db).await?.unwrap_or(0) as u64;
+    let mut rng = SmallRng::seed_from_u64(offset ^ 0x6d75_7374);
+    // Rows per INSERT: SQLite allows 32766 bound values, PostgreSQL 65535.
+    let batch: u64 = match backend {
+        DbBackend::Postgres => 4000,
+        _ => 2000,
+    };
+    let per_tx = 50_000u64;
+    let mut done = 0u64;
+    while done < count {
+        let tx = db.begin().await?;
+        let tx_end = (done + per_tx).min(count);
+        while done < tx_end {
+            let n = batch.min(tx_end - done);
+            let contacts: Vec<ValidContact> = (0..n)
+                .map(|i| sample(&mut rng, offset + done + i + 1))
+                .collect();
+            insert_batch(&tx, org, &contacts, &group_ids).await?;
+            done += n;
+        }
+        tx.commit().await?;
+        progress(done);
+    }
+    Ok(done)
+}
+
+async fn insert_batch(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    contacts: &[ValidContact],
+    group_ids: &[(String, i64)],
+) -> Result<(), AppError> {
+    let backend = tx.get_database_backend();
+    let now = now_ms();
+    let mut sql = Sql::new(backend);
+    sql.push(
+        "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, email, \
+         email_lower, phone, department, role, location, source, created_at, updated_at) VALUES ",
+    );
+    for (i, c) in contacts.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind_list::<sea_orm::Value>([
+            org.get().into(),
+            c.first_name.clone().into(),
+            c.last_name.clone().into(),
+            c.sort_name().into(),
+            c.search_text().into(),
+            c.email.as_ref().map(|e| e.as_str().to_string()).into(),
+            c.email.as_ref().map(|e| e.lower()).into(),
+            c.phone.as_ref().map(|p| p.as_str().to_string()).into(),
+            c.department.clone().into(),
+            c.role.clone().into(),
+            c.location.clone().into(),
+            "Demo".to_string().into(),
+            now.into(),
+            now.into(),
+        ]);
+    }
+    sql.push(" RETURNING id");
+    let rows = tx.query_all_raw(sql.build()).await?;
+    let mut members = Sql::new(backend);
+    members.push("INSERT INTO group_members (group_id, contact_id) VALUES ");
+    let mut first = true;
+    for (row, c) in rows.iter().zip(contacts) {
+        let id: i64 = row.try_get_by_index(0)?;
+        for g in &c.groups {
+            if let Some((_, gid)) = group_ids.iter().find(|(name, _)| name == g) {
+                if !first {
+                    members.push(", ");
+                }
+                first = false;
+                members.bind_list([*gid, id]);
+            }
+        }
+    }
+    if !first {
+        members.execute(tx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_valid_contacts() {
+        let mut rng = SmallRng::seed_from_u64(1);
+        for n in 0..2000 {
+            let c = sample(&mut rng, n);
+            assert!(c.email.is_some(), "email for sample {n}");
+            assert!(!c.groups.is_empty());
+        }
+        let with_phone = (0..1000)
+            .filter(|n| sample(&mut rng, *n).phone.is_some())
+            .count();
+        assert!(
+            with_phone > 800,
+            "only {with_phone} of 1000 samples had a valid phone"
+        );
+    }
+}

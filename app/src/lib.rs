@@ -1,0 +1,57 @@
+//! Muster: a self-hosted contact directory for incident notification.
+//! This crate is the program; `frontend` and `server` are its two hosts.
+
+pub mod api;
+pub mod model;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod backend;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
+use leptos_router::components::{Redirect, Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+use ui::pages::{
+    ContactDetailPage, ContactsPage, IntegrationsPage, LoginPage, NewContactPage, NotFound,
+    SetupPage,
+};
+
+/// The HTML document the server renders around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/muster.css"/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=path!("/") view=|| view! { <Redirect path="/contacts"/> }/>
+                <Route path=path!("/setup") view=SetupPage/>
+                <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/contacts") view=ContactsPage ssr=SsrMode::Async/>
+                <Route path=path!("/contacts/integrations") view=IntegrationsPage/>
+                <Route path=path!("/contacts/new") view=NewContactPage ssr=SsrMode::Async/>
+                <Route path=path!("/contacts/:id") view=ContactDetailPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,184 @@
+//! Types shared by the browser and the server. None of them can carry a secret.
+
+mod error;
+pub use error::{AppError, FieldError};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The signed-in administrator, as the browser sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub email: String,
+    pub org_name: String,
+}
+
+/// One row of the contacts table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactRow {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub source: String,
+}
+
+/// A contact with every field the details page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub department: Option<String>,
+    pub role: Option<String>,
+    pub location: Option<String>,
+    pub groups: Vec<String>,
+    pub source: String,
+    /// Incremented on every change; a save must name the version it edited.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the Add Contact and edit forms send. Every field is raw user input;
+/// the server validates and normalises it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDraft {
+    pub first_name: String,
+    pub last_name: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub department: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub location: String,
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl From<&Contact> for ContactDraft {
+    fn from(c: &Contact) -> Self {
+        Self {
+            first_name: c.first_name.clone(),
+            last_name: c.last_name.clone(),
+            email: c.email.clone().unwrap_or_default(),
+            phone: c.phone.clone().unwrap_or_default(),
+            department: c.department.clone().unwrap_or_default(),
+            role: c.role.clone().unwrap_or_default(),
+            location: c.location.clone().unwrap_or_default(),
+            groups: c.groups.clone(),
+        }
+    }
+}
+
+/// Search, filters and position in the contacts list. This is also the URL query of
+/// the Contacts page, so a link, a reload and the back button show the same list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub department: String,
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub location: String,
+    /// Opaque keyset cursor: show the page after this one.
+    #[serde(default)]
+    pub after: String,
+    /// Opaque keyset cursor: show the page before this one.
+    #[serde(default)]
+    pub before: String,
+}
+
+impl ContactQuery {
+    pub const PAGE_SIZE: u64 = 50;
+
+    /// The query string for this query (without `?`), leaving out empty fields.
+    pub fn to_query_string(&self) -> String {
+        let pairs = [
+            ("q", &self.q),
+            ("department", &self.department),
+            ("role", &self.role),
+            ("location", &self.location),
+            ("after", &self.after),
+            ("before", &self.before),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", urlencoding::encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    /// The same search and filters, back on the first page.
+    pub fn first_page(&self) -> Self {
+        Self {
+            after: String::new(),
+            before: String::new(),
+            ..self.clone()
+        }
+    }
+
+    pub fn has_filters(&self) -> bool {
+        !(self.q.is_empty()
+            && self.department.is_empty()
+            && self.role.is_empty()
+            && self.location.is_empty())
+    }
+}
+
+/// One page of contacts, with the total that matches the query and the cursors of
+/// the neighbouring pages.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactPage {
+    pub rows: Vec<ContactRow>,
+    pub total: u64,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+}
+
+/// The values present in the organisation, offered by the filters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Facets {
+    pub departments: Vec<String>,
+    pub roles: Vec<String>,
+    pub locations: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_string_skips_empty_fields_and_encodes() {
+        let q = ContactQuery {
+            q: "jo hn&".into(),
+            department: "R&D".into(),
+            ..Default::default()
+        };
+        assert_eq!(q.to_query_string(), "q=jo%20hn%26&department=R%26D");
+        assert_eq!(ContactQuery::default().to_query_string(), "");
+    }
+
+    #[test]
+    fn first_page_drops_cursors_only() {
+        let q = ContactQuery {
+            q: "a".into(),
+            after: "x".into(),
+            before: "y".into(),
+            ..Default::default()
+        };
+        let f = q.first_page();
+        assert_eq!(f.q, "a");
+        assert!(f.after.is_empty() && f.before.is_empty());
+    }
+}

@@ -1,0 +1,81 @@
+//! The frame around every signed-in page: navigation, organisation and sign-out.
+
+use crate::api::auth::{whoami, Logout};
+use leptos::prelude::*;
+use leptos_router::hooks::use_location;
+
+#[component]
+pub fn AppShell(children: Children) -> impl IntoView {
+    let me = Resource::new(|| (), |_| whoami());
+    let logout = ServerAction::<Logout>::new();
+    let location = use_location();
+    let on_contacts = move || location.pathname.get().starts_with("/contacts");
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <div class="layout">
+            <header class="topbar">
+                <a class="brand" href="/contacts">
+                    <span class="brand-mark" aria-hidden="true">"M"</span>
+                    "Muster"
+                </a>
+                <div class="topbar-user">
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            me.await
+                                .ok()
+                                .map(|m| {
+                                    view! {
+                                        <span class="org-name">{m.org_name}</span>
+                                        <span class="user-email">{m.email}</span>
+                                    }
+                                })
+                        })}
+                    </Suspense>
+                    <ActionForm action=logout attr:class="inline">
+                        <button type="submit" class="btn ghost">"Sign out"</button>
+                    </ActionForm>
+                </div>
+            </header>
+            <nav class="sidebar" aria-label="Main">
+                <ul>
+                    <li>
+                        <a
+                            href="/contacts"
+                            aria-current=move || on_contacts().then_some("page")
+                        >
+                            "Contacts"
+                        </a>
+                    </li>
+                    <li>
+                        <span class="nav-soon" aria-disabled="true">
+                            "Incidents" <small>"soon"</small>
+                        </span>
+                    </li>
+                    <li>
+                        <span class="nav-soon" aria-disabled="true">
+                            "Settings" <small>"soon"</small>
+                        </span>
+                    </li>
+                </ul>
+            </nav>
+            <main id="main" class="content" tabindex="-1">
+                {children()}
+            </main>
+        </div>
+    }
+}
+
+/// The All Contacts / Integrations tabs under the page title.
+#[component]
+pub fn ContactsTabs(integrations: bool) -> impl IntoView {
+    view! {
+        <nav class="tabs" aria-label="Contacts views">
+            <a href="/contacts" aria-current=(!integrations).then_some("page")>
+                "All Contacts"
+            </a>
+            <a href="/contacts/integrations" aria-current=integrations.then_some("page")>
+                "Integrations"
+            </a>
+        </nav>
+    }
+}

@@ -1,0 +1,135 @@
+//! One contact: review, edit, delete.
+
+use crate::api::contacts::{contact_facets, get_contact, DeleteContact, UpdateContact};
+use crate::model::{Contact, ContactDraft, Facets};
+use crate::ui::components::{AppShell, ContactForm, ErrorNotice, Loading};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+#[component]
+pub fn ContactDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = Memo::new(move |_| {
+        params
+            .read()
+            .get("id")
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(0)
+    });
+    let contact = Resource::new(move || id.get(), get_contact);
+    let facets = Resource::new(|| (), |_| contact_facets());
+    view! {
+        <Title text="Contact · Muster"/>
+        <AppShell>
+            <nav class="breadcrumbs" aria-label="Breadcrumb">
+                <a href="/contacts">"Contacts"</a>
+                <span aria-hidden="true">" / "</span>
+                <span aria-current="page">"Contact details"</span>
+            </nav>
+            <Suspense fallback=|| view! { <Loading/> }>
+                {move || Suspend::new(async move {
+                    let facets = facets.await.unwrap_or_default();
+                    match contact.await {
+                        Ok(c) => view! { <ContactEditor contact=c facets/> }.into_any(),
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </AppShell>
+    }
+}
+
+#[component]
+fn ContactEditor(contact: Contact, facets: Facets) -> impl IntoView {
+    let update = ServerAction::<UpdateContact>::new();
+    let delete = ServerAction::<DeleteContact>::new();
+    let version = RwSignal::new(contact.version);
+    let name = RwSignal::new(format!("{} {}", contact.first_name, contact.last_name));
+    let saved = RwSignal::new(false);
+    let confirming = RwSignal::new(false);
+    let id = contact.id;
+    Effect::new(move |_| {
+        if let Some(Ok(c)) = update.value().get() {
+            version.set(c.version);
+            name.set(format!("{} {}", c.first_name, c.last_name));
+            saved.set(true);
+        }
+    });
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete.value().get() {
+            navigate("/contacts", Default::default());
+        }
+    });
+    let error = Signal::derive(move || update.value().get().and_then(|r| r.err()));
+    let delete_error = move || delete.value().get().and_then(|r| r.err());
+    let meta = format!(
+        "Source: {} · Added {} · Last changed {}",
+        contact.source,
+        contact.created_at.format("%Y-%m-%d %H:%M UTC"),
+        contact.updated_at.format("%Y-%m-%d %H:%M UTC"),
+    );
+    view! {
+        <div class="page-head">
+            <h1>{move || name.get()}</h1>
+        </div>
+        <p class="meta">{meta}</p>
+        <div class="notice success" role="status" hidden=move || !saved.get()>
+            "Changes saved."
+        </div>
+        {move || delete_error().map(|e| view! { <ErrorNotice error=e/> })}
+        <ContactForm
+            initial=ContactDraft::from(&contact)
+            facets
+            error
+            pending=update.pending()
+            on_submit=Callback::new(move |draft| {
+                saved.set(false);
+                update.dispatch(UpdateContact { id, version: version.get_untracked(), draft });
+            })
+            submit_label="Save changes"
+        >
+            <button type="button" class="btn danger" on:click=move |_| confirming.set(true)>
+                "Delete contact"
+            </button>
+        </ContactForm>
+        <Show when=move || confirming.get()>
+            <div class="modal-backdrop">
+                <div
+                    class="modal card"
+                    role="alertdialog"
+                    aria-modal="true"
+                    aria-labelledby="delete-title"
+                    aria-describedby="delete-desc"
+                    on:keydown=move |ev| {
+                        if ev.key() == "Escape" {
+                            confirming.set(false)
+                        }
+                    }
+                >
+                    <h2 id="delete-title">"Delete " {move || name.get()} "?"</h2>
+                    <p id="delete-desc">
+                        "The contact is removed from the directory and from every group. This cannot be undone."
+                    </p>
+                    <div class="form-actions">
+                        <button type="button" class="btn" autofocus on:click=move |_| confirming.set(false)>
+                            "Cancel"
+                        </button>
+                        <button
+                            type="button"
+                            class="btn danger"
+                            disabled=move || delete.pending().get()
+                            on:click=move |_| {
+                                delete.dispatch(DeleteContact { id });
+                                confirming.set(false);
+                            }
+                        >
+                            "Delete"
+                        </button>
+                    </div>
+                </div>
+            </div>
+        </Show>
+    }
+}

@@ -1,0 +1,274 @@
+//! All Contacts: search as you type, filters, paging. The URL query holds the
+//! state, so links, reloads, the back button and no-JavaScript browsers agree.
+
+use crate::api::contacts::{contact_facets, list_contacts};
+use crate::model::{ContactPage, ContactQuery, Facets};
+use crate::ui::components::{AppShell, ContactsTabs, ErrorNotice, EyeIcon, Loading};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::NavigateOptions;
+use std::time::Duration;
+
+const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
+
+#[component]
+pub fn ContactsPage() -> impl IntoView {
+    let params = use_query_map();
+    let query = Memo::new(move |_| {
+        let p = params.read();
+        let get = |k: &str| p.get(k).unwrap_or_default();
+        ContactQuery {
+            q: get("q"),
+            department: get("department"),
+            role: get("role"),
+            location: get("location"),
+            after: get("after"),
+            before: get("before"),
+        }
+    });
+    let page = Resource::new(move || query.get(), list_contacts);
+    let facets = Resource::new(|| (), |_| contact_facets());
+
+    view! {
+        <Title text="Contacts · Muster"/>
+        <AppShell>
+            <div class="page-head">
+                <h1>"Contacts"</h1>
+                <div class="actions">
+                    <a class="btn primary" href="/contacts/new">"Add Contact"</a>
+                </div>
+            </div>
+            <ContactsTabs integrations=false/>
+            <Suspense fallback=|| view! { <Loading/> }>
+                {move || Suspend::new(async move {
+                    let facets = facets.await.unwrap_or_default();
+                    view! { <Filters query facets/> }
+                })}
+            </Suspense>
+            <Transition fallback=|| view! { <Loading label="Loading contacts…"/> }>
+                {move || Suspend::new(async move {
+                    match page.await {
+                        Ok(result) => view! { <Results result query=query.get_untracked()/> }.into_any(),
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </AppShell>
+    }
+}
+
+/// Search box and the Department, Role and Location filters.
+#[component]
+fn Filters(query: Memo<ContactQuery>, facets: Facets) -> impl IntoView {
+    let navigate = use_navigate();
+    // The text in the search box. It follows the URL when the URL changes from
+    // elsewhere (Reset, back button), but never overwrites what is being typed.
+    let text = RwSignal::new(query.get_untracked().q);
+    let sent = StoredValue::new(query.get_untracked().q);
+    Effect::new(move |_| {
+        let q = query.get().q;
+        if q != sent.get_value() {
+            sent.set_value(q.clone());
+            text.set(q);
+        }
+    });
+    let timer = StoredValue::new(None::<TimeoutHandle>);
+    let on_input = move |ev| {
+        text.set(event_target_value(&ev));
+        if let Some(t) = timer.get_value() {
+            t.clear();
+        }
+        let navigate = navigate.clone();
+        let handle = set_timeout_with_handle(
+            move || {
+                let q = text.get_untracked();
+                sent.set_value(q.clone());
+                let next = ContactQuery {
+                    q,
+                    ..query.get_untracked().first_page()
+                };
+                navigate(
+                    &format!("/contacts?{}", next.to_query_string()),
+                    NavigateOptions {
+                        replace: true,
+                        scroll: false,
+                        ..Default::default()
+                    },
+                );
+            },
+            SEARCH_DEBOUNCE,
+        );
+        timer.set_value(handle.ok());
+    };
+    let select = move |label: &'static str,
+                       name: &'static str,
+                       all: &'static str,
+                       values: Vec<String>,
+                       current: fn(&ContactQuery) -> &String| {
+        let id = format!("filter-{name}");
+        let selected = move || current(&query.get()).clone();
+        view! {
+            <div class="filter">
+                <label for=id.clone()>{label}</label>
+                <select id=id name=name prop:value=selected>
+                    <option value="" selected=move || selected().is_empty()>{all}</option>
+                    {values
+                        .into_iter()
+                        .map(|v| {
+                            let is = v.clone();
+                            view! {
+                                <option value=v.clone() selected=move || selected() == is>{v.clone()}</option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </div>
+        }
+    };
+    view! {
+        <Form method="GET" action="/contacts" attr:class="filters" attr:role="search">
+            <div class="filter search">
+                <label for="contact-search">"Search"</label>
+                <input
+                    id="contact-search"
+                    name="q"
+                    type="search"
+                    placeholder="Search by name or email"
+                    autocomplete="off"
+                    value=query.get_untracked().q
+                    prop:value=move || text.get()
+                    on:input=on_input
+                />
+            </div>
+            {select("Department", "department", "All departments", facets.departments, |q| &q.department)}
+            {select("Role", "role", "All roles", facets.roles, |q| &q.role)}
+            {select("Location", "location", "All locations", facets.locations, |q| &q.location)}
+            <div class="filter-actions">
+                <button type="submit" class="btn primary">"Apply"</button>
+                <a class="btn" href="/contacts">"Reset"</a>
+            </div>
+        </Form>
+    }
+}
+
+#[component]
+fn Results(result: ContactPage, query: ContactQuery) -> impl IntoView {
+    let navigate = use_navigate();
+    let ContactPage {
+        rows,
+        total,
+        next,
+        prev,
+    } = result;
+    let count = match total {
+        1 => "1 contact".to_string(),
+        n => format!("{n} contacts"),
+    };
+    let filtered = query.has_filters();
+    let link = |after: Option<String>, before: Option<String>| {
+        let q = ContactQuery {
+            after: after.unwrap_or_default(),
+            before: before.unwrap_or_default(),
+            ..query.first_page()
+        };
+        format!("/contacts?{}", q.to_query_string())
+    };
+    let prev_link = prev.map(|c| link(None, Some(c)));
+    let next_link = next.map(|c| link(Some(c), None));
+    if rows.is_empty() {
+        return view! {
+            <p class="count" data-testid="contact-count" aria-live="polite">{count}</p>
+            <div class="empty-state card">
+                {if filtered {
+                    view! {
+                        <h2>"No contacts match"</h2>
+                        <p>"Try another search, or " <a href="/contacts">"reset the filters"</a> "."</p>
+                    }
+                    .into_any()
+                } else {
+                    view! {
+                        <h2>"No contacts yet"</h2>
+                        <p>
+                            "Add your first contact, or connect an HR system in "
+                            <a href="/contacts/integrations">"Integrations"</a>
+                            " to import your people automatically."
+                        </p>
+                        <a class="btn primary" href="/contacts/new">"Add Contact"</a>
+                    }
+                    .into_any()
+                }}
+            </div>
+        }
+        .into_any();
+    }
+    view! {
+        <p class="count" data-testid="contact-count" aria-live="polite">{count}</p>
+        <div class="table-wrap card">
+            <table class="contacts">
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"Email"</th>
+                        <th scope="col">"Mobile Phone"</th>
+                        <th scope="col">"Source"</th>
+                        <th scope="col" class="actions-col">"Actions"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {rows
+                        .into_iter()
+                        .map(|row| {
+                            let href = format!("/contacts/{}", row.id);
+                            let open = {
+                                let (navigate, href) = (navigate.clone(), href.clone());
+                                move || navigate(&href, Default::default())
+                            };
+                            let open_key = open.clone();
+                            view! {
+                                <tr
+                                    class="row-link"
+                                    tabindex="0"
+                                    on:click=move |_| open()
+                                    on:keydown=move |ev| {
+                                        if ev.key() == "Enter" {
+                                            open_key()
+                                        }
+                                    }
+                                >
+                                    <td class="name" data-label="Name">{row.name.clone()}</td>
+                                    <td data-label="Email">{row.email.unwrap_or_else(|| "–".into())}</td>
+                                    <td data-label="Mobile Phone">{row.phone.unwrap_or_else(|| "–".into())}</td>
+                                    <td data-label="Source"><span class="badge">{row.source}</span></td>
+                                    <td class="actions-col">
+                                        <a
+                                            class="icon-btn"
+                                            href=href
+                                            aria-label="View"
+                                            title=format!("View {}", row.name)
+                                            on:click=|ev| ev.stop_propagation()
+                                        >
+                                            <EyeIcon/>
+                                        </a>
+                                    </td>
+                                </tr>
+                            }
+                        })
+                        .collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <nav class="pager" aria-label="Pages">
+            {match prev_link {
+                Some(href) => view! { <a class="btn" href=href rel="prev">"← Previous"</a> }.into_any(),
+                None => view! { <span class="btn disabled" aria-disabled="true">"← Previous"</span> }.into_any(),
+            }}
+            {match next_link {
+                Some(href) => view! { <a class="btn" href=href rel="next">"Next →"</a> }.into_any(),
+                None => view! { <span class="btn disabled" aria-disabled="true">"Next →"</span> }.into_any(),
+            }}
+        </nav>
+    }
+    .into_any()
+}

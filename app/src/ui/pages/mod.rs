@@ -1,0 +1,38 @@
+//! One module per page.
+
+mod contact_detail;
+mod contacts;
+mod integrations;
+mod login;
+mod new_contact;
+mod setup;
+
+pub use contact_detail::ContactDetailPage;
+pub use contacts::ContactsPage;
+pub use integrations::IntegrationsPage;
+pub use login::LoginPage;
+pub use new_contact::NewContactPage;
+pub use setup::SetupPage;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let Some(resp) = use_context::<leptos_axum::ResponseOptions>() {
+            resp.set_status(http::StatusCode::NOT_FOUND);
+        }
+    }
+    view! {
+        <Title text="Page not found · Muster"/>
+        <main class="auth-page">
+            <div class="card auth-card">
+                <h1>"Page not found"</h1>
+                <p>"There is nothing at this address."</p>
+                <a class="btn primary" href="/contacts">"Go to contacts"</a>
+            </div>
+        </main>
+    }
+}

@@ -1,0 +1,56 @@
+//! The native host of Muster: configuration, the HTTP router, and start-up.
+
+use app::backend::{db, guard::guard, AppState};
+use app::{shell, App};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::{middleware, Router};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/muster.db";
+
+/// Where the compiled browser assets are, and what they are called. cargo-leptos
+/// sets `LEPTOS_*` variables; without them Muster uses its build layout.
+pub fn leptos_options() -> LeptosOptions {
+    match get_configuration(None) {
+        Ok(conf) => conf.leptos_options,
+        Err(_) => LeptosOptions::builder()
+            .output_name("muster")
+            .site_root(std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into()))
+            .site_pkg_dir("pkg")
+            .build(),
+    }
+}
+
+/// Connect to the database and bring its schema up to date.
+pub async fn open_database(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let conn = db::connect(url).await?;
+    db::migrate(&conn).await?;
+    Ok(conn)
+}
+
+/// The whole application: pages, server functions, static files, request checks.
+pub fn router(state: AppState) -> Router {
+    let options = state.leptos_options.clone();
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    Router::new()
+        .route("/api/{*fn_name}", post(server_fn).get(server_fn))
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_state.clone()),
+            move || shell(options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(state.clone()), req).await
+}

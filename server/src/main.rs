@@ -1,0 +1,224 @@
+//! `muster`: serve the directory, or administer it from the command line.
+
+use anyhow::{bail, Context};
+use app::backend::{auth, demo, AppState};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::net::SocketAddr;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "muster",
+    version,
+    about = "Self-hosted contact directory for incident notification"
+)]
+struct Cli {
+    /// SQLite (the default, a file under ./data/) or a postgres:// URL.
+    #[arg(long, env = "DATABASE_URL", default_value = muster::DEFAULT_DATABASE_URL, global = true)]
+    database_url: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web application (the default).
+    Serve {
+        /// Address to listen on; defaults to cargo-leptos's site address or 127.0.0.1:3000.
+        #[arg(long, env = "MUSTER_ADDR")]
+        addr: Option<SocketAddr>,
+        /// Mark the session cookie Secure; set this when Muster is served over https.
+        #[arg(long, env = "MUSTER_SECURE_COOKIES", default_value_t = false)]
+        secure_cookies: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Fill an organisation with realistic sample contacts.
+    Demo {
+        #[arg(long, default_value_t = 1000)]
+        contacts: u64,
+        /// The organisation's name; defaults to the first organisation.
+        #[arg(long)]
+        org: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an administrator, and the organisation if it does not exist yet. The
+    /// password is read from MUSTER_ADMIN_PASSWORD or else from standard input.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// Default phone region for a new organisation (ISO 3166 code).
+        #[arg(long, default_value = "US")]
+        region: String,
+        /// Time zone for a new organisation (IANA name).
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("MUSTER_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let db = muster::open_database(&cli.database_url)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&cli.database_url)))?;
+    match cli.command.unwrap_or(Command::Serve {
+        addr: None,
+        secure_cookies: false,
+    }) {
+        Command::Serve {
+            addr,
+            secure_cookies,
+        } => {
+            let options = muster::leptos_options();
+            let addr = addr.unwrap_or(options.site_addr);
+            let state = AppState::new(db, options, secure_cookies);
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
+            tracing::info!("Muster is listening on http://{addr}");
+            axum::serve(listener, muster::router(state))
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+        Command::Migrate => println!("Database is up to date."),
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    org,
+                    email,
+                    region,
+                    time_zone,
+                },
+        } => {
+            let password = match std::env::var("MUSTER_ADMIN_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut s = String::new();
+                    std::io::stdin().read_to_string(&mut s)?;
+                    s.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let existing = auth::org_by_name(&db, &org).await.map_err(anyhow_app)?;
+            match existing {
+                Some(o) => {
+                    auth::create_admin(&db, auth::OrgId::trusted(o.id), &email, &password)
+                        .await
+                        .map_err(anyhow_app)?;
+                    println!("Added administrator {email} to {}.", o.name);
+                }
+                None => {
+                    let new = auth::NewOrganisation {
+                        name: org.clone(),
+                        default_region: region,
+                        time_zone,
+                    };
+                    auth::create_org_with_admin(&db, &new, &email, &password)
+                        .await
+                        .map_err(anyhow_app)?;
+                    println!("Created organisation {org} with administrator {email}.");
+                }
+            }
+        }
+        Command::Demo { contacts, org } => {
+            let org = match org {
+                Some(name) => auth::org_by_name(&db, &name).await.map_err(anyhow_app)?,
+                None => first_org(&db).await?,
+            };
+            let Some(org) = org else {
+                bail!(
+                    "No organisation yet: open Muster to set one up, or run `muster admin create`."
+                );
+            };
+            let started = std::time::Instant::now();
+            let n = demo::seed(&db, auth::OrgId::trusted(org.id), contacts, |done| {
+                eprintln!("  {done} / {contacts} contacts");
+            })
+            .await
+            .map_err(anyhow_app)?;
+            println!(
+                "Added {n} sample contacts to {} in {:.1} s.",
+                org.name,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn first_org(db: &sea_orm::DatabaseConnection) -> anyhow::Result<Option<auth::OrgRow>> {
+    use sea_orm::{ConnectionTrait, FromQueryResult};
+    let stmt = sea_orm::Statement::from_string(
+        db.get_database_backend(),
+        "SELECT id, name, default_region, time_zone FROM organisations ORDER BY id LIMIT 1",
+    );
+    Ok(match db.query_one_raw(stmt).await? {
+        Some(row) => Some(auth::OrgRow::from_query_result(&row, "")?),
+        None => None,
+    })
+}
+
+fn anyhow_app(e: app::model::AppError) -> anyhow::Error {
+    match e {
+        app::model::AppError::Invalid(fields) => anyhow::anyhow!(
+            "{}",
+            fields
+                .iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// Hide the password part of a database URL.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
