@@ -1,6 +1,7 @@
 //! Muster: a self-hosted contact directory for incident notification.
 //! This crate is the program; `frontend` and `server` are its two hosts.
 
+#![recursion_limit = "256"]
 pub mod api;
 pub mod model;
 pub mod ui;

@@ -49,7 +49,7 @@ pub fn parse_email(raw: &str) -> Result<Email, String> {
 pub fn parse_phone(raw: &str, region: &str) -> Result<PhoneE164, String> {
     let region: Option<country::Id> = region.parse().ok();
     let number = phonenumber::parse(region, raw.trim()).map_err(|_| {
-        "Enter a phone number with its country code, like +44 7700 900123.".to_string()
+        "Enter a phone number with its country code, like +44 7911 123456.".to_string()
     })?;
     if !phonenumber::is_valid(&number) {
         return Err(
@@ -201,16 +201,16 @@ mod tests {
     #[test]
     fn normalises_phone_to_e164_with_the_default_region() {
         assert_eq!(
-            parse_phone("07700 900123", "GB").unwrap().as_str(),
-            "+447700900123"
+            parse_phone("07911 123456", "GB").unwrap().as_str(),
+            "+447911123456"
         );
         assert_eq!(
             parse_phone("(415) 555-2671", "US").unwrap().as_str(),
             "+14155552671"
         );
         assert_eq!(
-            parse_phone("+44 7700 900123", "US").unwrap().as_str(),
-            "+447700900123"
+            parse_phone("+44 7911 123456", "US").unwrap().as_str(),
+            "+447911123456"
         );
         assert!(parse_phone("12345", "GB").is_err());
         assert!(parse_phone("not a phone", "GB").is_err());
