@@ -11,7 +11,7 @@ pub struct Migrator;
 #[async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(M0001Foundation)]
+        vec![Box::new(M0001Foundation), Box::new(M0002SearchAtScale)]
     }
 }
 
@@ -127,6 +127,103 @@ impl MigrationTrait for M0001Foundation {
             DbBackend::Postgres => run_script(db, POSTGRES_SEARCH).await,
             _ => run_script(db, SQLITE_SEARCH).await,
         }
+    }
+}
+
+struct M0002SearchAtScale;
+
+impl MigrationName for M0002SearchAtScale {
+    fn name(&self) -> &str {
+        "m0002_search_at_scale"
+    }
+}
+
+/// Counted contacts per organisation, kept by triggers, for the unfiltered total.
+const COUNTS_SQLITE: &[&str] = &[
+    "ALTER TABLE organisations ADD COLUMN contact_count BIGINT NOT NULL DEFAULT 0",
+    "CREATE TRIGGER contacts_count_insert AFTER INSERT ON contacts BEGIN \
+         UPDATE organisations SET contact_count = contact_count + 1 WHERE id = new.org_id; END",
+    "CREATE TRIGGER contacts_count_delete AFTER DELETE ON contacts BEGIN \
+         UPDATE organisations SET contact_count = contact_count - 1 WHERE id = old.org_id; END",
+];
+
+const COUNTS_POSTGRES: &[&str] = &[
+    "ALTER TABLE organisations ADD COLUMN contact_count BIGINT NOT NULL DEFAULT 0",
+    "CREATE FUNCTION contacts_count_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF TG_OP = 'INSERT' THEN \
+             UPDATE organisations o SET contact_count = o.contact_count + n.c \
+             FROM (SELECT org_id, COUNT(*) AS c FROM changed GROUP BY org_id) n WHERE o.id = n.org_id; \
+         ELSE \
+             UPDATE organisations o SET contact_count = o.contact_count - n.c \
+             FROM (SELECT org_id, COUNT(*) AS c FROM changed GROUP BY org_id) n WHERE o.id = n.org_id; \
+         END IF; \
+         RETURN NULL; END $$",
+    "CREATE TRIGGER contacts_count_insert AFTER INSERT ON contacts \
+         REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION contacts_count_change()",
+    "CREATE TRIGGER contacts_count_delete AFTER DELETE ON contacts \
+         REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION contacts_count_change()",
+];
+
+/// SQLite's text index becomes contentless and keyed by `search_key`, which orders
+/// entries by organisation and name (see `directory::text`).
+const SEARCH_SQLITE_DROP: &[&str] = &[
+    "DROP TRIGGER contacts_fts_insert",
+    "DROP TRIGGER contacts_fts_delete",
+    "DROP TRIGGER contacts_fts_update",
+    "DROP TABLE contacts_fts",
+];
+
+const SEARCH_SQLITE_CREATE: &[&str] = &[
+    "CREATE UNIQUE INDEX contacts_search_key ON contacts (search_key)",
+    "CREATE VIRTUAL TABLE contacts_fts USING fts5(\
+         search_text, content='', columnsize=0, tokenize='trigram')",
+    "INSERT INTO contacts_fts (rowid, search_text) \
+         SELECT search_key, search_text FROM contacts",
+    "CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN \
+         INSERT INTO contacts_fts (rowid, search_text) VALUES (new.search_key, new.search_text); END",
+    "CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN \
+         INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
+             VALUES ('delete', old.search_key, old.search_text); END",
+    "CREATE TRIGGER contacts_fts_update AFTER UPDATE OF search_key, search_text ON contacts BEGIN \
+         INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
+             VALUES ('delete', old.search_key, old.search_text); \
+         INSERT INTO contacts_fts (rowid, search_text) VALUES (new.search_key, new.search_text); END",
+];
+
+#[async_trait]
+impl MigrationTrait for M0002SearchAtScale {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+        let counts = if sqlite {
+            COUNTS_SQLITE
+        } else {
+            COUNTS_POSTGRES
+        };
+        for stmt in counts {
+            db.execute_unprepared(stmt).await?;
+        }
+        db.execute_unprepared(
+            "UPDATE organisations SET contact_count = \
+             (SELECT COUNT(*) FROM contacts WHERE contacts.org_id = organisations.id)",
+        )
+        .await?;
+        if sqlite {
+            for stmt in SEARCH_SQLITE_DROP {
+                db.execute_unprepared(stmt).await?;
+            }
+        }
+        db.execute_unprepared("ALTER TABLE contacts ADD COLUMN search_key BIGINT")
+            .await?;
+        crate::backend::directory::reindex_all(db)
+            .await
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+        if sqlite {
+            for stmt in SEARCH_SQLITE_CREATE {
+                db.execute_unprepared(stmt).await?;
+            }
+        }
+        Ok(())
     }
 }
 

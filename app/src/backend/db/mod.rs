@@ -63,6 +63,11 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
 
+/// Refresh the query planner's statistics, after a bulk load.
+pub async fn analyze(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("ANALYZE").await.map(|_| ())
+}
+
 /// Current time in milliseconds since the Unix epoch: how every timestamp is stored.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

@@ -1,16 +1,16 @@
 //! The contact directory: create, read, update, delete, search and filters.
 //! Every function takes the caller's `OrgId` and scopes every statement by it.
 
+mod search;
+pub mod text;
 mod validate;
 
+pub use search::{facets, search, KeyAllocator};
 pub use validate::{clean, parse_email, parse_phone, validate, Email, PhoneE164, ValidContact};
 
 use crate::backend::auth::OrgId;
-use crate::backend::db::{from_ms, like_escape, now_ms, Sql};
-use crate::model::{
-    AppError, Contact, ContactDraft, ContactPage, ContactQuery, ContactRow, Facets,
-};
-use base64::Engine;
+use crate::backend::db::{from_ms, now_ms, Sql};
+use crate::model::{AppError, Contact, ContactDraft};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, TransactionTrait};
 
 pub const SOURCE_MANUAL: &str = "Manual";
@@ -35,17 +35,6 @@ struct ContactDb {
     updated_at: i64,
 }
 
-#[derive(FromQueryResult)]
-struct RowDb {
-    id: i64,
-    first_name: String,
-    last_name: String,
-    sort_name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    source: String,
-}
-
 pub async fn create(
     db: &DatabaseConnection,
     org: OrgId,
@@ -61,17 +50,23 @@ pub async fn create(
         }
     }
     let now = now_ms();
+    let sort_name = c.sort_name();
+    let key = KeyAllocator::new(tx.get_database_backend(), org)
+        .key(&tx, &sort_name)
+        .await?;
     let mut sql = Sql::new(tx.get_database_backend());
     sql.push(
-        "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, email, \
-         email_lower, phone, department, role, location, source, created_at, updated_at) VALUES ",
+        "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, search_key, \
+         email, email_lower, phone, department, role, location, source, created_at, updated_at) \
+         VALUES ",
     );
     sql.bind_list::<sea_orm::Value>([
         org.get().into(),
         c.first_name.clone().into(),
         c.last_name.clone().into(),
-        c.sort_name().into(),
+        sort_name.into(),
         c.search_text().into(),
+        key.into(),
         c.email.as_ref().map(|e| e.as_str().to_string()).into(),
         c.email.as_ref().map(|e| e.lower()).into(),
         c.phone.as_ref().map(|p| p.as_str().to_string()).into(),
@@ -108,16 +103,30 @@ pub async fn update(
             return Err(AppError::field("email", DUPLICATE_EMAIL));
         }
     }
+    let sort_name = c.sort_name();
+    let mut sql = Sql::new(tx.get_database_backend());
+    sql.push("SELECT sort_name AS name FROM contacts WHERE id = ")
+        .bind(id)
+        .push(" AND org_id = ")
+        .bind(org.get());
+    let old: Option<NameRow> = sql.one(&tx).await?;
     let mut sql = Sql::new(tx.get_database_backend());
     sql.push("UPDATE contacts SET first_name = ")
         .bind(c.first_name.as_str())
         .push(", last_name = ")
         .bind(c.last_name.as_str())
         .push(", sort_name = ")
-        .bind(c.sort_name())
+        .bind(sort_name.as_str())
         .push(", search_text = ")
-        .bind(c.search_text())
-        .push(", email = ")
+        .bind(c.search_text());
+    // A name in another bucket needs a new search key (SQLite only).
+    if old.is_some_and(|o| !search::same_bucket(&o.name, &sort_name)) {
+        let key = KeyAllocator::new(tx.get_database_backend(), org)
+            .key(&tx, &sort_name)
+            .await?;
+        sql.push(", search_key = ").bind(key);
+    }
+    sql.push(", email = ")
         .bind(c.email.as_ref().map(|e| e.as_str().to_string()))
         .push(", email_lower = ")
         .bind(c.email.as_ref().map(|e| e.lower()))
@@ -312,226 +321,59 @@ pub async fn group_id(
         .ok_or_else(|| AppError::internal("group vanished"))
 }
 
-/// Keyset cursor: the sort key and id of a row, opaque to the browser.
-fn encode_cursor(sort_name: &str, id: i64) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{id}\n{sort_name}"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<(String, i64), AppError> {
-    let bad = || {
-        AppError::BadRequest("This page link is no longer valid; start from the first page.".into())
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| bad())?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    let (id, sort) = text.split_once('\n').ok_or_else(bad)?;
-    Ok((sort.to_string(), id.parse().map_err(|_| bad())?))
-}
-
-/// The `WHERE` conditions of a query: organisation, search text and filters.
-fn push_conditions(sql: &mut Sql, org: OrgId, query: &ContactQuery) {
-    sql.push(" WHERE c.org_id = ").bind(org.get());
-    for (column, value) in [
-        ("department", &query.department),
-        ("role", &query.role),
-        ("location", &query.location),
-    ] {
-        if !value.is_empty() {
-            sql.push(" AND c.")
-                .push(column)
-                .push(" = ")
-                .bind(value.as_str());
-        }
+/// Recompute every contact's search text and key, after the format changed.
+pub async fn reindex_all(db: &impl ConnectionTrait) -> Result<(), AppError> {
+    #[derive(FromQueryResult)]
+    struct Stored {
+        id: i64,
+        org_id: i64,
+        first_name: String,
+        last_name: String,
+        sort_name: String,
+        email_lower: Option<String>,
+        department: Option<String>,
+        role: Option<String>,
+        location: Option<String>,
     }
-    let q = query
-        .q
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_lowercase();
-    if q.is_empty() {
-        return;
-    }
-    if q.chars().count() < 3 {
-        // Too short for a trigram index: match the start of the name, the last name
-        // or the email instead, which the sort-name and email indexes serve.
-        let prefix = format!("{}%", like_escape(&q));
-        sql.push(" AND (c.sort_name LIKE ")
-            .bind(prefix.clone())
-            .push(" ESCAPE '\\' OR c.email_lower LIKE ")
-            .bind(prefix.clone())
-            .push(" ESCAPE '\\' OR c.search_text LIKE ")
-            .bind(format!("% {}", prefix))
-            .push(" ESCAPE '\\')");
-    } else if sql.is_postgres() {
-        sql.push(" AND c.search_text LIKE ")
-            .bind(format!("%{}%", like_escape(&q)))
-            .push(" ESCAPE '\\'");
-    } else {
-        // FTS5 trigram: a quoted phrase matches the text as a substring.
-        sql.push(" AND c.id IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ")
-            .bind(format!("\"{}\"", q.replace('"', "\"\"")))
-            .push(")");
-    }
-}
-
-/// One page of the list, sorted by name, with the total matching the query.
-pub async fn search(
-    db: &impl ConnectionTrait,
-    org: OrgId,
-    query: &ContactQuery,
-) -> Result<ContactPage, AppError> {
     let backend = db.get_database_backend();
-    let limit = ContactQuery::PAGE_SIZE;
-    let (cursor, backwards) = if !query.before.is_empty() {
-        (Some(decode_cursor(&query.before)?), true)
-    } else if !query.after.is_empty() {
-        (Some(decode_cursor(&query.after)?), false)
-    } else {
-        (None, false)
-    };
-
-    let mut sql = Sql::new(backend);
-    sql.push(
-        "SELECT c.id, c.first_name, c.last_name, c.sort_name, c.email, c.phone, c.source \
-         FROM contacts c",
-    );
-    push_conditions(&mut sql, org, query);
-    if let Some((sort, id)) = &cursor {
-        let op = if backwards { "<" } else { ">" };
-        sql.push(" AND (c.sort_name ")
-            .push(op)
-            .push(" ")
-            .bind(sort.as_str())
-            .push(" OR (c.sort_name = ")
-            .bind(sort.as_str())
-            .push(" AND c.id ")
-            .push(op)
-            .push(" ")
-            .bind(*id)
-            .push("))");
-    }
-    let order = if backwards { "DESC" } else { "ASC" };
-    sql.push(&format!(
-        " ORDER BY c.sort_name {order}, c.id {order} LIMIT {}",
-        limit + 1
-    ));
-    let mut rows: Vec<RowDb> = sql.all(db).await?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(limit as usize);
-    if backwards {
-        rows.reverse();
-    }
-
-    let mut count = Sql::new(backend);
-    count.push("SELECT COUNT(*) FROM contacts c");
-    push_conditions(&mut count, org, query);
-    let total = count.scalar_i64(db).await?.unwrap_or(0).max(0) as u64;
-
-    let first = rows.first().map(|r| encode_cursor(&r.sort_name, r.id));
-    let last = rows.last().map(|r| encode_cursor(&r.sort_name, r.id));
-    let (has_prev, has_next) = match (cursor.is_some(), backwards) {
-        (false, _) => (false, more),
-        (true, false) => (true, more),
-        (true, true) => (more, true),
-    };
-    Ok(ContactPage {
-        rows: rows
-            .into_iter()
-            .map(|r| ContactRow {
-                id: r.id,
-                name: format!("{} {}", r.first_name, r.last_name),
-                email: r.email,
-                phone: r.phone,
-                source: r.source,
-            })
-            .collect(),
-        total,
-        next: if has_next { last } else { None },
-        prev: if has_prev { first } else { None },
-    })
-}
-
-/// The departments, roles, locations and groups present in the organisation.
-pub async fn facets(db: &impl ConnectionTrait, org: OrgId) -> Result<Facets, AppError> {
-    let backend = db.get_database_backend();
-    let mut out = Facets::default();
-    for (column, target) in [
-        ("department", &mut out.departments),
-        ("role", &mut out.roles),
-        ("location", &mut out.locations),
-    ] {
+    let mut allocators: std::collections::HashMap<i64, KeyAllocator> = Default::default();
+    let mut after = 0i64;
+    loop {
         let mut sql = Sql::new(backend);
-        sql.push(&format!(
-            "SELECT DISTINCT {column} AS name FROM contacts WHERE org_id = "
-        ))
-        .bind(org.get())
-        .push(&format!(" AND {column} IS NOT NULL ORDER BY {column}"));
-        *target = sql
-            .all::<NameRow>(db)
-            .await?
-            .into_iter()
-            .map(|r| r.name)
-            .collect();
-    }
-    let mut sql = Sql::new(backend);
-    sql.push("SELECT name FROM contact_groups WHERE org_id = ")
-        .bind(org.get())
-        .push(" ORDER BY name_lower");
-    out.groups = sql
-        .all::<NameRow>(db)
-        .await?
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sea_orm::DbBackend;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let c = encode_cursor("ada lovelace\nx", 42);
-        assert_eq!(
-            decode_cursor(&c).unwrap(),
-            ("ada lovelace\nx".to_string(), 42)
-        );
-        assert!(decode_cursor("!!").is_err());
-        assert!(
-            decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x")).is_err()
-        );
-    }
-
-    #[test]
-    fn short_queries_use_prefixes_and_long_ones_the_text_index() {
-        let org = OrgId::trusted(7);
-        let q = |s: &str| ContactQuery {
-            q: s.into(),
-            ..Default::default()
+        sql.push(
+            "SELECT id, org_id, first_name, last_name, sort_name, email_lower, department, role, \
+             location FROM contacts WHERE id > ",
+        )
+        .bind(after)
+        .push(" ORDER BY id LIMIT 5000");
+        let rows: Vec<Stored> = sql.all(db).await?;
+        let Some(last) = rows.last() else {
+            return Ok(());
         };
-        let mut sql = Sql::new(DbBackend::Sqlite);
-        push_conditions(&mut sql, org, &q("Jo"));
-        assert!(sql.build().sql.contains("sort_name LIKE"));
-        let mut sql = Sql::new(DbBackend::Sqlite);
-        push_conditions(&mut sql, org, &q("john"));
-        assert!(sql.build().sql.contains("contacts_fts MATCH"));
-        let mut sql = Sql::new(DbBackend::Postgres);
-        push_conditions(
-            &mut sql,
-            org,
-            &ContactQuery {
-                department: "Ops".into(),
-                ..q("john")
-            },
-        );
-        let s = sql.build();
-        assert!(s
-            .sql
-            .starts_with(" WHERE c.org_id = $1 AND c.department = $2"));
-        assert!(s.sql.contains("search_text LIKE $3"));
+        after = last.id;
+        for r in rows {
+            let org = OrgId::trusted(r.org_id);
+            let key = allocators
+                .entry(r.org_id)
+                .or_insert_with(|| KeyAllocator::new(backend, org))
+                .key(db, &r.sort_name)
+                .await?;
+            let text = text::document(
+                &r.first_name,
+                &r.last_name,
+                r.email_lower.as_deref(),
+                r.department.as_deref(),
+                r.role.as_deref(),
+                r.location.as_deref(),
+            );
+            let mut sql = Sql::new(backend);
+            sql.push("UPDATE contacts SET search_text = ")
+                .bind(text)
+                .push(", search_key = ")
+                .bind(key)
+                .push(" WHERE id = ")
+                .bind(r.id);
+            sql.execute(db).await?;
+        }
     }
 }

@@ -1,0 +1,231 @@
+//! Search, filters and paging through the text index, checked against the plain
+//! definition of a match: the query's pattern is a substring of the contact's
+//! search text, and the filters are equal.
+
+mod common;
+
+use app::backend::auth::OrgId;
+use app::backend::directory::text;
+use common::TestApp;
+use sea_orm::FromQueryResult;
+use serde_json::Value;
+
+#[derive(FromQueryResult)]
+struct Stored {
+    id: i64,
+    first_name: String,
+    last_name: String,
+    sort_name: String,
+    email_lower: Option<String>,
+    department: Option<String>,
+    role: Option<String>,
+    location: Option<String>,
+}
+
+/// Every page of a query, walked forwards, then backwards from the last page.
+async fn walk(app: &TestApp, client: &reqwest::Client, form: &[(&str, &str)]) -> (u64, Vec<i64>) {
+    let fetch = |cursor: (&'static str, String)| {
+        let mut f: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        f.push(cursor);
+        let url = format!("{}/api/list_contacts", app.url);
+        let client = client.clone();
+        async move {
+            let res = client.post(url).form(&f).send().await.unwrap();
+            assert!(res.status().is_success(), "{}", res.status());
+            res.json::<Value>().await.unwrap()
+        }
+    };
+    let ids = |page: &Value| -> Vec<i64> {
+        page["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect()
+    };
+    let mut forward = Vec::new();
+    let mut pages = Vec::new();
+    let mut page = fetch(("query[after]", String::new())).await;
+    let total = page["total"].as_u64().unwrap();
+    loop {
+        let rows = ids(&page);
+        assert!(rows.len() <= 50);
+        forward.extend(&rows);
+        pages.push(rows);
+        match page["next"].as_str() {
+            Some(next) => page = fetch(("query[after]", next.to_string())).await,
+            None => break,
+        }
+    }
+    // Backwards from the last page must give the same pages in reverse.
+    let mut back = pages.len() - 1;
+    while let Some(prev) = page["prev"].as_str() {
+        page = fetch(("query[before]", prev.to_string())).await;
+        back -= 1;
+        assert_eq!(ids(&page), pages[back], "page {back} walking backwards");
+    }
+    assert_eq!(back, 0, "walking backwards reaches the first page");
+    (total, forward)
+}
+
+#[tokio::test]
+async fn every_page_of_every_query_matches_the_plain_definition() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let other = app.org_admin("Other", "admin@other.example").await;
+    let org = OrgId::trusted(1);
+    app::backend::demo::seed(&app.db, org, 700, |_| {})
+        .await
+        .unwrap();
+    app::backend::demo::seed(&app.db, OrgId::trusted(2), 150, |_| {})
+        .await
+        .unwrap();
+    // Names that share buckets, are shorter than a bucket, or are not ASCII.
+    for (first, last, dept) in [
+        ("Jo", "Ng", "Engineering"),
+        ("J", "Smith", ""),
+        ("John", "Smith", "Engineering"),
+        ("John", "Smithers", "Engineering"),
+        ("Johanna", "O'Brien", ""),
+        ("Zoë", "Ångström", "Sales"),
+        ("Émile", "Zola", "Sales"),
+    ] {
+        let form = [
+            ("draft[first_name]", first),
+            ("draft[last_name]", last),
+            ("draft[phone]", "07911 123456"),
+            ("draft[department]", dept),
+        ];
+        app.create(&admin, &form).await;
+    }
+
+    let mut sql =
+        app::backend::db::Sql::new(sea_orm::ConnectionTrait::get_database_backend(&app.db));
+    sql.push(
+        "SELECT id, first_name, last_name, sort_name, email_lower, department, role, location \
+         FROM contacts WHERE org_id = ",
+    )
+    .bind(1i64);
+    let mut everyone: Vec<Stored> = sql.all(&app.db).await.unwrap();
+    everyone.sort_by(|a, b| (&a.sort_name, a.id).cmp(&(&b.sort_name, b.id)));
+    assert_eq!(everyone.len(), 707);
+
+    let queries: &[(&str, &str, &str, &str)] = &[
+        ("", "", "", ""),
+        ("j", "", "", ""),
+        ("jo", "", "", ""),
+        ("joh", "", "", ""),
+        ("john smi", "", "", ""),
+        ("SMITH", "", "", ""),
+        ("example.com", "", "", ""),
+        ("ö", "", "", ""),
+        ("o'b", "", "", ""),
+        ("zzzz", "", "", ""),
+        ("", "Engineering", "", ""),
+        ("", "Engineering", "", "London"),
+        ("m", "Sales", "", ""),
+        ("ar", "", "", "London"),
+        ("son", "Engineering", "", ""),
+    ];
+    for &(q, department, role, location) in queries {
+        let form = [
+            ("query[q]", q),
+            ("query[department]", department),
+            ("query[role]", role),
+            ("query[location]", location),
+        ];
+        let pattern = text::pattern(q);
+        let expected: Vec<i64> = everyone
+            .iter()
+            .filter(|c| {
+                let doc = text::document(
+                    &c.first_name,
+                    &c.last_name,
+                    c.email_lower.as_deref(),
+                    c.department.as_deref(),
+                    c.role.as_deref(),
+                    c.location.as_deref(),
+                );
+                pattern.as_ref().is_none_or(|p| doc.contains(p))
+                    && [
+                        (department, &c.department),
+                        (role, &c.role),
+                        (location, &c.location),
+                    ]
+                    .iter()
+                    .all(|(want, have)| want.is_empty() || have.as_deref() == Some(*want))
+            })
+            .map(|c| c.id)
+            .collect();
+        let (total, got) = walk(&app, &admin, &form).await;
+        assert_eq!(total as usize, expected.len(), "count for {form:?}");
+        assert_eq!(got, expected, "rows for {form:?}");
+    }
+
+    // The second organisation sees only its own contacts, even for the same query.
+    let (total, _) = walk(&app, &other, &[("query[q]", "j")]).await;
+    let (all, _) = walk(&app, &other, &[("query[q]", "")]).await;
+    assert_eq!(all, 150);
+    assert!(total < 150);
+}
+
+#[tokio::test]
+async fn renamed_and_deleted_contacts_leave_the_index() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let created = app
+        .create(
+            &admin,
+            &[
+                ("draft[first_name]", "Ada"),
+                ("draft[last_name]", "Lovelace"),
+                ("draft[email]", "ada@example.com"),
+            ],
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap().to_string();
+    let found = |q: &'static str| {
+        let admin = admin.clone();
+        let url = app.url.clone();
+        async move {
+            let v: Value = admin
+                .post(format!("{url}/api/list_contacts"))
+                .form(&[("query[q]", q)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (
+                v["total"].as_u64().unwrap(),
+                v["rows"].as_array().unwrap().len() as u64,
+            )
+        }
+    };
+    assert_eq!(found("love").await, (1, 1));
+    let res = app
+        .call(
+            &admin,
+            "update_contact",
+            &[
+                ("id", id.as_str()),
+                ("version", "1"),
+                ("draft[first_name]", "Grace"),
+                ("draft[last_name]", "Hopper"),
+                ("draft[email]", "grace@example.com"),
+            ],
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(found("love").await, (0, 0));
+    assert_eq!(found("hop").await, (1, 1));
+    assert_eq!(found("g").await, (1, 1));
+    assert_eq!(found("a").await, (0, 0));
+    let res = app
+        .call(&admin, "delete_contact", &[("id", id.as_str())])
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(found("hop").await, (0, 0));
+    assert_eq!(found("").await, (0, 0));
+}
