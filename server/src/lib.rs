@@ -1,5 +1,7 @@
 //! The native host of Muster: configuration, the HTTP router, and start-up.
 
+pub mod bench;
+
 use app::backend::{db, guard::guard, AppState};
 use app::{shell, App};
 use axum::body::Body;

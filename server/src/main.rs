@@ -47,6 +47,21 @@ enum Command {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Seed a large organisation (kept between runs) and print search and page latencies.
+    Bench {
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: u64,
+        /// How many times each typing sequence and page is measured.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// The benchmark's own database, kept apart from Muster's data.
+        #[arg(
+            long,
+            env = "MUSTER_BENCH_DATABASE_URL",
+            default_value = "sqlite://data/bench.db"
+        )]
+        bench_database_url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -99,6 +114,18 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
         }
         Command::Migrate => println!("Database is up to date."),
+        Command::Bench {
+            contacts,
+            rounds,
+            bench_database_url,
+        } => {
+            muster::bench::run(muster::bench::Options {
+                database_url: bench_database_url,
+                contacts,
+                rounds,
+            })
+            .await?;
+        }
         Command::Admin {
             command:
                 AdminCommand::Create {
@@ -153,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
             .map_err(anyhow_app)?;
+            app::backend::db::analyze(&db).await?;
             println!(
                 "Added {n} sample contacts to {} in {:.1} s.",
                 org.name,

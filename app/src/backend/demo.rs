@@ -283,14 +283,14 @@ pub async fn seed(
     let mut done = 0u64;
     while done < count {
         let tx = db.begin().await?;
-        let mut keys = directory::KeyAllocator::new(backend, org);
         let tx_end = (done + per_tx).min(count);
         while done < tx_end {
             let n = batch.min(tx_end - done);
             let contacts: Vec<ValidContact> = (0..n)
                 .map(|i| sample(&mut rng, offset + done + i + 1))
                 .collect();
-            insert_batch(&tx, org, &contacts, &group_ids, &mut keys).await?;
+            insert_batch(&tx, org, &contacts, &group_ids).await?;
+            directory::place(&tx, org).await?;
             done += n;
         }
         tx.commit().await?;
@@ -304,21 +304,15 @@ async fn insert_batch(
     org: OrgId,
     contacts: &[ValidContact],
     group_ids: &[(String, i64)],
-    keys: &mut directory::KeyAllocator,
 ) -> Result<(), AppError> {
     let backend = tx.get_database_backend();
     let now = now_ms();
-    let mut search_keys = Vec::with_capacity(contacts.len());
-    for c in contacts {
-        search_keys.push(keys.key(tx, &c.sort_name()).await?);
-    }
     let mut sql = Sql::new(backend);
     sql.push(
-        "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, search_key, \
-         email, email_lower, phone, department, role, location, source, created_at, updated_at) \
-         VALUES ",
+        "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, email, \
+         email_lower, phone, department, role, location, source, created_at, updated_at) VALUES ",
     );
-    for (i, (c, key)) in contacts.iter().zip(search_keys).enumerate() {
+    for (i, c) in contacts.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
         }
@@ -328,7 +322,6 @@ async fn insert_batch(
             c.last_name.clone().into(),
             c.sort_name().into(),
             c.search_text().into(),
-            key.into(),
             c.email.as_ref().map(|e| e.as_str().to_string()).into(),
             c.email.as_ref().map(|e| e.lower()).into(),
             c.phone.as_ref().map(|p| p.as_str().to_string()).into(),

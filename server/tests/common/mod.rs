@@ -50,6 +50,14 @@ async fn fresh_database_url() -> (String, Option<std::path::PathBuf>) {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        // Server warnings and errors show in the output of a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .try_init();
         let (db_url, dir) = fresh_database_url().await;
         let db = muster::open_database(&db_url).await.expect("database");
         let state = AppState::new(db.clone(), muster::leptos_options(), false);

@@ -175,19 +175,27 @@ const SEARCH_SQLITE_DROP: &[&str] = &[
 
 const SEARCH_SQLITE_CREATE: &[&str] = &[
     "CREATE UNIQUE INDEX contacts_search_key ON contacts (search_key)",
+    // Neighbours in name order among keyed contacts, and the contacts still to place.
+    "CREATE INDEX contacts_keyed_order ON contacts (org_id, sort_name, id, search_key) \
+         WHERE search_key IS NOT NULL",
+    "CREATE INDEX contacts_unkeyed ON contacts (org_id, sort_name, id) WHERE search_key IS NULL",
     "CREATE VIRTUAL TABLE contacts_fts USING fts5(\
          search_text, content='', columnsize=0, tokenize='trigram')",
     "INSERT INTO contacts_fts (rowid, search_text) \
-         SELECT search_key, search_text FROM contacts",
-    "CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN \
+         SELECT search_key, search_text FROM contacts WHERE search_key IS NOT NULL",
+    // Only keyed contacts are in the index; `directory::place` keys new ones.
+    "CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts \
+         WHEN new.search_key IS NOT NULL BEGIN \
          INSERT INTO contacts_fts (rowid, search_text) VALUES (new.search_key, new.search_text); END",
-    "CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN \
+    "CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts \
+         WHEN old.search_key IS NOT NULL BEGIN \
          INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
              VALUES ('delete', old.search_key, old.search_text); END",
     "CREATE TRIGGER contacts_fts_update AFTER UPDATE OF search_key, search_text ON contacts BEGIN \
          INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
-             VALUES ('delete', old.search_key, old.search_text); \
-         INSERT INTO contacts_fts (rowid, search_text) VALUES (new.search_key, new.search_text); END",
+             SELECT 'delete', old.search_key, old.search_text WHERE old.search_key IS NOT NULL; \
+         INSERT INTO contacts_fts (rowid, search_text) \
+             SELECT new.search_key, new.search_text WHERE new.search_key IS NOT NULL; END",
 ];
 
 #[async_trait]
@@ -215,14 +223,14 @@ impl MigrationTrait for M0002SearchAtScale {
         }
         db.execute_unprepared("ALTER TABLE contacts ADD COLUMN search_key BIGINT")
             .await?;
-        crate::backend::directory::reindex_all(db)
-            .await
-            .map_err(|e| DbErr::Custom(e.to_string()))?;
         if sqlite {
             for stmt in SEARCH_SQLITE_CREATE {
                 db.execute_unprepared(stmt).await?;
             }
         }
+        crate::backend::directory::reindex_all(db)
+            .await
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
         Ok(())
     }
 }

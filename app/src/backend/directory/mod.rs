@@ -5,7 +5,7 @@ mod search;
 pub mod text;
 mod validate;
 
-pub use search::{facets, search, KeyAllocator};
+pub use search::{facets, place, search};
 pub use validate::{clean, parse_email, parse_phone, validate, Email, PhoneE164, ValidContact};
 
 use crate::backend::auth::OrgId;
@@ -50,23 +50,17 @@ pub async fn create(
         }
     }
     let now = now_ms();
-    let sort_name = c.sort_name();
-    let key = KeyAllocator::new(tx.get_database_backend(), org)
-        .key(&tx, &sort_name)
-        .await?;
     let mut sql = Sql::new(tx.get_database_backend());
     sql.push(
-        "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, search_key, \
-         email, email_lower, phone, department, role, location, source, created_at, updated_at) \
-         VALUES ",
+        "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, email, \
+         email_lower, phone, department, role, location, source, created_at, updated_at) VALUES ",
     );
     sql.bind_list::<sea_orm::Value>([
         org.get().into(),
         c.first_name.clone().into(),
         c.last_name.clone().into(),
-        sort_name.into(),
+        c.sort_name().into(),
         c.search_text().into(),
-        key.into(),
         c.email.as_ref().map(|e| e.as_str().to_string()).into(),
         c.email.as_ref().map(|e| e.lower()).into(),
         c.phone.as_ref().map(|p| p.as_str().to_string()).into(),
@@ -83,6 +77,7 @@ pub async fn create(
         Err(e) if is_unique_violation(&e) => return Err(AppError::field("email", DUPLICATE_EMAIL)),
         Err(e) => return Err(e.into()),
     };
+    place(&tx, org).await?;
     set_groups(&tx, org, id, &c.groups).await?;
     tx.commit().await?;
     get(db, org, id).await
@@ -105,12 +100,6 @@ pub async fn update(
     }
     let sort_name = c.sort_name();
     let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("SELECT sort_name AS name FROM contacts WHERE id = ")
-        .bind(id)
-        .push(" AND org_id = ")
-        .bind(org.get());
-    let old: Option<NameRow> = sql.one(&tx).await?;
-    let mut sql = Sql::new(tx.get_database_backend());
     sql.push("UPDATE contacts SET first_name = ")
         .bind(c.first_name.as_str())
         .push(", last_name = ")
@@ -118,15 +107,11 @@ pub async fn update(
         .push(", sort_name = ")
         .bind(sort_name.as_str())
         .push(", search_text = ")
-        .bind(c.search_text());
-    // A name in another bucket needs a new search key (SQLite only).
-    if old.is_some_and(|o| !search::same_bucket(&o.name, &sort_name)) {
-        let key = KeyAllocator::new(tx.get_database_backend(), org)
-            .key(&tx, &sort_name)
-            .await?;
-        sql.push(", search_key = ").bind(key);
-    }
-    sql.push(", email = ")
+        .bind(c.search_text())
+        // A new name needs a new place in the name order (SQLite; see `place`).
+        .push(", search_key = CASE WHEN sort_name = ")
+        .bind(sort_name.as_str())
+        .push(" THEN search_key END, email = ")
         .bind(c.email.as_ref().map(|e| e.as_str().to_string()))
         .push(", email_lower = ")
         .bind(c.email.as_ref().map(|e| e.lower()))
@@ -158,6 +143,7 @@ pub async fn update(
             AppError::NotFound
         });
     }
+    place(&tx, org).await?;
     set_groups(&tx, org, id, &c.groups).await?;
     tx.commit().await?;
     get(db, org, id).await
@@ -321,59 +307,67 @@ pub async fn group_id(
         .ok_or_else(|| AppError::internal("group vanished"))
 }
 
-/// Recompute every contact's search text and key, after the format changed.
+/// Recompute every contact's search text and key, after their format changed.
 pub async fn reindex_all(db: &impl ConnectionTrait) -> Result<(), AppError> {
     #[derive(FromQueryResult)]
     struct Stored {
         id: i64,
-        org_id: i64,
         first_name: String,
         last_name: String,
-        sort_name: String,
         email_lower: Option<String>,
         department: Option<String>,
         role: Option<String>,
         location: Option<String>,
     }
+    #[derive(FromQueryResult)]
+    struct Org {
+        id: i64,
+    }
     let backend = db.get_database_backend();
-    let mut allocators: std::collections::HashMap<i64, KeyAllocator> = Default::default();
+    db.execute_unprepared("UPDATE contacts SET search_key = NULL")
+        .await?;
     let mut after = 0i64;
     loop {
         let mut sql = Sql::new(backend);
         sql.push(
-            "SELECT id, org_id, first_name, last_name, sort_name, email_lower, department, role, \
-             location FROM contacts WHERE id > ",
+            "SELECT id, first_name, last_name, email_lower, department, role, location \
+             FROM contacts WHERE id > ",
         )
         .bind(after)
         .push(" ORDER BY id LIMIT 5000");
         let rows: Vec<Stored> = sql.all(db).await?;
         let Some(last) = rows.last() else {
-            return Ok(());
+            break;
         };
         after = last.id;
-        for r in rows {
-            let org = OrgId::trusted(r.org_id);
-            let key = allocators
-                .entry(r.org_id)
-                .or_insert_with(|| KeyAllocator::new(backend, org))
-                .key(db, &r.sort_name)
-                .await?;
-            let text = text::document(
-                &r.first_name,
-                &r.last_name,
-                r.email_lower.as_deref(),
-                r.department.as_deref(),
-                r.role.as_deref(),
-                r.location.as_deref(),
-            );
+        let texts: Vec<(i64, String)> = rows
+            .into_iter()
+            .map(|r| {
+                let text = text::document(
+                    &r.first_name,
+                    &r.last_name,
+                    r.email_lower.as_deref(),
+                    r.department.as_deref(),
+                    r.role.as_deref(),
+                    r.location.as_deref(),
+                );
+                (r.id, text)
+            })
+            .collect();
+        for (id, text) in texts {
             let mut sql = Sql::new(backend);
             sql.push("UPDATE contacts SET search_text = ")
                 .bind(text)
-                .push(", search_key = ")
-                .bind(key)
                 .push(" WHERE id = ")
-                .bind(r.id);
+                .bind(id);
             sql.execute(db).await?;
         }
     }
+    let mut sql = Sql::new(backend);
+    sql.push("SELECT id FROM organisations ORDER BY id");
+    let orgs: Vec<Org> = sql.all(db).await?;
+    for org in orgs {
+        place(db, OrgId::trusted(org.id)).await?;
+    }
+    Ok(())
 }

@@ -5,13 +5,15 @@
 //! `search_text` (see [`super::text`]). Its entries are keyed by `search_key`:
 //!
 //! ```text
-//! organisation (20 bits) | first 3 bytes of sort_name (24 bits) | sequence (19 bits)
+//! organisation (20 bits) | position in the organisation's name order (43 bits)
 //! ```
 //!
-//! so an organisation's entries are one contiguous key range (the total is a
-//! count over the index alone), and keys ascend with the name's first three
-//! bytes. A page therefore needs only the matches of the first few name buckets
-//! after the cursor, whatever the number of matches.
+//! Keys ascend exactly as `(sort_name, id)` does, so an organisation's entries
+//! are one contiguous range (a total is a count over the index alone), and a
+//! page is the next 51 matching index entries in key order: no sorting, however
+//! many contacts match. New contacts are inserted without a key and then
+//! [`place`]d between their neighbours; when a gap runs out, the keys around it
+//! are spread out again (an order-maintenance list).
 //!
 //! On PostgreSQL, filters compare their columns and a search is a `LIKE` on
 //! `search_text`, served by the `pg_trgm` index.
@@ -21,133 +23,224 @@ use crate::backend::auth::OrgId;
 use crate::backend::db::{like_escape, Sql};
 use crate::model::{AppError, ContactPage, ContactQuery, ContactRow, Facets};
 use base64::Engine;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
-use std::collections::HashMap;
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionTrait};
 
-const SEQ_BITS: u32 = 19;
-const BUCKET_BITS: u32 = 24;
-const ORG_SHIFT: u32 = SEQ_BITS + BUCKET_BITS;
-/// The largest organisation id that search keys can hold.
-pub const MAX_ORG: i64 = (1 << (63 - ORG_SHIFT)) - 1;
+const POSITION_BITS: u32 = 43;
+/// The largest organisation id that search keys can hold (its upper bound is
+/// still an `i64`).
+pub const MAX_ORG: i64 = (1 << (63 - POSITION_BITS)) - 2;
+/// The widest spacing between neighbours: room to append a couple of million
+/// contacts after the last one, and 22 halvings between any two.
+const MAX_SPACING: i64 = 1 << 22;
+/// A gap that ran out is re-spread over a window sparse enough for this spacing.
+const SPREAD_SPACING: i64 = 1 << 16;
+/// Contacts keyed per pass, which bounds memory for a large re-index.
+const PLACE_CHUNK: u64 = 20_000;
 
-/// The name bucket of a sort name: its first three bytes, zero-padded, so that
-/// buckets ascend in the byte order that SQLite sorts text by.
-fn bucket(sort_name: &str) -> i64 {
-    let b = sort_name.as_bytes();
-    let byte = |i: usize| i64::from(b.get(i).copied().unwrap_or(0));
-    (byte(0) << 16) | (byte(1) << 8) | byte(2)
+/// The organisation's keys lie strictly between these two bounds.
+fn org_bounds(org: OrgId) -> (i64, i64) {
+    let first = org.get() << POSITION_BITS;
+    (first, first + (1 << POSITION_BITS))
 }
 
-fn bucket_first(org: OrgId, bucket: i64) -> i64 {
-    (org.get() << ORG_SHIFT) | (bucket << SEQ_BITS)
+#[derive(FromQueryResult)]
+struct Unkeyed {
+    id: i64,
+    sort_name: String,
 }
 
-fn bucket_last(org: OrgId, bucket: i64) -> i64 {
-    bucket_first(org, bucket) | ((1 << SEQ_BITS) - 1)
+#[derive(FromQueryResult)]
+struct Neighbours {
+    pred: Option<i64>,
+    succ: Option<i64>,
+    /// Whether the contact just before has the same name (a run of namesakes).
+    same: bool,
 }
 
-fn bucket_of_key(key: i64) -> i64 {
-    (key >> SEQ_BITS) & ((1 << BUCKET_BITS) - 1)
-}
-
-fn org_keys(org: OrgId) -> (i64, i64) {
-    (
-        bucket_first(org, 0),
-        bucket_last(org, (1 << BUCKET_BITS) - 1),
-    )
-}
-
-/// Hands out search keys inside one write transaction. On PostgreSQL there are none.
-pub struct KeyAllocator {
-    org: OrgId,
-    sqlite: bool,
-    /// Per bucket: the next key to try, and whether the bucket's sequence ran out
-    /// so that keys must be found in the gaps left by deleted contacts.
-    next: HashMap<i64, (i64, bool)>,
-}
-
-impl KeyAllocator {
-    pub fn new(backend: DbBackend, org: OrgId) -> Self {
-        Self {
-            org,
-            sqlite: backend == DbBackend::Sqlite,
-            next: HashMap::new(),
-        }
+/// Give every contact of `org` that has no search key one, in name order.
+/// Call it in the transaction that inserted or renamed them. PostgreSQL has no keys.
+pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
     }
-
-    /// A free key for a contact with this sort name.
-    pub async fn key(
-        &mut self,
-        db: &impl ConnectionTrait,
-        sort_name: &str,
-    ) -> Result<Option<i64>, AppError> {
-        if !self.sqlite {
-            return Ok(None);
-        }
-        if !(1..=MAX_ORG).contains(&self.org.get()) {
-            return Err(AppError::internal(
-                "organisation id beyond the search key range",
+    if !(1..=MAX_ORG).contains(&org.get()) {
+        return Err(AppError::internal(
+            "organisation id beyond the search key range",
+        ));
+    }
+    let (org_low, org_high) = org_bounds(org);
+    'pass: loop {
+        let mut sql = Sql::new(DbBackend::Sqlite);
+        sql.push("SELECT id, sort_name FROM contacts WHERE org_id = ")
+            .bind(org.get())
+            .push(&format!(
+                " AND search_key IS NULL ORDER BY sort_name, id LIMIT {PLACE_CHUNK}"
             ));
+        let rows: Vec<Unkeyed> = sql.all(db).await?;
+        if rows.is_empty() {
+            return Ok(());
         }
-        let b = bucket(sort_name);
-        let (first, last) = (bucket_first(self.org, b), bucket_last(self.org, b));
-        let (mut next, mut gaps) = match self.next.get(&b) {
-            Some(state) => *state,
-            None => {
-                let mut sql = Sql::new(DbBackend::Sqlite);
-                sql.push("SELECT COALESCE(MAX(search_key) + 1, ")
-                    .bind(first)
-                    .push(") FROM contacts WHERE search_key BETWEEN ")
-                    .bind(first)
-                    .push(" AND ")
-                    .bind(last);
-                (sql.scalar_i64(db).await?.unwrap_or(first), false)
+        let list = serde_json::to_string(
+            &rows
+                .iter()
+                .map(|r| (r.sort_name.as_str(), r.id))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|e| AppError::internal(e.to_string()))?;
+        // For each new contact, the keys of the keyed contacts just before and after it.
+        let mut sql = Sql::new(DbBackend::Sqlite);
+        sql.push("SELECT (SELECT search_key FROM contacts WHERE org_id = ")
+            .bind(org.get())
+            .push(
+                " AND search_key IS NOT NULL AND (sort_name, id) < (j.value ->> 0, j.value ->> 1)                  ORDER BY sort_name DESC, id DESC LIMIT 1) AS pred,                  (SELECT search_key FROM contacts WHERE org_id = ",
+            )
+            .bind(org.get())
+            .push(
+                " AND search_key IS NOT NULL AND (sort_name, id) > (j.value ->> 0, j.value ->> 1)                  ORDER BY sort_name, id LIMIT 1) AS succ, \
+                 EXISTS (SELECT 1 FROM contacts WHERE org_id = ",
+            )
+            .bind(org.get())
+            .push(
+                " AND search_key IS NOT NULL AND sort_name = j.value ->> 0 \
+                 AND id < j.value ->> 1) AS same FROM json_each(",
+            )
+            .bind(list)
+            .push(") j ORDER BY j.key");
+        let neighbours: Vec<Neighbours> = sql.all(db).await?;
+        if neighbours.len() != rows.len() {
+            return Err(AppError::internal("neighbour lookup lost rows"));
+        }
+
+        let mut keys: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
+        let mut start = 0;
+        while start < rows.len() {
+            let gap = (neighbours[start].pred, neighbours[start].succ);
+            let mut end = start + 1;
+            while end < rows.len() && (neighbours[end].pred, neighbours[end].succ) == gap {
+                end += 1;
             }
-        };
-        if next > last && !gaps {
-            gaps = true;
-            next = first;
+            let count = (end - start) as i64;
+            let same = neighbours[start].same;
+            let Some((first, step)) = fill_gap(gap.0, gap.1, (org_low, org_high), count, same)
+            else {
+                // This gap ran out: key what fits so far, re-spread its
+                // surroundings (their keys are cleared), and start again.
+                store_keys(db, &keys).await?;
+                let (low, high) = (gap.0.unwrap_or(org_low), gap.1.unwrap_or(org_high));
+                clear_window(db, org, low, high, rows.len() as i64).await?;
+                continue 'pass;
+            };
+            for (i, row) in rows[start..end].iter().enumerate() {
+                keys.push((row.id, first + step * i as i64));
+            }
+            start = end;
         }
-        if gaps {
-            next = free_key_from(db, next, last).await?.ok_or_else(|| {
-                AppError::BadRequest(
-                    "Too many contacts have names starting with the same three letters.".into(),
-                )
-            })?;
-        }
-        self.next.insert(b, (next + 1, gaps));
-        Ok(Some(next))
+        store_keys(db, &keys).await?;
     }
 }
 
-/// The smallest key from `from` to `last` that no contact holds.
-async fn free_key_from(
-    db: &impl ConnectionTrait,
-    from: i64,
-    last: i64,
-) -> Result<Option<i64>, AppError> {
-    if from > last {
-        return Ok(None);
+/// Where `count` new keys go between the neighbours' keys `pred` and `succ`
+/// (`None`: that end of the organisation's range): the first key and the step,
+/// or `None` when they do not fit.
+///
+/// Keys at an end of the range hug the neighbour, leaving the room beyond for
+/// more contacts sorted the same way; a run of namesakes (`same`) always grows
+/// at its end, so its keys hug the previous one; other gaps are shared evenly.
+fn fill_gap(
+    pred: Option<i64>,
+    succ: Option<i64>,
+    (org_low, org_high): (i64, i64),
+    count: i64,
+    same: bool,
+) -> Option<(i64, i64)> {
+    let step =
+        |low: i64, high: i64, share: i64| ((high - low) / (share * (count + 1))).min(MAX_SPACING);
+    let (first, step) = match (pred, succ) {
+        (None, None) => {
+            // An empty organisation starts in the middle, with room on both sides.
+            let middle = org_low + (org_high - org_low) / 2;
+            let s = step(middle, org_high, 1);
+            (middle + s, s)
+        }
+        (Some(p), None) => {
+            let s = step(p, org_high, 1);
+            (p + s, s)
+        }
+        (None, Some(q)) => {
+            let s = step(org_low, q, 1);
+            (q - s * count, s)
+        }
+        (Some(p), Some(q)) => {
+            let s = match step(p, q, 16) {
+                s if same && s > 0 => s,
+                _ => step(p, q, 1),
+            };
+            (p + s, s)
+        }
+    };
+    (step > 0).then_some((first, step))
+}
+
+async fn store_keys(db: &impl ConnectionTrait, keys: &[(i64, i64)]) -> Result<(), AppError> {
+    if keys.is_empty() {
+        return Ok(());
     }
+    let list = serde_json::to_string(keys).map_err(|e| AppError::internal(e.to_string()))?;
     let mut sql = Sql::new(DbBackend::Sqlite);
-    sql.push("SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM contacts WHERE search_key = ")
-        .bind(from)
-        .push(") THEN ")
-        .bind(from)
-        .push(" ELSE (SELECT a.search_key + 1 FROM contacts a WHERE a.search_key BETWEEN ")
-        .bind(from)
-        .push(" AND ")
-        .bind(last - 1)
-        .push(
-            " AND NOT EXISTS (SELECT 1 FROM contacts b WHERE b.search_key = a.search_key + 1) \
-             ORDER BY a.search_key LIMIT 1) END",
-        );
-    Ok(sql.scalar_i64(db).await?)
+    sql.push("UPDATE contacts SET search_key = j.value ->> 1 FROM json_each(")
+        .bind(list)
+        .push(") j WHERE contacts.id = j.value ->> 0");
+    sql.execute(db).await?;
+    Ok(())
 }
 
-/// Whether a contact renamed from `old` to `new` keeps its search key.
-pub fn same_bucket(old: &str, new: &str) -> bool {
-    bucket(old) == bucket(new)
+/// Clear the keys of the contacts around the exhausted gap `(low, high)`, so
+/// that the next pass spreads them out again. The window is the smallest
+/// power-of-two-aligned key range around the gap that is sparse enough to give
+/// every contact in it, and `incoming` more, [`SPREAD_SPACING`]; windows grow
+/// with the crowding, so the work stays proportional to it.
+async fn clear_window(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    low: i64,
+    high: i64,
+    incoming: i64,
+) -> Result<(), AppError> {
+    let (org_low, _) = org_bounds(org);
+    let mut bits = 64 - (low ^ (high - 1)).leading_zeros();
+    loop {
+        let from = (low >> bits) << bits;
+        let to = from + (1i64 << bits);
+        let mut sql = Sql::new(DbBackend::Sqlite);
+        sql.push("SELECT COUNT(*) FROM contacts WHERE search_key >= ")
+            .bind(from.max(org_low + 1))
+            .push(" AND search_key < ")
+            .bind(to);
+        let inside = sql.scalar_i64(db).await?.unwrap_or(0);
+        let needed = (inside + incoming + 1).saturating_mul(SPREAD_SPACING);
+        if needed <= to - from || bits >= POSITION_BITS {
+            if (to - from) / (inside + incoming + 1) < 2 {
+                return Err(AppError::BadRequest(
+                    "This organisation has too many contacts to index.".into(),
+                ));
+            }
+            tracing::debug!(
+                org = org.get(),
+                inside,
+                incoming,
+                bits,
+                "re-spreading search keys"
+            );
+            let mut sql = Sql::new(DbBackend::Sqlite);
+            sql.push("UPDATE contacts SET search_key = NULL WHERE search_key >= ")
+                .bind(from.max(org_low + 1))
+                .push(" AND search_key < ")
+                .bind(to);
+            sql.execute(db).await?;
+            return Ok(());
+        }
+        bits += 1;
+    }
 }
 
 /// Keyset cursor: the sort key and id of a row, opaque to the browser.
@@ -240,14 +333,14 @@ impl<'a> Criteria<'a> {
         }
     }
 
-    /// `AND rowid BETWEEN first AND last AND contacts_fts MATCH ...` on the index.
-    fn push_fts(&self, sql: &mut Sql, first: i64, last: i64) {
-        sql.push("SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ")
+    /// The index entries that match, with keys strictly between `low` and `high`.
+    fn push_fts(&self, sql: &mut Sql, low: i64, high: i64) {
+        sql.push("SELECT rowid AS key FROM contacts_fts WHERE contacts_fts MATCH ")
             .bind(self.fts_match())
-            .push(" AND rowid BETWEEN ")
-            .bind(first)
-            .push(" AND ")
-            .bind(last);
+            .push(" AND rowid > ")
+            .bind(low)
+            .push(" AND rowid < ")
+            .bind(high);
     }
 }
 
@@ -276,7 +369,7 @@ fn push_order(sql: &mut Sql, backwards: bool, limit: u64) {
 
 /// One page of the list, sorted by name, with the total matching the query.
 pub async fn search(
-    db: &impl ConnectionTrait,
+    db: &sea_orm::DatabaseConnection,
     org: OrgId,
     query: &ContactQuery,
 ) -> Result<ContactPage, AppError> {
@@ -289,23 +382,24 @@ pub async fn search(
         (None, false)
     };
     let criteria = Criteria::new(org, query);
-    let sqlite = db.get_database_backend() == DbBackend::Sqlite;
-
-    let total = count(db, &criteria).await?;
+    // One snapshot for the count and the page, which keys must agree on.
+    let tx = db.begin().await?;
+    let total = count(&tx, &criteria).await?;
     let mut rows = if total == 0 {
         Vec::new()
-    } else if sqlite && !criteria.is_everyone() {
-        page_by_index(db, &criteria, cursor.as_ref(), backwards, limit + 1).await?
+    } else if tx.get_database_backend() == DbBackend::Sqlite && !criteria.is_everyone() {
+        page_by_index(&tx, &criteria, cursor.as_ref(), backwards, limit + 1).await?
     } else {
-        let mut sql = Sql::new(db.get_database_backend());
+        let mut sql = Sql::new(tx.get_database_backend());
         sql.push(ROW_COLUMNS);
         criteria.push_where(&mut sql);
         if let Some(c) = &cursor {
             push_after(&mut sql, c, backwards);
         }
         push_order(&mut sql, backwards, limit + 1);
-        sql.all::<RowDb>(db).await?
+        sql.all::<RowDb>(&tx).await?
     };
+    tx.commit().await?;
 
     let more = rows.len() as u64 > limit;
     rows.truncate(limit as usize);
@@ -344,9 +438,9 @@ async fn count(db: &impl ConnectionTrait, criteria: &Criteria<'_>) -> Result<u64
         sql.push("SELECT contact_count FROM organisations WHERE id = ")
             .bind(criteria.org.get());
     } else if backend == DbBackend::Sqlite {
-        let (first, last) = org_keys(criteria.org);
+        let (low, high) = org_bounds(criteria.org);
         sql.push("SELECT COUNT(*) FROM (");
-        criteria.push_fts(&mut sql, first, last);
+        criteria.push_fts(&mut sql, low, high);
         sql.push(")");
     } else {
         sql.push("SELECT COUNT(*) FROM contacts c");
@@ -355,12 +449,13 @@ async fn count(db: &impl ConnectionTrait, criteria: &Criteria<'_>) -> Result<u64
     Ok(sql.scalar_i64(db).await?.unwrap_or(0).max(0) as u64)
 }
 
-/// Index entries read per step: enough for a page, a few times over.
-const STEP: i64 = 64;
+#[derive(FromQueryResult)]
+struct KeyRow {
+    key: i64,
+}
 
-/// SQLite: up to `want` rows after the cursor, driven by the text index. Each
-/// step takes the next matches in key order up to the end of a name bucket, so
-/// that every row after them sorts after every row taken so far.
+/// SQLite: up to `want` matching rows after the cursor, in name order: the next
+/// matching index entries in key order, which is name order.
 async fn page_by_index(
     db: &impl ConnectionTrait,
     criteria: &Criteria<'_>,
@@ -369,50 +464,56 @@ async fn page_by_index(
     want: u64,
 ) -> Result<Vec<RowDb>, AppError> {
     let org = criteria.org;
-    let (org_first, org_last) = org_keys(org);
-    // The remaining key range, walked from its start (or its end, backwards).
-    let (mut low, mut high) = (org_first, org_last);
-    if let Some((sort, _)) = cursor {
-        if backwards {
-            high = bucket_last(org, bucket(sort));
+    let (mut low, mut high) = org_bounds(org);
+    if let Some((sort, id)) = cursor {
+        // The key of the first contact beyond the cursor, which may be gone.
+        let (op, order) = if backwards {
+            ("<", "DESC")
         } else {
-            low = bucket_first(org, bucket(sort));
-        }
-    }
-    let mut rows: Vec<RowDb> = Vec::new();
-    while low <= high && (rows.len() as u64) < want {
-        // The STEP-th match from here bounds this step, rounded to its bucket.
-        let mut sql = Sql::new(DbBackend::Sqlite);
-        criteria.push_fts(&mut sql, low, high);
-        sql.push(if backwards {
-            " ORDER BY rowid DESC"
-        } else {
-            " ORDER BY rowid ASC"
-        })
-        .push(&format!(" LIMIT 1 OFFSET {}", STEP - 1));
-        let (from, to) = match sql.scalar_i64(db).await? {
-            None => (low, high),
-            Some(key) if backwards => (bucket_first(org, bucket_of_key(key)).max(low), high),
-            Some(key) => (low, bucket_last(org, bucket_of_key(key)).min(high)),
+            (">", "ASC")
         };
         let mut sql = Sql::new(DbBackend::Sqlite);
-        sql.push(ROW_COLUMNS);
-        criteria.push_where(&mut sql);
-        sql.push(" AND c.search_key IN (");
-        criteria.push_fts(&mut sql, from, to);
-        sql.push(")");
-        if let Some(c) = cursor {
-            push_after(&mut sql, c, backwards);
-        }
-        push_order(&mut sql, backwards, want - rows.len() as u64);
-        rows.extend(sql.all::<RowDb>(db).await?);
-        if backwards {
-            high = from - 1;
-        } else {
-            low = to + 1;
+        sql.push("SELECT search_key FROM contacts WHERE org_id = ")
+            .bind(org.get())
+            .push(&format!(
+                " AND search_key IS NOT NULL AND (sort_name, id) {op} ("
+            ))
+            .bind(sort.as_str())
+            .push(", ")
+            .bind(*id)
+            .push(&format!(") ORDER BY sort_name {order}, id {order} LIMIT 1"));
+        match sql.scalar_i64(db).await? {
+            None => return Ok(Vec::new()),
+            Some(key) if backwards => high = key + 1,
+            Some(key) => low = key - 1,
         }
     }
-    Ok(rows)
+    let mut sql = Sql::new(DbBackend::Sqlite);
+    criteria.push_fts(&mut sql, low, high);
+    sql.push(&format!(
+        " ORDER BY rowid {} LIMIT {want}",
+        if backwards { "DESC" } else { "ASC" }
+    ));
+    let keys: Vec<i64> = sql
+        .all::<KeyRow>(db)
+        .await?
+        .into_iter()
+        .map(|k| k.key)
+        .collect();
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(DbBackend::Sqlite);
+    sql.push(ROW_COLUMNS);
+    criteria.push_where(&mut sql);
+    sql.push(" AND c.search_key IN ")
+        .bind_list(keys.iter().copied());
+    sql.push(if backwards {
+        " ORDER BY c.search_key DESC"
+    } else {
+        " ORDER BY c.search_key"
+    });
+    Ok(sql.all::<RowDb>(db).await?)
 }
 
 #[derive(FromQueryResult)]
@@ -484,29 +585,48 @@ mod tests {
     }
 
     #[test]
-    fn keys_ascend_with_names_and_stay_inside_their_organisation() {
-        let org = OrgId::trusted(5);
-        let names = ["", "a", "ab", "ab ", "abc", "abd", "b", "zz", "zoë", "ÿ"];
-        let mut sorted = names.to_vec();
-        sorted.sort();
-        let keys: Vec<i64> = sorted
-            .iter()
-            .map(|n| bucket_first(org, bucket(n)))
-            .collect();
-        assert!(keys.windows(2).all(|w| w[0] <= w[1]), "{sorted:?}");
-        let (first, last) = org_keys(org);
-        for n in names {
-            let b = bucket(n);
-            assert!(bucket_first(org, b) >= first && bucket_last(org, b) <= last);
-            assert_eq!(bucket_of_key(bucket_last(org, b)), b);
+    fn organisations_have_disjoint_positive_key_ranges() {
+        let (low, high) = org_bounds(OrgId::trusted(5));
+        assert_eq!(org_bounds(OrgId::trusted(4)).1, low);
+        assert_eq!(org_bounds(OrgId::trusted(6)).0, high);
+        let (_, last) = org_bounds(OrgId::trusted(MAX_ORG));
+        assert!(last - 1 > 0, "keys stay positive");
+    }
+
+    #[test]
+    fn new_keys_fit_strictly_inside_their_gap_in_order() {
+        let bounds = org_bounds(OrgId::trusted(3));
+        let (low, high) = bounds;
+        let cases = [
+            (None, None, 5000, false),
+            (Some(low + 10), None, 20_000, false),
+            (None, Some(low + 1_000), 7, false),
+            (Some(low + 100), Some(low + 200), 9, false),
+            (Some(low + 100), Some(low + 200), 99, true),
+            (Some(high - 50), None, 1, false),
+        ];
+        for (pred, succ, count, same) in cases {
+            let (first, step) = fill_gap(pred, succ, bounds, count, same).unwrap();
+            let last = first + step * (count - 1);
+            assert!(step > 0 && step <= MAX_SPACING);
+            assert!(first > pred.unwrap_or(low), "{pred:?} {succ:?}");
+            assert!(last < succ.unwrap_or(high), "{pred:?} {succ:?}");
         }
-        assert!(org_keys(OrgId::trusted(4)).1 < first);
-        assert!(
-            org_keys(OrgId::trusted(MAX_ORG)).1 > 0,
-            "keys stay positive"
+        // What does not fit says so.
+        assert_eq!(
+            fill_gap(Some(low + 100), Some(low + 110), bounds, 10, false),
+            None
         );
-        assert!(same_bucket("john smith", "john smyth"));
-        assert!(!same_bucket("john smith", "jon smith"));
+        assert_eq!(
+            fill_gap(Some(low + 100), Some(low + 101), bounds, 1, true),
+            None
+        );
+        // Appends and namesakes leave most of the gap for the next ones.
+        let (first, _) =
+            fill_gap(Some(low + 1000), Some(low + (1 << 20)), bounds, 1, true).unwrap();
+        assert!(first - (low + 1000) < (1 << 20) / 8);
+        let (first, step) = fill_gap(None, None, bounds, 10, false).unwrap();
+        assert!(first - low > (high - low) / 3 && high - (first + 10 * step) > (high - low) / 3);
     }
 
     #[test]
