@@ -280,3 +280,67 @@ async fn renamed_and_deleted_contacts_leave_the_index() {
     assert_eq!(found("").await, (0, 0));
     assert_keys_follow_name_order(&app).await;
 }
+
+#[tokio::test]
+async fn upgrading_a_populated_database_indexes_its_contacts() {
+    use app::backend::db::{Migrator, MigratorTrait};
+    use sea_orm::ConnectionTrait;
+
+    let (url, _dir) = common::fresh_database_url().await;
+    let db = app::backend::db::connect(&url).await.unwrap();
+    // The schema as the first release left it, with contacts in the old format.
+    Migrator::up(&db, Some(1)).await.unwrap();
+    let (org, _) = app::backend::auth::create_org_with_admin(
+        &db,
+        &app::backend::auth::NewOrganisation {
+            name: "Acme".into(),
+            default_region: "GB".into(),
+            time_zone: "Europe/London".into(),
+        },
+        "admin@acme.example",
+        common::PASSWORD,
+    )
+    .await
+    .unwrap();
+    for (first, last, email, dept) in [
+        ("Ada", "Lovelace", "ada@example.com", "Engineering"),
+        ("Grace", "Hopper", "grace@example.com", "Engineering"),
+        ("Alan", "Turing", "alan@example.com", "Research"),
+    ] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, email, \
+             email_lower, department, source, created_at, updated_at) VALUES ({}, '{first}', \
+             '{last}', '{}', '{} {} {email}', '{email}', '{email}', '{dept}', 'Manual', 0, 0)",
+            org.get(),
+            format!("{first} {last}").to_lowercase(),
+            first.to_lowercase(),
+            last.to_lowercase(),
+        ))
+        .await
+        .unwrap();
+    }
+
+    Migrator::up(&db, None).await.unwrap();
+    let find = |q: &'static str, department: &'static str| {
+        let db = db.clone();
+        async move {
+            let query = app::model::ContactQuery {
+                q: q.into(),
+                department: department.into(),
+                ..Default::default()
+            };
+            let page = app::backend::directory::search(&db, org, &query)
+                .await
+                .unwrap();
+            let names: Vec<String> = page.rows.into_iter().map(|r| r.name).collect();
+            (page.total, names)
+        }
+    };
+    assert_eq!(find("", "").await.0, 3);
+    assert_eq!(find("love", "").await, (1, vec!["Ada Lovelace".into()]));
+    assert_eq!(
+        find("a", "Engineering").await,
+        (1, vec!["Ada Lovelace".into()])
+    );
+    assert_eq!(find("", "Research").await, (1, vec!["Alan Turing".into()]));
+}

@@ -17,7 +17,7 @@ pub struct TestApp {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-async fn fresh_database_url() -> (String, Option<std::path::PathBuf>) {
+pub async fn fresh_database_url() -> (String, Option<std::path::PathBuf>) {
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let unique = format!(
         "{}_{}_{}",

@@ -7,10 +7,10 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
     Value,
 };
-use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
 
 pub use migrations::Migrator;
+pub use sea_orm_migration::MigratorTrait;
 
 /// Open the database at `url` (SQLite or PostgreSQL). SQLite files and their
 /// folder are created when missing.
