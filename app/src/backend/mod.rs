@@ -5,6 +5,7 @@ pub mod db;
 pub mod demo;
 pub mod directory;
 pub mod guard;
+pub mod import;
 pub mod state;
 
 pub use state::AppState;

@@ -1,0 +1,159 @@
+//! CSV import: reading what people upload (encodings, delimiters, headers),
+//! before anything is written.
+//!
+//! The upload, the import job with its progress, and export build on this.
+
+pub mod columns;
+pub mod sniff;
+
+use crate::backend::directory;
+use crate::model::{AppError, ContactDraft, FieldError};
+pub use columns::{Field, Mapping};
+pub use sniff::{TextEncoding, Unusable};
+
+/// What the user confirms before an import starts.
+#[derive(Debug, Clone)]
+pub struct Preview {
+    pub encoding: TextEncoding,
+    pub delimiter: u8,
+    pub mapping: Mapping,
+    pub rows: Vec<PreviewRow>,
+}
+
+/// One of the first rows, as it would be imported.
+#[derive(Debug, Clone)]
+pub struct PreviewRow {
+    /// The line of the file the row starts on (1 is the header).
+    pub line: u64,
+    pub draft: ContactDraft,
+    /// Empty when the row is valid.
+    pub errors: Vec<FieldError>,
+}
+
+/// Read the beginning of a file: how to decode and split it, which column is
+/// which field, and the first `rows` rows with their validation results.
+/// `complete` says whether `sample` is the whole file.
+pub fn preview(
+    sample: &[u8],
+    complete: bool,
+    region: &str,
+    rows: usize,
+) -> Result<Preview, Unusable> {
+    let encoding = sniff::encoding(sample, complete)?;
+    let text = sniff::decode_sample(sample, encoding);
+    let delimiter = sniff::delimiter(&text);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| broken(&e))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mapping = Mapping::detect(&headers)?;
+    let mut out = Vec::new();
+    let mut records = reader.records();
+    while out.len() < rows {
+        let Some(record) = records.next() else { break };
+        let record = match record {
+            Ok(r) => r,
+            // The sample may end inside a quoted field; later rows are for the import.
+            Err(_) if !complete => break,
+            Err(e) => return Err(broken(&e)),
+        };
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let draft = mapping.draft(&record);
+        let errors = match directory::validate(&draft, region) {
+            Ok(_) => Vec::new(),
+            Err(AppError::Invalid(errors)) => errors,
+            Err(e) => vec![FieldError {
+                field: String::new(),
+                message: e.to_string(),
+            }],
+        };
+        out.push(PreviewRow {
+            line: record.position().map_or(0, |p| line_at(&text, p.byte())),
+            draft,
+            errors,
+        });
+    }
+    Ok(Preview {
+        encoding,
+        delimiter,
+        mapping,
+        rows: out,
+    })
+}
+
+/// The line (from 1) a record starts on, from the byte offset `csv` gives for
+/// it, which can fall inside the previous record's line break.
+fn line_at(text: &str, offset: u64) -> u64 {
+    let bytes = text.as_bytes();
+    let mut end = (offset as usize).min(bytes.len());
+    while end < bytes.len() && matches!(bytes[end], b'\r' | b'\n') {
+        end += 1;
+    }
+    1 + bytes[..end].iter().filter(|b| **b == b'\n').count() as u64
+}
+
+fn broken(e: &csv::Error) -> Unusable {
+    Unusable::Broken {
+        line: e.position().map_or(0, |p| p.line()),
+        reason: match e.kind() {
+            csv::ErrorKind::Utf8 { .. } => "it is not valid text".into(),
+            _ => e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_semicolon_file_from_a_spreadsheet_previews_with_its_errors() {
+        let text = "\u{feff}Given name;Surname;E-mail;Cell;Badge\r\n\
+                    Zoë;Ångström;zoe@example.com;07911 123456;17\r\n\
+                    \"O'Brien; Jr\";Pat;not-an-email;;\r\n\
+                    ;;;;\r\n\
+                    Sam;\"Multi\r\nline\";sam@example.com;;\r\n";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(text.trim_start_matches('\u{feff}'));
+        for sample in [text.as_bytes().to_vec(), bytes.into_owned()] {
+            let p = preview(&sample, true, "GB", 10).unwrap();
+            assert_eq!(p.delimiter, b';');
+            assert_eq!(p.mapping.ignored(), vec!["Badge"]);
+            assert_eq!(p.rows.len(), 3, "the blank row is skipped: {:?}", p.rows);
+            assert_eq!(p.rows[0].draft.first_name, "Zoë");
+            assert_eq!(p.rows[0].draft.last_name, "Ångström");
+            assert!(p.rows[0].errors.is_empty(), "{:?}", p.rows[0].errors);
+            assert_eq!(p.rows[1].draft.first_name, "O'Brien; Jr");
+            assert_eq!(p.rows[1].errors.len(), 1);
+            assert_eq!(p.rows[1].errors[0].field, "email");
+            let lines: Vec<u64> = p.rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, vec![2, 3, 5]);
+            assert_eq!(p.rows[2].draft.last_name, "Multi\r\nline");
+        }
+    }
+
+    #[test]
+    fn unusable_files_are_refused_with_the_reason() {
+        assert_eq!(preview(b"", true, "GB", 5).unwrap_err(), Unusable::Empty);
+        assert_eq!(
+            preview(b"Name,Phone\nAda,123\n", true, "GB", 5).unwrap_err(),
+            Unusable::NoFirstName
+        );
+        assert!(matches!(
+            preview(b"PK\x03\x04rest", true, "GB", 5).unwrap_err(),
+            Unusable::OtherFormat(_)
+        ));
+        // A quote left open swallows the rest of the line: the row is reported,
+        // not guessed at.
+        let p = preview(b"First,Last,Email\n\"Ada,Lovelace,a@b.c\n", true, "GB", 5).unwrap();
+        assert_eq!(p.rows[0].draft.first_name, "Ada,Lovelace,a@b.c");
+        assert!(!p.rows[0].errors.is_empty());
+    }
+}
