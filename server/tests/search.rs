@@ -344,3 +344,36 @@ async fn upgrading_a_populated_database_indexes_its_contacts() {
     );
     assert_eq!(find("", "Research").await, (1, vec!["Alan Turing".into()]));
 }
+
+#[tokio::test]
+async fn contacts_added_at_the_same_time_are_all_saved_and_placed() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let email = format!("person{i}@example.com");
+        let first = format!("Person{}", i % 5);
+        let admin = admin.clone();
+        let url = format!("{}/api/create_contact", app.url);
+        calls.spawn(async move {
+            let res = admin
+                .post(url)
+                .form(&[
+                    ("draft[first_name]", first.as_str()),
+                    ("draft[last_name]", "Concurrent"),
+                    ("draft[email]", email.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.text().await.unwrap())
+        });
+    }
+    while let Some(done) = calls.join_next().await {
+        let (status, body) = done.unwrap();
+        assert!(status.is_success(), "{status}: {body}");
+    }
+    let (total, ids) = walk(&app, &admin, &[("query[q]", "concurrent")]).await;
+    assert_eq!((total, ids.len()), (24, 24));
+    assert_keys_follow_name_order(&app).await;
+}

@@ -6,7 +6,7 @@ use crate::backend::directory::{self, ValidContact};
 use crate::model::AppError;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 const FIRST: &[&str] = &[
     "James",
@@ -282,7 +282,7 @@ pub async fn seed(
     let per_tx = 50_000u64;
     let mut done = 0u64;
     while done < count {
-        let tx = db.begin().await?;
+        let tx = crate::backend::db::begin_write(db).await?;
         let tx_end = (done + per_tx).min(count);
         while done < tx_end {
             let n = batch.min(tx_end - done);

@@ -10,7 +10,7 @@ use crate::model::AppError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine;
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use sha2::{Digest, Sha256};
 
 pub const SESSION_COOKIE: &str = "muster_session";
@@ -180,7 +180,7 @@ pub async fn create_org_with_admin(
     let org = validate_org(org)?;
     let email = validate_admin(email, password)?;
     let hash = hash_password(password)?;
-    let tx = db.begin().await?;
+    let tx = crate::backend::db::begin_write(db).await?;
     if user_exists(&tx, &email).await? {
         return Err(AppError::field(
             "email",

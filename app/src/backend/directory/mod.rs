@@ -11,7 +11,7 @@ pub use validate::{clean, parse_email, parse_phone, validate, Email, PhoneE164, 
 use crate::backend::auth::OrgId;
 use crate::backend::db::{from_ms, now_ms, Sql};
 use crate::model::{AppError, Contact, ContactDraft};
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 
 pub const SOURCE_MANUAL: &str = "Manual";
 
@@ -43,7 +43,7 @@ pub async fn create(
     source: &str,
 ) -> Result<Contact, AppError> {
     let c = validate(draft, region)?;
-    let tx = db.begin().await?;
+    let tx = crate::backend::db::begin_write(db).await?;
     if let Some(email) = &c.email {
         if email_taken(&tx, org, &email.lower(), None).await? {
             return Err(AppError::field("email", DUPLICATE_EMAIL));
@@ -92,7 +92,7 @@ pub async fn update(
     draft: &ContactDraft,
 ) -> Result<Contact, AppError> {
     let c = validate(draft, region)?;
-    let tx = db.begin().await?;
+    let tx = crate::backend::db::begin_write(db).await?;
     if let Some(email) = &c.email {
         if email_taken(&tx, org, &email.lower(), Some(id)).await? {
             return Err(AppError::field("email", DUPLICATE_EMAIL));
@@ -150,7 +150,7 @@ pub async fn update(
 }
 
 pub async fn delete(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<(), AppError> {
-    let tx = db.begin().await?;
+    let tx = crate::backend::db::begin_write(db).await?;
     if !exists(&tx, org, id).await? {
         return Err(AppError::NotFound);
     }
