@@ -5,6 +5,7 @@
 
 pub mod columns;
 pub mod sniff;
+pub mod stream;
 
 use crate::backend::directory;
 use crate::model::{AppError, ContactDraft, FieldError};
