@@ -1,0 +1,114 @@
+//! What a row of an upload does to the contact it matches: every non-blank cell
+//! replaces the stored value, and blank cells keep it, so a partial file never
+//! erases anything.
+
+use crate::backend::directory::ValidContact;
+use crate::model::{Contact, ContactDraft};
+
+/// The contact with `row` applied, or `None` when the row changes nothing.
+pub fn merge(existing: &Contact, row: &ValidContact) -> Option<ContactDraft> {
+    let mut next = ContactDraft::from(existing);
+    let set = |target: &mut String, value: Option<&str>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            *target = v.to_string();
+        }
+    };
+    set(&mut next.first_name, Some(&row.first_name));
+    set(&mut next.last_name, Some(&row.last_name));
+    set(&mut next.email, row.email.as_ref().map(|e| e.as_str()));
+    set(&mut next.phone, row.phone.as_ref().map(|p| p.as_str()));
+    set(&mut next.department, row.department.as_deref());
+    set(&mut next.role, row.role.as_deref());
+    set(&mut next.location, row.location.as_deref());
+    if !row.groups.is_empty() && !same_groups(&row.groups, &existing.groups) {
+        next.groups = row.groups.clone();
+    }
+    (next != ContactDraft::from(existing)).then_some(next)
+}
+
+/// Group lists that name the same groups, in any order and case.
+fn same_groups(a: &[String], b: &[String]) -> bool {
+    let key = |list: &[String]| {
+        let mut v: Vec<String> = list.iter().map(|g| g.to_lowercase()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    key(a) == key(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::directory::validate;
+
+    fn stored() -> Contact {
+        Contact {
+            id: 7,
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            email: Some("ada@example.com".into()),
+            phone: Some("+447911123456".into()),
+            department: Some("Engineering".into()),
+            role: None,
+            location: Some("London".into()),
+            groups: vec!["On call".into(), "Ops".into()],
+            source: "Manual".into(),
+            version: 3,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    fn row(draft: ContactDraft) -> ValidContact {
+        validate(&draft, "GB").unwrap()
+    }
+
+    #[test]
+    fn blank_cells_keep_what_is_stored() {
+        let r = row(ContactDraft {
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            email: "ADA@example.com".into(),
+            ..Default::default()
+        });
+        // The same address (rows match emails without case), spelled as the file
+        // spells it: a non-blank cell always wins.
+        let merged = merge(&stored(), &r).expect("the email's spelling changed");
+        assert_eq!(merged.email, "ADA@example.com");
+        assert_eq!(merged.phone, "+447911123456");
+        assert_eq!(merged.department, "Engineering");
+        assert_eq!(merged.groups, vec!["On call", "Ops"]);
+    }
+
+    #[test]
+    fn a_row_that_repeats_the_stored_values_changes_nothing() {
+        let r = row(ContactDraft {
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+            email: "ada@example.com".into(),
+            phone: "07911 123456".into(),
+            location: "London".into(),
+            groups: vec!["ops".into(), "On Call".into()],
+            ..Default::default()
+        });
+        assert_eq!(merge(&stored(), &r), None);
+    }
+
+    #[test]
+    fn non_blank_cells_replace_and_groups_are_replaced_as_a_set() {
+        let r = row(ContactDraft {
+            first_name: "Ada".into(),
+            last_name: "King".into(),
+            email: "ada@example.com".into(),
+            role: "Analyst".into(),
+            groups: vec!["Board".into()],
+            ..Default::default()
+        });
+        let merged = merge(&stored(), &r).unwrap();
+        assert_eq!(merged.last_name, "King");
+        assert_eq!(merged.role, "Analyst");
+        assert_eq!(merged.location, "London");
+        assert_eq!(merged.groups, vec!["Board"]);
+    }
+}
