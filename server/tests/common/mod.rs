@@ -118,6 +118,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Call a server function that must succeed, and read its JSON answer.
+    pub async fn json(
+        &self,
+        client: &Client,
+        name: &str,
+        form: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let res = self.call(client, name, form).await;
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert!(status.is_success(), "{name}: {status}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
     pub async fn create(&self, client: &Client, form: &[(&str, &str)]) -> serde_json::Value {
         let res = self.call(client, "create_contact", form).await;
         assert_eq!(

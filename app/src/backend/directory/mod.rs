@@ -49,6 +49,20 @@ pub async fn create(
             return Err(AppError::field("email", DUPLICATE_EMAIL));
         }
     }
+    let id = insert(&tx, org, &c, source).await?;
+    place(&tx, org).await?;
+    tx.commit().await?;
+    get(db, org, id).await
+}
+
+/// Insert a validated contact with its groups. It has no search key until
+/// [`place`] runs in the same transaction.
+pub async fn insert(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    c: &ValidContact,
+    source: &str,
+) -> Result<i64, AppError> {
     let now = now_ms();
     let mut sql = Sql::new(tx.get_database_backend());
     sql.push(
@@ -72,15 +86,13 @@ pub async fn create(
         now.into(),
     ]);
     sql.push(" RETURNING id");
-    let id = match sql.scalar_i64(&tx).await {
+    let id = match sql.scalar_i64(tx).await {
         Ok(id) => id.ok_or_else(|| AppError::internal("insert returned no id"))?,
         Err(e) if is_unique_violation(&e) => return Err(AppError::field("email", DUPLICATE_EMAIL)),
         Err(e) => return Err(e.into()),
     };
-    place(&tx, org).await?;
-    set_groups(&tx, org, id, &c.groups).await?;
-    tx.commit().await?;
-    get(db, org, id).await
+    set_groups(tx, org, id, &c.groups).await?;
+    Ok(id)
 }
 
 pub async fn update(
@@ -98,6 +110,21 @@ pub async fn update(
             return Err(AppError::field("email", DUPLICATE_EMAIL));
         }
     }
+    overwrite(&tx, org, id, version, &c).await?;
+    place(&tx, org).await?;
+    tx.commit().await?;
+    get(db, org, id).await
+}
+
+/// Replace contact `id`, as of `version`, with a validated contact and its
+/// groups. A renamed contact has no search key until [`place`] runs.
+pub async fn overwrite(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    id: i64,
+    version: i64,
+    c: &ValidContact,
+) -> Result<(), AppError> {
     let sort_name = c.sort_name();
     let mut sql = Sql::new(tx.get_database_backend());
     sql.push("UPDATE contacts SET first_name = ")
@@ -131,22 +158,42 @@ pub async fn update(
         .bind(org.get())
         .push(" AND version = ")
         .bind(version);
-    let changed = match sql.execute(&tx).await {
+    let changed = match sql.execute(tx).await {
         Ok(n) => n,
         Err(e) if is_unique_violation(&e) => return Err(AppError::field("email", DUPLICATE_EMAIL)),
         Err(e) => return Err(e.into()),
     };
     if changed == 0 {
-        return Err(if exists(&tx, org, id).await? {
+        return Err(if exists(tx, org, id).await? {
             AppError::Conflict(CONFLICT.into())
         } else {
             AppError::NotFound
         });
     }
-    place(&tx, org).await?;
-    set_groups(&tx, org, id, &c.groups).await?;
-    tx.commit().await?;
-    get(db, org, id).await
+    set_groups(tx, org, id, &c.groups).await
+}
+
+/// The contact an imported row refers to: the one with its email (ignoring
+/// case), else the first with its mobile phone.
+pub async fn find_match(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    email_lower: Option<&str>,
+    phone: Option<&str>,
+) -> Result<Option<Contact>, AppError> {
+    for (column, value) in [("email_lower", email_lower), ("phone", phone)] {
+        let Some(value) = value else { continue };
+        let mut sql = Sql::new(db.get_database_backend());
+        sql.push("SELECT id FROM contacts WHERE org_id = ")
+            .bind(org.get())
+            .push(&format!(" AND {column} = "))
+            .bind(value)
+            .push(" ORDER BY id LIMIT 1");
+        if let Some(id) = sql.scalar_i64(db).await? {
+            return get(db, org, id).await.map(Some);
+        }
+    }
+    Ok(None)
 }
 
 pub async fn delete(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<(), AppError> {

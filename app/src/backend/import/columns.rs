@@ -173,6 +173,24 @@ impl Mapping {
             .collect()
     }
 
+    /// The file's header for a contact field named as validation names it
+    /// (`first_name`, `email`, ...), if a column fills it.
+    pub fn header_of(&self, field: &str) -> Option<String> {
+        let field = match field {
+            "first_name" => Field::FirstName,
+            "last_name" => Field::LastName,
+            "email" => Field::Email,
+            "phone" => Field::Phone,
+            "department" => Field::Department,
+            "role" => Field::Role,
+            "location" => Field::Location,
+            "groups" => Field::Groups,
+            _ => return None,
+        };
+        let i = self.fields.iter().position(|f| *f == Some(field))?;
+        Some(self.headers[i].clone())
+    }
+
     /// A contact draft from one row: cells trimmed, groups split on `;`.
     /// Missing cells are blank.
     pub fn draft(&self, row: &csv::StringRecord) -> ContactDraft {

@@ -3,6 +3,7 @@
 //!
 //! The upload, the import job with its progress, and export build on this.
 
+pub mod apply;
 pub mod columns;
 pub mod merge;
 pub mod sniff;
@@ -93,7 +94,7 @@ pub fn preview(
 
 /// The line (from 1) a record starts on, from the byte offset `csv` gives for
 /// it, which can fall inside the previous record's line break.
-fn line_at(text: &str, offset: u64) -> u64 {
+pub fn line_at(text: &str, offset: u64) -> u64 {
     let bytes = text.as_bytes();
     let mut end = (offset as usize).min(bytes.len());
     while end < bytes.len() && matches!(bytes[end], b'\r' | b'\n') {
