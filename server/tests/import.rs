@@ -12,7 +12,7 @@ use serde_json::Value;
 /// Import `file` into `org` in batches of `batch` rows, as the upload will.
 async fn import(app: &TestApp, org: OrgId, file: &str, batch: usize) -> (Counts, Vec<Problem>) {
     let p = preview(file.as_bytes(), true, "GB", 5).expect("a usable file");
-    let mut reader = stream::records(file.as_bytes(), p.encoding, p.delimiter);
+    let (mut reader, watch) = stream::records(file.as_bytes(), p.encoding, p.delimiter);
     reader.headers().unwrap();
     let mut importer = Importer::new(org, "GB");
     let mut problems = Vec::new();
@@ -32,6 +32,7 @@ async fn import(app: &TestApp, org: OrgId, file: &str, batch: usize) -> (Counts,
             rows.clear();
         }
     }
+    assert_eq!(watch.unclosed_since(), None);
     importer
         .apply(&app.db, &p.mapping, &rows, &mut problems)
         .await

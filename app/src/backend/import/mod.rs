@@ -56,6 +56,17 @@ pub fn preview(
         .map(str::to_string)
         .collect();
     let mapping = Mapping::detect(&headers)?;
+    if complete {
+        // A quote never closed swallows the rest of the file into one value.
+        let (mut all, watch) = stream::records(text.as_bytes(), TextEncoding::Utf8, delimiter);
+        all.records().for_each(drop);
+        if let Some(line) = watch.unclosed_since() {
+            return Err(Unusable::Broken {
+                line,
+                reason: "a quoted value starts there and is never closed".into(),
+            });
+        }
+    }
     let mut out = Vec::new();
     let mut records = reader.records();
     while out.len() < rows {
@@ -153,10 +164,20 @@ mod tests {
             preview(b"PK\x03\x04rest", true, "GB", 5).unwrap_err(),
             Unusable::OtherFormat(_)
         ));
-        // A quote left open swallows the rest of the line: the row is reported,
-        // not guessed at.
-        let p = preview(b"First,Last,Email\n\"Ada,Lovelace,a@b.c\n", true, "GB", 5).unwrap();
-        assert_eq!(p.rows[0].draft.first_name, "Ada,Lovelace,a@b.c");
-        assert!(!p.rows[0].errors.is_empty());
+        let err = preview(
+            b"First,Last,Email\nAda,L,a@b.c\n\"Grace,Hopper,g@h.i\n",
+            true,
+            "GB",
+            5,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err,
+            Unusable::Broken {
+                line: 3,
+                reason: "a quoted value starts there and is never closed".into()
+            }
+        );
+        assert!(err.to_string().starts_with("Line 3 could not be read"));
     }
 }

@@ -51,17 +51,102 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
-/// CSV records of a file in `encoding`, split on `delimiter`, header first.
-/// A byte order mark is removed; rows may have more or fewer cells than the header.
-pub fn records<R: Read>(input: R, encoding: TextEncoding, delimiter: u8) -> csv::Reader<impl Read> {
+/// CSV records read from an upload, header first.
+pub type Records<'a> = csv::Reader<Box<dyn Read + Send + 'a>>;
+
+/// CSV records of a file in `encoding`, split on `delimiter`, header first,
+/// and a watch that tells, once they are read, whether a quoted value was left
+/// open. A byte order mark is removed; rows may have more or fewer cells than
+/// the header.
+pub fn records<'a, R: Read + Send + 'a>(
+    input: R,
+    encoding: TextEncoding,
+    delimiter: u8,
+) -> (Records<'a>, QuoteWatch) {
     let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
         .encoding(Some(encoding.encoding()))
         .bom_override(true)
         .build(input);
-    csv::ReaderBuilder::new()
+    let watch = QuoteWatch::default();
+    let scanner = QuoteScanner {
+        inner: decoded,
+        delimiter,
+        state: State::FieldStart,
+        line: 1,
+        opened_on: 0,
+        open: watch.0.clone(),
+    };
+    let reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
-        .from_reader(decoded)
+        .from_reader(Box::new(scanner) as Box<dyn Read + Send + 'a>);
+    (reader, watch)
+}
+
+/// Whether the file read so far ends inside a quoted value. The `csv` crate
+/// reads such a value to the end of the file without complaint; an importer
+/// must say that the file is broken instead.
+#[derive(Clone, Default)]
+pub struct QuoteWatch(Arc<AtomicU64>);
+
+impl QuoteWatch {
+    /// The line the open quote is on, if the file ended inside it.
+    pub fn unclosed_since(&self) -> Option<u64> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            line => Some(line),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted value: its end, or the first of an escaped pair.
+    QuoteInQuoted,
+}
+
+/// Follows the quoting of the text passing through, as `csv` reads it.
+struct QuoteScanner<R> {
+    inner: R,
+    delimiter: u8,
+    state: State,
+    line: u64,
+    opened_on: u64,
+    open: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for QuoteScanner<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.line += 1;
+            }
+            self.state = match (self.state, b) {
+                (State::FieldStart, b'"') => {
+                    self.opened_on = self.line;
+                    self.open.store(self.line, Ordering::Relaxed);
+                    State::Quoted
+                }
+                (State::Quoted, b'"') => {
+                    self.open.store(0, Ordering::Relaxed);
+                    State::QuoteInQuoted
+                }
+                (State::Quoted, _) => State::Quoted,
+                (State::QuoteInQuoted, b'"') => {
+                    self.open.store(self.opened_on, Ordering::Relaxed);
+                    State::Quoted
+                }
+                (_, b'\n' | b'\r') => State::FieldStart,
+                (_, b) if b == self.delimiter => State::FieldStart,
+                _ => State::Unquoted,
+            };
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
@@ -72,11 +157,12 @@ mod tests {
                         \"Ada\r\nMarie\"\tLovelace\tada@example.com\r\n";
 
     fn rows(bytes: &[u8], encoding: TextEncoding) -> Vec<Vec<String>> {
-        let mut reader = records(bytes, encoding, b'\t');
+        let (mut reader, watch) = records(bytes, encoding, b'\t');
         let mut out = vec![reader.headers().unwrap().iter().map(String::from).collect()];
         for r in reader.records() {
             out.push(r.unwrap().iter().map(String::from).collect());
         }
+        assert_eq!(watch.unclosed_since(), None);
         out
     }
 
@@ -103,7 +189,7 @@ mod tests {
         let data = "First,Last,Email\n".repeat(1000);
         let limited = Limited::new(data.as_bytes(), 10_000);
         let counter = limited.counter();
-        let mut reader = records(limited, TextEncoding::Utf8, b',');
+        let (mut reader, _) = records(limited, TextEncoding::Utf8, b',');
         let err = reader
             .records()
             .find_map(Result::err)
@@ -117,9 +203,33 @@ mod tests {
         let limited = Limited::new(data.as_bytes(), data.len() as u64);
         let counter = limited.counter();
         assert_eq!(
-            records(limited, TextEncoding::Utf8, b',').records().count(),
+            records(limited, TextEncoding::Utf8, b',')
+                .0
+                .records()
+                .count(),
             999
         );
         assert_eq!(counter.load(Ordering::Relaxed), data.len() as u64);
+    }
+
+    #[test]
+    fn a_quote_left_open_is_noticed_with_its_line() {
+        let read = |text: &str| {
+            let (mut reader, watch) = records(text.as_bytes(), TextEncoding::Utf8, b',');
+            let n = reader.records().count();
+            (n, watch.unclosed_since())
+        };
+        assert_eq!(read("a,b\n\"x\ny\",2\n\"say \"\"hi\"\"\",3\n"), (2, None));
+        assert_eq!(
+            read("a,b\nO\"Brien,1\n"),
+            (1, None),
+            "a quote inside a value is text"
+        );
+        assert_eq!(read("a,b\n1,2\n\"open,3\n4,5\n"), (2, Some(3)));
+        assert_eq!(
+            read("a,b\n1,\"\"\"\n"),
+            (1, Some(2)),
+            "an escaped quote does not close"
+        );
     }
 }
