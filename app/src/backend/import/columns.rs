@@ -191,7 +191,8 @@ impl Mapping {
         Some(self.headers[i].clone())
     }
 
-    /// A contact draft from one row: cells trimmed, groups split on `;`.
+    /// A contact draft from one row: cells trimmed and unescaped (see
+    /// [`super::cells`]), groups split on `;`.
     /// Missing cells are blank.
     pub fn draft(&self, row: &csv::StringRecord) -> ContactDraft {
         let mut d = ContactDraft::default();
@@ -199,7 +200,7 @@ impl Mapping {
             let (Some(field), Some(cell)) = (field, row.get(i)) else {
                 continue;
             };
-            let cell = cell.trim().to_string();
+            let cell = super::cells::unescape(cell.trim()).to_string();
             match field {
                 Field::FirstName => d.first_name = cell,
                 Field::LastName => d.last_name = cell,
@@ -307,6 +308,16 @@ mod tests {
         let d = m.draft(&row);
         assert_eq!(d.first_name, "Ada");
         assert_eq!(d.groups, vec!["Ops", "On call"]);
+        // Cells escaped on export read back as they were.
+        let d = m.draft(&csv::StringRecord::from(vec![
+            "Ada",
+            "'-Lovelace",
+            "'=x@example.com",
+        ]));
+        assert_eq!(
+            (d.last_name.as_str(), d.email.as_str()),
+            ("-Lovelace", "=x@example.com")
+        );
         // A short row leaves the missing cells blank.
         let d = m.draft(&csv::StringRecord::from(vec!["Grace"]));
         assert_eq!((d.first_name.as_str(), d.last_name.as_str()), ("Grace", ""));

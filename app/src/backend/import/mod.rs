@@ -4,6 +4,7 @@
 //! The upload, the import job with its progress, and export build on this.
 
 pub mod apply;
+pub mod cells;
 pub mod columns;
 pub mod merge;
 pub mod sniff;
