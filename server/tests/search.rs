@@ -235,18 +235,9 @@ async fn renamed_and_deleted_contacts_leave_the_index() {
         .await;
     let id = created["id"].as_i64().unwrap().to_string();
     let found = |q: &'static str| {
-        let admin = admin.clone();
-        let url = app.url.clone();
+        let (app, admin) = (&app, admin.clone());
         async move {
-            let v: Value = admin
-                .post(format!("{url}/api/list_contacts"))
-                .form(&[("query[q]", q)])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v = app.json(&admin, "list_contacts", &[("query[q]", q)]).await;
             (
                 v["total"].as_u64().unwrap(),
                 v["rows"].as_array().unwrap().len() as u64,

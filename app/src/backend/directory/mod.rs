@@ -387,26 +387,20 @@ pub async fn reindex_all(db: &impl ConnectionTrait) -> Result<(), AppError> {
             break;
         };
         after = last.id;
-        let texts: Vec<(i64, String)> = rows
-            .into_iter()
-            .map(|r| {
-                let text = text::document(
-                    &r.first_name,
-                    &r.last_name,
-                    r.email_lower.as_deref(),
-                    r.department.as_deref(),
-                    r.role.as_deref(),
-                    r.location.as_deref(),
-                );
-                (r.id, text)
-            })
-            .collect();
-        for (id, text) in texts {
+        for r in rows {
+            let text = text::document(
+                &r.first_name,
+                &r.last_name,
+                r.email_lower.as_deref(),
+                r.department.as_deref(),
+                r.role.as_deref(),
+                r.location.as_deref(),
+            );
             let mut sql = Sql::new(backend);
             sql.push("UPDATE contacts SET search_text = ")
                 .bind(text)
                 .push(" WHERE id = ")
-                .bind(id);
+                .bind(r.id);
             sql.execute(db).await?;
         }
     }

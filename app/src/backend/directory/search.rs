@@ -92,11 +92,14 @@ pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError
         sql.push("SELECT (SELECT search_key FROM contacts WHERE org_id = ")
             .bind(org.get())
             .push(
-                " AND search_key IS NOT NULL AND (sort_name, id) < (j.value ->> 0, j.value ->> 1)                  ORDER BY sort_name DESC, id DESC LIMIT 1) AS pred,                  (SELECT search_key FROM contacts WHERE org_id = ",
+                " AND search_key IS NOT NULL AND (sort_name, id) < (j.value ->> 0, j.value ->> 1) \
+                 ORDER BY sort_name DESC, id DESC LIMIT 1) AS pred, \
+                 (SELECT search_key FROM contacts WHERE org_id = ",
             )
             .bind(org.get())
             .push(
-                " AND search_key IS NOT NULL AND (sort_name, id) > (j.value ->> 0, j.value ->> 1)                  ORDER BY sort_name, id LIMIT 1) AS succ, \
+                " AND search_key IS NOT NULL AND (sort_name, id) > (j.value ->> 0, j.value ->> 1) \
+                 ORDER BY sort_name, id LIMIT 1) AS succ, \
                  EXISTS (SELECT 1 FROM contacts WHERE org_id = ",
             )
             .bind(org.get())
