@@ -1,13 +1,14 @@
 //! The native host of Muster: configuration, the HTTP router, and start-up.
 
 pub mod bench;
+pub mod bench_import;
 
-use app::backend::{db, guard::guard, AppState};
+use app::backend::{db, guard::guard, import, AppState};
 use app::{shell, App};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::IntoResponse;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{middleware, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
@@ -41,6 +42,9 @@ pub fn router(state: AppState) -> Router {
     let context_state = state.clone();
     Router::new()
         .route("/api/{*fn_name}", post(server_fn).get(server_fn))
+        .route("/imports", post(import::http::upload))
+        .route("/imports/{id}/problems.csv", get(import::http::problems))
+        .route("/contacts.csv", get(import::http::export))
         .leptos_routes_with_context(
             &state,
             routes,

@@ -1,6 +1,7 @@
 //! `muster`: serve the directory, or administer it from the command line.
 
 use anyhow::{bail, Context};
+use app::backend::import::job::{self, ImportConfig};
 use app::backend::{auth, demo, AppState};
 use clap::{Parser, Subcommand};
 use std::io::Read;
@@ -31,6 +32,19 @@ enum Command {
         /// Mark the session cookie Secure; set this when Muster is served over https.
         #[arg(long, env = "MUSTER_SECURE_COOKIES", default_value_t = false)]
         secure_cookies: bool,
+        /// Directory where uploaded CSV files are kept while they are imported.
+        #[arg(long, env = "MUSTER_UPLOAD_DIR", default_value = "data/uploads")]
+        upload_dir: std::path::PathBuf,
+        /// The largest CSV upload accepted, in megabytes.
+        #[arg(long, env = "MUSTER_UPLOAD_LIMIT_MB", default_value_t = 100)]
+        upload_limit_mb: u64,
+        /// Seconds without a heartbeat after which a running import counts as
+        /// interrupted (its server stopped).
+        #[arg(long, env = "MUSTER_IMPORT_STALE_SECS", default_value_t = 30)]
+        import_stale_secs: u64,
+        /// Rows an import applies per transaction (and per progress update).
+        #[arg(long, env = "MUSTER_IMPORT_BATCH_ROWS", default_value_t = 500)]
+        import_batch_rows: usize,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -59,6 +73,22 @@ enum Command {
             long,
             env = "MUSTER_BENCH_DATABASE_URL",
             default_value = "sqlite://data/bench.db"
+        )]
+        bench_database_url: String,
+    },
+    /// Generate a CSV file of realistic contacts and time its upload and import
+    /// end to end through a server process, beside the database's bulk loader.
+    BenchImport {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// The file to import; generated (and kept) when it does not exist.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        /// The benchmark's own database, emptied first.
+        #[arg(
+            long,
+            env = "MUSTER_BENCH_IMPORT_DATABASE_URL",
+            default_value = "sqlite://data/bench-import.db"
         )]
         bench_database_url: String,
     },
@@ -97,14 +127,29 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve {
         addr: None,
         secure_cookies: false,
+        upload_dir: "data/uploads".into(),
+        upload_limit_mb: 100,
+        import_stale_secs: 30,
+        import_batch_rows: 500,
     }) {
         Command::Serve {
             addr,
             secure_cookies,
+            upload_dir,
+            upload_limit_mb,
+            import_stale_secs,
+            import_batch_rows,
         } => {
             let options = muster::leptos_options();
             let addr = addr.unwrap_or(options.site_addr);
-            let state = AppState::new(db, options, secure_cookies);
+            let imports = ImportConfig {
+                dir: upload_dir,
+                max_bytes: upload_limit_mb.saturating_mul(1024 * 1024),
+                stale_after: std::time::Duration::from_secs(import_stale_secs.max(1)),
+                batch_rows: import_batch_rows.max(1),
+            };
+            job::spawn_sweeper(db.clone(), imports.clone());
+            let state = AppState::new(db, options, secure_cookies).with_imports(imports);
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
@@ -123,6 +168,18 @@ async fn main() -> anyhow::Result<()> {
                 database_url: bench_database_url,
                 contacts,
                 rounds,
+            })
+            .await?;
+        }
+        Command::BenchImport {
+            rows,
+            file,
+            bench_database_url,
+        } => {
+            muster::bench_import::run(muster::bench_import::ImportOptions {
+                database_url: bench_database_url,
+                rows,
+                file,
             })
             .await?;
         }

@@ -1,43 +1,16 @@
-//! Applying CSV files to the directory: matching, merging, validation and
-//! duplicates, on the real database.
+//! Uploading CSV files, end to end over HTTP: matching, merging, validation,
+//! duplicates, the error report, and isolation between organisations, on the
+//! real database.
 
 mod common;
 
-use app::backend::auth::OrgId;
-use app::backend::import::apply::{Counts, Importer, Problem};
-use app::backend::import::{preview, stream};
+use app::backend::import::job::ImportConfig;
 use common::TestApp;
-use serde_json::Value;
+use serde_json::{json, Value};
 
-/// Import `file` into `org` in batches of `batch` rows, as the upload will.
-async fn import(app: &TestApp, org: OrgId, file: &str, batch: usize) -> (Counts, Vec<Problem>) {
-    let p = preview(file.as_bytes(), true, "GB", 5).expect("a usable file");
-    let (mut reader, watch) = stream::records(file.as_bytes(), p.encoding, p.delimiter);
-    reader.headers().unwrap();
-    let mut importer = Importer::new(org, "GB");
-    let mut problems = Vec::new();
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.unwrap();
-        if record.iter().all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        let line = app::backend::import::line_at(file, record.position().unwrap().byte());
-        rows.push((line, p.mapping.draft(&record)));
-        if rows.len() == batch {
-            importer
-                .apply(&app.db, &p.mapping, &rows, &mut problems)
-                .await
-                .unwrap();
-            rows.clear();
-        }
-    }
-    assert_eq!(watch.unclosed_since(), None);
-    importer
-        .apply(&app.db, &p.mapping, &rows, &mut problems)
-        .await
-        .unwrap();
-    (importer.counts, problems)
+/// The counts of a finished upload, in the order of the summary.
+fn counts(job: &Value) -> [u64; 5] {
+    ["created", "updated", "unchanged", "failed", "warnings"].map(|k| job[k].as_u64().unwrap())
 }
 
 const FILE: &str = "First Name,Last Name,Email,Mobile,Job Title,Office,Groups,Badge\n\
@@ -50,9 +23,13 @@ Ada,Lovelace,ADA@example.com,,Analyst,,,6\n";
 
 #[tokio::test]
 async fn rows_create_update_and_fail_as_they_should() {
-    let app = TestApp::spawn().await;
+    // Batches of two rows: Ada's second row is in another batch than her first.
+    let app = TestApp::spawn_with(ImportConfig {
+        batch_rows: 2,
+        ..common::test_imports()
+    })
+    .await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let org = OrgId::trusted(1);
     // Grace already exists, typed by hand, with a department the file leaves blank.
     app.create(
         &admin,
@@ -65,31 +42,23 @@ async fn rows_create_update_and_fail_as_they_should() {
     )
     .await;
 
-    let (counts, problems) = import(&app, org, FILE, 2).await;
+    let job = app.import(&admin, "people.csv", FILE.as_bytes()).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(counts(&job), [2, 2, 0, 2, 1], "{job}");
     assert_eq!(
-        counts,
-        Counts {
-            created: 2,
-            updated: 2,
-            unchanged: 0,
-            failed: 2,
-            warnings: 1
-        },
-        "{problems:?}"
+        (job["processed_rows"].clone(), job["total_rows"].clone()),
+        (json!(6), json!(6))
     );
-    let errors: Vec<(u64, &str, bool)> = problems
-        .iter()
-        .map(|p| (p.line, p.column.as_str(), p.warning))
-        .collect();
-    assert_eq!(
-        errors,
-        vec![(4, "Email", false), (5, "Mobile", false), (7, "", true)]
-    );
-    assert!(
-        problems[2].message.contains("line 2"),
-        "{}",
-        problems[2].message
-    );
+    let report = app.problems_csv(&admin, job["id"].as_i64().unwrap()).await;
+    let lines: Vec<&str> = report.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines[0], "Line,Column,Problem,Severity");
+    assert_eq!(lines.len(), 4, "{report}");
+    assert!(lines[1].starts_with("4,Email,"), "{report}");
+    assert!(lines[1].ends_with(",Error"), "{report}");
+    assert!(lines[2].starts_with("5,Mobile,"), "{report}");
+    assert!(lines[3].starts_with("7,,"), "{report}");
+    assert!(lines[3].contains("line 2"), "{report}");
+    assert!(lines[3].ends_with(",Warning"), "{report}");
 
     let list: Value = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
     assert_eq!(list["total"], 3);
@@ -133,18 +102,16 @@ async fn rows_create_update_and_fail_as_they_should() {
 
     // The same file again: its two rows for Ada still disagree, so she changes
     // twice, in file order; everyone else is unchanged.
-    let (again, problems) = import(&app, org, FILE, 100).await;
-    assert_eq!(
-        again,
-        Counts {
-            created: 0,
-            updated: 2,
-            unchanged: 2,
-            failed: 2,
-            warnings: 1
-        },
-        "{problems:?}"
-    );
+    let again = app.import(&admin, "people.csv", FILE.as_bytes()).await;
+    assert_eq!(counts(&again), [0, 2, 2, 2, 1], "{again}");
+
+    // Both uploads are in the history, newest first, with who sent them.
+    let history = app.json(&admin, "import_history", &[]).await;
+    let history = history.as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["id"], again["id"]);
+    assert_eq!(history[1]["uploaded_by"], "admin@acme.example");
+    assert_eq!(history[1]["file_name"], "people.csv");
 }
 
 #[tokio::test]
@@ -161,11 +128,44 @@ async fn an_import_matches_only_inside_its_organisation() {
         ],
     )
     .await;
-    let (counts, _) = import(&app, OrgId::trusted(1), FILE, 50).await;
-    assert_eq!(counts.created, 3, "{counts:?}");
+    let job = app.import(&acme, "people.csv", FILE.as_bytes()).await;
+    assert_eq!(job["created"], 3, "{job}");
     let theirs: Value = app.json(&other, "list_contacts", &[("query[q]", "")]).await;
     assert_eq!(theirs["total"], 1);
     assert_eq!(theirs["rows"][0]["name"], "Ada Byron");
     let ours: Value = app.json(&acme, "list_contacts", &[("query[q]", "")]).await;
     assert_eq!(ours["total"], 3);
+}
+
+#[tokio::test]
+async fn uploads_and_their_reports_are_private_to_their_organisation() {
+    let app = TestApp::spawn().await;
+    let acme = app.org_admin("Acme", "admin@acme.example").await;
+    let other = app.org_admin("Other", "admin@other.example").await;
+    let job = app.import(&acme, "people.csv", FILE.as_bytes()).await;
+    let id = job["id"].as_i64().unwrap().to_string();
+    let res = app.call(&other, "import_job", &[("id", &id)]).await;
+    assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
+    let res = app.call(&other, "cancel_import", &[("id", &id)]).await;
+    assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
+    let res = other
+        .get(format!("{}/imports/{id}/problems.csv", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
+    let history = app.json(&other, "import_history", &[]).await;
+    assert_eq!(history, json!([]));
+    // Without a session, nothing.
+    let anonymous = app.client();
+    let (status, _) = app
+        .upload(&anonymous, "x.csv", FILE.as_bytes().to_vec())
+        .await;
+    assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
+    let res = anonymous
+        .get(format!("{}/contacts.csv", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
 }

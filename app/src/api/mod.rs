@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod contacts;
+pub mod imports;
 
 /// Give a failed server function the HTTP status that fits its error.
 #[cfg(feature = "ssr")]

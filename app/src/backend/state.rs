@@ -1,6 +1,7 @@
 //! Shared state handed to every request and server function.
 
 use crate::backend::auth::{self, CurrentUser, LoginThrottle};
+use crate::backend::import::job::ImportConfig;
 use crate::model::AppError;
 use axum::extract::FromRef;
 use leptos::prelude::{use_context, LeptosOptions};
@@ -15,6 +16,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     /// Mark the session cookie `Secure` (when Muster is served over https).
     pub secure_cookies: bool,
+    /// Where uploads go, how large they may be.
+    pub imports: Arc<ImportConfig>,
     set_up: Arc<AtomicBool>,
 }
 
@@ -29,8 +32,14 @@ impl AppState {
             leptos_options,
             throttle: Arc::default(),
             secure_cookies,
+            imports: Arc::default(),
             set_up: Arc::default(),
         }
+    }
+
+    pub fn with_imports(mut self, imports: ImportConfig) -> Self {
+        self.imports = Arc::new(imports);
+        self
     }
 
     /// Whether an organisation exists yet. Once true it stays true, so it is cached.

@@ -29,6 +29,8 @@ pub enum AppError {
     TooManyAttempts(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    TooLarge(String),
     /// Details are in the server log under this id; the browser never sees them.
     #[error("Something went wrong on the server (error id {0}).")]
     Internal(String),
@@ -89,6 +91,7 @@ impl AppError {
             Self::Invalid(_) | Self::BadRequest(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Internal(_) | Self::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -1,7 +1,12 @@
 //! Types shared by the browser and the server. None of them can carry a secret.
 
 mod error;
+mod import;
 pub use error::{AppError, FieldError};
+pub use import::{
+    field_label, ImportColumn, ImportJob, ImportPreview, ImportPreviewRow, ImportStatus,
+    IMPORT_FIELDS,
+};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -4,14 +4,17 @@
 
 #![allow(dead_code)]
 
+use app::backend::import::job::{self, ImportConfig};
 use app::backend::{auth, AppState};
 use reqwest::{Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 pub struct TestApp {
     pub url: String,
     pub db: DatabaseConnection,
+    uploads: std::path::PathBuf,
     _dir: Option<std::path::PathBuf>,
 }
 
@@ -50,6 +53,11 @@ pub async fn fresh_database_url() -> (String, Option<std::path::PathBuf>) {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(test_imports()).await
+    }
+
+    /// With its own upload settings (limits, batch size, upload directory).
+    pub async fn spawn_with(imports: ImportConfig) -> Self {
         // Server warnings and errors show in the output of a failing test.
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -60,7 +68,18 @@ impl TestApp {
             .try_init();
         let (db_url, dir) = fresh_database_url().await;
         let db = muster::open_database(&db_url).await.expect("database");
-        let state = AppState::new(db.clone(), muster::leptos_options(), false);
+        let imports = ImportConfig {
+            dir: std::env::temp_dir().join(format!(
+                "muster-it-uploads-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            )),
+            ..imports
+        };
+        job::spawn_sweeper(db.clone(), imports.clone());
+        let uploads = imports.dir.clone();
+        let state =
+            AppState::new(db.clone(), muster::leptos_options(), false).with_imports(imports);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -69,6 +88,7 @@ impl TestApp {
         Self {
             url: format!("http://{addr}"),
             db,
+            uploads,
             _dir: dir,
         }
     }
@@ -142,6 +162,112 @@ impl TestApp {
         );
         res.json().await.unwrap()
     }
+}
+
+/// Upload settings for tests: the defaults, with the upload directory set per app.
+pub fn test_imports() -> ImportConfig {
+    ImportConfig::default()
+}
+
+impl TestApp {
+    /// Upload a file as the browser does; the status and the JSON answer.
+    pub async fn upload(&self, client: &Client, name: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let res = client
+            .post(format!("{}/imports", self.url))
+            .query(&[("name", name)])
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    /// Upload a file that must be accepted, and confirm its detected mapping.
+    pub async fn import(&self, client: &Client, name: &str, body: &[u8]) -> Value {
+        let (status, preview) = self.upload(client, name, body.to_vec()).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        assert!(preview["mapping_error"].is_null(), "{preview}");
+        let id = preview["job_id"].as_i64().unwrap();
+        self.start_import(client, id, &detected_fields(&preview))
+            .await;
+        self.wait_import(client, id).await
+    }
+
+    /// Confirm an upload with one field key per column ("" ignores it).
+    pub async fn start_import(&self, client: &Client, id: i64, fields: &[String]) -> Response {
+        let id = id.to_string();
+        let mut form = vec![("id".to_string(), id)];
+        for (i, f) in fields.iter().enumerate() {
+            form.push((format!("fields[{i}]"), f.clone()));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let res = self.call(client, "start_import", &form).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res
+    }
+
+    pub async fn import_job(&self, client: &Client, id: i64) -> Value {
+        self.json(client, "import_job", &[("id", &id.to_string())])
+            .await
+    }
+
+    /// Poll an upload until it can change no more.
+    pub async fn wait_import(&self, client: &Client, id: i64) -> Value {
+        for _ in 0..1200 {
+            let job = self.import_job(client, id).await;
+            if !matches!(job["status"].as_str(), Some("running" | "previewed")) {
+                return job;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("import {id} did not finish in a minute");
+    }
+
+    /// The error report of an upload, as downloaded.
+    pub async fn problems_csv(&self, client: &Client, id: i64) -> String {
+        let res = client
+            .get(format!("{}/imports/{id}/problems.csv", self.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        res.text().await.unwrap()
+    }
+
+    /// Where this app keeps uploads while it imports them.
+    pub fn upload_dir(&self) -> &std::path::Path {
+        &self.uploads
+    }
+
+    /// How many contacts an organisation has, straight from the database.
+    pub async fn contact_count(&self, org: i64) -> i64 {
+        count_contacts(&self.db, org).await
+    }
+}
+
+pub async fn count_contacts(db: &DatabaseConnection, org: i64) -> i64 {
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) FROM contacts WHERE org_id = {org}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// The field of each column as the preview detected it.
+pub fn detected_fields(preview: &Value) -> Vec<String> {
+    preview["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 pub const PASSWORD: &str = "a long enough password";

@@ -5,7 +5,7 @@ mod search;
 pub mod text;
 mod validate;
 
-pub use search::{facets, place, search};
+pub use search::{export_page, facets, place, search, ExportCursor, ExportRow};
 pub use validate::{clean, parse_email, parse_phone, validate, Email, PhoneE164, ValidContact};
 
 use crate::backend::auth::OrgId;
@@ -288,6 +288,37 @@ fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
 #[derive(FromQueryResult)]
 struct NameRow {
     name: String,
+}
+
+#[derive(FromQueryResult)]
+struct MemberRow {
+    contact_id: i64,
+    name: String,
+}
+
+/// The groups of each of `ids` (contacts of `org`), by name.
+pub async fn groups_of(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, Vec<String>>, AppError> {
+    let mut out: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(
+        "SELECT m.contact_id, g.name FROM group_members m \
+         JOIN contact_groups g ON g.id = m.group_id WHERE g.org_id = ",
+    )
+    .bind(org.get())
+    .push(" AND m.contact_id IN ")
+    .bind_list(ids.iter().copied())
+    .push(" ORDER BY g.name_lower");
+    for row in sql.all::<MemberRow>(db).await? {
+        out.entry(row.contact_id).or_default().push(row.name);
+    }
+    Ok(out)
 }
 
 /// Make the contact's groups exactly `names`, creating groups that do not exist yet.

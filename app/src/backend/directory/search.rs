@@ -390,17 +390,16 @@ pub async fn search(
     let total = count(&tx, &criteria).await?;
     let mut rows = if total == 0 {
         Vec::new()
-    } else if tx.get_database_backend() == DbBackend::Sqlite && !criteria.is_everyone() {
-        page_by_index(&tx, &criteria, cursor.as_ref(), backwards, limit + 1).await?
     } else {
-        let mut sql = Sql::new(tx.get_database_backend());
-        sql.push(ROW_COLUMNS);
-        criteria.push_where(&mut sql);
-        if let Some(c) = &cursor {
-            push_after(&mut sql, c, backwards);
-        }
-        push_order(&mut sql, backwards, limit + 1);
-        sql.all::<RowDb>(&tx).await?
+        matching::<RowDb>(
+            &tx,
+            &criteria,
+            ROW_COLUMNS,
+            cursor.as_ref(),
+            backwards,
+            limit + 1,
+        )
+        .await?
     };
     tx.commit().await?;
 
@@ -433,6 +432,62 @@ pub async fn search(
     })
 }
 
+/// Up to `want` matching rows of `columns` (a `SELECT ... FROM contacts c`) after
+/// the cursor, in name order, or before it in reverse name order.
+async fn matching<T: FromQueryResult>(
+    db: &impl ConnectionTrait,
+    criteria: &Criteria<'_>,
+    columns: &str,
+    cursor: Option<&(String, i64)>,
+    backwards: bool,
+    want: u64,
+) -> Result<Vec<T>, AppError> {
+    if db.get_database_backend() == DbBackend::Sqlite && !criteria.is_everyone() {
+        return page_by_index(db, criteria, columns, cursor, backwards, want).await;
+    }
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push(columns);
+    criteria.push_where(&mut sql);
+    if let Some(c) = cursor {
+        push_after(&mut sql, c, backwards);
+    }
+    push_order(&mut sql, backwards, want);
+    Ok(sql.all::<T>(db).await?)
+}
+
+/// A contact as exported, in name order.
+#[derive(Debug, FromQueryResult)]
+pub struct ExportRow {
+    pub id: i64,
+    pub first_name: String,
+    pub last_name: String,
+    pub sort_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub department: Option<String>,
+    pub role: Option<String>,
+    pub location: Option<String>,
+}
+
+const EXPORT_COLUMNS: &str = "SELECT c.id, c.first_name, c.last_name, c.sort_name, c.email, \
+     c.phone, c.department, c.role, c.location FROM contacts c";
+
+/// Where an export has got to: the last contact written.
+pub type ExportCursor = (String, i64);
+
+/// The next `limit` contacts the query matches after `after`, in name order,
+/// for an export of the whole list (search and filters as on the page).
+pub async fn export_page(
+    db: &sea_orm::DatabaseConnection,
+    org: OrgId,
+    query: &ContactQuery,
+    after: Option<&ExportCursor>,
+    limit: u64,
+) -> Result<Vec<ExportRow>, AppError> {
+    let criteria = Criteria::new(org, query);
+    matching::<ExportRow>(db, &criteria, EXPORT_COLUMNS, after, false, limit).await
+}
+
 /// How many contacts match.
 async fn count(db: &impl ConnectionTrait, criteria: &Criteria<'_>) -> Result<u64, AppError> {
     let backend = db.get_database_backend();
@@ -459,13 +514,14 @@ struct KeyRow {
 
 /// SQLite: up to `want` matching rows after the cursor, in name order: the next
 /// matching index entries in key order, which is name order.
-async fn page_by_index(
+async fn page_by_index<T: FromQueryResult>(
     db: &impl ConnectionTrait,
     criteria: &Criteria<'_>,
+    columns: &str,
     cursor: Option<&(String, i64)>,
     backwards: bool,
     want: u64,
-) -> Result<Vec<RowDb>, AppError> {
+) -> Result<Vec<T>, AppError> {
     let org = criteria.org;
     let (mut low, mut high) = org_bounds(org);
     if let Some((sort, id)) = cursor {
@@ -507,7 +563,7 @@ async fn page_by_index(
         return Ok(Vec::new());
     }
     let mut sql = Sql::new(DbBackend::Sqlite);
-    sql.push(ROW_COLUMNS);
+    sql.push(columns);
     criteria.push_where(&mut sql);
     sql.push(" AND c.search_key IN ")
         .bind_list(keys.iter().copied());
@@ -516,7 +572,7 @@ async fn page_by_index(
     } else {
         " ORDER BY c.search_key"
     });
-    Ok(sql.all::<RowDb>(db).await?)
+    Ok(sql.all::<T>(db).await?)
 }
 
 #[derive(FromQueryResult)]

@@ -5,10 +5,9 @@
 use super::columns::Mapping;
 use super::merge::merge;
 use crate::backend::auth::OrgId;
-use crate::backend::db::begin_write;
 use crate::backend::directory::{self, validate};
 use crate::model::{AppError, ContactDraft};
-use sea_orm::DatabaseConnection;
+use sea_orm::ConnectionTrait;
 use std::collections::HashMap;
 
 /// The source of contacts an upload creates.
@@ -53,19 +52,18 @@ impl Importer {
         }
     }
 
-    /// Apply a batch of rows (line, draft) in one transaction. Problems are
-    /// added to `problems`; if the batch fails, nothing of it is written or counted.
+    /// Apply a batch of rows (line, draft) within the transaction `tx`. What
+    /// the batch did counts once [`Importer::accept`] is told that `tx` committed;
+    /// a batch that fails or is rolled back counts nothing.
     pub async fn apply(
-        &mut self,
-        db: &DatabaseConnection,
+        &self,
+        tx: &impl ConnectionTrait,
         mapping: &Mapping,
         rows: &[(u64, ContactDraft)],
-        problems: &mut Vec<Problem>,
-    ) -> Result<(), AppError> {
+    ) -> Result<Applied, AppError> {
         let mut counts = self.counts;
         let mut seen = HashMap::new();
         let mut found = Vec::new();
-        let tx = begin_write(db).await?;
         for (line, draft) in rows {
             let line = *line;
             let row = match validate(draft, &self.region) {
@@ -102,29 +100,46 @@ impl Importer {
             for k in keys {
                 seen.entry(k).or_insert(line);
             }
-            match directory::find_match(&tx, self.org, email.as_deref(), phone.as_deref()).await? {
+            match directory::find_match(tx, self.org, email.as_deref(), phone.as_deref()).await? {
                 None => {
-                    directory::insert(&tx, self.org, &row, SOURCE_CSV).await?;
+                    directory::insert(tx, self.org, &row, SOURCE_CSV).await?;
                     counts.created += 1;
                 }
                 Some(existing) => match merge(&existing, &row) {
                     None => counts.unchanged += 1,
                     Some(next) => {
                         let next = validate(&next, &self.region)?;
-                        directory::overwrite(&tx, self.org, existing.id, existing.version, &next)
+                        directory::overwrite(tx, self.org, existing.id, existing.version, &next)
                             .await?;
                         counts.updated += 1;
                     }
                 },
             }
         }
-        directory::place(&tx, self.org).await?;
-        tx.commit().await?;
-        self.counts = counts;
-        for (k, line) in seen {
+        directory::place(tx, self.org).await?;
+        Ok(Applied {
+            counts,
+            seen,
+            problems: found,
+        })
+    }
+
+    /// Count a batch whose transaction committed.
+    pub fn accept(&mut self, applied: Applied) -> Vec<Problem> {
+        self.counts = applied.counts;
+        for (k, line) in applied.seen {
             self.seen.entry(k).or_insert(line);
         }
-        problems.extend(found);
-        Ok(())
+        applied.problems
     }
+}
+
+/// What a batch did, counted once its transaction commits.
+#[must_use]
+pub struct Applied {
+    /// The counts of the whole import, this batch included.
+    pub counts: Counts,
+    seen: HashMap<String, u64>,
+    /// The failed rows and warnings of this batch.
+    pub problems: Vec<Problem>,
 }

@@ -43,6 +43,24 @@ impl Field {
         }
     }
 
+    /// The key that names this field in validation errors and in the browser.
+    pub fn key(self) -> &'static str {
+        match self {
+            Field::FirstName => "first_name",
+            Field::LastName => "last_name",
+            Field::Email => "email",
+            Field::Phone => "phone",
+            Field::Department => "department",
+            Field::Role => "role",
+            Field::Location => "location",
+            Field::Groups => "groups",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.key() == key)
+    }
+
     /// Headers that mean this field, normalised (see [`normalise`]).
     fn synonyms(self) -> &'static [&'static str] {
         match self {
@@ -129,9 +147,16 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// The mapping detected from a header row. A field named by two columns
-    /// takes the first; the second is ignored.
+    /// The mapping detected from a header row, which must be able to make contacts.
     pub fn detect(headers: &[String]) -> Result<Self, Unusable> {
+        let mapping = Self::guess(headers)?;
+        mapping.check()?;
+        Ok(mapping)
+    }
+
+    /// The mapping a header row suggests, which the user may correct. A field
+    /// named by two columns takes the first; the second is ignored.
+    pub fn guess(headers: &[String]) -> Result<Self, Unusable> {
         if headers.iter().all(|h| h.trim().is_empty()) {
             return Err(Unusable::NoHeader);
         }
@@ -140,12 +165,40 @@ impl Mapping {
             let f = field_for(h).filter(|f| !fields.contains(&Some(*f)));
             fields.push(f);
         }
-        let mapping = Self {
+        Ok(Self {
             headers: headers.to_vec(),
             fields,
-        };
-        mapping.check()?;
-        Ok(mapping)
+        })
+    }
+
+    /// The user's choice of field for each column, by key (`first_name`, ...;
+    /// empty to ignore a column). A field may fill only one column.
+    pub fn with_fields(&self, keys: &[String]) -> Result<Self, String> {
+        if keys.len() != self.headers.len() {
+            return Err(format!(
+                "The file has {} columns, but {} were mapped.",
+                self.headers.len(),
+                keys.len()
+            ));
+        }
+        let mut fields: Vec<Option<Field>> = Vec::with_capacity(keys.len());
+        for (key, header) in keys.iter().zip(&self.headers) {
+            let field = match key.as_str() {
+                "" => None,
+                k => Some(Field::from_key(k).ok_or_else(|| format!("There is no field {k:?}."))?),
+            };
+            if let Some(f) = field.filter(|f| fields.contains(&Some(*f))) {
+                return Err(format!(
+                    "{} is chosen for two columns; \"{header}\" must fill another field or be ignored.",
+                    f.header()
+                ));
+            }
+            fields.push(field);
+        }
+        Ok(Self {
+            headers: self.headers.clone(),
+            fields,
+        })
     }
 
     /// Whether this mapping can make contacts: names, and email or phone.
@@ -176,17 +229,7 @@ impl Mapping {
     /// The file's header for a contact field named as validation names it
     /// (`first_name`, `email`, ...), if a column fills it.
     pub fn header_of(&self, field: &str) -> Option<String> {
-        let field = match field {
-            "first_name" => Field::FirstName,
-            "last_name" => Field::LastName,
-            "email" => Field::Email,
-            "phone" => Field::Phone,
-            "department" => Field::Department,
-            "role" => Field::Role,
-            "location" => Field::Location,
-            "groups" => Field::Groups,
-            _ => return None,
-        };
+        let field = Field::from_key(field)?;
         let i = self.fields.iter().position(|f| *f == Some(field))?;
         Some(self.headers[i].clone())
     }
@@ -321,5 +364,14 @@ mod tests {
         // A short row leaves the missing cells blank.
         let d = m.draft(&csv::StringRecord::from(vec!["Grace"]));
         assert_eq!((d.first_name.as_str(), d.last_name.as_str()), ("Grace", ""));
+    }
+
+    #[test]
+    fn the_browser_offers_the_same_fields_in_the_same_order() {
+        let server: Vec<(&str, &str)> = Field::ALL.iter().map(|f| (f.key(), f.header())).collect();
+        assert_eq!(server, crate::model::IMPORT_FIELDS.to_vec());
+        for f in Field::ALL {
+            assert_eq!(Field::from_key(f.key()), Some(f));
+        }
     }
 }

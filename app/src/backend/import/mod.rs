@@ -6,6 +6,9 @@
 pub mod apply;
 pub mod cells;
 pub mod columns;
+pub mod export;
+pub mod http;
+pub mod job;
 pub mod merge;
 pub mod sniff;
 pub mod stream;
@@ -21,6 +24,8 @@ pub struct Preview {
     pub encoding: TextEncoding,
     pub delimiter: u8,
     pub mapping: Mapping,
+    /// Why the mapping cannot make contacts, if it cannot; the user may correct it.
+    pub mapping_error: Option<String>,
     pub rows: Vec<PreviewRow>,
 }
 
@@ -29,19 +34,23 @@ pub struct Preview {
 pub struct PreviewRow {
     /// The line of the file the row starts on (1 is the header).
     pub line: u64,
+    /// The row's cells, one per column (cut or padded to the header's width).
+    pub cells: Vec<String>,
     pub draft: ContactDraft,
     /// Empty when the row is valid.
     pub errors: Vec<FieldError>,
 }
 
 /// Read the beginning of a file: how to decode and split it, which column is
-/// which field, and the first `rows` rows with their validation results.
+/// which field (as detected, or as the user `chose` by field key, empty for an
+/// ignored column), and the first `rows` rows with their validation results.
 /// `complete` says whether `sample` is the whole file.
 pub fn preview(
     sample: &[u8],
     complete: bool,
     region: &str,
     rows: usize,
+    chose: Option<&[String]>,
 ) -> Result<Preview, Unusable> {
     let encoding = sniff::encoding(sample, complete)?;
     let text = sniff::decode_sample(sample, encoding);
@@ -56,10 +65,17 @@ pub fn preview(
         .iter()
         .map(str::to_string)
         .collect();
-    let mapping = Mapping::detect(&headers)?;
+    let guessed = Mapping::guess(&headers)?;
+    let (mapping, mapping_error) = match chose.map(|keys| guessed.with_fields(keys)) {
+        None => (guessed, None),
+        Some(Ok(m)) => (m, None),
+        Some(Err(e)) => (guessed, Some(e)),
+    };
+    let mapping_error = mapping_error.or_else(|| mapping.check().err().map(|e| e.to_string()));
     if complete {
         // A quote never closed swallows the rest of the file into one value.
-        let (mut all, watch) = stream::records(text.as_bytes(), TextEncoding::Utf8, delimiter);
+        let (mut all, watch) =
+            stream::records(text.as_bytes(), TextEncoding::Utf8, delimiter, false);
         all.records().for_each(drop);
         if let Some(line) = watch.unclosed_since() {
             return Err(Unusable::Broken {
@@ -92,6 +108,9 @@ pub fn preview(
         };
         out.push(PreviewRow {
             line: record.position().map_or(0, |p| line_at(&text, p.byte())),
+            cells: (0..headers.len())
+                .map(|i| record.get(i).unwrap_or_default().to_string())
+                .collect(),
             draft,
             errors,
         });
@@ -100,6 +119,7 @@ pub fn preview(
         encoding,
         delimiter,
         mapping,
+        mapping_error,
         rows: out,
     })
 }
@@ -138,7 +158,8 @@ mod tests {
                     Sam;\"Multi\r\nline\";sam@example.com;;\r\n";
         let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(text.trim_start_matches('\u{feff}'));
         for sample in [text.as_bytes().to_vec(), bytes.into_owned()] {
-            let p = preview(&sample, true, "GB", 10).unwrap();
+            let p = preview(&sample, true, "GB", 10, None).unwrap();
+            assert_eq!(p.mapping_error, None);
             assert_eq!(p.delimiter, b';');
             assert_eq!(p.mapping.ignored(), vec!["Badge"]);
             assert_eq!(p.rows.len(), 3, "the blank row is skipped: {:?}", p.rows);
@@ -156,13 +177,12 @@ mod tests {
 
     #[test]
     fn unusable_files_are_refused_with_the_reason() {
-        assert_eq!(preview(b"", true, "GB", 5).unwrap_err(), Unusable::Empty);
         assert_eq!(
-            preview(b"Name,Phone\nAda,123\n", true, "GB", 5).unwrap_err(),
-            Unusable::NoFirstName
+            preview(b"", true, "GB", 5, None).unwrap_err(),
+            Unusable::Empty
         );
         assert!(matches!(
-            preview(b"PK\x03\x04rest", true, "GB", 5).unwrap_err(),
+            preview(b"PK\x03\x04rest", true, "GB", 5, None).unwrap_err(),
             Unusable::OtherFormat(_)
         ));
         let err = preview(
@@ -170,6 +190,7 @@ mod tests {
             true,
             "GB",
             5,
+            None,
         )
         .unwrap_err();
         assert_eq!(
@@ -180,5 +201,37 @@ mod tests {
             }
         );
         assert!(err.to_string().starts_with("Line 3 could not be read"));
+    }
+
+    #[test]
+    fn a_mapping_that_cannot_make_contacts_is_shown_with_why_and_can_be_corrected() {
+        let file = b"Nom,Prenom,Courriel,Code\nCurie,Marie,marie@example.com,7\n";
+        let p = preview(file, true, "GB", 5, None).unwrap();
+        assert_eq!(
+            p.mapping_error.as_deref(),
+            Some(Unusable::NoFirstName.to_string().as_str())
+        );
+        assert_eq!(
+            p.rows[0].cells,
+            vec!["Curie", "Marie", "marie@example.com", "7"]
+        );
+        let chose = |keys: &[&str]| {
+            let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+            preview(file, true, "GB", 5, Some(&keys)).unwrap()
+        };
+        let p = chose(&["last_name", "first_name", "email", ""]);
+        assert_eq!(p.mapping_error, None);
+        assert_eq!(p.rows[0].draft.first_name, "Marie");
+        assert!(p.rows[0].errors.is_empty());
+        let p = chose(&["last_name", "last_name", "email", ""]);
+        assert!(p
+            .mapping_error
+            .unwrap()
+            .starts_with("Last Name is chosen for two columns"));
+        let p = chose(&["last_name", "first_name", ""]);
+        assert_eq!(
+            p.mapping_error.as_deref(),
+            Some("The file has 4 columns, but 3 were mapped.")
+        );
     }
 }

@@ -17,6 +17,22 @@ pub enum TextEncoding {
 }
 
 impl TextEncoding {
+    pub const ALL: [TextEncoding; 4] = [
+        TextEncoding::Utf8,
+        TextEncoding::Utf16Le,
+        TextEncoding::Utf16Be,
+        TextEncoding::Windows1252,
+    ];
+
+    /// The WHATWG name of the encoding, as stored with an upload.
+    pub fn name(self) -> &'static str {
+        self.encoding().name()
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == name)
+    }
+
     pub fn encoding(self) -> &'static encoding_rs::Encoding {
         match self {
             TextEncoding::Utf8 => encoding_rs::UTF_8,

@@ -1,35 +1,13 @@
-//! Reading a whole upload as it streams: a byte limit enforced while reading,
-//! a byte counter for progress, decoding to UTF-8, and CSV records.
+//! Reading a whole upload as it streams: decoding to UTF-8, CSV records with
+//! their true line numbers, and quotes left open.
 
 use super::sniff::TextEncoding;
+use std::collections::VecDeque;
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-/// Counts the bytes read through it and fails once more than `limit` arrive,
-/// so an oversized upload is refused without being buffered.
-pub struct Limited<R> {
-    inner: R,
-    limit: u64,
-    read: Arc<AtomicU64>,
-}
-
-impl<R> Limited<R> {
-    pub fn new(inner: R, limit: u64) -> Self {
-        Self {
-            inner,
-            limit,
-            read: Arc::default(),
-        }
-    }
-
-    /// Bytes read so far, readable from another thread while this one reads.
-    pub fn counter(&self) -> Arc<AtomicU64> {
-        self.read.clone()
-    }
-}
-
-/// The message of the error a [`Limited`] reader fails with.
+/// Why an upload over the size limit is refused.
 pub fn too_large(limit: u64) -> String {
     format!(
         "The file is larger than the limit of {} MB.",
@@ -37,44 +15,37 @@ pub fn too_large(limit: u64) -> String {
     )
 }
 
-impl<R: Read> Read for Limited<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let total = self.read.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        if total > self.limit {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                too_large(self.limit),
-            ));
-        }
-        Ok(n)
-    }
-}
-
 /// CSV records read from an upload, header first.
 pub type Records<'a> = csv::Reader<Box<dyn Read + Send + 'a>>;
 
 /// CSV records of a file in `encoding`, split on `delimiter`, header first,
 /// and a watch that tells, once they are read, whether a quoted value was left
-/// open. A byte order mark is removed; rows may have more or fewer cells than
-/// the header.
+/// open, and with `lines`, the line each record starts on. A byte order mark is
+/// removed; rows may have more or fewer cells than the header.
 pub fn records<'a, R: Read + Send + 'a>(
     input: R,
     encoding: TextEncoding,
     delimiter: u8,
+    lines: bool,
 ) -> (Records<'a>, QuoteWatch) {
     let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new()
         .encoding(Some(encoding.encoding()))
         .bom_override(true)
         .build(input);
-    let watch = QuoteWatch::default();
+    let watch = QuoteWatch {
+        open: Arc::default(),
+        starts: lines.then(Arc::default),
+    };
     let scanner = QuoteScanner {
         inner: decoded,
         delimiter,
         state: State::FieldStart,
         line: 1,
         opened_on: 0,
-        open: watch.0.clone(),
+        offset: 0,
+        line_start: true,
+        open: watch.open.clone(),
+        starts: watch.starts.clone(),
     };
     let reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -83,19 +54,41 @@ pub fn records<'a, R: Read + Send + 'a>(
     (reader, watch)
 }
 
-/// Whether the file read so far ends inside a quoted value. The `csv` crate
-/// reads such a value to the end of the file without complaint; an importer
-/// must say that the file is broken instead.
-#[derive(Clone, Default)]
-pub struct QuoteWatch(Arc<AtomicU64>);
+/// Where lines with content start, read ahead of the records: (byte offset in
+/// the decoded text, line number).
+type LineStarts = Arc<Mutex<VecDeque<(u64, u64)>>>;
+
+/// Whether the file read so far ends inside a quoted value, and which line
+/// a record starts on. The `csv` crate reads a quoted value that is never closed
+/// to the end of the file without complaint; an importer must say that the file
+/// is broken instead. Its line numbers are off by one after a CRLF.
+#[derive(Clone)]
+pub struct QuoteWatch {
+    open: Arc<AtomicU64>,
+    starts: Option<LineStarts>,
+}
 
 impl QuoteWatch {
     /// The line the open quote is on, if the file ended inside it.
     pub fn unclosed_since(&self) -> Option<u64> {
-        match self.0.load(Ordering::Relaxed) {
+        match self.open.load(Ordering::Relaxed) {
             0 => None,
             line => Some(line),
         }
+    }
+
+    /// The line (from 1) of a record whose position is byte `offset`, which
+    /// may point at the line break or blank lines before it. Records must be
+    /// asked about in file order, and only when `records` was asked for lines.
+    pub fn line_of(&self, offset: u64) -> u64 {
+        let Some(starts) = &self.starts else {
+            return 0;
+        };
+        let mut starts = starts.lock().unwrap_or_else(|e| e.into_inner());
+        while starts.front().is_some_and(|(at, _)| *at < offset) {
+            starts.pop_front();
+        }
+        starts.front().map_or(0, |(_, line)| *line)
     }
 }
 
@@ -115,15 +108,36 @@ struct QuoteScanner<R> {
     state: State,
     line: u64,
     opened_on: u64,
+    /// Bytes passed through, and whether the next one begins a line.
+    offset: u64,
+    line_start: bool,
     open: Arc<AtomicU64>,
+    starts: Option<LineStarts>,
 }
 
 impl<R: Read> Read for QuoteScanner<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
+        let mut starts = self
+            .starts
+            .as_ref()
+            .map(|s| s.lock().unwrap_or_else(|e| e.into_inner()));
         for &b in &buf[..n] {
-            if b == b'\n' {
-                self.line += 1;
+            let at = self.offset;
+            self.offset += 1;
+            match b {
+                b'\n' => {
+                    self.line += 1;
+                    self.line_start = true;
+                }
+                b'\r' => {}
+                _ if self.line_start => {
+                    self.line_start = false;
+                    if let Some(starts) = starts.as_mut() {
+                        starts.push_back((at, self.line));
+                    }
+                }
+                _ => {}
             }
             self.state = match (self.state, b) {
                 (State::FieldStart, b'"') => {
@@ -157,7 +171,7 @@ mod tests {
                         \"Ada\r\nMarie\"\tLovelace\tada@example.com\r\n";
 
     fn rows(bytes: &[u8], encoding: TextEncoding) -> Vec<Vec<String>> {
-        let (mut reader, watch) = records(bytes, encoding, b'\t');
+        let (mut reader, watch) = records(bytes, encoding, b'\t', false);
         let mut out = vec![reader.headers().unwrap().iter().map(String::from).collect()];
         for r in reader.records() {
             out.push(r.unwrap().iter().map(String::from).collect());
@@ -185,37 +199,9 @@ mod tests {
     }
 
     #[test]
-    fn the_limit_stops_reading_and_the_counter_follows() {
-        let data = "First,Last,Email\n".repeat(1000);
-        let limited = Limited::new(data.as_bytes(), 10_000);
-        let counter = limited.counter();
-        let (mut reader, _) = records(limited, TextEncoding::Utf8, b',');
-        let err = reader
-            .records()
-            .find_map(Result::err)
-            .expect("the limit is reached");
-        assert!(
-            err.to_string().contains("larger than the limit of 1 MB"),
-            "{err}"
-        );
-        assert!(counter.load(Ordering::Relaxed) > 10_000);
-
-        let limited = Limited::new(data.as_bytes(), data.len() as u64);
-        let counter = limited.counter();
-        assert_eq!(
-            records(limited, TextEncoding::Utf8, b',')
-                .0
-                .records()
-                .count(),
-            999
-        );
-        assert_eq!(counter.load(Ordering::Relaxed), data.len() as u64);
-    }
-
-    #[test]
     fn a_quote_left_open_is_noticed_with_its_line() {
         let read = |text: &str| {
-            let (mut reader, watch) = records(text.as_bytes(), TextEncoding::Utf8, b',');
+            let (mut reader, watch) = records(text.as_bytes(), TextEncoding::Utf8, b',', false);
             let n = reader.records().count();
             (n, watch.unclosed_since())
         };
@@ -231,5 +217,18 @@ mod tests {
             (1, Some(2)),
             "an escaped quote does not close"
         );
+    }
+
+    #[test]
+    fn records_know_their_lines_whatever_the_line_breaks() {
+        let text = "a,b\r\n1,2\r\n\r\n\"x\r\ny\",3\r\n4,5\n\n6,7";
+        for bytes in [text.to_string(), text.replace("\r\n", "\n")] {
+            let (mut reader, watch) = records(bytes.as_bytes(), TextEncoding::Utf8, b',', true);
+            let lines: Vec<u64> = reader
+                .records()
+                .map(|r| watch.line_of(r.unwrap().position().unwrap().byte()))
+                .collect();
+            assert_eq!(lines, vec![2, 4, 6, 8], "{bytes:?}");
+        }
     }
 }

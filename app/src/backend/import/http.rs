@@ -1,0 +1,162 @@
+//! The routes that carry files rather than server function arguments: the
+//! upload itself (streamed to disk, with the browser showing its progress),
+//! the error report of an upload, and the export.
+
+use super::export::{self, Export};
+use super::job;
+use crate::backend::auth::{self, CurrentUser};
+use crate::backend::AppState;
+use crate::model::{AppError, ContactQuery};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use http::{header, HeaderMap, HeaderValue};
+use serde::Deserialize;
+
+/// An error as the browser's upload code reads it: the status, and the
+/// `AppError` as JSON, like a server function's.
+fn failure(e: AppError) -> Response {
+    (e.status(), Json(e)).into_response()
+}
+
+async fn caller(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser, AppError> {
+    let token = auth::token_from_headers(headers).ok_or(AppError::Unauthenticated)?;
+    auth::user_for_token(&state.db, &token)
+        .await?
+        .ok_or(AppError::Unauthenticated)
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /imports?name=<file name>` with the file as the body: stores it,
+/// checks it, and answers with its preview (or why it is refused).
+pub async fn upload(
+    State(state): State<AppState>,
+    Query(q): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let user = match caller(&state, &headers).await {
+        Ok(u) => u,
+        Err(e) => return failure(e),
+    };
+    let config = &state.imports;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let received = match declared {
+        // Refused before a byte is stored.
+        Some(n) if n > config.max_bytes => Err(AppError::TooLarge(super::stream::too_large(
+            config.max_bytes,
+        ))),
+        _ => job::store(config, body.into_data_stream()).await,
+    };
+    match job::receive(&state.db, &user, &q.name, received).await {
+        Ok(preview) => Json(preview).into_response(),
+        Err(e) => failure(e),
+    }
+}
+
+fn csv_download(name: &str, body: Body) -> Response {
+    let mut res = body.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// `GET /imports/{id}/problems.csv`: the rows an upload could not apply, and
+/// its warnings, with line, column and reason.
+pub async fn problems(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match caller(&state, &headers).await {
+        Ok(u) => u,
+        Err(e) => return failure(e),
+    };
+    match job::exists(&state.db, user.org, id).await {
+        Ok(true) => {}
+        Ok(false) => return failure(AppError::NotFound),
+        Err(e) => return failure(e),
+    }
+    let db = state.db.clone();
+    let org = user.org;
+    let stream = futures_util::stream::unfold(Some(0i64), move |after| {
+        let db = db.clone();
+        async move {
+            let after = after?;
+            let buf = if after == 0 {
+                b"\xEF\xBB\xBF".to_vec()
+            } else {
+                Vec::new()
+            };
+            let mut out = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(buf);
+            if after == 0 {
+                let _ = out.write_record(["Line", "Column", "Problem", "Severity"]);
+            }
+            let rows = match job::problems(&db, org, id, after, 5000).await {
+                Ok(rows) => rows,
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+            };
+            for p in &rows {
+                let line = p.line.to_string();
+                let severity = if p.warning { "Warning" } else { "Error" };
+                let _ = out.write_record([
+                    line.as_str(),
+                    &super::cells::escape(&p.column_name),
+                    &super::cells::escape(&p.message),
+                    severity,
+                ]);
+            }
+            let next = match rows.last() {
+                Some(last) if rows.len() == 5000 => Some(last.id),
+                _ => None,
+            };
+            let bytes = out.into_inner().unwrap_or_default();
+            Some((Ok::<_, std::io::Error>(bytes), next))
+        }
+    });
+    csv_download(
+        &format!("upload-{id}-problems.csv"),
+        Body::from_stream(stream),
+    )
+}
+
+/// `GET /contacts.csv?q=&department=&role=&location=`: the list as filtered on
+/// the page, streamed.
+pub async fn export(
+    State(state): State<AppState>,
+    Query(query): Query<ContactQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let user = match caller(&state, &headers).await {
+        Ok(u) => u,
+        Err(e) => return failure(e),
+    };
+    let export = Export::new(state.db.clone(), user.org, query);
+    let stream = futures_util::stream::unfold(Some(export), |export| async move {
+        let mut export = export?;
+        match export.next_chunk().await {
+            Ok(Some(bytes)) => Some((Ok(bytes), Some(export))),
+            Ok(None) => None,
+            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
+        }
+    });
+    csv_download(&export::file_name(), Body::from_stream(stream))
+}

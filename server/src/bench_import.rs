@@ -1,0 +1,356 @@
+//! `muster bench-import`: generate a large CSV file of realistic contacts (some
+//! rows invalid), then upload and import it end to end through a real server
+//! process, and print rows per second and the server's peak memory beside the
+//! database's own bulk loader on the same file.
+
+use anyhow::{bail, Context};
+use app::backend::{auth, demo};
+use rand::{rngs::SmallRng, Rng, SeedableRng};
+use reqwest::Client;
+use sea_orm::ConnectionTrait;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN: &str = "bench@muster.example";
+const PASSWORD: &str = "benchmark password, not secret";
+
+/// One row in this many has an invalid email or phone.
+const INVALID_EVERY: u64 = 50;
+
+pub struct ImportOptions {
+    pub database_url: String,
+    pub rows: u64,
+    pub file: Option<PathBuf>,
+}
+
+pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
+    let file = opts
+        .file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("data/bench-import-{}.csv", opts.rows)));
+    if !file.exists() {
+        let started = Instant::now();
+        generate(&file, opts.rows)?;
+        println!(
+            "Generated {} in {:.1} s",
+            file.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let bytes = std::fs::metadata(&file)?.len();
+    println!(
+        "File: {} ({} rows, {:.1} MB)\n",
+        file.display(),
+        opts.rows,
+        bytes as f64 / 1e6
+    );
+
+    let sqlite = !opts.database_url.starts_with("postgres");
+    fresh_database(&opts.database_url, sqlite).await?;
+    let uploads = PathBuf::from("data/bench-uploads");
+    let server = Server::start(&opts.database_url, &uploads).await?;
+    let client = Client::builder().cookie_store(true).build()?;
+    let res = client
+        .post(format!("{}/api/login", server.url))
+        .form(&[("email", ADMIN), ("password", PASSWORD)])
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("sign-in failed: {}", res.status());
+    }
+
+    let started = Instant::now();
+    let body = reqwest::Body::from(tokio::fs::File::open(&file).await?);
+    let res = client
+        .post(format!("{}/imports", server.url))
+        .query(&[("name", "bench.csv")])
+        .header(reqwest::header::CONTENT_LENGTH, bytes)
+        .body(body)
+        .send()
+        .await?;
+    let status = res.status();
+    let preview: serde_json::Value = res.json().await?;
+    if !status.is_success() {
+        bail!("upload refused: {preview}");
+    }
+    let uploaded = started.elapsed();
+    println!(
+        "Upload and check: {:.1} s ({} rows counted)",
+        uploaded.as_secs_f64(),
+        preview["total_rows"]
+    );
+    let id = preview["job_id"].as_i64().unwrap_or_default().to_string();
+    let mut form = vec![("id".to_string(), id.clone())];
+    for (i, c) in preview["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let field = c["field"].as_str().unwrap_or_default().to_string();
+        form.push((format!("fields[{i}]"), field));
+    }
+    let res = client
+        .post(format!("{}/api/start_import", server.url))
+        .form(&form)
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("start refused: {}", res.text().await?);
+    }
+
+    // Poll as the browser does, and note how often the progress moved.
+    let mut updates = 0u32;
+    let mut last = 0u64;
+    let mut longest_still = Duration::ZERO;
+    let mut moved_at = Instant::now();
+    let job = loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let job: serde_json::Value = client
+            .post(format!("{}/api/import_job", server.url))
+            .form(&[("id", id.as_str())])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let processed = job["processed_rows"].as_u64().unwrap_or_default();
+        if processed != last {
+            updates += 1;
+            last = processed;
+            longest_still = longest_still.max(moved_at.elapsed());
+            moved_at = Instant::now();
+        }
+        eprint!(
+            "\r  {processed} / {} rows  ({:.1} s)   ",
+            job["total_rows"],
+            started.elapsed().as_secs_f64()
+        );
+        if job["status"] != "running" {
+            eprintln!();
+            break job;
+        }
+    };
+    let total = started.elapsed();
+    let peak = server.peak_memory_kb();
+    drop(server);
+
+    println!("Status: {}", job["status"]);
+    println!(
+        "Counts: created {}, updated {}, unchanged {}, failed {}, warnings {}",
+        job["created"], job["updated"], job["unchanged"], job["failed"], job["warnings"]
+    );
+    println!(
+        "End to end (upload to summary): {:.1} s, {:.0} rows/s",
+        total.as_secs_f64(),
+        opts.rows as f64 / total.as_secs_f64()
+    );
+    println!(
+        "Progress: {updates} updates read, longest without a change {:.2} s",
+        longest_still.as_secs_f64()
+    );
+    match peak {
+        Some(kb) => println!("Server peak memory (VmHWM): {:.0} MB", kb as f64 / 1024.0),
+        None => println!("Server peak memory: not available on this system"),
+    }
+
+    println!();
+    if sqlite {
+        reference_sqlite(&file)?;
+    } else {
+        reference_postgres(&opts.database_url, &file)?;
+    }
+    Ok(())
+}
+
+/// A CSV file of `rows` generated people, one in [`INVALID_EVERY`] invalid.
+fn generate(path: &Path, rows: u64) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let mut rng = SmallRng::seed_from_u64(7);
+    writeln!(
+        out,
+        "First Name,Last Name,Email,Mobile Phone,Department,Job Title,Office,Groups"
+    )?;
+    for n in 0..rows {
+        let c = demo::sample(&mut rng, n);
+        let mut email = c.email.map(|e| e.as_str().to_string()).unwrap_or_default();
+        let mut phone = c.phone.map(|p| national(p.as_str())).unwrap_or_default();
+        if n % INVALID_EVERY == INVALID_EVERY - 1 {
+            if rng.random_range(0..2) == 0 {
+                email = email.replace('@', " at ");
+            } else {
+                phone = "12345".into();
+            }
+        }
+        let mut w = csv::Writer::from_writer(Vec::with_capacity(160));
+        w.write_record([
+            c.first_name.as_str(),
+            &c.last_name,
+            &email,
+            &phone,
+            c.department.as_deref().unwrap_or_default(),
+            c.role.as_deref().unwrap_or_default(),
+            c.location.as_deref().unwrap_or_default(),
+            &c.groups.join(";"),
+        ])?;
+        out.write_all(&w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// +447123456789 as people type it in the UK: 07123 456789.
+fn national(e164: &str) -> String {
+    match e164.strip_prefix("+44") {
+        Some(rest) if rest.len() == 10 => format!("0{} {}", &rest[..4], &rest[4..]),
+        _ => e164.to_string(),
+    }
+}
+
+/// Start from an empty database with one organisation and its administrator.
+async fn fresh_database(url: &str, sqlite: bool) -> anyhow::Result<()> {
+    if sqlite {
+        let path = url
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap_or_default();
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
+    } else {
+        let conn = app::backend::db::connect(url).await?;
+        conn.execute_unprepared("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            .await?;
+    }
+    let conn = crate::open_database(url).await?;
+    let new = auth::NewOrganisation {
+        name: "Benchmark Organisation".into(),
+        default_region: "GB".into(),
+        time_zone: "UTC".into(),
+    };
+    auth::create_org_with_admin(&conn, &new, ADMIN, PASSWORD)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// `muster serve` in its own process, so that its memory is its own.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    async fn start(database_url: &str, uploads: &Path) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(std::env::current_exe()?)
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", database_url)
+            .env("MUSTER_UPLOAD_DIR", uploads)
+            .env("MUSTER_UPLOAD_LIMIT_MB", "1024")
+            .env("MUSTER_LOG", "warn")
+            .env("LEPTOS_OUTPUT_NAME", "muster")
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting the server")?;
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Client::new()
+            .get(format!("{url}/login"))
+            .send()
+            .await
+            .is_err()
+        {
+            if Instant::now() > deadline {
+                bail!("the server did not start");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Self { child, url })
+    }
+
+    /// The most memory the server process has held, from Linux's `VmHWM`.
+    fn peak_memory_kb(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const REFERENCE_TABLE: &str = "CREATE TABLE reference (first_name TEXT, last_name TEXT, \
+     email TEXT, phone TEXT, department TEXT, role TEXT, location TEXT, groups TEXT)";
+
+/// SQLite's own CSV loader into a plain table, with no checks and no indexes.
+fn reference_sqlite(file: &Path) -> anyhow::Result<()> {
+    let db = std::env::temp_dir().join(format!("muster-reference-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let started = Instant::now();
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg(format!("{REFERENCE_TABLE};"))
+        .arg(format!(
+            ".import --csv --skip 1 {} reference",
+            file.display()
+        ))
+        .output();
+    let elapsed = started.elapsed();
+    let _ = std::fs::remove_file(&db);
+    match out {
+        Ok(o) if o.status.success() => println!(
+            "Reference, sqlite3 .import into a plain table: {:.1} s",
+            elapsed.as_secs_f64()
+        ),
+        Ok(o) => println!(
+            "Reference: sqlite3 failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(_) => println!("Reference: sqlite3 is not installed"),
+    }
+    Ok(())
+}
+
+/// PostgreSQL's COPY into a plain table, with no checks and no indexes.
+fn reference_postgres(url: &str, file: &Path) -> anyhow::Result<()> {
+    let psql = |sql: &str| {
+        Command::new("psql")
+            .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+            .output()
+    };
+    let _ = psql("DROP TABLE IF EXISTS reference");
+    psql(REFERENCE_TABLE)?;
+    let started = Instant::now();
+    let out = psql(&format!(
+        "\\copy reference FROM '{}' WITH (FORMAT csv, HEADER)",
+        file.display()
+    ));
+    let elapsed = started.elapsed();
+    let _ = psql("DROP TABLE reference");
+    match out {
+        Ok(o) if o.status.success() => println!(
+            "Reference, PostgreSQL COPY into a plain table: {:.1} s",
+            elapsed.as_secs_f64()
+        ),
+        Ok(o) => println!(
+            "Reference: COPY failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(_) => println!("Reference: psql is not installed"),
+    }
+    Ok(())
+}

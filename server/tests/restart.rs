@@ -1,0 +1,158 @@
+//! A server killed in the middle of an import, then started again: the import
+//! shows as interrupted, never as running forever, and what it committed is
+//! whole. Real processes of the `muster` binary, killed with SIGKILL.
+
+mod common;
+
+use common::{count_contacts, detected_fields, fresh_database_url, PASSWORD};
+use reqwest::{Client, StatusCode};
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    async fn start(db_url: &str, uploads: &std::path::Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_muster"))
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", db_url)
+            .env("MUSTER_UPLOAD_DIR", uploads)
+            .env("MUSTER_IMPORT_STALE_SECS", "1")
+            .env("MUSTER_LOG", "warn")
+            .env("LEPTOS_OUTPUT_NAME", "muster")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the muster binary starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Client::new()
+            .get(format!("{url}/login"))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "the server did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child, url }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn call(client: &Client, url: &str, name: &str, form: &[(&str, &str)]) -> Value {
+    let res = client
+        .post(format!("{url}/api/{name}"))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    assert!(status.is_success(), "{name}: {status}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[tokio::test]
+async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
+    let (db_url, _dir) = fresh_database_url().await;
+    let uploads = std::env::temp_dir().join(format!("muster-restart-{}", std::process::id()));
+    {
+        let db = muster::open_database(&db_url).await.unwrap();
+        let new = app::backend::auth::NewOrganisation {
+            name: "Acme".into(),
+            default_region: "GB".into(),
+            time_zone: "UTC".into(),
+        };
+        app::backend::auth::create_org_with_admin(&db, &new, "admin@acme.example", PASSWORD)
+            .await
+            .unwrap();
+    }
+    let server = Server::start(&db_url, &uploads).await;
+    let client = Client::builder().cookie_store(true).build().unwrap();
+    call(
+        &client,
+        &server.url,
+        "login",
+        &[("email", "admin@acme.example"), ("password", PASSWORD)],
+    )
+    .await;
+    let mut file = String::from("First Name,Last Name,Email\n");
+    for i in 0..100_000 {
+        file.push_str(&format!("P{i},Person,p{i}@example.com\n"));
+    }
+    let res = client
+        .post(format!("{}/imports?name=big.csv", server.url))
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let preview: Value = res.json().await.unwrap();
+    let id = preview["job_id"].as_i64().unwrap().to_string();
+    let fields = detected_fields(&preview);
+    let mut form = vec![("id", id.as_str())];
+    let keys = ["fields[0]", "fields[1]", "fields[2]"];
+    for (k, f) in keys.iter().zip(&fields) {
+        form.push((k, f.as_str()));
+    }
+    call(&client, &server.url, "start_import", &form).await;
+    // Kill the server once some batches are in.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = call(&client, &server.url, "import_job", &[("id", &id)]).await;
+        assert_eq!(job["status"], "running", "{job}");
+        if job["processed_rows"].as_u64().unwrap() > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+
+    let server = Server::start(&db_url, &uploads).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let job = loop {
+        let job = call(&client, &server.url, "import_job", &[("id", &id)]).await;
+        if job["status"] != "running" {
+            break job;
+        }
+        assert!(Instant::now() < deadline, "still running: {job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["status"], "interrupted", "{job}");
+    assert!(job["message"].as_str().unwrap().contains("server stopped"));
+    let processed = job["processed_rows"].as_i64().unwrap();
+    assert!(processed > 0 && processed < 100_000, "{job}");
+    // What was counted is exactly what was committed.
+    let db = muster::open_database(&db_url).await.unwrap();
+    assert_eq!(count_contacts(&db, 1).await, processed);
+    assert_eq!(job["created"].as_i64().unwrap(), processed);
+    // The sweep records it, and removes the upload.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0) > 0 {
+        assert!(Instant::now() < deadline, "the upload was not removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&uploads);
+}
