@@ -14,8 +14,8 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 use ui::pages::{
-    ContactDetailPage, ContactsPage, IntegrationsPage, LoginPage, NewContactPage, NotFound,
-    SetupPage,
+    ContactDetailPage, ContactsPage, ImportJobPage, ImportsPage, IntegrationsPage, LoginPage,
+    NewContactPage, NotFound, SetupPage, UploadPage,
 };
 
 /// The HTML document the server renders around the app.
@@ -51,6 +51,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/contacts") view=ContactsPage ssr=SsrMode::Async/>
                 <Route path=path!("/contacts/integrations") view=IntegrationsPage/>
                 <Route path=path!("/contacts/new") view=NewContactPage ssr=SsrMode::Async/>
+                <Route path=path!("/contacts/upload") view=UploadPage/>
+                <Route path=path!("/contacts/imports") view=ImportsPage ssr=SsrMode::Async/>
+                <Route path=path!("/contacts/imports/:id") view=ImportJobPage ssr=SsrMode::Async/>
                 <Route path=path!("/contacts/:id") view=ContactDetailPage ssr=SsrMode::Async/>
             </Routes>
         </Router>

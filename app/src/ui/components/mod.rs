@@ -3,11 +3,13 @@
 mod contact_form;
 mod field;
 mod notice;
+mod progress;
 mod shell;
 
 pub use contact_form::ContactForm;
 pub use field::{field_error, Field};
 pub use notice::ErrorNotice;
+pub use progress::ProgressBar;
 pub use shell::{AppShell, ContactsTabs};
 
 use leptos::prelude::*;

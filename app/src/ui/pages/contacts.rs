@@ -37,7 +37,15 @@ pub fn ContactsPage() -> impl IntoView {
             <div class="page-head">
                 <h1>"Contacts"</h1>
                 <div class="actions">
-                    <a class="btn primary" href="/contacts/new">"Add Contact"</a>
+                    <a
+                        class="btn"
+                        href=move || export_link(&query.get())
+                        download
+                        rel="external"
+                    >
+                        "Export CSV"
+                    </a>
+                    <AddMenu/>
                 </div>
             </div>
             <ContactsTabs integrations=false/>
@@ -56,6 +64,63 @@ pub fn ContactsPage() -> impl IntoView {
                 })}
             </Transition>
         </AppShell>
+    }
+}
+
+/// The export of the list as filtered (search and filters, not the page).
+fn export_link(query: &ContactQuery) -> String {
+    match query.first_page().to_query_string() {
+        q if q.is_empty() => "/contacts.csv".to_string(),
+        q => format!("/contacts.csv?{q}"),
+    }
+}
+
+/// Add Contact, with a menu for the other ways of adding contacts. A native
+/// disclosure, so that it works with the keyboard and before hydration.
+#[component]
+fn AddMenu() -> impl IntoView {
+    let menu = NodeRef::<leptos::html::Details>::new();
+    let close = move || {
+        if let Some(d) = menu.get_untracked() {
+            d.set_open(false);
+        }
+    };
+    view! {
+        <div class="split-btn">
+            <a class="btn primary" href="/contacts/new">"Add Contact"</a>
+            <details
+                class="menu"
+                node_ref=menu
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        close();
+                    }
+                }
+                on:focusout=move |ev| {
+                    use wasm_bindgen::JsCast;
+                    let inside = ev
+                        .related_target()
+                        .and_then(|t| t.dyn_into::<web_sys::Node>().ok())
+                        .zip(menu.get_untracked())
+                        .is_some_and(|(t, d)| d.contains(Some(&t)));
+                    if !inside {
+                        close();
+                    }
+                }
+            >
+                <summary class="btn primary" aria-label="More ways to add contacts">
+                    <span aria-hidden="true">"▾"</span>
+                </summary>
+                <ul class="menu-list">
+                    <li>
+                        <a href="/contacts/upload">"Upload contacts"</a>
+                    </li>
+                    <li>
+                        <a href="/contacts/imports">"Upload history"</a>
+                    </li>
+                </ul>
+            </details>
+        </div>
     }
 }
 
@@ -191,7 +256,9 @@ fn Results(result: ContactPage, query: ContactQuery) -> impl IntoView {
                     view! {
                         <h2>"No contacts yet"</h2>
                         <p>
-                            "Add your first contact, or connect an HR system in "
+                            "Add your first contact, "
+                            <a href="/contacts/upload">"upload a CSV file"</a>
+                            ", or connect an HR system in "
                             <a href="/contacts/integrations">"Integrations"</a>
                             " to import your people automatically."
                         </p>

@@ -2,17 +2,21 @@
 
 mod contact_detail;
 mod contacts;
+mod imports;
 mod integrations;
 mod login;
 mod new_contact;
 mod setup;
+mod upload;
 
 pub use contact_detail::ContactDetailPage;
 pub use contacts::ContactsPage;
+pub use imports::{ImportJobPage, ImportsPage};
 pub use integrations::IntegrationsPage;
 pub use login::LoginPage;
 pub use new_contact::NewContactPage;
 pub use setup::SetupPage;
+pub use upload::UploadPage;
 
 use leptos::prelude::*;
 use leptos_meta::Title;
