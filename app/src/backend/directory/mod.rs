@@ -1,6 +1,7 @@
 //! The contact directory: create, read, update, delete, search and filters.
 //! Every function takes the caller's `OrgId` and scopes every statement by it.
 
+pub mod bulk;
 mod search;
 pub mod text;
 mod validate;

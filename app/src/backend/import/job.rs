@@ -6,14 +6,14 @@
 //! A running job beats a heartbeat; one whose heartbeat stops (the server
 //! stopped) is `interrupted`. A preview never confirmed is `discarded`.
 
-use super::apply::{Importer, Problem};
+use super::apply::{self, Importer, Problem, Row};
 use super::columns::Mapping;
 use super::sniff::{TextEncoding, Unusable, SAMPLE_BYTES};
 use super::stream;
 use crate::backend::auth::{CurrentUser, OrgId};
 use crate::backend::db::{begin_write, from_ms, now_ms, Sql};
 use crate::model::{
-    AppError, ContactDraft, ImportColumn, ImportJob, ImportPreview, ImportPreviewRow, ImportStatus,
+    AppError, ImportColumn, ImportJob, ImportPreview, ImportPreviewRow, ImportStatus,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use std::io::Read;
@@ -649,17 +649,20 @@ impl Run {
     }
 
     async fn apply_all(&self) -> Result<Outcome, AppError> {
-        let (send, mut batches) = tokio::sync::mpsc::channel::<Vec<(u64, ContactDraft)>>(2);
+        let (send, mut batches) = tokio::sync::mpsc::channel::<Vec<Row>>(2);
         let reader = {
-            let (path, encoding, delimiter, mapping, rows) = (
+            let (path, encoding, delimiter, mapping, region, rows) = (
                 self.path.clone(),
                 self.encoding,
                 self.delimiter,
                 self.mapping.clone(),
+                self.region.clone(),
                 self.batch_rows,
             );
+            // Reading and validating (phone numbers above all) take a core of
+            // their own, while the database applies the batch before.
             tokio::task::spawn_blocking(move || {
-                read_batches(&path, encoding, delimiter, &mapping, rows, send)
+                read_batches(&path, encoding, delimiter, &mapping, &region, rows, send)
             })
         };
         let mut importer = Importer::new(self.org, &self.region);
@@ -718,15 +721,16 @@ impl Run {
     }
 }
 
-/// Read the stored file in batches of drafts, in file order, for the applying
-/// task. Stops early when that task stops listening.
+/// Read the stored file in batches of validated rows, in file order, for the
+/// applying task. Stops early when that task stops listening.
 fn read_batches(
     path: &Path,
     encoding: TextEncoding,
     delimiter: u8,
     mapping: &Mapping,
+    region: &str,
     batch_rows: usize,
-    send: tokio::sync::mpsc::Sender<Vec<(u64, ContactDraft)>>,
+    send: tokio::sync::mpsc::Sender<Vec<Row>>,
 ) -> Result<(), String> {
     let stopped = || "The uploaded file could not be read again.".to_string();
     let file = std::fs::File::open(path).map_err(|_| stopped())?;
@@ -745,7 +749,7 @@ fn read_batches(
             Ok(true) if is_blank(&record) => {}
             Ok(true) => {
                 let line = watch.line_of(record.position().map_or(0, |p| p.byte()));
-                batch.push((line, mapping.draft(&record)));
+                batch.push((line, apply::check(&mapping.draft(&record), region)));
                 if batch.len() == batch_rows
                     && send
                         .blocking_send(std::mem::replace(

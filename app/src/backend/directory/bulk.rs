@@ -1,0 +1,217 @@
+//! Many contacts at once, for imports: a batch's matches found in a few
+//! queries, and its new contacts inserted in a few statements, instead of a
+//! handful of statements per contact.
+
+use super::{group_id, ValidContact};
+use crate::backend::auth::OrgId;
+use crate::backend::db::{from_ms, now_ms, Sql};
+use crate::model::{AppError, Contact};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
+use std::collections::HashMap;
+
+/// Values per statement stay well under SQLite's limit of 32,766.
+const MAX_VALUES: usize = 16_000;
+
+#[derive(FromQueryResult)]
+struct Found {
+    id: i64,
+    first_name: String,
+    last_name: String,
+    email: Option<String>,
+    email_lower: Option<String>,
+    phone: Option<String>,
+    department: Option<String>,
+    role: Option<String>,
+    location: Option<String>,
+    source: String,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// The contacts of `org` that a batch refers to.
+#[derive(Default)]
+pub struct Matches {
+    /// By lower-case email.
+    pub by_email: HashMap<String, Contact>,
+    /// By phone: the first contact (lowest id) with it.
+    pub by_phone: HashMap<String, Contact>,
+}
+
+/// The contacts of `org` with any of `emails` (lower-case) or `phones`
+/// (E.164), with their groups.
+pub async fn find_matches(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    emails: &[String],
+    phones: &[String],
+) -> Result<Matches, AppError> {
+    let mut found: Vec<Found> = Vec::new();
+    for (column, values) in [("email_lower", emails), ("phone", phones)] {
+        for chunk in values.chunks(MAX_VALUES) {
+            let mut sql = Sql::new(db.get_database_backend());
+            sql.push(
+                "SELECT id, first_name, last_name, email, email_lower, phone, department, role, \
+                 location, source, version, created_at, updated_at FROM contacts WHERE org_id = ",
+            )
+            .bind(org.get())
+            .push(&format!(" AND {column} IN "))
+            .bind_list(chunk.iter().cloned());
+            found.extend(sql.all::<Found>(db).await?);
+        }
+    }
+    found.sort_by_key(|f| f.id);
+    found.dedup_by_key(|f| f.id);
+    let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
+    let mut groups = HashMap::new();
+    for chunk in ids.chunks(MAX_VALUES) {
+        groups.extend(super::groups_of(db, org, chunk).await?);
+    }
+    let mut out = Matches::default();
+    for f in found {
+        let contact = Contact {
+            id: f.id,
+            first_name: f.first_name,
+            last_name: f.last_name,
+            email: f.email,
+            phone: f.phone.clone(),
+            department: f.department,
+            role: f.role,
+            location: f.location,
+            groups: groups.remove(&f.id).unwrap_or_default(),
+            source: f.source,
+            version: f.version,
+            created_at: from_ms(f.created_at),
+            updated_at: from_ms(f.updated_at),
+        };
+        if let Some(phone) = f.phone {
+            // Sorted by id, so the first kept is the lowest.
+            out.by_phone.entry(phone).or_insert_with(|| contact.clone());
+        }
+        if let Some(email) = f.email_lower {
+            out.by_email.insert(email, contact);
+        }
+    }
+    Ok(out)
+}
+
+/// Group ids by lower-case name, remembered across the batches of an import;
+/// groups that do not exist yet are created with the import's source.
+pub struct GroupIds {
+    org: OrgId,
+    source: String,
+    ids: HashMap<String, i64>,
+}
+
+impl GroupIds {
+    pub fn new(org: OrgId, source: &str) -> Self {
+        Self {
+            org,
+            source: source.to_string(),
+            ids: HashMap::new(),
+        }
+    }
+
+    pub async fn get(&mut self, db: &impl ConnectionTrait, name: &str) -> Result<i64, AppError> {
+        let lower = name.to_lowercase();
+        if let Some(id) = self.ids.get(&lower) {
+            return Ok(*id);
+        }
+        let id = group_id(db, self.org, name, &self.source).await?;
+        self.ids.insert(lower, id);
+        Ok(id)
+    }
+}
+
+/// Ids for `n` new contacts. Inside a write transaction nobody else inserts on
+/// SQLite (it holds the write lock); PostgreSQL hands out sequence values.
+async fn new_ids(db: &impl ConnectionTrait, n: usize) -> Result<Vec<i64>, AppError> {
+    let backend = db.get_database_backend();
+    let mut sql = Sql::new(backend);
+    if backend == DbBackend::Postgres {
+        sql.push("SELECT nextval(pg_get_serial_sequence('contacts', 'id')) AS id FROM generate_series(1, ")
+            .bind(n as i64)
+            .push(")");
+        #[derive(FromQueryResult)]
+        struct Id {
+            id: i64,
+        }
+        return Ok(sql.all::<Id>(db).await?.into_iter().map(|r| r.id).collect());
+    }
+    sql.push("SELECT COALESCE(MAX(id), 0) FROM contacts");
+    let max = sql.scalar_i64(db).await?.unwrap_or(0);
+    Ok((1..=n as i64).map(|i| max + i).collect())
+}
+
+/// Insert validated contacts with their groups, in a few statements, and
+/// return their ids in order. They have no search key until
+/// [`super::place`] runs in the same transaction.
+pub async fn insert_many(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    contacts: &[&ValidContact],
+    source: &str,
+    groups: &mut GroupIds,
+) -> Result<Vec<i64>, AppError> {
+    if contacts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = new_ids(tx, contacts.len()).await?;
+    let now = now_ms();
+    const COLUMNS: usize = 15;
+    for (chunk, chunk_ids) in contacts
+        .chunks(MAX_VALUES / COLUMNS)
+        .zip(ids.chunks(MAX_VALUES / COLUMNS))
+    {
+        let mut sql = Sql::new(tx.get_database_backend());
+        sql.push(
+            "INSERT INTO contacts (id, org_id, first_name, last_name, sort_name, search_text, \
+             email, email_lower, phone, department, role, location, source, created_at, \
+             updated_at) VALUES ",
+        );
+        for (i, (c, id)) in chunk.iter().zip(chunk_ids).enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind_list::<sea_orm::Value>([
+                (*id).into(),
+                org.get().into(),
+                c.first_name.clone().into(),
+                c.last_name.clone().into(),
+                c.sort_name().into(),
+                c.search_text().into(),
+                c.email.as_ref().map(|e| e.as_str().to_string()).into(),
+                c.email.as_ref().map(|e| e.lower()).into(),
+                c.phone.as_ref().map(|p| p.as_str().to_string()).into(),
+                c.department.clone().into(),
+                c.role.clone().into(),
+                c.location.clone().into(),
+                source.to_string().into(),
+                now.into(),
+                now.into(),
+            ]);
+        }
+        sql.execute(tx).await?;
+    }
+    let mut members: Vec<(i64, i64)> = Vec::new();
+    for (c, id) in contacts.iter().zip(&ids) {
+        for name in &c.groups {
+            members.push((groups.get(tx, name).await?, *id));
+        }
+    }
+    members.sort_unstable();
+    members.dedup();
+    for chunk in members.chunks(MAX_VALUES / 2) {
+        let mut sql = Sql::new(tx.get_database_backend());
+        sql.push("INSERT INTO group_members (group_id, contact_id) VALUES ");
+        for (i, (g, c)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind_list([*g, *c]);
+        }
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.execute(tx).await?;
+    }
+    Ok(ids)
+}
