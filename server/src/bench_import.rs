@@ -134,6 +134,15 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
     };
     let total = started.elapsed();
     let peak = server.peak_memory_kb();
+    if std::env::var_os("MUSTER_BENCH_MEMORY").is_some() {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))?;
+        for line in status
+            .lines()
+            .filter(|l| l.starts_with("Rss") || l.starts_with("Vm"))
+        {
+            println!("  {line}");
+        }
+    }
     drop(server);
 
     println!("Status: {}", job["status"]);
@@ -255,9 +264,16 @@ impl Server {
             .env("DATABASE_URL", database_url)
             .env("MUSTER_UPLOAD_DIR", uploads)
             .env("MUSTER_UPLOAD_LIMIT_MB", "1024")
-            .env("MUSTER_LOG", "warn")
+            .env(
+                "MUSTER_LOG",
+                std::env::var("MUSTER_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .env("LEPTOS_OUTPUT_NAME", "muster")
-            .stdout(Stdio::null())
+            // The server's log, for a closer look: MUSTER_BENCH_SERVER_LOG=file.
+            .stdout(match std::env::var_os("MUSTER_BENCH_SERVER_LOG") {
+                Some(path) => Stdio::from(std::fs::File::create(path)?),
+                None => Stdio::null(),
+            })
             .spawn()
             .context("starting the server")?;
         let url = format!("http://127.0.0.1:{port}");

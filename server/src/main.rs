@@ -147,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
                 max_bytes: upload_limit_mb.saturating_mul(1024 * 1024),
                 stale_after: std::time::Duration::from_secs(import_stale_secs.max(1)),
                 batch_rows: import_batch_rows.max(1),
+                ..ImportConfig::default()
             };
             job::spawn_sweeper(db.clone(), imports.clone());
             let state = AppState::new(db, options, secure_cookies).with_imports(imports);

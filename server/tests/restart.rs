@@ -147,10 +147,27 @@ async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
     let db = muster::open_database(&db_url).await.unwrap();
     assert_eq!(count_contacts(&db, 1).await, processed);
     assert_eq!(job["created"].as_i64().unwrap(), processed);
+
     // The sweep records it, and removes the upload.
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0) > 0 {
         assert!(Instant::now() < deadline, "the upload was not removed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // All of it can be found: the sweep placed it in the search index.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = call(
+            &client,
+            &server.url,
+            "list_contacts",
+            &[("query[q]", "person")],
+        )
+        .await;
+        if found["total"].as_i64().unwrap() == processed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not all searchable: {found}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(server);

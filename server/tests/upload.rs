@@ -334,8 +334,10 @@ fn many(n: usize) -> String {
 
 #[tokio::test]
 async fn a_cancelled_import_keeps_what_it_committed_and_says_how_far_it_got() {
+    // Placed in the search index every few batches, and the rest at the end.
     let app = TestApp::spawn_with(ImportConfig {
         batch_rows: 50,
+        place_every: 120,
         ..common::test_imports()
     })
     .await;
@@ -376,6 +378,10 @@ async fn a_cancelled_import_keeps_what_it_committed_and_says_how_far_it_got() {
         .json(&admin, "list_contacts", &[("query[q]", "Person0")])
         .await;
     assert_eq!(list["rows"][0]["name"], "Person0 Number0");
+    let list = app
+        .json(&admin, "list_contacts", &[("query[q]", "person")])
+        .await;
+    assert_eq!(list["total"].as_i64().unwrap(), processed);
 }
 
 #[tokio::test]

@@ -135,6 +135,46 @@ impl Sql {
         self.push(")")
     }
 
+    /// The rows of a JSON array of arrays, as the table `j`, to read with
+    /// [`Sql::json_col`]. Many rows go in one bound value, so the statement's
+    /// text (and the prepared statement each connection caches for it) stays
+    /// the same whatever their number.
+    pub fn json_rows(&mut self, json: String) -> &mut Self {
+        if self.is_postgres() {
+            self.push("json_array_elements(CAST(")
+                .bind(json)
+                .push(" AS json)) AS j(value)")
+        } else {
+            self.push("json_each(").bind(json).push(") AS j")
+        }
+    }
+
+    /// Element `i` of the current row of [`Sql::json_rows`], as SQL type `ty`
+    /// (`BIGINT`, `TEXT` or `BOOLEAN`).
+    pub fn json_col(&mut self, i: usize, ty: &str) -> &mut Self {
+        if self.is_postgres() {
+            self.push(&format!("CAST(j.value ->> {i} AS {ty})"))
+        } else {
+            self.push(&format!("j.value ->> {i}"))
+        }
+    }
+
+    /// `(SELECT ...)`: the values of a JSON array of scalars, as SQL type `ty`,
+    /// for `x IN (...)` with any number of values in one bound value.
+    pub fn json_in(&mut self, json: String, ty: &str) -> &mut Self {
+        if self.is_postgres() {
+            self.push(&format!(
+                "(SELECT CAST(v AS {ty}) FROM json_array_elements_text(CAST("
+            ))
+            .bind(json)
+            .push(" AS json)) AS t(v))")
+        } else {
+            self.push("(SELECT value FROM json_each(")
+                .bind(json)
+                .push("))")
+        }
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.backend == DbBackend::Postgres
     }

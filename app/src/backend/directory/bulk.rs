@@ -9,8 +9,9 @@ use crate::model::{AppError, Contact};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
 use std::collections::HashMap;
 
-/// Values per statement stay well under SQLite's limit of 32,766.
-const MAX_VALUES: usize = 16_000;
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, AppError> {
+    serde_json::to_string(value).map_err(|e| AppError::internal(e.to_string()))
+}
 
 #[derive(FromQueryResult)]
 struct Found {
@@ -48,25 +49,23 @@ pub async fn find_matches(
 ) -> Result<Matches, AppError> {
     let mut found: Vec<Found> = Vec::new();
     for (column, values) in [("email_lower", emails), ("phone", phones)] {
-        for chunk in values.chunks(MAX_VALUES) {
-            let mut sql = Sql::new(db.get_database_backend());
-            sql.push(
-                "SELECT id, first_name, last_name, email, email_lower, phone, department, role, \
-                 location, source, version, created_at, updated_at FROM contacts WHERE org_id = ",
-            )
-            .bind(org.get())
-            .push(&format!(" AND {column} IN "))
-            .bind_list(chunk.iter().cloned());
-            found.extend(sql.all::<Found>(db).await?);
+        if values.is_empty() {
+            continue;
         }
+        let mut sql = Sql::new(db.get_database_backend());
+        sql.push(
+            "SELECT id, first_name, last_name, email, email_lower, phone, department, role, \
+             location, source, version, created_at, updated_at FROM contacts WHERE org_id = ",
+        )
+        .bind(org.get())
+        .push(&format!(" AND {column} IN "))
+        .json_in(json(values)?, "TEXT");
+        found.extend(sql.all::<Found>(db).await?);
     }
     found.sort_by_key(|f| f.id);
     found.dedup_by_key(|f| f.id);
     let ids: Vec<i64> = found.iter().map(|f| f.id).collect();
-    let mut groups = HashMap::new();
-    for chunk in ids.chunks(MAX_VALUES) {
-        groups.extend(super::groups_of(db, org, chunk).await?);
-    }
+    let mut groups = super::groups_of(db, org, &ids).await?;
     let mut out = Matches::default();
     for f in found {
         let contact = Contact {
@@ -158,41 +157,48 @@ pub async fn insert_many(
     }
     let ids = new_ids(tx, contacts.len()).await?;
     let now = now_ms();
-    const COLUMNS: usize = 15;
-    for (chunk, chunk_ids) in contacts
-        .chunks(MAX_VALUES / COLUMNS)
-        .zip(ids.chunks(MAX_VALUES / COLUMNS))
-    {
-        let mut sql = Sql::new(tx.get_database_backend());
-        sql.push(
-            "INSERT INTO contacts (id, org_id, first_name, last_name, sort_name, search_text, \
-             email, email_lower, phone, department, role, location, source, created_at, \
-             updated_at) VALUES ",
-        );
-        for (i, (c, id)) in chunk.iter().zip(chunk_ids).enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind_list::<sea_orm::Value>([
-                (*id).into(),
-                org.get().into(),
-                c.first_name.clone().into(),
-                c.last_name.clone().into(),
-                c.sort_name().into(),
-                c.search_text().into(),
-                c.email.as_ref().map(|e| e.as_str().to_string()).into(),
-                c.email.as_ref().map(|e| e.lower()).into(),
-                c.phone.as_ref().map(|p| p.as_str().to_string()).into(),
-                c.department.clone().into(),
-                c.role.clone().into(),
-                c.location.clone().into(),
-                source.to_string().into(),
-                now.into(),
-                now.into(),
-            ]);
+    let rows: Vec<serde_json::Value> = contacts
+        .iter()
+        .zip(&ids)
+        .map(|(c, id)| {
+            serde_json::json!([
+                id,
+                org.get(),
+                c.first_name,
+                c.last_name,
+                c.sort_name(),
+                c.search_text(),
+                c.email.as_ref().map(|e| e.as_str()),
+                c.email.as_ref().map(|e| e.lower()),
+                c.phone.as_ref().map(|p| p.as_str()),
+                c.department,
+                c.role,
+                c.location,
+                source,
+                now,
+                now,
+            ])
+        })
+        .collect();
+    let mut sql = Sql::new(tx.get_database_backend());
+    sql.push(
+        "INSERT INTO contacts (id, org_id, first_name, last_name, sort_name, search_text, \
+         email, email_lower, phone, department, role, location, source, created_at, \
+         updated_at) SELECT ",
+    );
+    let types = [
+        "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT",
+        "TEXT", "TEXT", "BIGINT", "BIGINT",
+    ];
+    for (i, ty) in types.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
         }
-        sql.execute(tx).await?;
+        sql.json_col(i, ty);
     }
+    sql.push(" FROM ").json_rows(json(&rows)?);
+    sql.execute(tx).await?;
+
     let mut members: Vec<(i64, i64)> = Vec::new();
     for (c, id) in contacts.iter().zip(&ids) {
         for name in &c.groups {
@@ -201,16 +207,16 @@ pub async fn insert_many(
     }
     members.sort_unstable();
     members.dedup();
-    for chunk in members.chunks(MAX_VALUES / 2) {
+    if !members.is_empty() {
         let mut sql = Sql::new(tx.get_database_backend());
-        sql.push("INSERT INTO group_members (group_id, contact_id) VALUES ");
-        for (i, (g, c)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind_list([*g, *c]);
-        }
-        sql.push(" ON CONFLICT DO NOTHING");
+        sql.push("INSERT INTO group_members (group_id, contact_id) SELECT ")
+            .json_col(0, "BIGINT")
+            .push(", ")
+            .json_col(1, "BIGINT")
+            .push(" FROM ")
+            .json_rows(json(&members)?)
+            // SQLite needs a WHERE before an upsert's ON to parse it.
+            .push(" WHERE true ON CONFLICT DO NOTHING");
         sql.execute(tx).await?;
     }
     Ok(ids)

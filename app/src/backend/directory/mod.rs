@@ -314,7 +314,10 @@ pub async fn groups_of(
     )
     .bind(org.get())
     .push(" AND m.contact_id IN ")
-    .bind_list(ids.iter().copied())
+    .json_in(
+        serde_json::to_string(ids).map_err(|e| AppError::internal(e.to_string()))?,
+        "BIGINT",
+    )
     .push(" ORDER BY g.name_lower");
     for row in sql.all::<MemberRow>(db).await? {
         out.entry(row.contact_id).or_default().push(row.name);

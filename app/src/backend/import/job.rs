@@ -37,6 +37,9 @@ pub struct ImportConfig {
     /// Rows applied per transaction. Small enough that progress moves several
     /// times a second, large enough that commits do not dominate.
     pub batch_rows: usize,
+    /// Rows between two placements of new contacts in SQLite's search index
+    /// (see `apply::Importer::place_every`).
+    pub place_every: u64,
 }
 
 impl Default for ImportConfig {
@@ -46,6 +49,7 @@ impl Default for ImportConfig {
             max_bytes: 100 * 1024 * 1024,
             stale_after: Duration::from_secs(30),
             batch_rows: 500,
+            place_every: 100_000,
         }
     }
 }
@@ -546,6 +550,7 @@ pub async fn start(
         mapping,
         beat_every: config.stale_after / 4,
         batch_rows: config.batch_rows.max(1),
+        place_every: config.place_every,
     };
     tokio::spawn(run.run());
     get(db, config, user.org, id).await
@@ -599,6 +604,7 @@ struct Run {
     mapping: Mapping,
     beat_every: Duration,
     batch_rows: usize,
+    place_every: u64,
 }
 
 /// How a run ended.
@@ -619,6 +625,10 @@ impl Run {
                 "{e} The import stopped there; the rows counted as processed were imported."
             )),
         };
+        // However it ended, what it committed becomes searchable.
+        if let Err(e) = place_all(&self.db, self.org).await {
+            tracing::error!(job = self.id, "placing imported contacts: {e}");
+        }
         heartbeat.abort();
         let (status, message) = match outcome {
             Outcome::Completed => ("completed", None),
@@ -665,7 +675,7 @@ impl Run {
                 read_batches(&path, encoding, delimiter, &mapping, &region, rows, send)
             })
         };
-        let mut importer = Importer::new(self.org, &self.region);
+        let mut importer = Importer::new(self.org, &self.region).place_every(self.place_every);
         while let Some(batch) = batches.recv().await {
             if self.cancel_requested().await? {
                 drop(batches);
@@ -701,7 +711,9 @@ impl Run {
                 let _ = reader.await;
                 return Ok(Outcome::Superseded);
             }
+            let t = std::time::Instant::now();
             tx.commit().await?;
+            tracing::debug!(commit_ms = t.elapsed().as_secs_f64() * 1e3, "import commit");
             let _ = importer.accept(applied);
         }
         match reader.await.map_err(AppError::internal)? {
@@ -783,26 +795,28 @@ async fn save_problems(
     job: i64,
     problems: &[Problem],
 ) -> Result<(), AppError> {
-    // 5 values a row keeps each statement well under SQLite's 32,766 variables.
-    for chunk in problems.chunks(1000) {
-        let mut sql = Sql::new(tx.get_database_backend());
-        sql.push(
-            "INSERT INTO import_problems (job_id, line, column_name, message, warning) VALUES ",
-        );
-        for (i, p) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind_list::<sea_orm::Value>([
-                job.into(),
-                (p.line as i64).into(),
-                p.column.clone().into(),
-                p.message.clone().into(),
-                p.warning.into(),
-            ]);
-        }
-        sql.execute(tx).await?;
+    if problems.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<serde_json::Value> = problems
+        .iter()
+        .map(|p| serde_json::json!([job, p.line, p.column, p.message, p.warning]))
+        .collect();
+    let rows = serde_json::to_string(&rows).map_err(AppError::internal)?;
+    let mut sql = Sql::new(tx.get_database_backend());
+    sql.push("INSERT INTO import_problems (job_id, line, column_name, message, warning) SELECT ")
+        .json_col(0, "BIGINT")
+        .push(", ")
+        .json_col(1, "BIGINT")
+        .push(", ")
+        .json_col(2, "TEXT")
+        .push(", ")
+        .json_col(3, "TEXT")
+        .push(", ")
+        .json_col(4, "BOOLEAN")
+        .push(" FROM ")
+        .json_rows(rows);
+    sql.execute(tx).await?;
     Ok(())
 }
 
@@ -824,9 +838,20 @@ async fn beat(db: DatabaseConnection, id: i64, every: Duration) {
     }
 }
 
+/// Give the organisation's contacts that have none their place in SQLite's
+/// search index, in a transaction of its own.
+async fn place_all(db: &DatabaseConnection, org: OrgId) -> Result<(), AppError> {
+    let tx = begin_write(db).await?;
+    crate::backend::directory::place(&tx, org).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 #[derive(FromQueryResult)]
 struct Stale {
     id: i64,
+    org_id: i64,
+    status: String,
     stored_path: Option<String>,
 }
 
@@ -843,7 +868,7 @@ pub async fn sweep(db: &DatabaseConnection, config: &ImportConfig) -> Result<(),
             .push("))");
     };
     let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT id, stored_path FROM import_jobs WHERE ");
+    sql.push("SELECT id, org_id, status, stored_path FROM import_jobs WHERE ");
     stale(&mut sql);
     for job in sql.all::<Stale>(db).await? {
         // Checked again as it changes, in case the job moved on meanwhile.
@@ -863,6 +888,10 @@ pub async fn sweep(db: &DatabaseConnection, config: &ImportConfig) -> Result<(),
         if sql.execute(db).await? > 0 {
             if let Some(path) = job.stored_path {
                 let _ = tokio::fs::remove_file(path).await;
+            }
+            if job.status == "running" {
+                // What it committed but had not placed yet becomes searchable.
+                place_all(db, OrgId::trusted(job.org_id)).await?;
             }
         }
     }
