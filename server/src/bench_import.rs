@@ -3,14 +3,15 @@
 //! process, and print rows per second and the server's peak memory beside the
 //! database's own bulk loader on the same file.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use app::backend::{auth, demo};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use reqwest::Client;
 use sea_orm::ConnectionTrait;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use crate::process::ServerProcess;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "bench@muster.example";
@@ -50,7 +51,16 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
     let sqlite = !opts.database_url.starts_with("postgres");
     fresh_database(&opts.database_url, sqlite).await?;
     let uploads = PathBuf::from("data/bench-uploads");
-    let server = Server::start(&opts.database_url, &uploads).await?;
+    let log = std::env::var_os("MUSTER_BENCH_SERVER_LOG").map(PathBuf::from);
+    let level = std::env::var("MUSTER_LOG").unwrap_or_else(|_| "warn".into());
+    let server = ServerProcess::start(
+        &std::env::current_exe()?,
+        &opts.database_url,
+        &uploads,
+        &[("MUSTER_UPLOAD_LIMIT_MB", "1024"), ("MUSTER_LOG", &level)],
+        log.as_deref(),
+    )
+    .await?;
     let client = Client::builder().cookie_store(true).build()?;
     let res = client
         .post(format!("{}/api/login", server.url))
@@ -135,7 +145,7 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
     let total = started.elapsed();
     let peak = server.peak_memory_kb();
     if std::env::var_os("MUSTER_BENCH_MEMORY").is_some() {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))?;
+        let status = server.status().unwrap_or_default();
         for line in status
             .lines()
             .filter(|l| l.starts_with("Rss") || l.starts_with("Vm"))
@@ -246,67 +256,6 @@ async fn fresh_database(url: &str, sqlite: bool) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
-}
-
-/// `muster serve` in its own process, so that its memory is its own.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    async fn start(database_url: &str, uploads: &Path) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new(std::env::current_exe()?)
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", database_url)
-            .env("MUSTER_UPLOAD_DIR", uploads)
-            .env("MUSTER_UPLOAD_LIMIT_MB", "1024")
-            .env(
-                "MUSTER_LOG",
-                std::env::var("MUSTER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .env("LEPTOS_OUTPUT_NAME", "muster")
-            // The server's log, for a closer look: MUSTER_BENCH_SERVER_LOG=file.
-            .stdout(match std::env::var_os("MUSTER_BENCH_SERVER_LOG") {
-                Some(path) => Stdio::from(std::fs::File::create(path)?),
-                None => Stdio::null(),
-            })
-            .spawn()
-            .context("starting the server")?;
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Client::new()
-            .get(format!("{url}/login"))
-            .send()
-            .await
-            .is_err()
-        {
-            if Instant::now() > deadline {
-                bail!("the server did not start");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(Self { child, url })
-    }
-
-    /// The most memory the server process has held, from Linux's `VmHWM`.
-    fn peak_memory_kb(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 const REFERENCE_TABLE: &str = "CREATE TABLE reference (first_name TEXT, last_name TEXT, \

@@ -43,7 +43,7 @@ enum Command {
         #[arg(long, env = "MUSTER_IMPORT_STALE_SECS", default_value_t = 30)]
         import_stale_secs: u64,
         /// Rows an import applies per transaction (and per progress update).
-        #[arg(long, env = "MUSTER_IMPORT_BATCH_ROWS", default_value_t = 500)]
+        #[arg(long, env = "MUSTER_IMPORT_BATCH_ROWS", default_value_t = 1000)]
         import_batch_rows: usize,
     },
     /// Apply database migrations and exit.
@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
         upload_dir: "data/uploads".into(),
         upload_limit_mb: 100,
         import_stale_secs: 30,
-        import_batch_rows: 500,
+        import_batch_rows: 1000,
     }) {
         Command::Serve {
             addr,

@@ -7,56 +7,19 @@ mod common;
 use common::{count_contacts, detected_fields, fresh_database_url, PASSWORD};
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use muster::process::ServerProcess;
 use std::time::{Duration, Instant};
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    async fn start(db_url: &str, uploads: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_muster"))
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", db_url)
-            .env("MUSTER_UPLOAD_DIR", uploads)
-            .env("MUSTER_IMPORT_STALE_SECS", "1")
-            .env("MUSTER_LOG", "warn")
-            .env("LEPTOS_OUTPUT_NAME", "muster")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the muster binary starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Client::new()
-            .get(format!("{url}/login"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "the server did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Self { child, url }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn start(db_url: &str, uploads: &std::path::Path) -> ServerProcess {
+    ServerProcess::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_muster")),
+        db_url,
+        uploads,
+        &[("MUSTER_IMPORT_STALE_SECS", "1"), ("MUSTER_LOG", "warn")],
+        None,
+    )
+    .await
+    .expect("the muster binary starts")
 }
 
 async fn call(client: &Client, url: &str, name: &str, form: &[(&str, &str)]) -> Value {
@@ -87,7 +50,7 @@ async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
             .await
             .unwrap();
     }
-    let server = Server::start(&db_url, &uploads).await;
+    let server = start(&db_url, &uploads).await;
     let client = Client::builder().cookie_store(true).build().unwrap();
     call(
         &client,
@@ -129,7 +92,7 @@ async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
     }
     server.kill();
 
-    let server = Server::start(&db_url, &uploads).await;
+    let server = start(&db_url, &uploads).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let job = loop {
         let job = call(&client, &server.url, "import_job", &[("id", &id)]).await;

@@ -43,7 +43,7 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
-                .pragma("cache_size", "-65536")
+                .pragma("cache_size", "-16384")
                 .pragma("temp_store", "memory")
         });
     }

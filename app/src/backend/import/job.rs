@@ -48,8 +48,8 @@ impl Default for ImportConfig {
             dir: PathBuf::from("data/uploads"),
             max_bytes: 100 * 1024 * 1024,
             stale_after: Duration::from_secs(30),
-            batch_rows: 500,
-            place_every: 100_000,
+            batch_rows: 1000,
+            place_every: 10_000,
         }
     }
 }

@@ -1,0 +1,85 @@
+//! `muster serve` in a process of its own, for the import benchmark (so that
+//! its memory is its own) and for the restart test (so that it can be killed).
+
+use anyhow::{bail, Context};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct ServerProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl ServerProcess {
+    /// Start `exe serve` on a free local port with `DATABASE_URL`,
+    /// `MUSTER_UPLOAD_DIR` and `env` set, and wait until it answers. Its log
+    /// goes to `log`, or nowhere.
+    pub async fn start(
+        exe: &Path,
+        database_url: &str,
+        uploads: &Path,
+        env: &[(&str, &str)],
+        log: Option<&Path>,
+    ) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = Command::new(exe)
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", database_url)
+            .env("MUSTER_UPLOAD_DIR", uploads)
+            .env("LEPTOS_OUTPUT_NAME", "muster")
+            .envs(env.iter().copied())
+            .stdout(match log {
+                Some(path) => Stdio::from(std::fs::File::create(path)?),
+                None => Stdio::null(),
+            })
+            .spawn()
+            .context("starting the server")?;
+        let url = format!("http://127.0.0.1:{port}");
+        let mut server = Self { child, url };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::Client::new()
+            .get(format!("{}/login", server.url))
+            .send()
+            .await
+            .is_err()
+        {
+            if let Some(status) = server.child.try_wait()? {
+                bail!("the server stopped at start-up: {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("the server did not start in 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(server)
+    }
+
+    /// Stop it at once, as a crash or `kill -9` would.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its status lines from Linux's `/proc` (memory: `VmHWM`, `RssAnon`, ...).
+    pub fn status(&self) -> Option<String> {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()
+    }
+
+    /// The most memory it has held, from `VmHWM`, in kB.
+    pub fn peak_memory_kb(&self) -> Option<u64> {
+        self.status()?
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
