@@ -3,6 +3,7 @@
 //! process, and print rows per second and the server's peak memory beside the
 //! database's own bulk loader on the same file.
 
+use crate::process::ServerProcess;
 use anyhow::bail;
 use app::backend::{auth, demo};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
@@ -10,7 +11,6 @@ use reqwest::Client;
 use sea_orm::ConnectionTrait;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use crate::process::ServerProcess;
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,9 @@
 mod common;
 
 use common::{count_contacts, detected_fields, fresh_database_url, PASSWORD};
+use muster::process::ServerProcess;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
-use muster::process::ServerProcess;
 use std::time::{Duration, Instant};
 
 async fn start(db_url: &str, uploads: &std::path::Path) -> ServerProcess {
