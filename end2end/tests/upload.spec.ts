@@ -70,6 +70,7 @@ test("upload a CSV file: mapping, progress, summary, error report, then export a
   await page.getByRole("button", { name: `Import ${total} rows` }).click();
   await expect(page).toHaveURL(/\/contacts\/imports\/\d+$/);
   const seen = await watchProgress(page);
+  console.log(`progress values seen: ${seen}`);
   expect(seen.length, `progress values seen: ${seen}`).toBeGreaterThanOrEqual(2);
   expect(seen[0]).toBeLessThan(100);
   expect(seen[seen.length - 1]).toBeGreaterThan(seen[0]);

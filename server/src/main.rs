@@ -124,14 +124,15 @@ async fn main() -> anyhow::Result<()> {
     let db = muster::open_database(&cli.database_url)
         .await
         .with_context(|| format!("opening the database {}", redact(&cli.database_url)))?;
-    match cli.command.unwrap_or(Command::Serve {
-        addr: None,
-        secure_cookies: false,
-        upload_dir: "data/uploads".into(),
-        upload_limit_mb: 100,
-        import_stale_secs: 30,
-        import_batch_rows: 1000,
-    }) {
+    // No command means `serve`, with its options read from the environment
+    // as they would be for `muster serve`.
+    let command = match cli.command {
+        Some(command) => command,
+        None => Cli::parse_from(["muster", "serve"])
+            .command
+            .context("parsing the serve command")?,
+    };
+    match command {
         Command::Serve {
             addr,
             secure_cookies,
