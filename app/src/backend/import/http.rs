@@ -63,6 +63,9 @@ pub async fn upload(
     }
 }
 
+/// Problems read and written per step of the error report's stream.
+const PROBLEMS_PAGE: u64 = 5000;
+
 fn csv_download(name: &str, body: Body) -> Response {
     let mut res = body.into_response();
     let h = res.headers_mut();
@@ -110,7 +113,7 @@ pub async fn problems(
             if after == 0 {
                 let _ = out.write_record(["Line", "Column", "Problem", "Severity"]);
             }
-            let rows = match job::problems(&db, org, id, after, 5000).await {
+            let rows = match job::problems(&db, org, id, after, PROBLEMS_PAGE).await {
                 Ok(rows) => rows,
                 Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
             };
@@ -125,7 +128,7 @@ pub async fn problems(
                 ]);
             }
             let next = match rows.last() {
-                Some(last) if rows.len() == 5000 => Some(last.id),
+                Some(last) if rows.len() as u64 == PROBLEMS_PAGE => Some(last.id),
                 _ => None,
             };
             let bytes = out.into_inner().unwrap_or_default();

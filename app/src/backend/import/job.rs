@@ -482,13 +482,14 @@ pub async fn preview_again(
     let row = load(db, user.org, id).await?;
     let path = waiting_file(&row)?;
     let region = user.default_region.clone();
-    let (sample, complete) = read_sample(&path).map_err(AppError::internal)?;
+    // File reading and parsing stay off the async workers.
     let preview = tokio::task::spawn_blocking(move || {
+        let (sample, complete) = read_sample(&path).map_err(AppError::internal)?;
         super::preview(&sample, complete, &region, PREVIEW_ROWS, Some(&fields))
+            .map_err(|e| AppError::BadRequest(e.to_string()))
     })
     .await
-    .map_err(AppError::internal)?
-    .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    .map_err(AppError::internal)??;
     let analysis = Analysis {
         preview,
         total_rows: row.total_rows.max(0) as u64,

@@ -94,7 +94,7 @@ pub fn preview(
             Err(_) if !complete => break,
             Err(e) => return Err(broken(&e)),
         };
-        if record.iter().all(|c| c.trim().is_empty()) {
+        if job::is_blank(&record) {
             continue;
         }
         let draft = mapping.draft(&record);
