@@ -193,7 +193,19 @@ fn Filters(query: Memo<ContactQuery>, facets: Facets) -> impl IntoView {
         }
     };
     view! {
-        <Form method="GET" action="/contacts" attr:class="filters" attr:role="search">
+        // Apply sends the search box too: a search still waiting for its
+        // debounce must not fire afterwards and replace the applied URL.
+        <Form
+            method="GET"
+            action="/contacts"
+            attr:class="filters"
+            attr:role="search"
+            on:submit=move |_| {
+                if let Some(t) = timer.get_value() {
+                    t.clear();
+                }
+            }
+        >
             <div class="filter search">
                 <label for="contact-search">"Search"</label>
                 <input
