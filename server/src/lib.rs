@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_import;
+pub mod fakes;
 pub mod process;
 
 use app::backend::{db, guard::guard, import, AppState};

@@ -1,8 +1,10 @@
 //! `muster`: serve the directory, or administer it from the command line.
 
 use anyhow::{bail, Context};
+use app::backend::connectors::HttpConfig;
 use app::backend::import::job::{self, ImportConfig};
-use app::backend::{auth, demo, AppState};
+use app::backend::vault::Vault;
+use app::backend::{auth, demo, integrations, AppState};
 use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::net::SocketAddr;
@@ -45,9 +47,42 @@ enum Command {
         /// Rows an import applies per transaction (and per progress update).
         #[arg(long, env = "MUSTER_IMPORT_BATCH_ROWS", default_value_t = 1000)]
         import_batch_rows: usize,
+        /// The master key sealing integration credentials: 32 bytes in base64.
+        /// When unset, the key file is used (and created on first run).
+        #[arg(long, env = "MUSTER_MASTER_KEY", hide_env_values = true)]
+        master_key: Option<String>,
+        /// The master key file, created with mode 0600 when missing.
+        #[arg(
+            long,
+            env = "MUSTER_MASTER_KEY_FILE",
+            default_value = "data/master.key"
+        )]
+        master_key_file: std::path::PathBuf,
+        /// Let integrations use http:// and private or local addresses (for
+        /// tests and demos against local fake providers; never in production).
+        #[arg(
+            long,
+            env = "MUSTER_ALLOW_INSECURE_PROVIDER_URLS",
+            default_value_t = false
+        )]
+        allow_insecure_provider_urls: bool,
+        /// Seconds a request to an HR or identity system may take.
+        #[arg(long, env = "MUSTER_PROVIDER_TIMEOUT_SECS", default_value_t = 30)]
+        provider_timeout_secs: u64,
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Run fake Okta and SCIM 2.0 providers on 127.0.0.1 with a generated
+    /// organisation, and print what to enter in each Connect form. Muster must
+    /// run with MUSTER_ALLOW_INSECURE_PROVIDER_URLS=true to reach them.
+    FakeProviders {
+        /// People in the generated organisation.
+        #[arg(long, default_value_t = 500)]
+        people: usize,
+        /// The fake Okta's port; the SCIM directory listens on the next one.
+        #[arg(long, default_value_t = 9101)]
+        port: u16,
+    },
     /// Manage administrators.
     Admin {
         #[command(subcommand)]
@@ -140,6 +175,10 @@ async fn main() -> anyhow::Result<()> {
             upload_limit_mb,
             import_stale_secs,
             import_batch_rows,
+            master_key,
+            master_key_file,
+            allow_insecure_provider_urls,
+            provider_timeout_secs,
         } => {
             let options = muster::leptos_options();
             let addr = addr.unwrap_or(options.site_addr);
@@ -151,7 +190,24 @@ async fn main() -> anyhow::Result<()> {
                 ..ImportConfig::default()
             };
             job::spawn_sweeper(db.clone(), imports.clone());
-            let state = AppState::new(db, options, secure_cookies).with_imports(imports);
+            let vault = Vault::load(master_key.as_deref(), &master_key_file)
+                .context("loading the master key")?;
+            if allow_insecure_provider_urls {
+                tracing::warn!(
+                    "MUSTER_ALLOW_INSECURE_PROVIDER_URLS is set: integrations may use http:// and private addresses"
+                );
+            }
+            let providers = HttpConfig::new(
+                allow_insecure_provider_urls,
+                std::time::Duration::from_secs(provider_timeout_secs.max(1)),
+            );
+            integrations::sweep_interrupted(&db)
+                .await
+                .map_err(anyhow_app)?;
+            let state = AppState::new(db, options, secure_cookies)
+                .with_imports(imports)
+                .with_vault(vault)
+                .with_providers(providers);
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
@@ -161,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
         }
         Command::Migrate => println!("Database is up to date."),
+        Command::FakeProviders { people, port } => fake_providers(people, port).await?,
         Command::Bench {
             contacts,
             rounds,
@@ -308,4 +365,35 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+async fn fake_providers(people: usize, port: u16) -> anyhow::Result<()> {
+    use muster::fakes::{okta::FakeOkta, scim::FakeScim, FakeOrg};
+    let org = FakeOrg::generate(people, 42);
+    let okta_token = "00fake-okta-token-for-muster-demo";
+    let scim_token = "fake-scim-token-for-muster-demo";
+    let okta = FakeOkta::new(org.clone(), okta_token)
+        .start(port)
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{port}"))?;
+    let scim_port = port.checked_add(1).context("port out of range")?;
+    let scim = FakeScim::new(org.clone(), scim_token)
+        .start(scim_port)
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{scim_port}"))?;
+    println!(
+        "Fake providers with {people} people ({} active) and {} groups.\n",
+        org.active(),
+        org.groups.len()
+    );
+    println!("Start Muster with MUSTER_ALLOW_INSECURE_PROVIDER_URLS=true, then in Integrations:\n");
+    println!("Okta");
+    println!("  Domain     {}", okta.url());
+    println!("  API Token  {okta_token}\n");
+    println!("SCIM 2.0 directory");
+    println!("  SCIM API URL  {}/scim/v2", scim.url());
+    println!("  Access Token  {scim_token}\n");
+    println!("Press Ctrl-C to stop.");
+    shutdown_signal().await;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod contacts;
 pub mod imports;
+pub mod integrations;
 
 /// Give a failed server function the HTTP status that fits its error.
 #[cfg(feature = "ssr")]

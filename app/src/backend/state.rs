@@ -1,7 +1,9 @@
 //! Shared state handed to every request and server function.
 
 use crate::backend::auth::{self, CurrentUser, LoginThrottle};
+use crate::backend::connectors::HttpConfig;
 use crate::backend::import::job::ImportConfig;
+use crate::backend::vault::Vault;
 use crate::model::AppError;
 use axum::extract::FromRef;
 use leptos::prelude::{use_context, LeptosOptions};
@@ -18,6 +20,11 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// Where uploads go, how large they may be.
     pub imports: Arc<ImportConfig>,
+    /// Seals integration credentials. `new` makes a throwaway key; the server
+    /// sets the real one with [`AppState::with_vault`].
+    pub vault: Arc<Vault>,
+    /// How connectors reach HR and identity systems.
+    pub providers: HttpConfig,
     set_up: Arc<AtomicBool>,
 }
 
@@ -33,12 +40,24 @@ impl AppState {
             throttle: Arc::default(),
             secure_cookies,
             imports: Arc::default(),
+            vault: Arc::new(Vault::ephemeral()),
+            providers: HttpConfig::new(false, std::time::Duration::from_secs(30)),
             set_up: Arc::default(),
         }
     }
 
     pub fn with_imports(mut self, imports: ImportConfig) -> Self {
         self.imports = Arc::new(imports);
+        self
+    }
+
+    pub fn with_vault(mut self, vault: Vault) -> Self {
+        self.vault = Arc::new(vault);
+        self
+    }
+
+    pub fn with_providers(mut self, providers: HttpConfig) -> Self {
+        self.providers = providers;
         self
     }
 

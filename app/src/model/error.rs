@@ -31,6 +31,9 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     TooLarge(String),
+    /// An HR or identity system refused or failed; the message says what to do.
+    #[error("{0}")]
+    Upstream(String),
     /// Details are in the server log under this id; the browser never sees them.
     #[error("Something went wrong on the server (error id {0}).")]
     Internal(String),
@@ -92,6 +95,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) | Self::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

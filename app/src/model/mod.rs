@@ -2,10 +2,15 @@
 
 mod error;
 mod import;
+mod integration;
 pub use error::{AppError, FieldError};
 pub use import::{
     field_label, ImportColumn, ImportJob, ImportPreview, ImportPreviewRow, ImportStatus,
     IMPORT_FIELDS,
+};
+pub use integration::{
+    ConnectForm, ConnectionTest, CredentialField, Expiry, FieldKind, Integration,
+    IntegrationStatus, Provider, SecretState, SyncResult, EXPIRES_FIELD,
 };
 
 use chrono::{DateTime, Utc};

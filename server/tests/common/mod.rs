@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+use app::backend::connectors::HttpConfig;
 use app::backend::import::job::{self, ImportConfig};
 use app::backend::{auth, AppState};
 use reqwest::{Client, Response, StatusCode};
@@ -58,6 +59,15 @@ impl TestApp {
 
     /// With its own upload settings (limits, batch size, upload directory).
     pub async fn spawn_with(imports: ImportConfig) -> Self {
+        Self::spawn_full(imports, test_providers(true)).await
+    }
+
+    /// With its own connector settings.
+    pub async fn spawn_with_providers(providers: HttpConfig) -> Self {
+        Self::spawn_full(test_imports(), providers).await
+    }
+
+    async fn spawn_full(imports: ImportConfig, providers: HttpConfig) -> Self {
         // Server warnings and errors show in the output of a failing test.
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -78,8 +88,9 @@ impl TestApp {
         };
         job::spawn_sweeper(db.clone(), imports.clone());
         let uploads = imports.dir.clone();
-        let state =
-            AppState::new(db.clone(), muster::leptos_options(), false).with_imports(imports);
+        let state = AppState::new(db.clone(), muster::leptos_options(), false)
+            .with_imports(imports)
+            .with_providers(providers);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -161,6 +172,27 @@ impl TestApp {
             res.text().await.unwrap()
         );
         res.json().await.unwrap()
+    }
+}
+
+/// Connector settings for tests: local fakes allowed (or not), short waits.
+pub fn test_providers(allow_insecure: bool) -> HttpConfig {
+    let mut config = HttpConfig::new(allow_insecure, std::time::Duration::from_secs(1));
+    config.max_attempts = 3;
+    config.base_delay = std::time::Duration::from_millis(50);
+    config.max_delay = std::time::Duration::from_secs(5);
+    config
+}
+
+impl TestApp {
+    /// Call a server function that takes JSON.
+    pub async fn call_json(&self, client: &Client, name: &str, body: &Value) -> Response {
+        client
+            .post(format!("{}/api/{name}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 }
 

@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0001Foundation),
             Box::new(M0002SearchAtScale),
             Box::new(M0003Imports),
+            Box::new(M0004Integrations),
         ]
     }
 }
@@ -292,6 +293,64 @@ impl MigrationTrait for M0003Imports {
         run_script(
             db,
             &IMPORTS.replace("{pk}", primary_key(db.get_database_backend())),
+        )
+        .await
+    }
+}
+
+struct M0004Integrations;
+
+impl MigrationName for M0004Integrations {
+    fn name(&self) -> &str {
+        "m0004_integrations"
+    }
+}
+
+/// Connected HR and identity systems. Secret fields are sealed by the vault
+/// (`secrets`); `secrets_set` says which are set and when, never what.
+/// Contacts and groups from a source are keyed by (integration, external id).
+/// A contact that existed before a sync took it over (same email) keeps its
+/// earlier source in `adopted_source`, and gets it back if the integration goes.
+/// Group names are unique per organisation among groups made in Muster, and
+/// per integration among each source's groups, so a source's "Engineering"
+/// and a hand-made "Engineering" are two groups.
+const INTEGRATIONS: &str = r#"
+CREATE TABLE integrations (
+    id {pk},
+    org_id BIGINT NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
+    provider TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    secrets TEXT NOT NULL,
+    secrets_set TEXT NOT NULL,
+    status TEXT NOT NULL,
+    last_error TEXT,
+    last_result TEXT,
+    last_sync_at BIGINT,
+    heartbeat_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX integrations_org ON integrations (org_id, id);
+ALTER TABLE contacts ADD COLUMN integration_id BIGINT REFERENCES integrations(id);
+ALTER TABLE contacts ADD COLUMN adopted_source TEXT;
+CREATE UNIQUE INDEX contacts_integration_external ON contacts (integration_id, external_id)
+    WHERE integration_id IS NOT NULL;
+ALTER TABLE contact_groups ADD COLUMN integration_id BIGINT REFERENCES integrations(id) ON DELETE CASCADE;
+ALTER TABLE contact_groups ADD COLUMN external_id TEXT;
+CREATE UNIQUE INDEX contact_groups_org_own_name ON contact_groups (org_id, name_lower)
+    WHERE integration_id IS NULL;
+DROP INDEX contact_groups_org_name;
+CREATE UNIQUE INDEX contact_groups_integration_external ON contact_groups (integration_id, external_id)
+    WHERE integration_id IS NOT NULL;
+"#;
+
+#[async_trait]
+impl MigrationTrait for M0004Integrations {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        run_script(
+            db,
+            &INTEGRATIONS.replace("{pk}", primary_key(db.get_database_backend())),
         )
         .await
     }

@@ -145,12 +145,16 @@ async fn new_ids(db: &impl ConnectionTrait, n: usize) -> Result<Vec<i64>, AppErr
 /// Insert validated contacts with their groups, in a few statements, and
 /// return their ids in order. They have no search key until
 /// [`super::place`] runs in the same transaction.
+///
+/// Contacts from an integration name it and give each one's external id, in
+/// the order of `contacts`.
 pub async fn insert_many(
     tx: &impl ConnectionTrait,
     org: OrgId,
     contacts: &[&ValidContact],
     source: &str,
     groups: &mut GroupIds,
+    linked: Option<(i64, &[&str])>,
 ) -> Result<Vec<i64>, AppError> {
     if contacts.is_empty() {
         return Ok(Vec::new());
@@ -160,7 +164,12 @@ pub async fn insert_many(
     let rows: Vec<serde_json::Value> = contacts
         .iter()
         .zip(&ids)
-        .map(|(c, id)| {
+        .enumerate()
+        .map(|(i, (c, id))| {
+            let (integration, external) = match linked {
+                Some((integration, external)) => (Some(integration), external.get(i).copied()),
+                None => (None, None),
+            };
             serde_json::json!([
                 id,
                 org.get(),
@@ -177,6 +186,8 @@ pub async fn insert_many(
                 source,
                 now,
                 now,
+                integration,
+                external,
             ])
         })
         .collect();
@@ -184,11 +195,11 @@ pub async fn insert_many(
     sql.push(
         "INSERT INTO contacts (id, org_id, first_name, last_name, sort_name, search_text, \
          email, email_lower, phone, department, role, location, source, created_at, \
-         updated_at) SELECT ",
+         updated_at, integration_id, external_id) SELECT ",
     );
     let types = [
         "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT",
-        "TEXT", "TEXT", "BIGINT", "BIGINT",
+        "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT",
     ];
     for (i, ty) in types.iter().enumerate() {
         if i > 0 {

@@ -338,8 +338,13 @@ async fn set_groups(
         ids.push(group_id(db, org, name, SOURCE_MANUAL).await?);
     }
     let mut sql = Sql::new(backend);
+    // Only memberships of the organisation's own groups: a source's groups
+    // are the sync's to change.
     sql.push("DELETE FROM group_members WHERE contact_id = ")
-        .bind(contact_id);
+        .bind(contact_id)
+        .push(" AND group_id IN (SELECT id FROM contact_groups WHERE org_id = ")
+        .bind(org.get())
+        .push(" AND integration_id IS NULL)");
     if !ids.is_empty() {
         sql.push(" AND group_id NOT IN ")
             .bind_list(ids.iter().copied());
@@ -357,7 +362,8 @@ async fn set_groups(
     Ok(())
 }
 
-/// The id of the organisation's group with this name (case-insensitive), created if missing.
+/// The id of the organisation's own group (made in Muster, not synced from a
+/// source) with this name, case-insensitive, created if missing.
 pub async fn group_id(
     db: &impl ConnectionTrait,
     org: OrgId,
@@ -377,12 +383,12 @@ pub async fn group_id(
         .bind(source)
         .push(", ")
         .bind(now_ms())
-        .push(") ON CONFLICT (org_id, name_lower) DO NOTHING");
+        .push(") ON CONFLICT (org_id, name_lower) WHERE integration_id IS NULL DO NOTHING");
     sql.execute(db).await?;
     let mut sql = Sql::new(backend);
     sql.push("SELECT id FROM contact_groups WHERE org_id = ")
         .bind(org.get())
-        .push(" AND name_lower = ")
+        .push(" AND integration_id IS NULL AND name_lower = ")
         .bind(lower);
     sql.scalar_i64(db)
         .await?

@@ -301,7 +301,7 @@ impl Importer {
             .filter_map(|p| p.write.as_ref())
             .collect();
         let t1 = std::time::Instant::now();
-        bulk::insert_many(tx, self.org, &new, SOURCE_CSV, &mut self.groups).await?;
+        bulk::insert_many(tx, self.org, &new, SOURCE_CSV, &mut self.groups, None).await?;
         let t_insert = t1.elapsed();
         for p in &batch.pending {
             if let (Some(id), Some(next)) = (p.id, &p.write) {

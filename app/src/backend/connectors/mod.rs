@@ -1,0 +1,208 @@
+//! Connectors to HR and identity systems: one trait, one module per provider.
+//! A connector reads the complete directory (people, groups, memberships) with
+//! the provider's paging, retries and rate limits; what is done with it is the
+//! sync's business.
+
+pub mod http;
+pub mod okta;
+pub mod scim;
+pub mod url_guard;
+
+use crate::model::{AppError, ConnectionTest, Provider};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+
+pub use http::{HttpConfig, HttpError};
+
+/// A person as the source describes them, mapped to Muster's fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Person {
+    /// The source's stable id for the person.
+    pub external_id: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub department: Option<String>,
+    pub role: Option<String>,
+    pub location: Option<String>,
+}
+
+impl Person {
+    pub fn display_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_string()
+    }
+}
+
+/// A group of the source, with the external ids of its members.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceGroup {
+    pub external_id: String,
+    pub name: String,
+    pub members: Vec<String>,
+}
+
+/// Everything a source holds, read completely (a partial read is an error,
+/// never a smaller directory).
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    pub people: Vec<Person>,
+    pub groups: Vec<SourceGroup>,
+    /// People left out because the source marks them suspended, disabled or
+    /// deprovisioned.
+    pub excluded: u64,
+}
+
+/// What a connector reports as it reads, so that a long sync shows progress.
+pub trait Progress: Send + Sync {
+    fn people_read(&self, _count: usize) {}
+}
+
+impl Progress for () {}
+
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// Authenticate and read the first page of users.
+    async fn test(&self) -> Result<ConnectionTest, ConnectorError>;
+    /// Read the whole directory.
+    async fn directory(&self, progress: &dyn Progress) -> Result<Directory, ConnectorError>;
+}
+
+/// Why a connector failed, in words an administrator can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// A form field is wrong before anything is sent.
+    #[error("{message}")]
+    Field { field: String, message: String },
+    /// The provider refused or failed; `message` says what to do.
+    #[error("{0}")]
+    Provider(String),
+}
+
+impl ConnectorError {
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::Field {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ConnectorError> for AppError {
+    fn from(e: ConnectorError) -> Self {
+        match e {
+            ConnectorError::Field { field, message } => AppError::field(&field, message),
+            ConnectorError::Provider(message) => AppError::Upstream(message),
+        }
+    }
+}
+
+/// A form's fields: the ones not secret and the secret ones, kept apart.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub settings: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, String>,
+}
+
+impl Credentials {
+    pub fn setting(&self, key: &str) -> &str {
+        self.settings.get(key).map(String::as_str).unwrap_or("")
+    }
+
+    pub fn secret(&self, key: &str) -> &str {
+        self.secrets.get(key).map(String::as_str).unwrap_or("")
+    }
+
+    /// Split a form's fields by the provider's field list; unknown keys are dropped.
+    pub fn from_form(provider: Provider, fields: &BTreeMap<String, String>) -> Self {
+        let mut out = Self::default();
+        for f in provider.fields() {
+            let value = fields.get(f.key).map(|v| v.trim()).unwrap_or("");
+            if value.is_empty() {
+                continue;
+            }
+            let target = if f.is_secret() {
+                &mut out.secrets
+            } else {
+                &mut out.settings
+            };
+            target.insert(f.key.to_string(), value.to_string());
+        }
+        out
+    }
+
+    /// Every required field present and dates valid, or an error naming each
+    /// field that is not.
+    pub fn check_complete(&self, provider: Provider) -> Result<(), AppError> {
+        let mut missing: Vec<crate::model::FieldError> = provider
+            .fields()
+            .iter()
+            .filter(|f| f.required)
+            .filter(|f| {
+                let v = if f.is_secret() {
+                    self.secret(f.key)
+                } else {
+                    self.setting(f.key)
+                };
+                v.is_empty()
+            })
+            .map(|f| crate::model::FieldError {
+                field: f.key.to_string(),
+                message: format!("Enter the {}.", f.label),
+            })
+            .collect();
+        for f in provider.fields() {
+            let value = self.setting(f.key);
+            let bad_date = f.kind == crate::model::FieldKind::Date
+                && !value.is_empty()
+                && chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d").is_err();
+            if bad_date {
+                missing.push(crate::model::FieldError {
+                    field: f.key.to_string(),
+                    message: "Enter a date as YYYY-MM-DD.".into(),
+                });
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Invalid(missing))
+        }
+    }
+}
+
+/// The connector for a provider, or why there is none yet.
+pub fn connector(
+    provider: Provider,
+    credentials: &Credentials,
+    http: &HttpConfig,
+) -> Result<Box<dyn Connector>, ConnectorError> {
+    match provider {
+        Provider::Okta => Ok(Box::new(okta::Okta::new(credentials, http)?)),
+        Provider::Scim => Ok(Box::new(scim::Scim::new(credentials, http)?)),
+        other => Err(ConnectorError::Provider(format!(
+            "Muster cannot connect to {} yet.",
+            other.label()
+        ))),
+    }
+}
+
+/// A few names for Test Connection.
+pub(crate) fn sample_names(people: &[Person]) -> Vec<String> {
+    people
+        .iter()
+        .map(Person::display_name)
+        .filter(|n| !n.is_empty())
+        .take(5)
+        .collect()
+}
+
+/// Trimmed, and `None` when empty.
+pub(crate) fn non_empty(value: Option<&str>) -> Option<String> {
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+}

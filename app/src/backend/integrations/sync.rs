@@ -1,0 +1,453 @@
+//! A sync: read the source's whole directory, then apply it in one
+//! transaction, so that a failed or partial read changes no contact.
+//!
+//! People are matched by (integration, external id); a person not yet linked
+//! takes over a contact made in Muster (by hand or upload) with the same email,
+//! and otherwise becomes a new contact with the provider as its Source. The
+//! source's groups become groups of this integration, with exactly the members
+//! the source lists. Nothing is deleted here: removing people who left comes
+//! with the sync engine.
+
+use super::set_status;
+use crate::backend::auth::{self, OrgId};
+use crate::backend::connectors::{self, Directory, HttpConfig, Person};
+use crate::backend::db::{begin_write, now_ms, Sql};
+use crate::backend::directory::{self, bulk, ValidContact};
+use crate::backend::vault::Vault;
+use crate::model::{AppError, ContactDraft, IntegrationStatus, Provider, SyncResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use std::collections::{HashMap, HashSet};
+
+/// Rows per statement for lookups and inserts.
+const CHUNK: usize = 2000;
+
+/// Read and apply integration `id`'s directory, recording the outcome on the
+/// integration. The caller has claimed the sync ([`super::claim_sync`]).
+pub async fn run(
+    db: &DatabaseConnection,
+    vault: &Vault,
+    http: &HttpConfig,
+    org: OrgId,
+    id: i64,
+) -> Result<SyncResult, AppError> {
+    let outcome = fetch_and_apply(db, vault, http, org, id).await;
+    match &outcome {
+        Ok(result) => {
+            set_status(
+                db,
+                org,
+                id,
+                IntegrationStatus::Connected,
+                None,
+                Some(result),
+            )
+            .await?
+        }
+        Err(e) => {
+            let message = match e {
+                AppError::Upstream(m) => m.clone(),
+                other => other.to_string(),
+            };
+            tracing::warn!(integration = id, "sync failed: {message}");
+            set_status(db, org, id, IntegrationStatus::Failed, Some(&message), None).await?
+        }
+    }
+    outcome
+}
+
+async fn fetch_and_apply(
+    db: &DatabaseConnection,
+    vault: &Vault,
+    http: &HttpConfig,
+    org: OrgId,
+    id: i64,
+) -> Result<SyncResult, AppError> {
+    let (provider, credentials) = super::credentials(db, vault, org, id).await?;
+    let connector = connectors::connector(provider, &credentials, http)?;
+    let started = std::time::Instant::now();
+    let dir = connector.directory(&()).await?;
+    tracing::info!(
+        integration = id,
+        people = dir.people.len(),
+        groups = dir.groups.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "directory read"
+    );
+    let region = auth::org(db, org).await?.default_region;
+    apply(db, org, id, provider, &region, &dir).await
+}
+
+#[derive(FromQueryResult)]
+struct Existing {
+    id: i64,
+    external_id: Option<String>,
+    integration_id: Option<i64>,
+    email_lower: Option<String>,
+    first_name: String,
+    last_name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    department: Option<String>,
+    role: Option<String>,
+    location: Option<String>,
+    sort_name: String,
+    source: String,
+}
+
+impl Existing {
+    fn same_as(&self, c: &ValidContact) -> bool {
+        self.first_name == c.first_name
+            && self.last_name == c.last_name
+            && self.email.as_deref() == c.email.as_ref().map(|e| e.as_str())
+            && self.phone.as_deref() == c.phone.as_ref().map(|p| p.as_str())
+            && self.department == c.department
+            && self.role == c.role
+            && self.location == c.location
+    }
+}
+
+const EXISTING_COLUMNS: &str = "id, external_id, integration_id, email_lower, first_name, \
+     last_name, email, phone, department, role, location, sort_name, source";
+
+/// A person as a valid contact: a phone or email the directory holds but
+/// that does not validate is dropped (the rest of the person is still worth
+/// having); no name, or neither email nor phone left, and the person is skipped.
+fn valid(p: &Person, region: &str) -> Option<ValidContact> {
+    let mut draft = ContactDraft {
+        first_name: p.first_name.clone(),
+        last_name: p.last_name.clone(),
+        email: p.email.clone().unwrap_or_default(),
+        phone: p.phone.clone().unwrap_or_default(),
+        department: p.department.clone().unwrap_or_default(),
+        role: p.role.clone().unwrap_or_default(),
+        location: p.location.clone().unwrap_or_default(),
+        ..Default::default()
+    };
+    for _ in 0..3 {
+        match directory::validate(&draft, region) {
+            Ok(c) => return Some(c),
+            Err(e) => {
+                let mut dropped = false;
+                for field in ["phone", "email", "department", "role", "location"] {
+                    if e.field_message(field).is_some() {
+                        match field {
+                            "phone" => draft.phone.clear(),
+                            "email" => draft.email.clear(),
+                            "department" => draft.department.clear(),
+                            "role" => draft.role.clear(),
+                            _ => draft.location.clear(),
+                        }
+                        dropped = true;
+                    }
+                }
+                if !dropped {
+                    return None;
+                }
+            }
+        }
+    }
+    None
+}
+
+pub async fn apply(
+    db: &DatabaseConnection,
+    org: OrgId,
+    id: i64,
+    provider: Provider,
+    region: &str,
+    dir: &Directory,
+) -> Result<SyncResult, AppError> {
+    let source = provider.label();
+    let mut result = SyncResult {
+        people: dir.people.len() as u64,
+        excluded: dir.excluded,
+        groups: dir.groups.len() as u64,
+        ..Default::default()
+    };
+    // Validate outside the transaction; one person per external id, the first.
+    let mut seen = HashSet::new();
+    let mut people: Vec<(&Person, ValidContact)> = Vec::with_capacity(dir.people.len());
+    for p in &dir.people {
+        if p.external_id.is_empty() || !seen.insert(p.external_id.as_str()) {
+            result.skipped += 1;
+            continue;
+        }
+        match valid(p, region) {
+            Some(c) => people.push((p, c)),
+            None => result.skipped += 1,
+        }
+    }
+
+    let tx = begin_write(db).await?;
+    let backend = tx.get_database_backend();
+    // This integration's contacts, by external id.
+    let mut linked: HashMap<String, Existing> = HashMap::new();
+    {
+        let mut sql = Sql::new(backend);
+        sql.push(&format!(
+            "SELECT {EXISTING_COLUMNS} FROM contacts WHERE org_id = "
+        ))
+        .bind(org.get())
+        .push(" AND integration_id = ")
+        .bind(id);
+        for e in sql.all::<Existing>(&tx).await? {
+            if let Some(x) = e.external_id.clone() {
+                linked.insert(x, e);
+            }
+        }
+    }
+    // Contacts elsewhere with the emails of people not linked yet.
+    let emails: Vec<String> = people
+        .iter()
+        .filter(|(p, _)| !linked.contains_key(&p.external_id))
+        .filter_map(|(_, c)| c.email.as_ref().map(|e| e.lower()))
+        .collect();
+    let mut by_email: HashMap<String, Existing> = HashMap::new();
+    for chunk in emails.chunks(CHUNK) {
+        let mut sql = Sql::new(backend);
+        sql.push(&format!(
+            "SELECT {EXISTING_COLUMNS} FROM contacts WHERE org_id = "
+        ))
+        .bind(org.get())
+        .push(" AND email_lower IN ")
+        .json_in(
+            serde_json::to_string(chunk).map_err(AppError::internal)?,
+            "TEXT",
+        );
+        for e in sql.all::<Existing>(&tx).await? {
+            if let Some(email) = e.email_lower.clone() {
+                by_email.insert(email, e);
+            }
+        }
+    }
+
+    let mut new: Vec<(&str, &ValidContact)> = Vec::new();
+    let mut claimed_emails: HashSet<String> = linked
+        .values()
+        .filter_map(|e| e.email_lower.clone())
+        .collect();
+    let mut contact_of: HashMap<&str, i64> = HashMap::new();
+    // Contacts already taken by a person of this directory.
+    let mut taken: HashSet<i64> = HashSet::new();
+    for (p, c) in &people {
+        let email = c.email.as_ref().map(|e| e.lower());
+        if let Some(e) = linked.get(&p.external_id) {
+            contact_of.insert(&p.external_id, e.id);
+            taken.insert(e.id);
+            if e.same_as(c) {
+                result.unchanged += 1;
+                continue;
+            }
+            // Another contact may hold the new email: keep this one's old email then.
+            let mut c = c.clone();
+            if let Some(em) = &email {
+                if e.email_lower.as_deref() != Some(em)
+                    && by_email_taken(&tx, org, em, e.id).await?
+                {
+                    c.email = None;
+                }
+            }
+            write(&tx, org, e, &c, id, &p.external_id, source).await?;
+            result.updated += 1;
+            continue;
+        }
+        match email.as_ref().and_then(|em| by_email.get(em)) {
+            Some(e) if e.integration_id.is_none() && taken.insert(e.id) => {
+                write(&tx, org, e, c, id, &p.external_id, source).await?;
+                contact_of.insert(&p.external_id, e.id);
+                result.linked += 1;
+            }
+            Some(_) => {
+                // The email belongs to a contact of another source (or one
+                // person earlier in this directory): two contacts cannot share it.
+                result.skipped += 1;
+            }
+            None => {
+                if let Some(em) = &email {
+                    if !claimed_emails.insert(em.clone()) {
+                        result.skipped += 1;
+                        continue;
+                    }
+                }
+                new.push((&p.external_id, c));
+            }
+        }
+    }
+
+    let mut groups = bulk::GroupIds::new(org, source);
+    for chunk in new.chunks(CHUNK) {
+        let contacts: Vec<&ValidContact> = chunk.iter().map(|(_, c)| *c).collect();
+        let external: Vec<&str> = chunk.iter().map(|(x, _)| *x).collect();
+        let ids = bulk::insert_many(
+            &tx,
+            org,
+            &contacts,
+            source,
+            &mut groups,
+            Some((id, &external)),
+        )
+        .await?;
+        for (x, cid) in external.into_iter().zip(ids) {
+            contact_of.insert(x, cid);
+        }
+        result.created += chunk.len() as u64;
+    }
+
+    write_groups(&tx, org, id, source, dir, &contact_of).await?;
+    directory::place(&tx, org).await?;
+    tx.commit().await?;
+    Ok(result)
+}
+
+async fn by_email_taken(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    email_lower: &str,
+    except: i64,
+) -> Result<bool, AppError> {
+    let mut sql = Sql::new(tx.get_database_backend());
+    sql.push("SELECT id FROM contacts WHERE org_id = ")
+        .bind(org.get())
+        .push(" AND email_lower = ")
+        .bind(email_lower)
+        .push(" AND id <> ")
+        .bind(except);
+    Ok(sql.scalar_i64(tx).await?.is_some())
+}
+
+/// Write a person's fields to contact `e` and link it to the integration.
+async fn write(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    e: &Existing,
+    c: &ValidContact,
+    integration: i64,
+    external_id: &str,
+    source: &str,
+) -> Result<(), AppError> {
+    let sort_name = c.sort_name();
+    let mut sql = Sql::new(tx.get_database_backend());
+    sql.push("UPDATE contacts SET first_name = ")
+        .bind(c.first_name.as_str())
+        .push(", last_name = ")
+        .bind(c.last_name.as_str())
+        .push(", sort_name = ")
+        .bind(sort_name.as_str())
+        .push(", search_text = ")
+        .bind(c.search_text());
+    if sort_name != e.sort_name {
+        // A new name needs a new place in the name order (SQLite; see `place`).
+        sql.push(", search_key = NULL");
+    }
+    sql.push(", email = ")
+        .bind(c.email.as_ref().map(|x| x.as_str().to_string()))
+        .push(", email_lower = ")
+        .bind(c.email.as_ref().map(|x| x.lower()))
+        .push(", phone = ")
+        .bind(c.phone.as_ref().map(|x| x.as_str().to_string()))
+        .push(", department = ")
+        .bind(c.department.clone())
+        .push(", role = ")
+        .bind(c.role.clone())
+        .push(", location = ")
+        .bind(c.location.clone())
+        .push(", source = ")
+        .bind(source);
+    if e.integration_id.is_none() {
+        // Taken over: remember where it came from, to give it back on removal.
+        sql.push(", adopted_source = ").bind(e.source.clone());
+    }
+    sql.push(", integration_id = ")
+        .bind(integration)
+        .push(", external_id = ")
+        .bind(external_id)
+        .push(", version = version + 1, updated_at = ")
+        .bind(now_ms())
+        .push(" WHERE id = ")
+        .bind(e.id)
+        .push(" AND org_id = ")
+        .bind(org.get());
+    sql.execute(tx).await?;
+    Ok(())
+}
+
+/// The integration's groups become exactly the source's, with exactly its members.
+async fn write_groups(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    integration: i64,
+    source: &str,
+    dir: &Directory,
+    contact_of: &HashMap<&str, i64>,
+) -> Result<(), AppError> {
+    let backend = tx.get_database_backend();
+    let mut sql = Sql::new(backend);
+    sql.push(
+        "DELETE FROM group_members WHERE group_id IN \
+         (SELECT id FROM contact_groups WHERE org_id = ",
+    )
+    .bind(org.get())
+    .push(" AND integration_id = ")
+    .bind(integration)
+    .push(")");
+    sql.execute(tx).await?;
+    let mut kept: Vec<String> = Vec::new();
+    let mut members: Vec<(i64, i64)> = Vec::new();
+    for g in &dir.groups {
+        let mut sql = Sql::new(backend);
+        sql.push(
+            "INSERT INTO contact_groups (org_id, name, name_lower, source, created_at, \
+             integration_id, external_id) VALUES ",
+        )
+        .bind_list::<sea_orm::Value>([
+            org.get().into(),
+            g.name.clone().into(),
+            g.name.to_lowercase().into(),
+            source.into(),
+            now_ms().into(),
+            integration.into(),
+            g.external_id.clone().into(),
+        ])
+        .push(
+            " ON CONFLICT (integration_id, external_id) WHERE integration_id IS NOT NULL \
+             DO UPDATE SET name = excluded.name, name_lower = excluded.name_lower RETURNING id",
+        );
+        let gid = sql
+            .scalar_i64(tx)
+            .await?
+            .ok_or_else(|| AppError::internal("group upsert returned no id"))?;
+        kept.push(g.external_id.clone());
+        for m in &g.members {
+            if let Some(cid) = contact_of.get(m.as_str()) {
+                members.push((gid, *cid));
+            }
+        }
+    }
+    members.sort_unstable();
+    members.dedup();
+    for chunk in members.chunks(CHUNK) {
+        let mut sql = Sql::new(backend);
+        sql.push("INSERT INTO group_members (group_id, contact_id) SELECT ")
+            .json_col(0, "BIGINT")
+            .push(", ")
+            .json_col(1, "BIGINT")
+            .push(" FROM ")
+            .json_rows(serde_json::to_string(chunk).map_err(AppError::internal)?)
+            .push(" WHERE true ON CONFLICT DO NOTHING");
+        sql.execute(tx).await?;
+    }
+    // Groups the source no longer has.
+    let mut sql = Sql::new(backend);
+    sql.push("DELETE FROM contact_groups WHERE org_id = ")
+        .bind(org.get())
+        .push(" AND integration_id = ")
+        .bind(integration);
+    if !kept.is_empty() {
+        sql.push(" AND external_id NOT IN ").json_in(
+            serde_json::to_string(&kept).map_err(AppError::internal)?,
+            "TEXT",
+        );
+    }
+    sql.execute(tx).await?;
+    Ok(())
+}

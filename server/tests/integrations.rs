@@ -1,0 +1,592 @@
+//! Integrations against the fake providers, over real HTTP both ways: Test
+//! Connection, Connect with the first sync, failures with their messages,
+//! retries, a failed fetch changing nothing, removal, sealed credentials,
+//! refused private addresses, and isolation between organisations.
+
+mod common;
+
+use common::{test_providers, TestApp};
+use muster::fakes::okta::FakeOkta;
+use muster::fakes::scim::FakeScim;
+use muster::fakes::{FakeOrg, Faults, Running};
+use reqwest::{Client, StatusCode};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+
+const TOKEN: &str = "00okta-test-token-0123456789";
+
+async fn okta(org: FakeOrg) -> Running {
+    FakeOkta::new(org, TOKEN).start(0).await.unwrap()
+}
+
+fn okta_form(fake: &Running, token: &str) -> Value {
+    json!({ "form": { "provider": "okta", "fields": { "domain": fake.url(), "api_token": token } } })
+}
+
+async fn test_connection(app: &TestApp, client: &Client, form: &Value) -> (StatusCode, Value) {
+    let res = app.call_json(client, "test_connection", form).await;
+    let status = res.status();
+    (status, res.json().await.unwrap())
+}
+
+/// Connect, then wait for the first sync to end; the integration as listed.
+async fn connect(app: &TestApp, client: &Client, form: &Value) -> Value {
+    let res = app.call_json(client, "connect_integration", form).await;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{body}");
+    wait_sync(app, client, body["id"].as_i64().unwrap()).await
+}
+
+async fn integration(app: &TestApp, client: &Client, id: i64) -> Option<Value> {
+    let list = app.json(client, "integrations", &[]).await;
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"].as_i64() == Some(id))
+        .cloned()
+}
+
+async fn wait_sync(app: &TestApp, client: &Client, id: i64) -> Value {
+    for _ in 0..600 {
+        let i = integration(app, client, id).await.expect("listed");
+        if i["status"] != "syncing" {
+            return i;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("sync of {id} did not end");
+}
+
+async fn sync_now(app: &TestApp, client: &Client, id: i64) -> Value {
+    let id_text = id.to_string();
+    app.json(client, "sync_integration", &[("id", id_text.as_str())])
+        .await;
+    wait_sync(app, client, id).await
+}
+
+/// (source, count) of the organisation's contacts.
+async fn sources(app: &TestApp, org: i64) -> Vec<(String, i64)> {
+    let db = &app.db;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT source, COUNT(*) AS n FROM contacts WHERE org_id = {org} \
+                 GROUP BY source ORDER BY source"
+            ),
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "source").unwrap(),
+                r.try_get::<i64>("", "n").unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn versions_sum(app: &TestApp) -> i64 {
+    let db = &app.db;
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT CAST(COALESCE(SUM(version), 0) AS BIGINT) AS v FROM contacts".to_string(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "v").unwrap()
+}
+
+fn active_with_details(org: &FakeOrg) -> usize {
+    org.active()
+}
+
+#[tokio::test]
+async fn okta_test_connect_sync_and_remove() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let org = FakeOrg::generate(450, 7);
+    let fake = okta(org.clone()).await;
+
+    // A contact added by hand with the email of someone in Okta, and one who is not there.
+    let shared = org
+        .people
+        .iter()
+        .find(|p| p.status == muster::fakes::org::Status::Active)
+        .unwrap();
+    app.create(
+        &client,
+        &[
+            ("draft[first_name]", "Hand"),
+            ("draft[last_name]", "Made"),
+            ("draft[email]", &shared.email.to_uppercase()),
+        ],
+    )
+    .await;
+    app.create(
+        &client,
+        &[
+            ("draft[first_name]", "Only"),
+            ("draft[last_name]", "Manual"),
+            ("draft[email]", "only.manual@acme.example"),
+        ],
+    )
+    .await;
+
+    let (status, test) = test_connection(&app, &client, &okta_form(&fake, TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{test}");
+    assert!(test["more"].as_bool().unwrap(), "{test}");
+    let first_page = test["users"].as_u64().unwrap();
+    assert!((150..=200).contains(&first_page), "{test}");
+    assert_eq!(test["sample"].as_array().unwrap().len(), 5);
+
+    let done = connect(&app, &client, &okta_form(&fake, TOKEN)).await;
+    assert_eq!(done["status"], "connected", "{done}");
+    assert!(done["last_error"].is_null());
+    let result = &done["last_result"];
+    let suspended = org
+        .people
+        .iter()
+        .filter(|p| p.status == muster::fakes::org::Status::Suspended)
+        .count() as u64;
+    assert_eq!(result["excluded"].as_u64().unwrap(), suspended, "{done}");
+    assert_eq!(
+        result["people"].as_u64().unwrap() as usize,
+        active_with_details(&org)
+    );
+    assert_eq!(result["linked"], 1, "{done}");
+    assert_eq!(result["skipped"], 0, "{done}");
+    let created = result["created"].as_u64().unwrap() as usize;
+    assert_eq!(created + 1, org.active());
+    assert_eq!(
+        done["contact_count"].as_u64().unwrap() as usize,
+        org.active()
+    );
+    assert_eq!(done["provider"], "okta");
+    // Secrets: which are set, never their value.
+    assert_eq!(done["secrets"][0]["key"], "api_token");
+    assert!(!done.to_string().contains(TOKEN));
+
+    assert_eq!(
+        sources(&app, 1).await,
+        vec![
+            ("Manual".to_string(), 1),
+            ("Okta".to_string(), org.active() as i64)
+        ]
+    );
+    // Groups from Okta, with their members (the built-in Everyone left out).
+    let groups = app.json(&client, "contact_facets", &[]).await;
+    let names: Vec<&str> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"Engineering Team"), "{names:?}");
+    assert!(!names.contains(&"Everyone"));
+    // The contacts are searchable at once.
+    let found = app
+        .json(
+            &client,
+            "list_contacts",
+            &[("query[q]", shared.email.as_str())],
+        )
+        .await;
+    assert_eq!(found["total"], 1, "{found}");
+    // The hand-made contact was taken over: Okta's name and source now.
+    assert_eq!(found["rows"][0]["source"], "Okta", "{found}");
+    assert_eq!(
+        found["rows"][0]["name"],
+        format!("{} {}", shared.first_name, shared.last_name)
+    );
+
+    // A second sync changes nothing.
+    let before = versions_sum(&app).await;
+    let again = sync_now(&app, &client, done["id"].as_i64().unwrap()).await;
+    assert_eq!(again["status"], "connected", "{again}");
+    assert_eq!(
+        again["last_result"]["unchanged"].as_u64().unwrap() as usize,
+        org.active()
+    );
+    assert_eq!(versions_sum(&app).await, before);
+
+    // Remove: the count first, then the contacts and groups go; the manual one stays.
+    let id = done["id"].as_i64().unwrap().to_string();
+    // The contact taken over by email is not counted: it goes back to Manual.
+    let count = app
+        .json(&client, "integration_removal_count", &[("id", &id)])
+        .await;
+    assert_eq!(count.as_u64().unwrap() as usize, org.active() - 1);
+    let removed = app
+        .json(&client, "remove_integration", &[("id", &id)])
+        .await;
+    assert_eq!(removed, count);
+    assert_eq!(sources(&app, 1).await, vec![("Manual".to_string(), 2)]);
+    let groups = app.json(&client, "contact_facets", &[]).await;
+    assert_eq!(groups["groups"], json!([]));
+    assert!(integration(&app, &client, id.parse().unwrap())
+        .await
+        .is_none());
+}
+
+#[tokio::test]
+async fn scim_directory_with_paging_and_groups() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let org = FakeOrg::generate(230, 3);
+    let fake = FakeScim::new(org.clone(), "scim-token")
+        .start(0)
+        .await
+        .unwrap();
+    let form = json!({ "form": { "provider": "scim", "fields": {
+        "base_url": format!("{}/scim/v2", fake.url()), "token": "scim-token" } } });
+    let (status, test) = test_connection(&app, &client, &form).await;
+    assert_eq!(status, StatusCode::OK, "{test}");
+    assert!(test["more"].as_bool().unwrap());
+    let done = connect(&app, &client, &form).await;
+    assert_eq!(done["status"], "connected", "{done}");
+    let inactive = org.people.len() - org.active();
+    assert_eq!(
+        done["last_result"]["excluded"].as_u64().unwrap() as usize,
+        inactive
+    );
+    assert_eq!(
+        done["contact_count"].as_u64().unwrap() as usize,
+        org.active()
+    );
+    assert_eq!(
+        sources(&app, 1).await,
+        vec![("SCIM 2.0 directory".to_string(), org.active() as i64)]
+    );
+    // Wrong token: SCIM's error detail is passed on.
+    let bad = json!({ "form": { "provider": "scim", "fields": {
+        "base_url": format!("{}/scim/v2", fake.url()), "token": "nope" } } });
+    let (status, err) = test_connection(&app, &client, &bad).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        err.to_string().contains("refused the access token"),
+        "{err}"
+    );
+}
+
+fn message(err: &Value) -> String {
+    err.to_string()
+}
+
+#[tokio::test]
+async fn okta_failures_say_what_to_do() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let mut fake = FakeOkta::new(FakeOrg::generate(10, 1), TOKEN);
+    fake.powerless_token = Some("00powerless".into());
+    let fake = fake.start(0).await.unwrap();
+
+    let (status, err) = test_connection(&app, &client, &okta_form(&fake, "00wrong")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(message(&err).contains("E0000011"), "{err}");
+    assert!(message(&err).contains("Security → API → Tokens"), "{err}");
+
+    let (status, err) = test_connection(&app, &client, &okta_form(&fake, "00powerless")).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(message(&err).contains("Read-Only Administrator"), "{err}");
+
+    // Missing fields are named; nothing is sent.
+    let empty = json!({ "form": { "provider": "okta", "fields": { "domain": "" } } });
+    let (status, err) = test_connection(&app, &client, &empty).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(message(&err).contains("Enter the Domain"), "{err}");
+    assert!(message(&err).contains("Enter the API Token"), "{err}");
+
+    // A domain that does not resolve.
+    let nowhere = json!({ "form": { "provider": "okta", "fields": {
+        "domain": "https://muster-test.invalid", "api_token": TOKEN } } });
+    let (status, err) = test_connection(&app, &client, &nowhere).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        message(&err).contains("Could not find muster-test.invalid"),
+        "{err}"
+    );
+
+    // Not an Okta API at all.
+    let (status, err) = test_connection(
+        &app,
+        &client,
+        &json!({ "form": { "provider": "okta", "fields": {
+            "domain": app.url.clone(), "api_token": TOKEN } } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{err}");
+
+    // A provider Muster cannot connect to yet says so.
+    let (status, err) = test_connection(
+        &app,
+        &client,
+        &json!({ "form": { "provider": "workday", "fields": {
+            "report_url": "https://example.com/r", "username": "u", "password": "p" } } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        message(&err).contains("cannot connect to Workday yet"),
+        "{err}"
+    );
+
+    // Connect refuses credentials that fail, and saves nothing.
+    let res = app
+        .call_json(&client, "connect_integration", &okta_form(&fake, "00wrong"))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(app.json(&client, "integrations", &[]).await, json!([]));
+}
+
+#[tokio::test]
+async fn rate_limits_and_passing_failures_are_retried() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let org = FakeOrg::generate(450, 11);
+    let fake = okta(org.clone()).await;
+    // Two 429s asking for a fractional wait, then a 503 on the second page once.
+    fake.faults.rate_limit(2, "0.2");
+    Faults::set(&fake.faults.fail_page_once, Some(2));
+    let started = std::time::Instant::now();
+    let done = connect(&app, &client, &okta_form(&fake, TOKEN)).await;
+    assert_eq!(done["status"], "connected", "{done}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    assert_eq!(
+        done["contact_count"].as_u64().unwrap() as usize,
+        org.active()
+    );
+
+    // Without Retry-After, Okta's X-Rate-Limit-Reset (a second ahead) is honoured.
+    *fake.faults.retry_after.lock().unwrap() = None;
+    fake.faults.rate_limited.store(1, Ordering::SeqCst);
+    let (status, test) = test_connection(&app, &client, &okta_form(&fake, TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{test}");
+
+    // Rate limited beyond the retries: the message says so.
+    fake.faults.rate_limit(10, "0.05");
+    let (status, err) = test_connection(&app, &client, &okta_form(&fake, TOKEN)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(message(&err).contains("rate limit"), "{err}");
+    fake.faults.rate_limited.store(0, Ordering::SeqCst);
+}
+
+#[tokio::test]
+async fn a_failed_fetch_changes_no_contact() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let org = FakeOrg::generate(450, 5);
+    let fake = okta(org.clone()).await;
+    let done = connect(&app, &client, &okta_form(&fake, TOKEN)).await;
+    assert_eq!(done["status"], "connected", "{done}");
+    let id = done["id"].as_i64().unwrap();
+    let before = (sources(&app, 1).await, versions_sum(&app).await);
+
+    // A 5xx in the middle of paging, every time.
+    Faults::set(&fake.faults.fail_page, Some(2));
+    let failed = sync_now(&app, &client, id).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("HTTP 500"),
+        "{failed}"
+    );
+    // The last good result is kept beside the error.
+    assert_eq!(failed["last_result"], done["last_result"]);
+    assert_eq!((sources(&app, 1).await, versions_sum(&app).await), before);
+    Faults::set(&fake.faults.fail_page, None);
+
+    // Malformed JSON on a page.
+    Faults::set(&fake.faults.malformed_page, Some(3));
+    let failed = sync_now(&app, &client, id).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not Okta's list"),
+        "{failed}"
+    );
+    assert_eq!((sources(&app, 1).await, versions_sum(&app).await), before);
+    Faults::set(&fake.faults.malformed_page, None);
+
+    // A page that never comes: the timeout, retried, then given up.
+    Faults::set(&fake.faults.hang_page, Some(2));
+    let failed = sync_now(&app, &client, id).await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer in time"),
+        "{failed}"
+    );
+    assert_eq!((sources(&app, 1).await, versions_sum(&app).await), before);
+    Faults::set(&fake.faults.hang_page, None);
+
+    let ok = sync_now(&app, &client, id).await;
+    assert_eq!(ok["status"], "connected", "{ok}");
+    assert!(ok["last_error"].is_null());
+}
+
+#[tokio::test]
+async fn credentials_are_sealed_and_never_returned() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let fake = okta(FakeOrg::generate(20, 2)).await;
+    let done = connect(&app, &client, &okta_form(&fake, TOKEN)).await;
+    assert_eq!(done["status"], "connected", "{done}");
+
+    // No column of any integration holds the token in plain text.
+    let db = &app.db;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT provider, settings, secrets, secrets_set, status, \
+             COALESCE(last_error, '') AS last_error, COALESCE(last_result, '') AS last_result \
+             FROM integrations"
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    for col in [
+        "provider",
+        "settings",
+        "secrets",
+        "secrets_set",
+        "status",
+        "last_error",
+        "last_result",
+    ] {
+        let v: String = rows[0].try_get("", col).unwrap();
+        assert!(!v.contains(TOKEN), "{col} holds the token");
+        assert!(
+            !v.contains("okta-test-token"),
+            "{col} holds part of the token"
+        );
+    }
+    let sealed: String = rows[0].try_get("", "secrets").unwrap();
+    assert!(sealed.starts_with("v1:"));
+
+    // No server function answer carries it.
+    let id = done["id"].as_i64().unwrap().to_string();
+    for (name, form) in [
+        ("integrations", vec![]),
+        ("sync_integration", vec![("id", id.as_str())]),
+        ("integration_removal_count", vec![("id", id.as_str())]),
+    ] {
+        let res = app.call(&client, name, &form).await;
+        let text = res.text().await.unwrap();
+        assert!(!text.contains(TOKEN), "{name} answered with the token");
+    }
+    wait_sync(&app, &client, done["id"].as_i64().unwrap()).await;
+
+    // Editing: a secret left empty keeps the stored one (tested, then saved);
+    // a wrong new one is refused and changes nothing; a bad date is named.
+    let num = done["id"].as_i64().unwrap();
+    let edit = |token: &str, expires: &str| {
+        json!({ "id": num, "form": { "provider": "okta", "fields": {
+            "domain": fake.url(), "api_token": token, "expires_on": expires } } })
+    };
+    let set_at = done["secrets"][0]["set_at"].clone();
+    let res = app
+        .call_json(&client, "update_integration", &edit("", "2027-01-31"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let saved: Value = res.json().await.unwrap();
+    assert_eq!(saved["settings"]["expires_on"], "2027-01-31");
+    assert_eq!(
+        saved["secrets"][0]["set_at"], set_at,
+        "kept secret keeps its date"
+    );
+    let res = app
+        .call_json(&client, "update_integration", &edit("00wrong", ""))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    let res = app
+        .call_json(&client, "update_integration", &edit("", "31/01/2027"))
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = app
+        .call_json(
+            &client,
+            "test_connection",
+            &json!({ "id": num, "form": { "provider": "okta",
+            "fields": { "domain": fake.url(), "api_token": "" } } }),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "a stored secret is used by Test Connection"
+    );
+    let after = integration(&app, &client, num).await.unwrap();
+    assert_eq!(after["settings"]["expires_on"], "2027-01-31");
+    assert_eq!(after["secrets"][0]["set_at"], set_at);
+
+    // Nor does the page.
+    let page = client
+        .get(format!("{}/contacts/integrations", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(TOKEN));
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused() {
+    let app = TestApp::spawn_with_providers(test_providers(false)).await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let fake = okta(FakeOrg::generate(5, 1)).await;
+    let port = fake.addr.port();
+    for (domain, expect) in [
+        (fake.url(), "https://"),
+        (format!("https://127.0.0.1:{port}"), "private or local"),
+        (format!("https://localhost:{port}"), "private or local"),
+        ("https://169.254.169.254".to_string(), "private or local"),
+    ] {
+        let form = json!({ "form": { "provider": "okta", "fields": {
+            "domain": domain, "api_token": TOKEN } } });
+        let (status, err) = test_connection(&app, &client, &form).await;
+        assert!(
+            status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::BAD_GATEWAY,
+            "{domain}: {status}"
+        );
+        assert!(message(&err).contains(expect), "{domain}: {err}");
+    }
+    assert_eq!(fake.faults.requests.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test]
+async fn organisations_do_not_see_each_others_integrations() {
+    let app = TestApp::spawn().await;
+    let acme = app.org_admin("Acme", "admin@acme.example").await;
+    let globex = app.org_admin("Globex", "admin@globex.example").await;
+    let fake = okta(FakeOrg::generate(20, 4)).await;
+    let done = connect(&app, &acme, &okta_form(&fake, TOKEN)).await;
+    let id = done["id"].as_i64().unwrap().to_string();
+    assert_eq!(app.json(&globex, "integrations", &[]).await, json!([]));
+    for name in [
+        "sync_integration",
+        "integration_removal_count",
+        "remove_integration",
+    ] {
+        let res = app.call(&globex, name, &[("id", id.as_str())]).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{name}");
+    }
+    assert_eq!(sources(&app, 2).await, vec![]);
+    let anonymous = app.client();
+    let res = app.call(&anonymous, "integrations", &[]).await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(integration(&app, &acme, done["id"].as_i64().unwrap())
+        .await
+        .is_some());
+}
