@@ -25,6 +25,7 @@ test("connect Okta: test, connect, contacts listed with their source, remove wit
 
   await page.goto("/contacts/integrations");
   await expect(page.getByRole("heading", { name: "Add an integration" })).toBeVisible();
+  await expect(page.locator("html[data-hydrated]")).toHaveCount(1);
   await expect(page.getByTestId("no-integrations")).toBeVisible();
 
   // A wrong token: the test says what is wrong and what to do.
@@ -67,6 +68,7 @@ test("connect Okta: test, connect, contacts listed with their source, remove wit
 
   // Remove: the dialog states exactly how many contacts go.
   await page.goto("/contacts/integrations");
+  await expect(page.locator("html[data-hydrated]")).toHaveCount(1);
   await card.getByRole("button", { name: "Manage" }).click();
   await card.getByRole("button", { name: "Remove integration" }).click();
   const confirm = page.getByRole("alertdialog", { name: "Remove Okta?" });

@@ -528,6 +528,14 @@ async fn credentials_are_sealed_and_never_returned() {
     let after = integration(&app, &client, num).await.unwrap();
     assert_eq!(after["settings"]["expires_on"], "2027-01-31");
     assert_eq!(after["secrets"][0]["set_at"], set_at);
+    assert!(after["expiry_warning"].is_null());
+    // Within 30 days of the recorded expiry, the integration says so.
+    let soon = (chrono::Utc::now().date_naive() + chrono::Duration::days(10)).to_string();
+    let res = app
+        .call_json(&client, "update_integration", &edit("", &soon))
+        .await;
+    let saved: Value = res.json().await.unwrap();
+    assert_eq!(saved["expiry_warning"], json!({ "Soon": 10 }), "{saved}");
 
     // Nor does the page.
     let page = client

@@ -359,6 +359,9 @@ pub struct Integration {
     pub last_error: Option<String>,
     /// Counts of the last sync that succeeded.
     pub last_result: Option<SyncResult>,
+    /// A warning when the recorded credential expiry is near or just past
+    /// (worked out by the server, whose clock is the one that counts).
+    pub expiry_warning: Option<Expiry>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -392,7 +395,7 @@ pub struct SyncResult {
 }
 
 /// How close a recorded credential expiry is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Expiry {
     /// Expires in this many days (0 = today), within the warning window.
     Soon(i64),
@@ -431,6 +434,7 @@ mod tests {
             last_sync_at: None,
             last_error: None,
             last_result: None,
+            expiry_warning: None,
             created_at: chrono::DateTime::default(),
         };
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();

@@ -126,32 +126,10 @@ pub async fn overwrite(
     version: i64,
     c: &ValidContact,
 ) -> Result<(), AppError> {
-    let sort_name = c.sort_name();
     let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("UPDATE contacts SET first_name = ")
-        .bind(c.first_name.as_str())
-        .push(", last_name = ")
-        .bind(c.last_name.as_str())
-        .push(", sort_name = ")
-        .bind(sort_name.as_str())
-        .push(", search_text = ")
-        .bind(c.search_text())
-        // A new name needs a new place in the name order (SQLite; see `place`).
-        .push(", search_key = CASE WHEN sort_name = ")
-        .bind(sort_name.as_str())
-        .push(" THEN search_key END, email = ")
-        .bind(c.email.as_ref().map(|e| e.as_str().to_string()))
-        .push(", email_lower = ")
-        .bind(c.email.as_ref().map(|e| e.lower()))
-        .push(", phone = ")
-        .bind(c.phone.as_ref().map(|p| p.as_str().to_string()))
-        .push(", department = ")
-        .bind(c.department.clone())
-        .push(", role = ")
-        .bind(c.role.clone())
-        .push(", location = ")
-        .bind(c.location.clone())
-        .push(", version = version + 1, updated_at = ")
+    sql.push("UPDATE contacts SET ");
+    set_fields(&mut sql, c);
+    sql.push(", version = version + 1, updated_at = ")
         .bind(now_ms())
         .push(" WHERE id = ")
         .bind(id)
@@ -172,6 +150,35 @@ pub async fn overwrite(
         });
     }
     set_groups(tx, org, id, &c.groups).await
+}
+
+/// Append `first_name = ..., ..., location = ...` for an UPDATE that writes
+/// a validated contact. A contact whose name changes loses its search key, as
+/// it needs a new place in the name order (SQLite; see [`place`]).
+pub fn set_fields(sql: &mut Sql, c: &ValidContact) {
+    let sort_name = c.sort_name();
+    sql.push("search_key = CASE WHEN sort_name = ")
+        .bind(sort_name.as_str())
+        .push(" THEN search_key END, first_name = ")
+        .bind(c.first_name.as_str())
+        .push(", last_name = ")
+        .bind(c.last_name.as_str())
+        .push(", sort_name = ")
+        .bind(sort_name)
+        .push(", search_text = ")
+        .bind(c.search_text())
+        .push(", email = ")
+        .bind(c.email.as_ref().map(|e| e.as_str().to_string()))
+        .push(", email_lower = ")
+        .bind(c.email.as_ref().map(|e| e.lower()))
+        .push(", phone = ")
+        .bind(c.phone.as_ref().map(|p| p.as_str().to_string()))
+        .push(", department = ")
+        .bind(c.department.clone())
+        .push(", role = ")
+        .bind(c.role.clone())
+        .push(", location = ")
+        .bind(c.location.clone());
 }
 
 /// The contact an imported row refers to: the one with its email (ignoring

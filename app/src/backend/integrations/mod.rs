@@ -53,7 +53,7 @@ fn to_model(r: Row) -> Result<Integration, AppError> {
             })
         })
         .collect();
-    Ok(Integration {
+    let mut out = Integration {
         id: r.id,
         provider,
         status: IntegrationStatus::parse(&r.status).unwrap_or(IntegrationStatus::Failed),
@@ -66,8 +66,11 @@ fn to_model(r: Row) -> Result<Integration, AppError> {
             .last_result
             .as_deref()
             .and_then(|t| serde_json::from_str::<SyncResult>(t).ok()),
+        expiry_warning: None,
         created_at: from_ms(r.created_at),
-    })
+    };
+    out.expiry_warning = out.expiry(chrono::Utc::now().date_naive());
+    Ok(out)
 }
 
 /// Save a new integration with its credentials, secrets sealed.

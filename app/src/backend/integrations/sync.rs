@@ -90,7 +90,6 @@ struct Existing {
     department: Option<String>,
     role: Option<String>,
     location: Option<String>,
-    sort_name: String,
     source: String,
 }
 
@@ -107,7 +106,7 @@ impl Existing {
 }
 
 const EXISTING_COLUMNS: &str = "id, external_id, integration_id, email_lower, first_name, \
-     last_name, email, phone, department, role, location, sort_name, source";
+     last_name, email, phone, department, role, location, source";
 
 /// A person as a valid contact: a phone or email the directory holds but
 /// that does not validate is dropped (the rest of the person is still worth
@@ -325,34 +324,10 @@ async fn write(
     external_id: &str,
     source: &str,
 ) -> Result<(), AppError> {
-    let sort_name = c.sort_name();
     let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("UPDATE contacts SET first_name = ")
-        .bind(c.first_name.as_str())
-        .push(", last_name = ")
-        .bind(c.last_name.as_str())
-        .push(", sort_name = ")
-        .bind(sort_name.as_str())
-        .push(", search_text = ")
-        .bind(c.search_text());
-    if sort_name != e.sort_name {
-        // A new name needs a new place in the name order (SQLite; see `place`).
-        sql.push(", search_key = NULL");
-    }
-    sql.push(", email = ")
-        .bind(c.email.as_ref().map(|x| x.as_str().to_string()))
-        .push(", email_lower = ")
-        .bind(c.email.as_ref().map(|x| x.lower()))
-        .push(", phone = ")
-        .bind(c.phone.as_ref().map(|x| x.as_str().to_string()))
-        .push(", department = ")
-        .bind(c.department.clone())
-        .push(", role = ")
-        .bind(c.role.clone())
-        .push(", location = ")
-        .bind(c.location.clone())
-        .push(", source = ")
-        .bind(source);
+    sql.push("UPDATE contacts SET ");
+    directory::set_fields(&mut sql, c);
+    sql.push(", source = ").bind(source);
     if e.integration_id.is_none() {
         // Taken over: remember where it came from, to give it back on removal.
         sql.push(", adopted_source = ").bind(e.source.clone());

@@ -233,7 +233,7 @@ fn IntegrationCard(
                     .collect_view()}
             </dl>
             {integration
-                .expiry(chrono::Utc::now().date_naive())
+                .expiry_warning
                 .map(|e| {
                     let text = match e {
                         Expiry::Soon(0) => "The credential expires today. Replace it to keep syncing.".to_string(),
