@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const ADMIN: &str = "bench@muster.example";
-const PASSWORD: &str = "benchmark password, not secret";
+pub(crate) const ADMIN: &str = "bench@muster.example";
+pub(crate) const PASSWORD: &str = "benchmark password, not secret";
 
 /// One row in this many has an invalid email or phone.
 const INVALID_EVERY: u64 = 50;
@@ -231,7 +231,7 @@ fn national(e164: &str) -> String {
 }
 
 /// Start from an empty database with one organisation and its administrator.
-async fn fresh_database(url: &str, sqlite: bool) -> anyhow::Result<()> {
+pub(crate) async fn fresh_database(url: &str, sqlite: bool) -> anyhow::Result<()> {
     if sqlite {
         let path = url
             .trim_start_matches("sqlite://")

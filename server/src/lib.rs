@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_import;
+pub mod bench_sync;
 pub mod fakes;
 pub mod process;
 

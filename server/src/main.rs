@@ -69,17 +69,40 @@ enum Command {
         /// Seconds a request to an HR or identity system may take.
         #[arg(long, env = "MUSTER_PROVIDER_TIMEOUT_SECS", default_value_t = 30)]
         provider_timeout_secs: u64,
+        /// Microsoft's sign-in host instead of the cloud's own (a proxy, a test).
+        #[arg(long, env = "MUSTER_ENTRA_LOGIN_URL")]
+        entra_login_url: Option<String>,
+        /// Microsoft Graph's host instead of the cloud's own.
+        #[arg(long, env = "MUSTER_GRAPH_URL")]
+        graph_url: Option<String>,
+        /// Google's Directory API host instead of admin.googleapis.com.
+        #[arg(long, env = "MUSTER_GOOGLE_DIRECTORY_URL")]
+        google_directory_url: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
-    /// Run fake Okta and SCIM 2.0 providers on 127.0.0.1 with a generated
+    /// Benchmark the first sync of an Entra ID directory from the fake Graph,
+    /// end to end through a server process.
+    BenchSync {
+        #[arg(long, default_value_t = 100_000)]
+        people: usize,
+        /// The benchmark's own database, emptied at each run.
+        #[arg(
+            long = "database",
+            env = "MUSTER_BENCH_SYNC_DATABASE_URL",
+            default_value = "sqlite://data/bench-sync.db"
+        )]
+        bench_database_url: String,
+    },
+    /// Run fake Okta, SCIM 2.0, Entra ID, Workday and Google providers on 127.0.0.1 with a generated
     /// organisation, and print what to enter in each Connect form. Muster must
     /// run with MUSTER_ALLOW_INSECURE_PROVIDER_URLS=true to reach them.
     FakeProviders {
         /// People in the generated organisation.
         #[arg(long, default_value_t = 500)]
         people: usize,
-        /// The fake Okta's port; the SCIM directory listens on the next one.
+        /// The fake Okta's port; the SCIM directory listens on the next one,
+        /// Entra ID and Graph on the one after, then Workday, then Google.
         #[arg(long, default_value_t = 9101)]
         port: u16,
     },
@@ -179,6 +202,9 @@ async fn main() -> anyhow::Result<()> {
             master_key_file,
             allow_insecure_provider_urls,
             provider_timeout_secs,
+            entra_login_url,
+            graph_url,
+            google_directory_url,
         } => {
             let options = muster::leptos_options();
             let addr = addr.unwrap_or(options.site_addr);
@@ -197,10 +223,21 @@ async fn main() -> anyhow::Result<()> {
                     "MUSTER_ALLOW_INSECURE_PROVIDER_URLS is set: integrations may use http:// and private addresses"
                 );
             }
-            let providers = HttpConfig::new(
+            let mut providers = HttpConfig::new(
                 allow_insecure_provider_urls,
                 std::time::Duration::from_secs(provider_timeout_secs.max(1)),
             );
+            let url = |name: &str, value: Option<String>| -> anyhow::Result<Option<reqwest::Url>> {
+                value
+                    .map(|v| {
+                        reqwest::Url::parse(&v).with_context(|| format!("{name} is not a URL: {v}"))
+                    })
+                    .transpose()
+            };
+            providers.entra_login_url = url("MUSTER_ENTRA_LOGIN_URL", entra_login_url)?;
+            providers.graph_url = url("MUSTER_GRAPH_URL", graph_url)?;
+            providers.google_directory_url =
+                url("MUSTER_GOOGLE_DIRECTORY_URL", google_directory_url)?;
             integrations::sweep_interrupted(&db)
                 .await
                 .map_err(anyhow_app)?;
@@ -218,6 +255,16 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Migrate => println!("Database is up to date."),
         Command::FakeProviders { people, port } => fake_providers(people, port).await?,
+        Command::BenchSync {
+            people,
+            bench_database_url,
+        } => {
+            muster::bench_sync::run(muster::bench_sync::SyncOptions {
+                database_url: bench_database_url,
+                people,
+            })
+            .await?
+        }
         Command::Bench {
             contacts,
             rounds,
@@ -368,7 +415,7 @@ async fn shutdown_signal() {
 }
 
 async fn fake_providers(people: usize, port: u16) -> anyhow::Result<()> {
-    use muster::fakes::{okta::FakeOkta, scim::FakeScim, FakeOrg};
+    use muster::fakes::{entra::FakeEntra, okta::FakeOkta, scim::FakeScim, FakeOrg};
     let org = FakeOrg::generate(people, 42);
     let okta_token = "00fake-okta-token-for-muster-demo";
     let scim_token = "fake-scim-token-for-muster-demo";
@@ -381,6 +428,16 @@ async fn fake_providers(people: usize, port: u16) -> anyhow::Result<()> {
         .start(scim_port)
         .await
         .with_context(|| format!("listening on 127.0.0.1:{scim_port}"))?;
+    let entra_port = port.checked_add(2).context("port out of range")?;
+    let (tenant, client_id, secret) = (
+        "contoso.onmicrosoft.com",
+        "11111111-2222-3333-4444-555555555555",
+        "fake~entra~client~secret",
+    );
+    let entra = FakeEntra::new(org.clone(), tenant, client_id, secret)
+        .start(entra_port)
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{entra_port}"))?;
     println!(
         "Fake providers with {people} people ({} active) and {} groups.\n",
         org.active(),
@@ -393,6 +450,45 @@ async fn fake_providers(people: usize, port: u16) -> anyhow::Result<()> {
     println!("SCIM 2.0 directory");
     println!("  SCIM API URL  {}/scim/v2", scim.url());
     println!("  Access Token  {scim_token}\n");
+    println!(
+        "Microsoft Entra ID (start Muster with MUSTER_ENTRA_LOGIN_URL={0} MUSTER_GRAPH_URL={0})",
+        entra.url()
+    );
+    println!("  Tenant ID      {tenant}");
+    println!("  Client ID      {client_id}");
+    println!("  Client Secret  {secret}\n");
+    let workday_port = port.checked_add(3).context("port out of range")?;
+    let workday = muster::fakes::workday::FakeWorkday::new(
+        org.clone(),
+        "ISU_Muster",
+        "fake-workday-password",
+    )
+    .start(workday_port)
+    .await
+    .with_context(|| format!("listening on 127.0.0.1:{workday_port}"))?;
+    println!("Workday");
+    println!(
+        "  Report URL  {}{}",
+        workday.url(),
+        muster::fakes::workday::FakeWorkday::report_path()
+    );
+    println!("  Username    ISU_Muster");
+    println!("  Password    fake-workday-password\n");
+    let google_port = port.checked_add(4).context("port out of range")?;
+    let google_fake = muster::fakes::google::FakeGoogle::new(org.clone(), "admin@example.com");
+    let google_url = format!("http://127.0.0.1:{google_port}");
+    let key_path = std::path::Path::new("data/fake-google-credentials.json");
+    if let Some(dir) = key_path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(key_path, google_fake.credentials_json(&google_url))?;
+    let _google = google_fake
+        .start(google_port)
+        .await
+        .with_context(|| format!("listening on {google_url}"))?;
+    println!("Google Workspace (start Muster with MUSTER_GOOGLE_DIRECTORY_URL={google_url})");
+    println!("  Credentials JSON  the contents of {}", key_path.display());
+    println!("  Email Address     admin@example.com\n");
     println!("Press Ctrl-C to stop.");
     shutdown_signal().await;
     Ok(())

@@ -322,20 +322,6 @@ async fn okta_failures_say_what_to_do() {
     .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{err}");
 
-    // A provider Muster cannot connect to yet says so.
-    let (status, err) = test_connection(
-        &app,
-        &client,
-        &json!({ "form": { "provider": "workday", "fields": {
-            "report_url": "https://example.com/r", "username": "u", "password": "p" } } }),
-    )
-    .await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert!(
-        message(&err).contains("cannot connect to Workday yet"),
-        "{err}"
-    );
-
     // Connect refuses credentials that fail, and saves nothing.
     let res = app
         .call_json(&client, "connect_integration", &okta_form(&fake, "00wrong"))

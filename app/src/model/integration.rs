@@ -277,7 +277,7 @@ impl Provider {
             ],
             Self::Workday => &[
                 "Create a custom report of workers and enable it as a web service.",
-                "Its entries must have the keys First_Name, Last_Name, Email_Address, Contact_Number, Department and Job_Title, spelled exactly so.",
+                "Its entries must have the keys First_Name, Last_Name, Email_Address, Contact_Number, Department and Job_Title, spelled exactly so. Optional: Employee_ID (a stable id; otherwise the email is used), Location, Groups (names separated by \";\") and Active.",
                 "Copy the report's JSON URL (…?format=json) and the credentials of a user allowed to run it.",
             ],
             Self::Scim => &[
@@ -286,11 +286,6 @@ impl Provider {
                 "Enter both here; Muster reads /Users and /Groups with paging.",
             ],
         }
-    }
-
-    /// Whether Muster can connect to it yet.
-    pub fn available(self) -> bool {
-        matches!(self, Self::Okta | Self::Scim)
     }
 }
 

@@ -9,9 +9,12 @@
 //! connector does with a 429, a 5xx in the middle of paging, a malformed page
 //! or a provider that stops answering.
 
+pub mod entra;
+pub mod google;
 pub mod okta;
 pub mod org;
 pub mod scim;
+pub mod workday;
 
 pub use org::{FakeGroup, FakeOrg, FakePerson};
 
@@ -110,10 +113,16 @@ impl Faults {
 pub struct Running {
     pub addr: SocketAddr,
     pub faults: Arc<Faults>,
+    state: Arc<dyn std::any::Any + Send + Sync>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
+    /// The fake itself, to change its settings while it runs.
+    pub fn state<T: std::any::Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.state.clone().downcast::<T>().ok()
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -126,13 +135,23 @@ impl Drop for Running {
 }
 
 /// Serve `router` on a free port of 127.0.0.1 (or `port` when not 0).
-pub async fn serve(router: Router, faults: Arc<Faults>, port: u16) -> std::io::Result<Running> {
+pub async fn serve<T: std::any::Any + Send + Sync>(
+    state: Arc<T>,
+    router: Router,
+    faults: Arc<Faults>,
+    port: u16,
+) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
-    Ok(Running { addr, faults, task })
+    Ok(Running {
+        addr,
+        faults,
+        state,
+        task,
+    })
 }
 
 /// The base URL the client used, for absolute links in `Link` headers.

@@ -51,7 +51,8 @@ impl FakeOkta {
     /// Serve on 127.0.0.1 (`port` 0 for any free one).
     pub async fn start(self, port: u16) -> std::io::Result<super::Running> {
         let faults = self.faults.clone();
-        super::serve(Arc::new(self).router(), faults, port).await
+        let state = Arc::new(self);
+        super::serve(state.clone(), state.router(), faults, port).await
     }
 
     fn request_id(&self) -> String {

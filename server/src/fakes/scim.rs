@@ -41,7 +41,8 @@ impl FakeScim {
 
     pub async fn start(self, port: u16) -> std::io::Result<super::Running> {
         let faults = self.faults.clone();
-        super::serve(Arc::new(self).router(), faults, port).await
+        let state = Arc::new(self);
+        super::serve(state.clone(), state.router(), faults, port).await
     }
 }
 

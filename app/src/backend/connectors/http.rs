@@ -29,6 +29,12 @@ pub struct HttpConfig {
     pub max_delay: Duration,
     /// Requests one connector has in flight at once.
     pub concurrency: usize,
+    /// Overrides of Microsoft's sign-in and Graph hosts (proxies, tests):
+    /// `MUSTER_ENTRA_LOGIN_URL`, `MUSTER_GRAPH_URL`.
+    pub entra_login_url: Option<url::Url>,
+    pub graph_url: Option<url::Url>,
+    /// Override of the Directory API's host: `MUSTER_GOOGLE_DIRECTORY_URL`.
+    pub google_directory_url: Option<url::Url>,
 }
 
 impl HttpConfig {
@@ -49,6 +55,9 @@ impl HttpConfig {
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
             concurrency: 4,
+            entra_login_url: None,
+            graph_url: None,
+            google_directory_url: None,
         }
     }
 
@@ -56,6 +65,7 @@ impl HttpConfig {
         Client {
             config: self.clone(),
             permits: Arc::new(Semaphore::new(self.concurrency.max(1))),
+            retry_also: None,
         }
     }
 }
@@ -102,6 +112,8 @@ impl HttpError {
 pub struct Client {
     config: HttpConfig,
     permits: Arc<Semaphore>,
+    /// A provider's own "slow down" answers, retried like a 429.
+    retry_also: Option<fn(StatusCode, &str) -> bool>,
 }
 
 /// A successful response, read whole.
@@ -113,6 +125,13 @@ pub struct Response {
 impl Client {
     pub fn config(&self) -> &HttpConfig {
         &self.config
+    }
+
+    /// Also retry answers for which `rule(status, body)` holds (Google says
+    /// "rate limit" with a 403).
+    pub fn retry_also(mut self, rule: fn(StatusCode, &str) -> bool) -> Self {
+        self.retry_also = Some(rule);
+        self
     }
 
     pub fn inner(&self) -> &reqwest::Client {
@@ -170,10 +189,13 @@ impl Client {
         let backoff = self.config.base_delay * 2u32.saturating_pow(attempt - 1);
         match err {
             HttpError::Status {
-                status, headers, ..
+                status,
+                headers,
+                body,
             } => {
                 let retryable = *status == StatusCode::TOO_MANY_REQUESTS
-                    || matches!(status.as_u16(), 500 | 502 | 503 | 504);
+                    || matches!(status.as_u16(), 500 | 502 | 503 | 504)
+                    || self.retry_also.is_some_and(|rule| rule(*status, body));
                 if !retryable {
                     return None;
                 }
@@ -221,7 +243,8 @@ pub fn asked_delay(headers: &HeaderMap, now: chrono::DateTime<chrono::Utc>) -> O
     None
 }
 
-fn classify(e: &reqwest::Error) -> HttpError {
+/// Sort a failed request into the kinds an administrator can act on.
+pub fn classify(e: &reqwest::Error) -> HttpError {
     if e.is_timeout() {
         return HttpError::Timeout;
     }

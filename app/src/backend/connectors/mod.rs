@@ -3,10 +3,13 @@
 //! the provider's paging, retries and rate limits; what is done with it is the
 //! sync's business.
 
+pub mod entra;
+pub mod google;
 pub mod http;
 pub mod okta;
 pub mod scim;
 pub mod url_guard;
+pub mod workday;
 
 use crate::model::{AppError, ConnectionTest, Provider};
 use async_trait::async_trait;
@@ -180,12 +183,11 @@ pub fn connector(
     http: &HttpConfig,
 ) -> Result<Box<dyn Connector>, ConnectorError> {
     match provider {
+        Provider::Entra => Ok(Box::new(entra::Entra::new(credentials, http)?)),
+        Provider::Google => Ok(Box::new(google::Google::new(credentials, http)?)),
         Provider::Okta => Ok(Box::new(okta::Okta::new(credentials, http)?)),
         Provider::Scim => Ok(Box::new(scim::Scim::new(credentials, http)?)),
-        other => Err(ConnectorError::Provider(format!(
-            "Muster cannot connect to {} yet.",
-            other.label()
-        ))),
+        Provider::Workday => Ok(Box::new(workday::Workday::new(credentials, http)?)),
     }
 }
 

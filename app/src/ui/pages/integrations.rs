@@ -125,21 +125,14 @@ fn Integrations(initial: Vec<Integration>) -> impl IntoView {
                             <article class="card provider-card" aria-labelledby=labelled_by>
                                 <h3 id=title_id>{p.label()}</h3>
                                 <p>{p.summary()}</p>
-                                {if p.available() {
-                                    view! {
-                                        <button
-                                            type="button"
-                                            class="btn primary"
-                                            aria-label=format!("Connect {}", p.label())
-                                            on:click=move |_| connecting.set(Some(p))
-                                        >
-                                            "Connect"
-                                        </button>
-                                    }
-                                    .into_any()
-                                } else {
-                                    view! { <span class="badge">"Coming soon"</span> }.into_any()
-                                }}
+                                <button
+                                    type="button"
+                                    class="btn primary"
+                                    aria-label=format!("Connect {}", p.label())
+                                    on:click=move |_| connecting.set(Some(p))
+                                >
+                                    "Connect"
+                                </button>
                             </article>
                         }
                     })
@@ -624,6 +617,28 @@ fn CredentialInput(
         }
         .into_any(),
         FieldKind::SecretFile => view! {
+            <input
+                type="file"
+                class="file-pick"
+                accept="application/json,.json"
+                aria-label=format!("Load the {} from a file", field.label)
+                on:change=move |ev| {
+                    use wasm_bindgen::JsCast;
+                    let file = ev
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                        .and_then(|input| input.files())
+                        .and_then(|files| files.get(0));
+                    if let Some(file) = file {
+                        spawn_local(async move {
+                            let text = wasm_bindgen_futures::JsFuture::from(file.text()).await;
+                            if let Some(text) = text.ok().and_then(|t| t.as_string()) {
+                                value.set(text);
+                            }
+                        });
+                    }
+                }
+            />
             <textarea
                 id=id.clone()
                 name=field.key

@@ -1,0 +1,453 @@
+//! Microsoft Entra ID through Microsoft Graph v1.0, app-only (client
+//! credentials with the `oauth2` crate), reference/providers.md §2.
+//!
+//! Users from `/v1.0/users` with `$select` (department and accountEnabled are
+//! not in Graph's default set) and `$top=999`, following `@odata.nextLink`
+//! whole and only to the same host; groups from `/v1.0/groups` with their
+//! members flattened by `/transitiveMembers`. The token is cached for its
+//! lifetime, fetched again a minute before it ends, and once more if Graph
+//! says it expired during the run.
+//!
+//! Mapping: givenName, surname (else displayName split), mail (else
+//! userPrincipalName), mobilePhone (else the first businessPhone),
+//! department, jobTitle → Role, officeLocation (else city) → Location.
+//! Disabled accounts (accountEnabled false) are left out and counted.
+
+use super::http::{Client, HttpConfig, HttpError};
+use super::{non_empty, sample_names, Connector, ConnectorError, Credentials};
+use super::{Directory, Person, Progress, SourceGroup};
+use crate::model::ConnectionTest;
+use async_trait::async_trait;
+use futures_util::{StreamExt, TryStreamExt};
+use oauth2::basic::{BasicClient, BasicErrorResponse};
+use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
+use reqwest::header::{ACCEPT, AUTHORIZATION};
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
+use url::Url;
+
+const PAGE: u32 = 999;
+const USER_FIELDS: &str = "id,givenName,surname,displayName,mail,userPrincipalName,mobilePhone,\
+     businessPhones,department,jobTitle,officeLocation,city,accountEnabled";
+
+/// The national clouds: (login host, Graph host).
+fn cloud_hosts(cloud: &str) -> Option<(&'static str, &'static str)> {
+    match cloud {
+        "" | "global" => Some((
+            "https://login.microsoftonline.com",
+            "https://graph.microsoft.com",
+        )),
+        "usgov" => Some((
+            "https://login.microsoftonline.us",
+            "https://graph.microsoft.us",
+        )),
+        "china" => Some((
+            "https://login.chinacloudapi.cn",
+            "https://microsoftgraph.chinacloudapi.cn",
+        )),
+        _ => None,
+    }
+}
+
+pub struct Entra {
+    token_url: Url,
+    graph: Url,
+    /// The resource the token is for (always the cloud's real Graph).
+    scope: String,
+    client_id: String,
+    secret: String,
+    http: Client,
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+impl Entra {
+    pub fn new(credentials: &Credentials, http: &HttpConfig) -> Result<Self, ConnectorError> {
+        let tenant = credentials.setting("tenant_id").trim().to_string();
+        let valid_tenant = !tenant.is_empty()
+            && tenant
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !valid_tenant {
+            return Err(ConnectorError::field(
+                "tenant_id",
+                "Enter the tenant ID (a GUID such as 00000000-0000-0000-0000-000000000000) or the tenant's domain.",
+            ));
+        }
+        let client_id = credentials.setting("client_id").trim().to_string();
+        if client_id.is_empty() {
+            return Err(ConnectorError::field("client_id", "Enter the client ID."));
+        }
+        let secret = credentials.secret("client_secret").trim().to_string();
+        if secret.is_empty() {
+            return Err(ConnectorError::field(
+                "client_secret",
+                "Enter the client secret.",
+            ));
+        }
+        let (login, graph) = cloud_hosts(credentials.setting("cloud"))
+            .ok_or_else(|| ConnectorError::field("cloud", "Choose the tenant's cloud."))?;
+        let scope = format!("{graph}/.default");
+        let login = http
+            .entra_login_url
+            .clone()
+            .unwrap_or_else(|| login.parse().expect("fixed URL"));
+        let graph = http
+            .graph_url
+            .clone()
+            .unwrap_or_else(|| graph.parse().expect("fixed URL"));
+        let token_url = join(&login, &format!("{tenant}/oauth2/v2.0/token"));
+        Ok(Self {
+            token_url,
+            graph,
+            scope,
+            client_id,
+            secret,
+            http: http.client(),
+            token: Mutex::new(None),
+        })
+    }
+
+    /// A token, from the cache while it has more than a minute left.
+    async fn token(&self, fresh: bool) -> Result<String, ConnectorError> {
+        let mut cached = self.token.lock().await;
+        if let Some((token, until)) = cached.as_ref() {
+            if !fresh && Instant::now() + Duration::from_secs(60) < *until {
+                return Ok(token.clone());
+            }
+        }
+        let client = BasicClient::new(ClientId::new(self.client_id.clone()))
+            .set_client_secret(ClientSecret::new(self.secret.clone()))
+            .set_auth_type(AuthType::RequestBody)
+            .set_token_uri(TokenUrl::from_url(self.token_url.clone()));
+        let response = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new(self.scope.clone()))
+            .request_async(self.http.inner())
+            .await
+            .map_err(|e| self.token_error(e))?;
+        let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
+        let token = response.access_token().secret().clone();
+        *cached = Some((token.clone(), Instant::now() + lifetime));
+        Ok(token)
+    }
+
+    fn token_error(
+        &self,
+        e: RequestTokenError<oauth2::HttpClientError<reqwest::Error>, BasicErrorResponse>,
+    ) -> ConnectorError {
+        let host = self.token_url.host_str().unwrap_or("Microsoft").to_string();
+        let message = match e {
+            RequestTokenError::ServerResponse(r) => {
+                let description = r.error_description().cloned().unwrap_or_default();
+                let first = description.lines().next().unwrap_or("").trim().to_string();
+                let code = first
+                    .split(':')
+                    .next()
+                    .filter(|c| c.starts_with("AADSTS"))
+                    .unwrap_or("");
+                match code {
+                    "AADSTS7000215" => "The client secret is wrong (AADSTS7000215). Enter the secret's Value, not its Secret ID, from Certificates & secrets.".to_string(),
+                    "AADSTS7000222" => "The client secret has expired (AADSTS7000222). Create a new one under Certificates & secrets, enter it here, and record its expiry date.".to_string(),
+                    "AADSTS700016" => "No application with this client ID in the tenant (AADSTS700016). Check the Client ID (the Application ID) and the Tenant ID.".to_string(),
+                    "AADSTS90002" => "The tenant was not found (AADSTS90002). Check the Tenant ID and the cloud.".to_string(),
+                    _ if first.is_empty() => format!("Microsoft refused the sign-in ({}).", r.error()),
+                    _ => format!("Microsoft refused the sign-in: {first}"),
+                }
+            }
+            RequestTokenError::Request(oauth2::HttpClientError::Reqwest(e)) => {
+                super::http::classify(e.as_ref()).network_message(&host)
+            }
+            RequestTokenError::Parse(_, _) => format!(
+                "The sign-in answer from {host} could not be read. Check the tenant ID and the cloud, and try again."
+            ),
+            other => format!("Could not get a token from {host}: {other}"),
+        };
+        ConnectorError::Provider(message)
+    }
+
+    /// GET a Graph URL, with a fresh token once if the cached one expired.
+    async fn get(&self, url: &Url) -> Result<Value, ConnectorError> {
+        let mut fresh = false;
+        loop {
+            let token = self.token(fresh).await?;
+            let auth = format!("Bearer {token}");
+            let result = self
+                .http
+                .send(|c| {
+                    c.get(url.clone())
+                        .header(AUTHORIZATION, &auth)
+                        .header(ACCEPT, "application/json")
+                })
+                .await;
+            match result {
+                Ok(resp) => {
+                    return serde_json::from_slice(&resp.body).map_err(|e| {
+                        ConnectorError::Provider(format!(
+                            "The answer from Microsoft Graph could not be read ({e}). Try again."
+                        ))
+                    })
+                }
+                Err(HttpError::Status { status, .. }) if status.as_u16() == 401 && !fresh => {
+                    fresh = true;
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
+    }
+
+    fn error(&self, e: HttpError) -> ConnectorError {
+        let host = self
+            .graph
+            .host_str()
+            .unwrap_or("Microsoft Graph")
+            .to_string();
+        let HttpError::Status { status, body, .. } = &e else {
+            return ConnectorError::Provider(e.network_message(&host));
+        };
+        let error: GraphError = serde_json::from_str(body).unwrap_or_default();
+        let code = error.error.code.as_str();
+        let said = if code.is_empty() {
+            String::new()
+        } else {
+            format!(" ({code}: {})", error.error.message)
+        };
+        let message = match (status.as_u16(), code) {
+            (403, _) => format!(
+                "The app may not read the directory{said}. Add the Application permissions User.Read.All, Group.Read.All and Directory.Read.All to the app registration, then Grant admin consent."
+            ),
+            (401, _) => format!("Microsoft Graph refused the app's token{said}. Check the tenant ID and the cloud."),
+            (429, _) => format!("Microsoft Graph kept throttling the requests{said}. Try again in a few minutes."),
+            (s, _) if s >= 500 => format!("Microsoft Graph failed with HTTP {s}{said}, also when tried again. Try again later."),
+            (s, _) => format!("Microsoft Graph answered HTTP {s}{said}."),
+        };
+        ConnectorError::Provider(message)
+    }
+
+    fn same_host(&self, next: &str) -> Result<Url, ConnectorError> {
+        let url = Url::parse(next).map_err(|_| {
+            ConnectorError::Provider(format!("Graph sent a next link that is not a URL: {next}"))
+        })?;
+        if url.origin() != self.graph.origin() {
+            return Err(ConnectorError::Provider(format!(
+                "Graph sent a next link to another host ({}); Muster does not send the token there.",
+                url.host_str().unwrap_or("?")
+            )));
+        }
+        Ok(url)
+    }
+
+    /// Every item of a collection, following `@odata.nextLink`.
+    async fn all(
+        &self,
+        first: Url,
+        mut each_page: impl FnMut(usize),
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let mut out = Vec::new();
+        let mut next = Some(first);
+        while let Some(url) = next {
+            let mut page = self.get(&url).await?;
+            if let Some(Value::Array(items)) = page.get_mut("value").map(Value::take) {
+                out.extend(items);
+            } else {
+                return Err(ConnectorError::Provider(
+                    "Microsoft Graph answered without a list of values. Try again.".into(),
+                ));
+            }
+            each_page(out.len());
+            next = match page.get("@odata.nextLink").and_then(Value::as_str) {
+                Some(n) => Some(self.same_host(n)?),
+                None => None,
+            };
+        }
+        Ok(out)
+    }
+
+    fn users_url(&self) -> Url {
+        let mut url = join(&self.graph, "v1.0/users");
+        url.query_pairs_mut()
+            .append_pair("$select", USER_FIELDS)
+            .append_pair("$top", &PAGE.to_string());
+        url
+    }
+}
+
+fn join(base: &Url, path: &str) -> Url {
+    let mut base = base.clone();
+    if !base.path().ends_with('/') {
+        let p = format!("{}/", base.path());
+        base.set_path(&p);
+    }
+    base.join(path).expect("a relative path joins")
+}
+
+#[derive(Deserialize, Default)]
+struct GraphError {
+    #[serde(default)]
+    error: GraphErrorBody,
+}
+
+#[derive(Deserialize, Default)]
+struct GraphErrorBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    non_empty(v.get(key).and_then(Value::as_str))
+}
+
+fn enabled(v: &Value) -> bool {
+    v.get("accountEnabled").and_then(Value::as_bool) != Some(false)
+}
+
+fn person(v: &Value) -> Option<Person> {
+    let external_id = text(v, "id")?;
+    let (mut first, mut last) = (text(v, "givenName"), text(v, "surname"));
+    if first.is_none() && last.is_none() {
+        if let Some(display) = text(v, "displayName") {
+            let mut parts = display.rsplitn(2, ' ');
+            last = parts.next().map(str::to_string);
+            first = parts.next().map(str::to_string);
+        }
+    }
+    let phone = text(v, "mobilePhone").or_else(|| {
+        v.get("businessPhones")
+            .and_then(Value::as_array)
+            .and_then(|l| l.first())
+            .and_then(|p| non_empty(p.as_str()))
+    });
+    Some(Person {
+        external_id,
+        first_name: first.unwrap_or_default(),
+        last_name: last.unwrap_or_default(),
+        email: text(v, "mail").or_else(|| text(v, "userPrincipalName").filter(|u| u.contains('@'))),
+        phone,
+        department: text(v, "department"),
+        role: text(v, "jobTitle"),
+        location: text(v, "officeLocation").or_else(|| text(v, "city")),
+    })
+}
+
+#[async_trait]
+impl Connector for Entra {
+    async fn test(&self) -> Result<ConnectionTest, ConnectorError> {
+        let mut url = join(&self.graph, "v1.0/users");
+        url.query_pairs_mut()
+            .append_pair("$select", USER_FIELDS)
+            .append_pair("$top", "100");
+        let page = self.get(&url).await?;
+        let people: Vec<Person> = page
+            .get("value")
+            .and_then(Value::as_array)
+            .map(|l| l.iter().filter(|v| enabled(v)).filter_map(person).collect())
+            .unwrap_or_default();
+        Ok(ConnectionTest {
+            users: people.len() as u64,
+            more: page.get("@odata.nextLink").is_some(),
+            sample: sample_names(&people),
+        })
+    }
+
+    async fn directory(&self, progress: &dyn Progress) -> Result<Directory, ConnectorError> {
+        let users = self
+            .all(self.users_url(), |n| progress.people_read(n))
+            .await?;
+        let mut dir = Directory::default();
+        for v in &users {
+            if !enabled(v) {
+                dir.excluded += 1;
+            } else if let Some(p) = person(v) {
+                dir.people.push(p);
+            }
+        }
+        drop(users);
+        let mut url = join(&self.graph, "v1.0/groups");
+        url.query_pairs_mut()
+            .append_pair("$select", "id,displayName")
+            .append_pair("$top", &PAGE.to_string());
+        let groups = self.all(url, |_| {}).await?;
+        let concurrency = self.http.config().concurrency.max(1);
+        let named: Vec<(String, String)> = groups
+            .iter()
+            .filter_map(|g| Some((text(g, "id")?, text(g, "displayName")?)))
+            .collect();
+        dir.groups = futures_util::stream::iter(named)
+            .map(|(id, name)| async move {
+                let mut url = join(&self.graph, &format!("v1.0/groups/{id}/transitiveMembers"));
+                url.query_pairs_mut()
+                    .append_pair("$select", "id")
+                    .append_pair("$top", &PAGE.to_string());
+                let members = self.all(url, |_| {}).await?;
+                Ok::<_, ConnectorError>(SourceGroup {
+                    external_id: id,
+                    name,
+                    members: members
+                        .iter()
+                        .filter(|m| {
+                            m.get("@odata.type").and_then(Value::as_str)
+                                == Some("#microsoft.graph.user")
+                        })
+                        .filter_map(|m| text(m, "id"))
+                        .collect(),
+                })
+            })
+            .buffered(concurrency)
+            .try_collect()
+            .await?;
+        Ok(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds(tenant: &str, cloud: &str) -> Credentials {
+        let mut c = Credentials::default();
+        c.settings.insert("tenant_id".into(), tenant.into());
+        c.settings.insert("client_id".into(), "app".into());
+        c.settings.insert("cloud".into(), cloud.into());
+        c.secrets.insert("client_secret".into(), "s".into());
+        c
+    }
+
+    #[test]
+    fn clouds_and_tenants() {
+        let http = HttpConfig::new(false, Duration::from_secs(5));
+        let e = Entra::new(&creds("contoso.onmicrosoft.com", "usgov"), &http).unwrap();
+        assert_eq!(
+            e.token_url.as_str(),
+            "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(e.scope, "https://graph.microsoft.us/.default");
+        assert!(e
+            .users_url()
+            .as_str()
+            .starts_with("https://graph.microsoft.us/v1.0/users?%24select="));
+        assert!(Entra::new(&creds("bad tenant/../x", "global"), &http).is_err());
+        assert!(Entra::new(&creds("t", "mars"), &http).is_err());
+    }
+
+    #[test]
+    fn users_are_mapped_and_disabled_ones_excluded() {
+        let v: Value = serde_json::from_str(
+            r#"{"businessPhones": ["425-555-0100"], "displayName": "MOD Administrator", "givenName": "MOD", "jobTitle": null,
+                "mail": null, "mobilePhone": null, "officeLocation": null, "preferredLanguage": "en-US",
+                "surname": "Administrator", "userPrincipalName": "admin@contoso.com", "id": "4562bcc8-c436-4f95-b7c0-4f8ce89dca5e",
+                "accountEnabled": true, "city": "Redmond"}"#,
+        )
+        .unwrap();
+        let p = person(&v).unwrap();
+        assert_eq!(p.email.as_deref(), Some("admin@contoso.com"));
+        assert_eq!(p.phone.as_deref(), Some("425-555-0100"));
+        assert_eq!(p.location.as_deref(), Some("Redmond"));
+        assert_eq!(p.role, None);
+        assert!(enabled(&v));
+        let off: Value = serde_json::from_str(r#"{"id":"x","accountEnabled":false}"#).unwrap();
+        assert!(!enabled(&off));
+    }
+}

@@ -1,0 +1,148 @@
+//! Microsoft Entra ID against the fake tenant and Graph: the sign-in errors
+//! with their AADSTS codes, missing consent, throttling, paging over several
+//! pages, and a token that expires during the run.
+
+mod common;
+
+use common::{test_providers, TestApp};
+use muster::fakes::entra::FakeEntra;
+use muster::fakes::{FakeOrg, Running};
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+
+const TENANT: &str = "contoso.onmicrosoft.com";
+const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+const SECRET: &str = "Xy8Q~correct-secret";
+
+async fn setup(people: usize) -> (TestApp, Client, Running, FakeOrg) {
+    let org = FakeOrg::generate(people, 21);
+    let mut fake = FakeEntra::new(org.clone(), TENANT, CLIENT, SECRET);
+    fake.expired_secret = Some("Old~expired-secret".into());
+    let fake = fake.start(0).await.unwrap();
+    let mut providers = test_providers(true);
+    providers.entra_login_url = Some(fake.url().parse().unwrap());
+    providers.graph_url = Some(fake.url().parse().unwrap());
+    let app = TestApp::spawn_with_providers(providers).await;
+    let client = app.org_admin("Contoso", "admin@contoso.example").await;
+    (app, client, fake, org)
+}
+
+fn form(tenant: &str, client: &str, secret: &str) -> Value {
+    json!({ "form": { "provider": "entra", "fields": {
+        "tenant_id": tenant, "client_id": client, "client_secret": secret, "cloud": "global" } } })
+}
+
+async fn test_connection(app: &TestApp, client: &Client, body: &Value) -> (StatusCode, String) {
+    let res = app.call_json(client, "test_connection", body).await;
+    (res.status(), res.text().await.unwrap())
+}
+
+async fn wait(app: &TestApp, client: &Client, id: i64) -> Value {
+    for _ in 0..1200 {
+        let list = app.json(client, "integrations", &[]).await;
+        let i = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"].as_i64() == Some(id))
+            .unwrap()
+            .clone();
+        if i["status"] != "syncing" {
+            return i;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("sync did not end");
+}
+
+#[tokio::test]
+async fn sign_in_failures_name_the_aadsts_code_and_the_fix() {
+    let (app, client, fake, _) = setup(30).await;
+    for (body, expect) in [
+        (form(TENANT, CLIENT, "wrong"), "AADSTS7000215"),
+        (form(TENANT, CLIENT, "Old~expired-secret"), "AADSTS7000222"),
+        (form("other.onmicrosoft.com", CLIENT, SECRET), "AADSTS90002"),
+        (
+            form(TENANT, "99999999-0000-0000-0000-000000000000", SECRET),
+            "AADSTS700016",
+        ),
+    ] {
+        let (status, text) = test_connection(&app, &client, &body).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
+        assert!(text.contains(expect), "{expect}: {text}");
+    }
+    let (_, text) = test_connection(&app, &client, &form(TENANT, CLIENT, "wrong")).await;
+    assert!(text.contains("not its Secret ID"), "{text}");
+
+    // Signed in, but without admin consent.
+    fake_consent(&fake, false);
+    let (status, text) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(text.contains("Authorization_RequestDenied"), "{text}");
+    assert!(text.contains("Grant admin consent"), "{text}");
+    fake_consent(&fake, true);
+
+    let (status, text) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let test: Value = serde_json::from_str(&text).unwrap();
+    assert!(test["users"].as_u64().unwrap() > 20, "{test}");
+    assert!(!text.contains(SECRET));
+}
+
+/// The fake's consent switch lives behind its router; reach it through the
+/// shared state kept by `Running`.
+fn fake_consent(fake: &Running, on: bool) {
+    let state = fake
+        .state::<FakeEntra>()
+        .expect("the running fake is an Entra tenant");
+    state.consented.store(on, Ordering::Relaxed);
+}
+
+#[tokio::test]
+async fn a_directory_over_several_pages_with_throttling_and_a_token_expiring_midway() {
+    let (app, client, fake, org) = setup(2300).await;
+    let state = fake.state::<FakeEntra>().unwrap();
+    // Tokens die after 300 ms although they say an hour; requests take 60 ms.
+    state.real_lifetime_ms.store(300, Ordering::Relaxed);
+    fake.faults.latency_ms.store(60, Ordering::Relaxed);
+    fake.faults.rate_limit(1, "0.25");
+    let res = app
+        .call_json(
+            &client,
+            "connect_integration",
+            &form(TENANT, CLIENT, SECRET),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let done = wait(&app, &client, id).await;
+    assert_eq!(done["status"], "connected", "{done}");
+    // Tokens expired during the run and new ones were fetched.
+    assert!(
+        state.tokens_issued() >= 3,
+        "{} tokens",
+        state.tokens_issued()
+    );
+    let active = org.active();
+    let disabled = org
+        .people
+        .iter()
+        .filter(|p| p.status == muster::fakes::org::Status::Suspended)
+        .count();
+    assert_eq!(done["contact_count"].as_u64().unwrap() as usize, active);
+    assert_eq!(
+        done["last_result"]["excluded"].as_u64().unwrap() as usize,
+        disabled
+    );
+    assert_eq!(done["last_result"]["groups"], 16);
+    let facets = app.json(&client, "contact_facets", &[]).await;
+    assert!(
+        facets["groups"].to_string().contains("Berlin Office"),
+        "{facets}"
+    );
+    let page = app
+        .json(&client, "list_contacts", &[("query[q]", "example.com")])
+        .await;
+    assert_eq!(page["rows"][0]["source"], "Microsoft Entra ID");
+}

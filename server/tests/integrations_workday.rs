@@ -1,0 +1,90 @@
+//! Workday against the fake RaaS report: Basic auth, the seed's exact keys
+//! (a report without them is refused, naming them), workers and groups.
+
+mod common;
+
+use common::TestApp;
+use muster::fakes::workday::FakeWorkday;
+use muster::fakes::FakeOrg;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
+
+fn form(url: &str, password: &str) -> Value {
+    json!({ "form": { "provider": "workday", "fields": {
+        "report_url": url, "username": "ISU_Muster", "password": password } } })
+}
+
+#[tokio::test]
+async fn workday_report_is_read_checked_and_synced() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let org = FakeOrg::generate(120, 9);
+    let fake = FakeWorkday::new(org.clone(), "ISU_Muster", "s3cret")
+        .start(0)
+        .await
+        .unwrap();
+    // The URL as copied, asking for XML: Muster asks for JSON.
+    let url = format!(
+        "{}/ccx/service/customreport2/acme/ISU_Muster/Muster_Workers?format=simplexml",
+        fake.url()
+    );
+
+    let res = app
+        .call_json(&client, "test_connection", &form(&url, "wrong"))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    assert!(res.text().await.unwrap().contains("HTTP 401"));
+
+    let state = fake.state::<FakeWorkday>().unwrap();
+    state.wrong_keys.store(true, Ordering::Relaxed);
+    let res = app
+        .call_json(&client, "test_connection", &form(&url, "s3cret"))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains("Last_Name (the report has last_name)"),
+        "{text}"
+    );
+    assert!(text.contains("Contact_Number"), "{text}");
+    state.wrong_keys.store(false, Ordering::Relaxed);
+
+    let res = app
+        .call_json(&client, "test_connection", &form(&url, "s3cret"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .call_json(&client, "connect_integration", &form(&url, "s3cret"))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let done = loop {
+        let list = app.json(&client, "integrations", &[]).await;
+        let i = list[0].clone();
+        assert_eq!(i["id"].as_i64(), Some(id));
+        if i["status"] != "syncing" {
+            break i;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(done["status"], "connected", "{done}");
+    assert_eq!(
+        done["contact_count"].as_u64().unwrap() as usize,
+        org.active()
+    );
+    let suspended = org
+        .people
+        .iter()
+        .filter(|p| p.status == muster::fakes::org::Status::Suspended)
+        .count();
+    assert_eq!(
+        done["last_result"]["excluded"].as_u64().unwrap() as usize,
+        suspended
+    );
+    assert_eq!(done["last_result"]["groups"], 16);
+    let page = app
+        .json(&client, "list_contacts", &[("query[q]", "example.com")])
+        .await;
+    assert_eq!(page["rows"][0]["source"], "Workday");
+}
