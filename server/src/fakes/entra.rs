@@ -303,15 +303,18 @@ fn paging(q: &HashMap<String, String>) -> Paging {
     }
 }
 
+/// The page of a collection of `total` items that `p` asks for; `item(i)`
+/// makes the i-th item, so that only the page's items are built.
 fn collection(
     headers: &HeaderMap,
     path: &str,
     context: &str,
     p: &Paging,
-    items: Vec<Value>,
+    total: usize,
+    item: impl Fn(usize) -> Value,
 ) -> Response {
-    let end = (p.skip + p.top).min(items.len());
-    let page: Vec<Value> = items[p.skip.min(end)..end].to_vec();
+    let end = (p.skip + p.top).min(total);
+    let page: Vec<Value> = (p.skip.min(end)..end).map(item).collect();
     let mut body = Map::new();
     body.insert(
         "@odata.context".into(),
@@ -319,7 +322,7 @@ fn collection(
             "https://graph.microsoft.com/v1.0/$metadata#{context}"
         )),
     );
-    if end < items.len() {
+    if end < total {
         let mut next = reqwest::Url::parse(&format!("{}{path}", origin(headers))).unwrap();
         {
             let mut q = next.query_pairs_mut();
@@ -375,14 +378,13 @@ async fn users(
         return resp;
     }
     let p = paging(&q);
-    let items: Vec<Value> = fake
-        .org
-        .people
-        .iter()
-        .enumerate()
-        .filter(|(_, person)| person.status != Status::Deprovisioned)
-        .map(|(i, person)| project(user_json(i, person), &p.select))
+    let listed: Vec<usize> = (0..fake.org.people.len())
+        .filter(|i| fake.org.people[*i].status != Status::Deprovisioned)
         .collect();
+    let item = |n: usize| {
+        let i = listed[n];
+        project(user_json(i, &fake.org.people[i]), &p.select)
+    };
     match fake.faults.page_fault(p.skip / p.top + 1) {
         PageFault::None => {}
         PageFault::Fail(code) => {
@@ -395,7 +397,7 @@ async fn users(
         }
         PageFault::Malformed => {
             let (parts, body) =
-                collection(&headers, "/v1.0/users", "users", &p, items).into_parts();
+                collection(&headers, "/v1.0/users", "users", &p, listed.len(), item).into_parts();
             let bytes = axum::body::to_bytes(body, usize::MAX)
                 .await
                 .unwrap_or_default();
@@ -406,7 +408,7 @@ async fn users(
         }
         PageFault::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
     }
-    collection(&headers, "/v1.0/users", "users", &p, items)
+    collection(&headers, "/v1.0/users", "users", &p, listed.len(), item)
 }
 
 async fn groups(
@@ -418,27 +420,29 @@ async fn groups(
         return resp;
     }
     let p = paging(&q);
-    let items = fake
-        .org
-        .groups
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            project(
-                json!({
-                    "id": group_id(i),
-                    "displayName": g.name,
-                    "description": null,
-                    "groupTypes": [],
-                    "mailEnabled": false,
-                    "securityEnabled": true,
-                    "mailNickname": g.name.replace(' ', "")
-                }),
-                &p.select,
-            )
-        })
-        .collect();
-    collection(&headers, "/v1.0/groups", "groups", &p, items)
+    let item = |i: usize| {
+        let g = &fake.org.groups[i];
+        project(
+            json!({
+                "id": group_id(i),
+                "displayName": g.name,
+                "description": null,
+                "groupTypes": [],
+                "mailEnabled": false,
+                "securityEnabled": true,
+                "mailNickname": g.name.replace(' ', "")
+            }),
+            &p.select,
+        )
+    };
+    collection(
+        &headers,
+        "/v1.0/groups",
+        "groups",
+        &p,
+        fake.org.groups.len(),
+        item,
+    )
 }
 
 async fn members(
@@ -462,17 +466,20 @@ async fn members(
         );
     };
     let p = paging(&q);
-    let items = g
+    let listed: Vec<usize> = g
         .members
         .iter()
-        .filter(|i| fake.org.people[**i].status != Status::Deprovisioned)
-        .map(|i| json!({ "@odata.type": "#microsoft.graph.user", "id": user_id(*i) }))
+        .copied()
+        .filter(|i| fake.org.people[*i].status != Status::Deprovisioned)
         .collect();
+    let item =
+        |n: usize| json!({ "@odata.type": "#microsoft.graph.user", "id": user_id(listed[n]) });
     collection(
         &headers,
         &format!("/v1.0/groups/{id}/transitiveMembers"),
         "directoryObjects",
         &p,
-        items,
+        listed.len(),
+        item,
     )
 }

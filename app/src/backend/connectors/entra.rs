@@ -14,18 +14,17 @@
 //! Disabled accounts (accountEnabled false) are left out and counted.
 
 use super::http::{Client, HttpConfig, HttpError};
-use super::{non_empty, sample_names, Connector, ConnectorError, Credentials};
+use super::TokenCache;
+use super::{get_bearer_json, non_empty, sample_names, Connector, ConnectorError, Credentials};
 use super::{Directory, Person, Progress, SourceGroup};
 use crate::model::ConnectionTest;
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
-use reqwest::header::{ACCEPT, AUTHORIZATION};
 use serde::Deserialize;
 use serde_json::Value;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 use url::Url;
 
 const PAGE: u32 = 999;
@@ -59,7 +58,7 @@ pub struct Entra {
     client_id: String,
     secret: String,
     http: Client,
-    token: Mutex<Option<(String, Instant)>>,
+    token: TokenCache,
 }
 
 impl Entra {
@@ -105,32 +104,28 @@ impl Entra {
             client_id,
             secret,
             http: http.client(),
-            token: Mutex::new(None),
+            token: TokenCache::default(),
         })
     }
 
     /// A token, from the cache while it has more than a minute left.
     async fn token(&self, fresh: bool) -> Result<String, ConnectorError> {
-        let mut cached = self.token.lock().await;
-        if let Some((token, until)) = cached.as_ref() {
-            if !fresh && Instant::now() + Duration::from_secs(60) < *until {
-                return Ok(token.clone());
-            }
-        }
-        let client = BasicClient::new(ClientId::new(self.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.secret.clone()))
-            .set_auth_type(AuthType::RequestBody)
-            .set_token_uri(TokenUrl::from_url(self.token_url.clone()));
-        let response = client
-            .exchange_client_credentials()
-            .add_scope(Scope::new(self.scope.clone()))
-            .request_async(self.http.inner())
+        self.token
+            .get(fresh, || async {
+                let client = BasicClient::new(ClientId::new(self.client_id.clone()))
+                    .set_client_secret(ClientSecret::new(self.secret.clone()))
+                    .set_auth_type(AuthType::RequestBody)
+                    .set_token_uri(TokenUrl::from_url(self.token_url.clone()));
+                let response = client
+                    .exchange_client_credentials()
+                    .add_scope(Scope::new(self.scope.clone()))
+                    .request_async(self.http.inner())
+                    .await
+                    .map_err(|e| self.token_error(e))?;
+                let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
+                Ok((response.access_token().secret().clone(), lifetime))
+            })
             .await
-            .map_err(|e| self.token_error(e))?;
-        let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
-        let token = response.access_token().secret().clone();
-        *cached = Some((token.clone(), Instant::now() + lifetime));
-        Ok(token)
     }
 
     fn token_error(
@@ -169,32 +164,14 @@ impl Entra {
 
     /// GET a Graph URL, with a fresh token once if the cached one expired.
     async fn get(&self, url: &Url) -> Result<Value, ConnectorError> {
-        let mut fresh = false;
-        loop {
-            let token = self.token(fresh).await?;
-            let auth = format!("Bearer {token}");
-            let result = self
-                .http
-                .send(|c| {
-                    c.get(url.clone())
-                        .header(AUTHORIZATION, &auth)
-                        .header(ACCEPT, "application/json")
-                })
-                .await;
-            match result {
-                Ok(resp) => {
-                    return serde_json::from_slice(&resp.body).map_err(|e| {
-                        ConnectorError::Provider(format!(
-                            "The answer from Microsoft Graph could not be read ({e}). Try again."
-                        ))
-                    })
-                }
-                Err(HttpError::Status { status, .. }) if status.as_u16() == 401 && !fresh => {
-                    fresh = true;
-                }
-                Err(e) => return Err(self.error(e)),
-            }
-        }
+        get_bearer_json(
+            &self.http,
+            url,
+            |fresh| self.token(fresh),
+            |e| self.error(e),
+            "Microsoft Graph",
+        )
+        .await
     }
 
     fn error(&self, e: HttpError) -> ConnectorError {

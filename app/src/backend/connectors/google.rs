@@ -16,17 +16,16 @@
 //! Suspended and archived users are left out and counted.
 
 use super::http::{Client, HttpConfig, HttpError};
-use super::{non_empty, sample_names, url_guard, Connector, ConnectorError, Credentials};
+use super::{get_bearer_json, non_empty, sample_names, url_guard, Connector, ConnectorError};
+use super::{Credentials, TokenCache};
 use super::{Directory, Person, Progress, SourceGroup};
 use crate::model::ConnectionTest;
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
-use reqwest::header::{ACCEPT, AUTHORIZATION};
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::time::{Duration, Instant};
-use tokio::sync::Mutex;
+use std::time::Duration;
 use url::Url;
 
 /// The audience of the grant: always this, whatever `token_uri` says.
@@ -70,7 +69,7 @@ pub struct Google {
     admin: String,
     directory: Url,
     http: Client,
-    token: Mutex<Option<(String, Instant)>>,
+    token: TokenCache,
 }
 
 fn json_field(name: &str) -> ConnectorError {
@@ -131,7 +130,7 @@ impl Google {
                 .clone()
                 .unwrap_or_else(|| DIRECTORY.parse().expect("fixed URL")),
             http: http.client().retry_also(google_rate_limit),
-            token: Mutex::new(None),
+            token: TokenCache::default(),
         })
     }
 
@@ -152,42 +151,38 @@ impl Google {
     }
 
     async fn token(&self, fresh: bool) -> Result<String, ConnectorError> {
-        let mut cached = self.token.lock().await;
-        if let Some((token, until)) = cached.as_ref() {
-            if !fresh && Instant::now() + Duration::from_secs(60) < *until {
-                return Ok(token.clone());
-            }
-        }
-        let assertion = self.assertion()?;
-        let form = [
-            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            ("assertion", assertion.as_str()),
-        ];
-        let resp = self
-            .http
-            .send(|c| c.post(self.token_uri.clone()).form(&form))
+        self.token
+            .get(fresh, || async {
+                let assertion = self.assertion()?;
+                let form = [
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                    ("assertion", assertion.as_str()),
+                ];
+                let resp = self
+                    .http
+                    .send(|c| c.post(self.token_uri.clone()).form(&form))
+                    .await
+                    .map_err(|e| self.token_error(e))?;
+                #[derive(Deserialize)]
+                struct Token {
+                    access_token: String,
+                    expires_in: Option<Value>,
+                }
+                let t: Token = serde_json::from_slice(&resp.body).map_err(|_| {
+                    ConnectorError::Provider(
+                        "Google's token answer could not be read. Try again.".into(),
+                    )
+                })?;
+                // google-auth accepts expires_in as a number or a string.
+                let secs = match t.expires_in {
+                    Some(Value::Number(n)) => n.as_u64(),
+                    Some(Value::String(s)) => s.parse().ok(),
+                    _ => None,
+                }
+                .unwrap_or(3600);
+                Ok((t.access_token, Duration::from_secs(secs)))
+            })
             .await
-            .map_err(|e| self.token_error(e))?;
-        #[derive(Deserialize)]
-        struct Token {
-            access_token: String,
-            expires_in: Option<Value>,
-        }
-        let t: Token = serde_json::from_slice(&resp.body).map_err(|_| {
-            ConnectorError::Provider("Google's token answer could not be read. Try again.".into())
-        })?;
-        // google-auth accepts expires_in as a number or a string.
-        let secs = match t.expires_in {
-            Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) => s.parse().ok(),
-            _ => None,
-        }
-        .unwrap_or(3600);
-        *cached = Some((
-            t.access_token.clone(),
-            Instant::now() + Duration::from_secs(secs),
-        ));
-        Ok(t.access_token)
     }
 
     fn token_error(&self, e: HttpError) -> ConnectorError {
@@ -220,32 +215,14 @@ impl Google {
     }
 
     async fn get(&self, url: &Url) -> Result<Value, ConnectorError> {
-        let mut fresh = false;
-        loop {
-            let token = self.token(fresh).await?;
-            let auth = format!("Bearer {token}");
-            match self
-                .http
-                .send(|c| {
-                    c.get(url.clone())
-                        .header(AUTHORIZATION, &auth)
-                        .header(ACCEPT, "application/json")
-                })
-                .await
-            {
-                Ok(resp) => {
-                    return serde_json::from_slice(&resp.body).map_err(|e| {
-                        ConnectorError::Provider(format!(
-                            "The answer from the Directory API could not be read ({e}). Try again."
-                        ))
-                    })
-                }
-                Err(HttpError::Status { status, .. }) if status.as_u16() == 401 && !fresh => {
-                    fresh = true;
-                }
-                Err(e) => return Err(self.error(e)),
-            }
-        }
+        get_bearer_json(
+            &self.http,
+            url,
+            |fresh| self.token(fresh),
+            |e| self.error(e),
+            "the Directory API",
+        )
+        .await
     }
 
     fn error(&self, e: HttpError) -> ConnectorError {

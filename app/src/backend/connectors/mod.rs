@@ -201,6 +201,69 @@ pub(crate) fn sample_names(people: &[Person]) -> Vec<String> {
         .collect()
 }
 
+/// An access token kept for its lifetime, and fetched again a minute before
+/// it ends (or at once, when a provider says it expired).
+#[derive(Default)]
+pub(crate) struct TokenCache(tokio::sync::Mutex<Option<(String, std::time::Instant)>>);
+
+impl TokenCache {
+    pub async fn get<F, Fut>(&self, fresh: bool, fetch: F) -> Result<String, ConnectorError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(String, std::time::Duration), ConnectorError>>,
+    {
+        let mut cached = self.0.lock().await;
+        let margin = std::time::Duration::from_secs(60);
+        if let Some((token, until)) = cached.as_ref() {
+            if !fresh && std::time::Instant::now() + margin < *until {
+                return Ok(token.clone());
+            }
+        }
+        let (token, lifetime) = fetch().await?;
+        *cached = Some((token.clone(), std::time::Instant::now() + lifetime));
+        Ok(token)
+    }
+}
+
+/// GET `url` as JSON with a bearer token from `token(fresh)`. A 401 gets one
+/// fresh token and one more try (a token that expired during the run).
+pub(crate) async fn get_bearer_json<T, Fut>(
+    http: &http::Client,
+    url: &url::Url,
+    token: T,
+    error: impl Fn(HttpError) -> ConnectorError,
+    api: &str,
+) -> Result<serde_json::Value, ConnectorError>
+where
+    T: Fn(bool) -> Fut,
+    Fut: std::future::Future<Output = Result<String, ConnectorError>>,
+{
+    let mut fresh = false;
+    loop {
+        let auth = format!("Bearer {}", token(fresh).await?);
+        let result = http
+            .send(|c| {
+                c.get(url.clone())
+                    .header(reqwest::header::AUTHORIZATION, &auth)
+                    .header(reqwest::header::ACCEPT, "application/json")
+            })
+            .await;
+        match result {
+            Ok(resp) => {
+                return serde_json::from_slice(&resp.body).map_err(|e| {
+                    ConnectorError::Provider(format!(
+                        "The answer from {api} could not be read ({e}). Try again."
+                    ))
+                })
+            }
+            Err(HttpError::Status { status, .. }) if status.as_u16() == 401 && !fresh => {
+                fresh = true;
+            }
+            Err(e) => return Err(error(e)),
+        }
+    }
+}
+
 /// Trimmed, and `None` when empty.
 pub(crate) fn non_empty(value: Option<&str>) -> Option<String> {
     value

@@ -273,6 +273,7 @@ pub async fn apply(
         }
     }
 
+    let t_match = std::time::Instant::now();
     let mut groups = bulk::GroupIds::new(org, source);
     for chunk in new.chunks(CHUNK) {
         let contacts: Vec<&ValidContact> = chunk.iter().map(|(_, c)| *c).collect();
@@ -292,9 +293,20 @@ pub async fn apply(
         result.created += chunk.len() as u64;
     }
 
+    let t_insert = t_match.elapsed();
     write_groups(&tx, org, id, source, dir, &contact_of).await?;
+    let t_groups = t_match.elapsed();
     directory::place(&tx, org).await?;
+    let t_place = t_match.elapsed();
     tx.commit().await?;
+    tracing::debug!(
+        integration = id,
+        insert_ms = t_insert.as_millis() as u64,
+        groups_ms = (t_groups - t_insert).as_millis() as u64,
+        place_ms = (t_place - t_groups).as_millis() as u64,
+        commit_ms = (t_match.elapsed() - t_place).as_millis() as u64,
+        "directory applied"
+    );
     Ok(result)
 }
 
