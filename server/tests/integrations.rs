@@ -312,6 +312,17 @@ async fn okta_failures_say_what_to_do() {
         "{err}"
     );
 
+    // A server that does not speak TLS on an https:// address.
+    let (status, err) = test_connection(
+        &app,
+        &client,
+        &json!({ "form": { "provider": "okta", "fields": {
+            "domain": format!("https://{}", fake.addr), "api_token": TOKEN } } }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(message(&err).contains("secure connection"), "{err}");
+
     // Not an Okta API at all.
     let (status, err) = test_connection(
         &app,

@@ -259,7 +259,18 @@ pub fn classify(e: &reqwest::Error) -> HttpError {
     {
         return HttpError::Dns("the name does not resolve".into());
     }
-    if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    // rustls's errors: a bad or untrusted certificate, a failed handshake,
+    // or a server that does not speak TLS at all ("corrupt message").
+    let tls = [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+        "peer is incompatible",
+        "alert",
+    ];
+    if tls.iter().any(|t| lower.contains(t)) {
         return HttpError::Tls(last_cause(e));
     }
     HttpError::Connect(last_cause(e))
