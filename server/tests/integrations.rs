@@ -36,34 +36,14 @@ async fn connect(app: &TestApp, client: &Client, form: &Value) -> Value {
     let status = res.status();
     let body: Value = res.json().await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");
-    wait_sync(app, client, body["id"].as_i64().unwrap()).await
-}
-
-async fn integration(app: &TestApp, client: &Client, id: i64) -> Option<Value> {
-    let list = app.json(client, "integrations", &[]).await;
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["id"].as_i64() == Some(id))
-        .cloned()
-}
-
-async fn wait_sync(app: &TestApp, client: &Client, id: i64) -> Value {
-    for _ in 0..600 {
-        let i = integration(app, client, id).await.expect("listed");
-        if i["status"] != "syncing" {
-            return i;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("sync of {id} did not end");
+    app.wait_sync(client, body["id"].as_i64().unwrap()).await
 }
 
 async fn sync_now(app: &TestApp, client: &Client, id: i64) -> Value {
     let id_text = id.to_string();
     app.json(client, "sync_integration", &[("id", id_text.as_str())])
         .await;
-    wait_sync(app, client, id).await
+    app.wait_sync(client, id).await
 }
 
 /// (source, count) of the organisation's contacts.
@@ -229,7 +209,8 @@ async fn okta_test_connect_sync_and_remove() {
     assert_eq!(sources(&app, 1).await, vec![("Manual".to_string(), 2)]);
     let groups = app.json(&client, "contact_facets", &[]).await;
     assert_eq!(groups["groups"], json!([]));
-    assert!(integration(&app, &client, id.parse().unwrap())
+    assert!(app
+        .integration(&client, id.parse().unwrap())
         .await
         .is_none());
 }
@@ -481,7 +462,7 @@ async fn credentials_are_sealed_and_never_returned() {
         let text = res.text().await.unwrap();
         assert!(!text.contains(TOKEN), "{name} answered with the token");
     }
-    wait_sync(&app, &client, done["id"].as_i64().unwrap()).await;
+    app.wait_sync(&client, done["id"].as_i64().unwrap()).await;
 
     // Editing: a secret left empty keeps the stored one (tested, then saved);
     // a wrong new one is refused and changes nothing; a bad date is named.
@@ -522,7 +503,7 @@ async fn credentials_are_sealed_and_never_returned() {
         StatusCode::OK,
         "a stored secret is used by Test Connection"
     );
-    let after = integration(&app, &client, num).await.unwrap();
+    let after = app.integration(&client, num).await.unwrap();
     assert_eq!(after["settings"]["expires_on"], "2027-01-31");
     assert_eq!(after["secrets"][0]["set_at"], set_at);
     assert!(after["expiry_warning"].is_null());
@@ -591,7 +572,8 @@ async fn organisations_do_not_see_each_others_integrations() {
     let anonymous = app.client();
     let res = app.call(&anonymous, "integrations", &[]).await;
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-    assert!(integration(&app, &acme, done["id"].as_i64().unwrap())
+    assert!(app
+        .integration(&acme, done["id"].as_i64().unwrap())
         .await
         .is_some());
 }

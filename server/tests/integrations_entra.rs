@@ -38,24 +38,6 @@ async fn test_connection(app: &TestApp, client: &Client, body: &Value) -> (Statu
     (res.status(), res.text().await.unwrap())
 }
 
-async fn wait(app: &TestApp, client: &Client, id: i64) -> Value {
-    for _ in 0..1200 {
-        let list = app.json(client, "integrations", &[]).await;
-        let i = list
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|i| i["id"].as_i64() == Some(id))
-            .unwrap()
-            .clone();
-        if i["status"] != "syncing" {
-            return i;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("sync did not end");
-}
-
 #[tokio::test]
 async fn sign_in_failures_name_the_aadsts_code_and_the_fix() {
     let (app, client, fake, _) = setup(30).await;
@@ -116,7 +98,7 @@ async fn a_directory_over_several_pages_with_throttling_and_a_token_expiring_mid
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let done = wait(&app, &client, id).await;
+    let done = app.wait_sync(&client, id).await;
     assert_eq!(done["status"], "connected", "{done}");
     // Tokens expired during the run and new ones were fetched.
     assert!(

@@ -68,14 +68,7 @@ async fn sync(app: &TestApp, client: &Client, id: Option<i64>, form: &Value) -> 
     };
     assert_eq!(res.status(), StatusCode::OK);
     let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    loop {
-        let list = app.json(client, "integrations", &[]).await;
-        if list[0]["status"] != "syncing" {
-            assert_eq!(list[0]["id"].as_i64(), Some(id));
-            return list[0].clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    app.wait_sync(client, id).await
 }
 
 async fn faults_for(kind: &str) {

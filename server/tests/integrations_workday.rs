@@ -59,15 +59,7 @@ async fn workday_report_is_read_checked_and_synced() {
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
-    let done = loop {
-        let list = app.json(&client, "integrations", &[]).await;
-        let i = list[0].clone();
-        assert_eq!(i["id"].as_i64(), Some(id));
-        if i["status"] != "syncing" {
-            break i;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let done = app.wait_sync(&client, id).await;
     assert_eq!(done["status"], "connected", "{done}");
     assert_eq!(
         done["contact_count"].as_u64().unwrap() as usize,

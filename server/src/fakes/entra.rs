@@ -396,15 +396,8 @@ async fn users(
             )
         }
         PageFault::Malformed => {
-            let (parts, body) =
-                collection(&headers, "/v1.0/users", "users", &p, listed.len(), item).into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            return Response::from_parts(
-                parts,
-                axum::body::Body::from(bytes.slice(..bytes.len() / 2)),
-            );
+            let full = collection(&headers, "/v1.0/users", "users", &p, listed.len(), item);
+            return super::cut_in_half(full).await;
         }
         PageFault::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
     }

@@ -154,6 +154,16 @@ pub async fn serve<T: std::any::Any + Send + Sync>(
     })
 }
 
+/// The same answer with its body cut off in the middle (a malformed page).
+pub(crate) async fn cut_in_half(resp: axum::response::Response) -> axum::response::Response {
+    let (parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(..bytes.len() / 2);
+    axum::response::Response::from_parts(parts, axum::body::Body::from(half))
+}
+
 /// The base URL the client used, for absolute links in `Link` headers.
 pub(crate) fn origin(headers: &axum::http::HeaderMap) -> String {
     let host = headers

@@ -255,12 +255,7 @@ async fn users(
         }
         PageFault::Malformed => {
             let full = page(&fake, &headers, "/api/v1/users", &paging, items);
-            let (parts, body) = full.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            let cut = bytes.slice(..bytes.len() / 2);
-            return Response::from_parts(parts, axum::body::Body::from(cut));
+            return super::cut_in_half(full).await;
         }
         PageFault::Hang => {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;

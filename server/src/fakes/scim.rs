@@ -155,16 +155,7 @@ async fn users(
             StatusCode::from_u16(code).unwrap(),
             "The service is temporarily unavailable.",
         ),
-        PageFault::Malformed => {
-            let (parts, body) = list(&paging, items).into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            Response::from_parts(
-                parts,
-                axum::body::Body::from(bytes.slice(..bytes.len() / 2)),
-            )
-        }
+        PageFault::Malformed => super::cut_in_half(list(&paging, items)).await,
         PageFault::Hang => {
             tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
             list(&paging, items)

@@ -185,6 +185,28 @@ pub fn test_providers(allow_insecure: bool) -> HttpConfig {
 }
 
 impl TestApp {
+    /// Integration `id` as the Integrations tab lists it, if listed.
+    pub async fn integration(&self, client: &Client, id: i64) -> Option<Value> {
+        let list = self.json(client, "integrations", &[]).await;
+        list.as_array()?
+            .iter()
+            .find(|i| i["id"].as_i64() == Some(id))
+            .cloned()
+    }
+
+    /// Wait for integration `id`'s sync to end (at most a minute); the
+    /// integration as listed then.
+    pub async fn wait_sync(&self, client: &Client, id: i64) -> Value {
+        for _ in 0..1200 {
+            let i = self.integration(client, id).await.expect("listed");
+            if i["status"] != "syncing" {
+                return i;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the sync of integration {id} did not end");
+    }
+
     /// Call a server function that takes JSON.
     pub async fn call_json(&self, client: &Client, name: &str, body: &Value) -> Response {
         client

@@ -15,7 +15,9 @@
 
 use super::http::{Client, HttpConfig, HttpError};
 use super::TokenCache;
-use super::{get_bearer_json, non_empty, sample_names, Connector, ConnectorError, Credentials};
+use super::{
+    get_bearer_json, next_page, non_empty, sample_names, Connector, ConnectorError, Credentials,
+};
 use super::{Directory, Person, Progress, SourceGroup};
 use crate::model::ConnectionTest;
 use async_trait::async_trait;
@@ -202,19 +204,6 @@ impl Entra {
         ConnectorError::Provider(message)
     }
 
-    fn same_host(&self, next: &str) -> Result<Url, ConnectorError> {
-        let url = Url::parse(next).map_err(|_| {
-            ConnectorError::Provider(format!("Graph sent a next link that is not a URL: {next}"))
-        })?;
-        if url.origin() != self.graph.origin() {
-            return Err(ConnectorError::Provider(format!(
-                "Graph sent a next link to another host ({}); Muster does not send the token there.",
-                url.host_str().unwrap_or("?")
-            )));
-        }
-        Ok(url)
-    }
-
     /// Every item of a collection, following `@odata.nextLink`.
     async fn all(
         &self,
@@ -234,7 +223,7 @@ impl Entra {
             }
             each_page(out.len());
             next = match page.get("@odata.nextLink").and_then(Value::as_str) {
-                Some(n) => Some(self.same_host(n)?),
+                Some(n) => Some(next_page(&self.graph, n, "Microsoft Graph")?),
                 None => None,
             };
         }

@@ -264,10 +264,52 @@ where
     }
 }
 
+/// A paging link from `provider`, followed only to the origin of `base`: a
+/// link to another host would take the token there.
+pub(crate) fn next_page(
+    base: &url::Url,
+    next: &str,
+    provider: &str,
+) -> Result<url::Url, ConnectorError> {
+    let url = url::Url::parse(next).map_err(|_| {
+        ConnectorError::Provider(format!(
+            "{provider} sent a paging link that is not a URL: {next}"
+        ))
+    })?;
+    if url.origin() != base.origin() {
+        return Err(ConnectorError::Provider(format!(
+            "{provider} sent a paging link to another host ({}); Muster does not send the token there.",
+            url.host_str().unwrap_or("?")
+        )));
+    }
+    Ok(url)
+}
+
 /// Trimmed, and `None` when empty.
 pub(crate) fn non_empty(value: Option<&str>) -> Option<String> {
     value
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paging_links_are_followed_only_to_the_same_origin() {
+        let base: url::Url = "https://acme.okta.com/".parse().unwrap();
+        let same = next_page(&base, "https://acme.okta.com/api/v1/users?after=x", "Okta");
+        assert_eq!(same.unwrap().query(), Some("after=x"));
+        for other in [
+            "https://evil.example/api/v1/users",
+            "http://acme.okta.com/api/v1/users",
+            "https://acme.okta.com:8443/api/v1/users",
+        ] {
+            let err = next_page(&base, other, "Okta").unwrap_err().to_string();
+            assert!(err.contains("another host"), "{other}: {err}");
+        }
+        assert!(next_page(&base, "/relative", "Okta").is_err());
+    }
 }

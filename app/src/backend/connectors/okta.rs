@@ -9,7 +9,9 @@
 //! leaves DEPROVISIONED users out of an unfiltered list.
 
 use super::http::{Client, HttpConfig, HttpError};
-use super::{non_empty, sample_names, url_guard, Connector, ConnectorError, Credentials};
+use super::{
+    next_page, non_empty, sample_names, url_guard, Connector, ConnectorError, Credentials,
+};
 use super::{Directory, Person, Progress, SourceGroup};
 use crate::model::ConnectionTest;
 use async_trait::async_trait;
@@ -70,23 +72,9 @@ impl Okta {
             ))
         })?;
         let next = next_link(&resp.headers)
-            .map(|n| self.same_origin(&n))
+            .map(|n| next_page(&self.base, &n, "Okta"))
             .transpose()?;
         Ok((items, next))
-    }
-
-    /// Follow a `next` link only to the host the token was meant for.
-    fn same_origin(&self, next: &str) -> Result<Url, ConnectorError> {
-        let url = Url::parse(next).map_err(|_| {
-            ConnectorError::Provider(format!("Okta sent a paging link that is not a URL: {next}"))
-        })?;
-        if url.origin() != self.base.origin() {
-            return Err(ConnectorError::Provider(format!(
-                "Okta sent a paging link to another host ({}); Muster does not send the token there.",
-                url.host_str().unwrap_or("?")
-            )));
-        }
-        Ok(url)
     }
 
     /// Every page from `first`.
