@@ -238,9 +238,7 @@ async fn main() -> anyhow::Result<()> {
             providers.graph_url = url("MUSTER_GRAPH_URL", graph_url)?;
             providers.google_directory_url =
                 url("MUSTER_GOOGLE_DIRECTORY_URL", google_directory_url)?;
-            integrations::sweep_interrupted(&db)
-                .await
-                .map_err(anyhow_app)?;
+            integrations::spawn_sweeper(db.clone(), imports.stale_after);
             let state = AppState::new(db, options, secure_cookies)
                 .with_imports(imports)
                 .with_vault(vault)

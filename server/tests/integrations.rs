@@ -1,11 +1,12 @@
 //! Integrations against the fake providers, over real HTTP both ways: Test
 //! Connection, Connect with the first sync, failures with their messages,
 //! retries, a failed fetch changing nothing, removal, sealed credentials,
-//! refused private addresses, and isolation between organisations.
+//! refused private addresses, an untrusted certificate, and isolation
+//! between organisations.
 
 mod common;
 
-use common::{test_providers, TestApp};
+use common::{test_providers, TestApp, UntrustedTls};
 use muster::fakes::okta::FakeOkta;
 use muster::fakes::scim::FakeScim;
 use muster::fakes::{FakeOrg, Faults, Running};
@@ -159,16 +160,13 @@ async fn okta_test_connect_sync_and_remove() {
             ("Okta".to_string(), org.active() as i64)
         ]
     );
-    // Groups from Okta, with their members (the built-in Everyone left out).
-    let groups = app.json(&client, "contact_facets", &[]).await;
-    let names: Vec<&str> = groups["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g.as_str().unwrap())
-        .collect();
-    assert!(names.contains(&"Engineering Team"), "{names:?}");
-    assert!(!names.contains(&"Everyone"));
+    // Groups from Okta, with their members (the built-in Everyone left out);
+    // they are the integration's, not offered as the organisation's own.
+    let names = app.synced_groups().await;
+    assert!(names.iter().any(|n| n == "Engineering Team"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "Everyone"));
+    let facets = app.json(&client, "contact_facets", &[]).await;
+    assert_eq!(facets["groups"], json!([]), "{facets}");
     // The contacts are searchable at once.
     let found = app
         .json(
@@ -207,8 +205,7 @@ async fn okta_test_connect_sync_and_remove() {
         .await;
     assert_eq!(removed, count);
     assert_eq!(sources(&app, 1).await, vec![("Manual".to_string(), 2)]);
-    let groups = app.json(&client, "contact_facets", &[]).await;
-    assert_eq!(groups["groups"], json!([]));
+    assert_eq!(app.synced_groups().await, Vec::<String>::new());
     assert!(app
         .integration(&client, id.parse().unwrap())
         .await
@@ -320,6 +317,38 @@ async fn okta_failures_say_what_to_do() {
         .await;
     assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(app.json(&client, "integrations", &[]).await, json!([]));
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_named_and_saves_nothing() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let server = UntrustedTls::start().await;
+    let form = json!({ "form": { "provider": "okta", "fields": {
+        "domain": format!("https://{}", server.addr), "api_token": TOKEN } } });
+
+    let (status, err) = test_connection(&app, &client, &form).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{err}");
+    assert!(message(&err).contains("secure connection"), "{err}");
+    assert!(
+        message(&err)
+            .contains("certificate is not trusted (self-signed or from an unknown authority)"),
+        "{err}"
+    );
+
+    // Connect tests first, so it fails the same way and saves nothing.
+    let res = app.call_json(&client, "connect_integration", &form).await;
+    let status = res.status();
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{err}");
+    assert!(message(&err).contains("not trusted"), "{err}");
+    assert_eq!(app.json(&client, "integrations", &[]).await, json!([]));
+    assert_eq!(app.contact_count(1).await, 0);
+
+    // Each try stopped at the certificate, and none was retried: a
+    // certificate does not become trusted by asking again.
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(server.handshakes.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
@@ -576,4 +605,126 @@ async fn organisations_do_not_see_each_others_integrations() {
         .integration(&acme, done["id"].as_i64().unwrap())
         .await
         .is_some());
+}
+
+async fn execute(app: &TestApp, sql: String) {
+    app.db
+        .execute_raw(Statement::from_string(app.db.get_database_backend(), sql))
+        .await
+        .unwrap();
+}
+
+/// One sync at a time per integration, on any replica: Sync now and Remove
+/// are refused while a sync runs; a sync whose heartbeat stopped (its server
+/// died) is recorded as interrupted by the sweeper, and can be run again.
+#[tokio::test]
+async fn one_sync_at_a_time_and_interrupted_syncs_are_swept() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let fake = okta(FakeOrg::generate(60, 9)).await;
+    let first = connect(&app, &client, &okta_form(&fake, TOKEN)).await;
+    assert_eq!(first["status"], "connected", "{first}");
+    let id = first["id"].as_i64().unwrap();
+    let id_text = id.to_string();
+    let form = [("id", id_text.as_str())];
+
+    // A slow source keeps the next sync running while we knock.
+    fake.faults.latency_ms.store(600, Ordering::SeqCst);
+    let res = app.call(&client, "sync_integration", &form).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app.call(&client, "sync_integration", &form).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.text().await.unwrap().contains("already running"));
+    let res = app.call(&client, "remove_integration", &form).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    fake.faults.latency_ms.store(0, Ordering::SeqCst);
+    let done = app.wait_sync(&client, id).await;
+    assert_eq!(done["status"], "connected", "{done}");
+
+    // A replica died in the middle of a sync: "syncing", heartbeat a minute old.
+    let a_minute_ago = chrono::Utc::now().timestamp_millis() - 60_000;
+    let died = format!(
+        "UPDATE integrations SET status = 'syncing', heartbeat_at = {a_minute_ago} WHERE id = {id}"
+    );
+    execute(&app, died.clone()).await;
+    // The sweeper (every 15 s with the default 30 s) is not waited for.
+    app::backend::integrations::sweep_interrupted(&app.db, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    let swept = app.integration(&client, id).await.unwrap();
+    assert_eq!(swept["status"], "failed", "{swept}");
+    assert!(
+        swept["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("interrupted"),
+        "{swept}"
+    );
+    // Before any sweep, Sync now takes over a sync whose heartbeat stopped.
+    execute(&app, died).await;
+    let again = sync_now(&app, &client, id).await;
+    assert_eq!(again["status"], "connected", "{again}");
+    assert!(again["last_error"].is_null(), "{again}");
+}
+
+/// A synced contact's groups from its source are shown apart and kept by
+/// the sync; editing the contact's own groups leaves them alone, and the
+/// group picker offers only the organisation's own groups.
+#[tokio::test]
+async fn synced_groups_are_shown_but_not_edited_by_hand() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let fake = okta(FakeOrg::generate(80, 5)).await;
+    let done = connect(&app, &client, &okta_form(&fake, TOKEN)).await;
+    assert_eq!(done["status"], "connected", "{done}");
+    let db = &app.db;
+    let member = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT m.contact_id AS id FROM group_members m JOIN contact_groups g \
+             ON g.id = m.group_id WHERE g.integration_id IS NOT NULL ORDER BY m.contact_id LIMIT 1"
+                .to_string(),
+        ))
+        .await
+        .unwrap()
+        .expect("a synced contact in a synced group");
+    let id = member.try_get::<i64>("", "id").unwrap().to_string();
+    let get = || async {
+        let res = app.call(&client, "get_contact", &[("id", &id)]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json::<Value>().await.unwrap()
+    };
+    let before = get().await;
+    assert_eq!(before["groups"], json!([]), "{before}");
+    let synced = before["synced_groups"].clone();
+    assert!(!synced.as_array().unwrap().is_empty(), "{before}");
+
+    let version = before["version"].to_string();
+    let edit = [
+        ("id", id.as_str()),
+        ("version", version.as_str()),
+        ("draft[first_name]", before["first_name"].as_str().unwrap()),
+        ("draft[last_name]", before["last_name"].as_str().unwrap()),
+        ("draft[email]", before["email"].as_str().unwrap()),
+        ("draft[groups][0]", "On call"),
+    ];
+    let res = app.call(&client, "update_contact", &edit).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let after = get().await;
+    assert_eq!(after["groups"], json!(["On call"]), "{after}");
+    assert_eq!(after["synced_groups"], synced, "{after}");
+
+    let facets = app.json(&client, "contact_facets", &[]).await;
+    assert_eq!(facets["groups"], json!(["On call"]), "{facets}");
+    // The next sync keeps the source's memberships and the hand-made one.
+    let id_num: i64 = done["id"].as_i64().unwrap();
+    sync_now(&app, &client, id_num).await;
+    let later = get().await;
+    assert_eq!(later["groups"], json!(["On call"]), "{later}");
+    assert_eq!(later["synced_groups"], synced, "{later}");
 }

@@ -1,6 +1,6 @@
 //! Microsoft Entra ID against the fake tenant and Graph: the sign-in errors
-//! with their AADSTS codes, missing consent, throttling, paging over several
-//! pages, and a token that expires during the run.
+//! with their AADSTS codes, missing consent, throttling, a failing sign-in
+//! retried, paging over several pages, and a token that expires during the run.
 
 mod common;
 
@@ -118,13 +118,47 @@ async fn a_directory_over_several_pages_with_throttling_and_a_token_expiring_mid
         disabled
     );
     assert_eq!(done["last_result"]["groups"], 16);
-    let facets = app.json(&client, "contact_facets", &[]).await;
-    assert!(
-        facets["groups"].to_string().contains("Berlin Office"),
-        "{facets}"
-    );
+    let groups = app.synced_groups().await;
+    assert!(groups.iter().any(|g| g == "Berlin Office"), "{groups:?}");
     let page = app
         .json(&client, "list_contacts", &[("query[q]", "example.com")])
         .await;
     assert_eq!(page["rows"][0]["source"], "Microsoft Entra ID");
+}
+
+#[tokio::test]
+async fn a_failing_sign_in_is_retried_and_a_refused_one_is_not() {
+    let (app, client, fake, _) = setup(30).await;
+    let state = fake.state::<FakeEntra>().unwrap();
+
+    // The sign-in fails once with a 503, then works: the token request is
+    // retried like every other request.
+    fake.faults.token_failures.store(1, Ordering::SeqCst);
+    let (status, text) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(state.token_requests(), 2);
+    assert_eq!(state.tokens_issued(), 1);
+
+    // A refusal (401 for a wrong secret, 400 for an unknown tenant) is asked
+    // once: trying again cannot change Microsoft's mind.
+    for (body, expect) in [
+        (form(TENANT, CLIENT, "wrong"), "AADSTS7000215"),
+        (form("other.onmicrosoft.com", CLIENT, SECRET), "AADSTS90002"),
+    ] {
+        let before = state.token_requests();
+        let (status, text) = test_connection(&app, &client, &body).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
+        assert!(text.contains(expect), "{expect}: {text}");
+        assert_eq!(state.token_requests(), before + 1, "{expect}");
+    }
+
+    // Failing beyond the retries (three tries in the tests): the message says so.
+    fake.faults.token_failures.store(10, Ordering::SeqCst);
+    let before = state.token_requests();
+    let (status, text) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
+    assert!(text.contains("HTTP 503"), "{text}");
+    assert!(text.contains("also when tried again"), "{text}");
+    assert_eq!(state.token_requests(), before + 3);
+    fake.faults.token_failures.store(0, Ordering::SeqCst);
 }

@@ -150,7 +150,8 @@ pub async fn sync_integration(id: i64) -> Result<Integration, AppError> {
 #[cfg(feature = "ssr")]
 async fn start_sync(state: &AppState, org: OrgId, id: i64) -> Result<Integration, AppError> {
     integrations::get(&state.db, org, id).await?;
-    if !integrations::claim_sync(&state.db, org, id).await? {
+    let stale_after = state.imports.stale_after;
+    if !integrations::claim_sync(&state.db, org, id, stale_after).await? {
         return Err(AppError::Conflict(
             "A sync of this integration is already running.".into(),
         ));
@@ -159,7 +160,8 @@ async fn start_sync(state: &AppState, org: OrgId, id: i64) -> Result<Integration
     tokio::spawn(async move {
         let s = state2;
         // The outcome is recorded on the integration, where the page reads it.
-        let _ = integrations::sync::run(&s.db, &s.vault, &s.providers, org, id).await;
+        let beat = stale_after / 4;
+        let _ = integrations::sync::run(&s.db, &s.vault, &s.providers, org, id, beat).await;
     });
     integrations::get(&state.db, org, id).await
 }

@@ -44,7 +44,12 @@ pub struct Contact {
     pub department: Option<String>,
     pub role: Option<String>,
     pub location: Option<String>,
+    /// The organisation's own groups the contact is in: editable.
     pub groups: Vec<String>,
+    /// Groups of the integration the contact comes from: the sync keeps their
+    /// members, so they are shown, not edited, here.
+    #[serde(default)]
+    pub synced_groups: Vec<String>,
     pub source: String,
     /// Incremented on every change; a save must name the version it edited.
     pub version: i64,

@@ -5,7 +5,8 @@
 //! - `POST /{tenant}/oauth2/v2.0/token`, client credentials in the body; the
 //!   AADSTS errors of a wrong tenant (90002), unknown app (700016), wrong
 //!   secret (7000215), expired secret (7000222) and bad scope (70011), in
-//!   Microsoft's error body; tokens that expire after `token_lifetime`.
+//!   Microsoft's error body; tokens that expire after `token_lifetime`; a
+//!   passing 503 (90033) while `Faults::token_failures` lasts.
 //! - `GET /v1.0/users` with `$select` (department and accountEnabled only when
 //!   selected, as in Graph), `$top` (default 100, at most 999) and an opaque
 //!   `$skiptoken` in an absolute `@odata.nextLink`; disabled accounts listed
@@ -24,7 +25,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,7 @@ pub struct FakeEntra {
     pub real_lifetime_ms: AtomicU64,
     pub faults: Arc<Faults>,
     tokens: Mutex<HashMap<String, Instant>>,
+    token_requests: AtomicUsize,
     next: AtomicU64,
 }
 
@@ -60,6 +62,7 @@ impl FakeEntra {
             real_lifetime_ms: AtomicU64::new(0),
             faults: Arc::default(),
             tokens: Mutex::default(),
+            token_requests: AtomicUsize::new(0),
             next: AtomicU64::new(1),
         }
     }
@@ -82,6 +85,11 @@ impl FakeEntra {
     /// How many access tokens it has issued.
     pub fn tokens_issued(&self) -> usize {
         self.tokens.lock().unwrap().len()
+    }
+
+    /// How many token requests it has received, refused and failed ones included.
+    pub fn token_requests(&self) -> usize {
+        self.token_requests.load(Ordering::SeqCst)
     }
 
     fn id(&self) -> String {
@@ -122,6 +130,16 @@ async fn token(
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     fake.faults.delay().await;
+    fake.token_requests.fetch_add(1, Ordering::SeqCst);
+    if fake.faults.take_token_failure() {
+        return aad_error(
+            &fake,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            90033,
+            "A transient error has occurred. Please try again.",
+        );
+    }
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or("");
     if tenant != fake.tenant {
         return aad_error(

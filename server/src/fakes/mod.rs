@@ -6,8 +6,8 @@
 //! Integrations tab without an HR system.
 //!
 //! Faults can be switched on while a fake runs ([`Faults`]), to test what a
-//! connector does with a 429, a 5xx in the middle of paging, a malformed page
-//! or a provider that stops answering.
+//! connector does with a 429, a 5xx in the middle of paging or from the
+//! sign-in, a malformed page or a provider that stops answering.
 
 pub mod entra;
 pub mod google;
@@ -39,6 +39,9 @@ pub struct Faults {
     pub malformed_page: Mutex<Option<usize>>,
     /// The page of users that never answers.
     pub hang_page: Mutex<Option<usize>>,
+    /// Answer this many token requests with 503 before serving again (a
+    /// sign-in service that fails for a moment).
+    pub token_failures: AtomicUsize,
     /// Added to every answer.
     pub latency_ms: AtomicU64,
     /// Requests served, for tests that count them.
@@ -57,8 +60,16 @@ impl Faults {
 
     /// Take one 429 if any are left.
     fn take_rate_limit(&self) -> bool {
-        self.rate_limited
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        Self::take_one(&self.rate_limited)
+    }
+
+    /// Take one failed token request if any are left.
+    fn take_token_failure(&self) -> bool {
+        Self::take_one(&self.token_failures)
+    }
+
+    fn take_one(left: &AtomicUsize) -> bool {
+        left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     }
 

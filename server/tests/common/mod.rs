@@ -10,7 +10,12 @@ use app::backend::{auth, AppState};
 use reqwest::{Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 pub struct TestApp {
     pub url: String,
@@ -87,6 +92,7 @@ impl TestApp {
             ..imports
         };
         job::spawn_sweeper(db.clone(), imports.clone());
+        app::backend::integrations::spawn_sweeper(db.clone(), imports.stale_after);
         let uploads = imports.dir.clone();
         let state = AppState::new(db.clone(), muster::leptos_options(), false)
             .with_imports(imports)
@@ -207,6 +213,21 @@ impl TestApp {
         panic!("the sync of integration {id} did not end");
     }
 
+    /// The names of the groups that integrations brought, in name order.
+    pub async fn synced_groups(&self) -> Vec<String> {
+        let db = &self.db;
+        db.query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT name FROM contact_groups WHERE integration_id IS NOT NULL ORDER BY name_lower"
+                .to_string(),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.try_get::<String>("", "name").unwrap())
+        .collect()
+    }
+
     /// Call a server function that takes JSON.
     pub async fn call_json(&self, client: &Client, name: &str, body: &Value) -> Response {
         client
@@ -325,3 +346,74 @@ pub fn detected_fields(preview: &Value) -> Vec<String> {
 }
 
 pub const PASSWORD: &str = "a long enough password";
+
+/// A certificate for localhost and 127.0.0.1 that signs itself, so that no
+/// client trusts it (generated for these tests only, valid 2000 to 2100).
+const SELF_SIGNED_CERT: &[u8] = include_bytes!("../../src/fakes/keys/self-signed-localhost.crt");
+const SELF_SIGNED_KEY: &[u8] = include_bytes!("../../src/fakes/keys/self-signed-localhost.key");
+
+/// An HTTPS server on 127.0.0.1 that presents the self-signed certificate.
+/// Should a client ever get through the handshake, it answers an empty JSON
+/// list, so that a client trusting it shows as a test failure, not a hang.
+pub struct UntrustedTls {
+    pub addr: std::net::SocketAddr,
+    /// Connections accepted.
+    pub connections: Arc<AtomicUsize>,
+    /// TLS handshakes that completed.
+    pub handshakes: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl UntrustedTls {
+    pub async fn start() -> Self {
+        // ring, the provider the rest of the tree builds rustls with.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let cert = CertificateDer::from_pem_slice(SELF_SIGNED_CERT).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(SELF_SIGNED_KEY).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let (accepted, completed) = (connections.clone(), handshakes.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let (acceptor, completed) = (acceptor.clone(), completed.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    completed.fetch_add(1, Ordering::SeqCst);
+                    let mut request = [0u8; 4096];
+                    let _ = tls.read(&mut request).await;
+                    let _ = tls
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                              content-length: 2\r\nconnection: close\r\n\r\n[]",
+                        )
+                        .await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            handshakes,
+            task,
+        }
+    }
+}
+
+impl Drop for UntrustedTls {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -118,10 +118,17 @@ impl Entra {
                     .set_client_secret(ClientSecret::new(self.secret.clone()))
                     .set_auth_type(AuthType::RequestBody)
                     .set_token_uri(TokenUrl::from_url(self.token_url.clone()));
+                // The future owns its client: a borrowed one would not be Send
+                // for every lifetime, as async_trait's futures must be.
+                let http = self.http.clone();
+                let send = move |request: oauth2::HttpRequest| {
+                    let http = http.clone();
+                    async move { send_token_request(&http, request).await }
+                };
                 let response = client
                     .exchange_client_credentials()
                     .add_scope(Scope::new(self.scope.clone()))
-                    .request_async(self.http.inner())
+                    .request_async(&send)
                     .await
                     .map_err(|e| self.token_error(e))?;
                 let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3600));
@@ -130,10 +137,7 @@ impl Entra {
             .await
     }
 
-    fn token_error(
-        &self,
-        e: RequestTokenError<oauth2::HttpClientError<reqwest::Error>, BasicErrorResponse>,
-    ) -> ConnectorError {
+    fn token_error(&self, e: RequestTokenError<HttpError, BasicErrorResponse>) -> ConnectorError {
         let host = self.token_url.host_str().unwrap_or("Microsoft").to_string();
         let message = match e {
             RequestTokenError::ServerResponse(r) => {
@@ -153,9 +157,18 @@ impl Entra {
                     _ => format!("Microsoft refused the sign-in: {first}"),
                 }
             }
-            RequestTokenError::Request(oauth2::HttpClientError::Reqwest(e)) => {
-                super::http::classify(e.as_ref()).network_message(&host)
+            RequestTokenError::Request(HttpError::Status { status, .. })
+                if status.as_u16() == 429 =>
+            {
+                format!("{host} kept throttling the sign-in requests. Try again in a few minutes.")
             }
+            RequestTokenError::Request(HttpError::Status { status, .. })
+                if status.is_server_error() =>
+            {
+                let code = status.as_u16();
+                format!("{host} failed with HTTP {code} at sign-in, also when tried again. Try again later.")
+            }
+            RequestTokenError::Request(e) => e.network_message(&host),
             RequestTokenError::Parse(_, _) => format!(
                 "The sign-in answer from {host} could not be read. Check the tenant ID and the cloud, and try again."
             ),
@@ -204,29 +217,39 @@ impl Entra {
         ConnectorError::Provider(message)
     }
 
-    /// Every item of a collection, following `@odata.nextLink`.
-    async fn all(
+    /// Every item of a collection, following `@odata.nextLink`, handed to
+    /// `each` page by page (a large directory is never held as JSON); returns
+    /// how many there were.
+    async fn each(
         &self,
         first: Url,
+        mut each: impl FnMut(Value),
         mut each_page: impl FnMut(usize),
-    ) -> Result<Vec<Value>, ConnectorError> {
-        let mut out = Vec::new();
+    ) -> Result<usize, ConnectorError> {
+        let mut seen = 0;
         let mut next = Some(first);
         while let Some(url) = next {
             let mut page = self.get(&url).await?;
-            if let Some(Value::Array(items)) = page.get_mut("value").map(Value::take) {
-                out.extend(items);
-            } else {
+            let Some(Value::Array(items)) = page.get_mut("value").map(Value::take) else {
                 return Err(ConnectorError::Provider(
                     "Microsoft Graph answered without a list of values. Try again.".into(),
                 ));
-            }
-            each_page(out.len());
+            };
+            seen += items.len();
+            items.into_iter().for_each(&mut each);
+            each_page(seen);
             next = match page.get("@odata.nextLink").and_then(Value::as_str) {
                 Some(n) => Some(next_page(&self.graph, n, "Microsoft Graph")?),
                 None => None,
             };
         }
+        Ok(seen)
+    }
+
+    /// Every item of a collection, following `@odata.nextLink`.
+    async fn all(&self, first: Url) -> Result<Vec<Value>, ConnectorError> {
+        let mut out = Vec::new();
+        self.each(first, |v| out.push(v), |_| {}).await?;
         Ok(out)
     }
 
@@ -237,6 +260,41 @@ impl Entra {
             .append_pair("$top", &PAGE.to_string());
         url
     }
+}
+
+/// oauth2's HTTP client for the token request: the shared client, so that
+/// the request is retried (429, 5xx, timeouts) like every other one. A refusal
+/// (400 or 401 with an AADSTS error) goes back to oauth2 as an answer, unretried,
+/// for it to read Microsoft's error body; what still fails after the retries
+/// stays an error.
+async fn send_token_request(
+    http: &Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, HttpError> {
+    let (parts, body) = request.into_parts();
+    let url = parts.uri.to_string();
+    let sent = http
+        .send(|c| {
+            c.request(parts.method.clone(), url.as_str())
+                .headers(parts.headers.clone())
+                .body(body.clone())
+        })
+        .await;
+    let (status, headers, body) = match sent {
+        Ok(resp) => (resp.status, resp.headers, resp.body),
+        Err(HttpError::Status {
+            status,
+            headers,
+            body,
+        }) if status.is_client_error() && status.as_u16() != 429 => {
+            (status, headers, body.into_bytes())
+        }
+        Err(e) => return Err(e),
+    };
+    let mut response = oauth2::HttpResponse::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    Ok(response)
 }
 
 fn join(base: &Url, path: &str) -> Url {
@@ -319,23 +377,24 @@ impl Connector for Entra {
     }
 
     async fn directory(&self, progress: &dyn Progress) -> Result<Directory, ConnectorError> {
-        let users = self
-            .all(self.users_url(), |n| progress.people_read(n))
-            .await?;
         let mut dir = Directory::default();
-        for v in &users {
-            if !enabled(v) {
-                dir.excluded += 1;
-            } else if let Some(p) = person(v) {
-                dir.people.push(p);
-            }
-        }
-        drop(users);
+        self.each(
+            self.users_url(),
+            |v| {
+                if !enabled(&v) {
+                    dir.excluded += 1;
+                } else if let Some(p) = person(&v) {
+                    dir.people.push(p);
+                }
+            },
+            |n| progress.people_read(n),
+        )
+        .await?;
         let mut url = join(&self.graph, "v1.0/groups");
         url.query_pairs_mut()
             .append_pair("$select", "id,displayName")
             .append_pair("$top", &PAGE.to_string());
-        let groups = self.all(url, |_| {}).await?;
+        let groups = self.all(url).await?;
         let concurrency = self.http.config().concurrency.max(1);
         let named: Vec<(String, String)> = groups
             .iter()
@@ -347,7 +406,7 @@ impl Connector for Entra {
                 url.query_pairs_mut()
                     .append_pair("$select", "id")
                     .append_pair("$top", &PAGE.to_string());
-                let members = self.all(url, |_| {}).await?;
+                let members = self.all(url).await?;
                 Ok::<_, ConnectorError>(SourceGroup {
                     external_id: id,
                     name,

@@ -248,14 +248,16 @@ impl Google {
         ConnectorError::Provider(text)
     }
 
-    /// Every item under `key` of a list, following `nextPageToken`.
-    async fn all(
+    /// Every item under `key` of a list, following `nextPageToken`, handed
+    /// to `each` page by page (a large directory is never held as JSON).
+    async fn each(
         &self,
         first: Url,
         key: &str,
+        mut each: impl FnMut(Value),
         mut each_page: impl FnMut(usize),
-    ) -> Result<Vec<Value>, ConnectorError> {
-        let mut out = Vec::new();
+    ) -> Result<(), ConnectorError> {
+        let mut seen = 0;
         let mut token: Option<String> = None;
         loop {
             let mut url = first.clone();
@@ -264,17 +266,25 @@ impl Google {
             }
             let mut page = self.get(&url).await?;
             if let Some(Value::Array(items)) = page.get_mut(key).map(Value::take) {
-                out.extend(items);
+                seen += items.len();
+                items.into_iter().for_each(&mut each);
             }
-            each_page(out.len());
+            each_page(seen);
             token = page
                 .get("nextPageToken")
                 .and_then(Value::as_str)
                 .map(str::to_string);
             if token.is_none() {
-                return Ok(out);
+                return Ok(());
             }
         }
+    }
+
+    /// Every item under `key` of a list, following `nextPageToken`.
+    async fn all(&self, first: Url, key: &str) -> Result<Vec<Value>, ConnectorError> {
+        let mut out = Vec::new();
+        self.each(first, key, |v| out.push(v), |_| {}).await?;
+        Ok(out)
     }
 
     fn url(&self, path: &str, pairs: &[(&str, &str)]) -> Url {
@@ -382,20 +392,25 @@ impl Connector for Google {
                 ("projection", "full"),
             ],
         );
-        let users = self.all(url, "users", |n| progress.people_read(n)).await?;
         let mut dir = Directory::default();
-        for v in &users {
-            if left_out(v) {
-                dir.excluded += 1;
-            } else if let Some(p) = person(v) {
-                dir.people.push(p);
-            }
-        }
+        self.each(
+            url,
+            "users",
+            |v| {
+                if left_out(&v) {
+                    dir.excluded += 1;
+                } else if let Some(p) = person(&v) {
+                    dir.people.push(p);
+                }
+            },
+            |n| progress.people_read(n),
+        )
+        .await?;
         let url = self.url(
             "admin/directory/v1/groups",
             &[("customer", "my_customer"), ("maxResults", "200")],
         );
-        let groups = self.all(url, "groups", |_| {}).await?;
+        let groups = self.all(url, "groups").await?;
         let concurrency = self.http.config().concurrency.max(1);
         let named: Vec<(String, String)> = groups
             .iter()
@@ -407,7 +422,7 @@ impl Connector for Google {
                     &format!("admin/directory/v1/groups/{id}/members"),
                     &[("maxResults", "200"), ("includeDerivedMembership", "true")],
                 );
-                let members = self.all(url, "members", |_| {}).await?;
+                let members = self.all(url, "members").await?;
                 Ok::<_, ConnectorError>(SourceGroup {
                     external_id: id,
                     name,

@@ -70,21 +70,28 @@ impl HttpConfig {
     }
 }
 
-/// A failed request, after any retries.
-#[derive(Debug)]
+/// A failed request, after any retries. An `Error`, so that clients of other
+/// crates (oauth2's token requests) can carry it.
+#[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The provider answered with an error status.
+    #[error("the provider answered {status}")]
     Status {
         status: StatusCode,
         headers: HeaderMap,
         body: String,
     },
+    #[error("no answer in time")]
     Timeout,
     /// The host name does not resolve (or resolves only to refused addresses).
+    #[error("{0}")]
     Dns(String),
+    #[error("{0}")]
     Tls(String),
+    #[error("{0}")]
     Connect(String),
     /// The body could not be read.
+    #[error("{0}")]
     Body(String),
 }
 
@@ -118,6 +125,7 @@ pub struct Client {
 
 /// A successful response, read whole.
 pub struct Response {
+    pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
@@ -156,6 +164,7 @@ impl Client {
                         match resp.bytes().await {
                             Ok(body) if status.is_success() => {
                                 return Ok(Response {
+                                    status,
                                     headers,
                                     body: body.to_vec(),
                                 })
@@ -248,7 +257,7 @@ pub fn classify(e: &reqwest::Error) -> HttpError {
     if e.is_timeout() {
         return HttpError::Timeout;
     }
-    let chain = error_chain(e);
+    let chain = causes(e);
     let lower = chain.to_lowercase();
     if let Some(refused) = url_guard::refusal_in(e) {
         return HttpError::Dns(refused);
@@ -271,13 +280,54 @@ pub fn classify(e: &reqwest::Error) -> HttpError {
         "alert",
     ];
     if tls.iter().any(|t| lower.contains(t)) {
-        return HttpError::Tls(last_cause(e));
+        let detail = tls_problem(&lower).map_or_else(|| last_cause(e), str::to_string);
+        return HttpError::Tls(detail);
     }
     HttpError::Connect(last_cause(e))
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
+/// rustls's common TLS failures in words an administrator knows; rustls
+/// names them by its enum variants ("invalid peer certificate:
+/// UnknownIssuer"), which say little to someone who did not write it.
+fn tls_problem(lower_chain: &str) -> Option<&'static str> {
+    const PROBLEMS: &[(&[&str], &str)] = &[
+        (
+            // webpki reports a self-signed server certificate marked as a CA
+            // as CaUsedAsEndEntity rather than UnknownIssuer.
+            &["unknownissuer", "causedasendentity"],
+            "the server's certificate is not trusted (self-signed or from an unknown authority)",
+        ),
+        (
+            &["notvalidforname", "certificate not valid for name"],
+            "the server's certificate is for another name",
+        ),
+        (
+            &["certificate: expired", "certificate expired"],
+            "the server's certificate has expired",
+        ),
+        (
+            &["notvalidyet", "certificate not valid yet"],
+            "the server's certificate is not valid yet (or this server's clock is wrong)",
+        ),
+        (
+            &["certificate: revoked"],
+            "the server's certificate has been revoked",
+        ),
+        (
+            &["corrupt message", "invalidcontenttype"],
+            "the server does not speak TLS on this port (is the address http:// only?)",
+        ),
+    ];
+    PROBLEMS
+        .iter()
+        .find(|(signs, _)| signs.iter().any(|s| lower_chain.contains(s)))
+        .map(|(_, plain)| *plain)
+}
+
+/// The causes of `e`, joined: not `e`'s own message, which holds the URL (a
+/// host named `tls.example.com` must not make every failure a TLS one).
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
     let mut source = e.source();
     while let Some(s) = source {
         out.push_str(": ");
@@ -365,5 +415,28 @@ mod tests {
         assert!(client.retry_delay(&status(503, headers(&[])), 5).is_none());
         assert!(client.retry_delay(&HttpError::Dns("x".into()), 1).is_none());
         assert!(client.retry_delay(&HttpError::Timeout, 1).is_some());
+    }
+
+    #[test]
+    fn tls_failures_are_named_in_plain_words() {
+        let untrusted = tls_problem("error sending request: client error (connect): invalid peer certificate: unknownissuer");
+        assert!(untrusted.unwrap().contains("not trusted (self-signed"));
+        assert!(
+            tls_problem("invalid peer certificate: other(othererror(causedasendentity))").is_some()
+        );
+        assert!(tls_problem(
+            "certificate not valid for name \"a.example\"; certificate is only valid for b.example"
+        )
+        .unwrap()
+        .contains("another name"));
+        assert!(tls_problem("invalid peer certificate: expired")
+            .unwrap()
+            .contains("expired"));
+        assert!(
+            tls_problem("received corrupt message of type invalidcontenttype")
+                .unwrap()
+                .contains("does not speak TLS")
+        );
+        assert!(tls_problem("peer is incompatible: nosignatureschemesincommon").is_none());
     }
 }

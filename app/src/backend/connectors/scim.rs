@@ -87,21 +87,24 @@ impl Scim {
             .map_err(|e| HttpError::Body(format!("not a SCIM list: {e}")))
     }
 
-    /// Every resource, page by page, until as many as the total were read.
-    async fn all(
+    /// Every resource, page by page until as many as the total were read,
+    /// handed to `each` (a large directory is never held as JSON).
+    async fn each(
         &self,
         resource: &str,
+        mut each: impl FnMut(Value),
         mut each_page: impl FnMut(usize),
-    ) -> Result<Vec<Value>, HttpError> {
-        let mut out = Vec::new();
+    ) -> Result<(), HttpError> {
+        let mut seen = 0;
         let mut start = 1;
         loop {
             let page = self.list(resource, start).await?;
             let got = page.resources.len() as u64;
-            out.extend(page.resources);
-            each_page(out.len());
-            if got == 0 || out.len() as u64 >= page.total_results {
-                return Ok(out);
+            seen += page.resources.len();
+            page.resources.into_iter().for_each(&mut each);
+            each_page(seen);
+            if got == 0 || seen as u64 >= page.total_results {
+                return Ok(());
             }
             start += got;
         }
@@ -239,20 +242,26 @@ impl Connector for Scim {
     }
 
     async fn directory(&self, progress: &dyn Progress) -> Result<Directory, ConnectorError> {
-        let users = self
-            .all("Users", |n| progress.people_read(n))
-            .await
-            .map_err(|e| self.error(e))?;
         let mut dir = Directory::default();
-        for v in &users {
-            if !is_active(v) {
-                dir.excluded += 1;
-            } else if let Some(p) = person(v) {
-                dir.people.push(p);
-            }
-        }
-        dir.groups = match self.all("Groups", |_| {}).await {
-            Ok(groups) => groups.iter().filter_map(group).collect(),
+        self.each(
+            "Users",
+            |v| {
+                if !is_active(&v) {
+                    dir.excluded += 1;
+                } else if let Some(p) = person(&v) {
+                    dir.people.push(p);
+                }
+            },
+            |n| progress.people_read(n),
+        )
+        .await
+        .map_err(|e| self.error(e))?;
+        let mut groups = Vec::new();
+        let listed = self
+            .each("Groups", |g| groups.extend(group(&g)), |_| {})
+            .await;
+        dir.groups = match listed {
+            Ok(()) => groups,
             Err(HttpError::Status { status, .. }) if matches!(status.as_u16(), 404 | 501) => {
                 Vec::new()
             }

@@ -81,6 +81,52 @@ pub async fn analyze(db: &DatabaseConnection) -> Result<(), DbErr> {
 }
 
 /// Current time in milliseconds since the Unix epoch: how every timestamp is stored.
+/// Keep the heartbeat (`heartbeat_at`) of row `id` of `table` fresh while its
+/// `status` is `running`, for as long as the caller keeps this future alive
+/// (abort its task when the work ends). A stale heartbeat tells every replica
+/// that the work stopped with the server doing it.
+pub async fn beat(
+    db: DatabaseConnection,
+    table: &'static str,
+    running: &'static str,
+    id: i64,
+    every: Duration,
+) {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let mut sql = Sql::new(db.get_database_backend());
+        sql.push(&format!("UPDATE {table} SET heartbeat_at = "))
+            .bind(now_ms())
+            .push(" WHERE id = ")
+            .bind(id)
+            .push(" AND status = ")
+            .bind(running);
+        if let Err(e) = sql.execute(&db).await {
+            tracing::warn!(table, id, "heartbeat: {e}");
+        }
+    }
+}
+
+/// Run `work` now and then every `period` for as long as the server runs
+/// (the sweepers that every replica runs).
+pub fn every<F, Fut>(period: Duration, what: &'static str, work: F)
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), crate::model::AppError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period.max(Duration::from_millis(200)));
+        loop {
+            tick.tick().await;
+            if let Err(e) = work().await {
+                tracing::warn!("{what}: {e}");
+            }
+        }
+    });
+}
+
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

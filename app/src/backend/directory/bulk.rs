@@ -78,6 +78,7 @@ pub async fn find_matches(
             role: f.role,
             location: f.location,
             groups: groups.remove(&f.id).unwrap_or_default(),
+            synced_groups: Vec::new(),
             source: f.source,
             version: f.version,
             created_at: from_ms(f.created_at),
@@ -142,9 +143,36 @@ async fn new_ids(db: &impl ConnectionTrait, n: usize) -> Result<Vec<i64>, AppErr
     Ok((1..=n as i64).map(|i| max + i).collect())
 }
 
+/// A contact row as `json_each` reads it: a JSON array, column by column.
+#[derive(serde::Serialize)]
+struct Row<'a>(
+    i64,
+    i64,
+    &'a str,
+    &'a str,
+    &'a str,
+    String,
+    Option<&'a str>,
+    Option<String>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    i64,
+    i64,
+    Option<i64>,
+    Option<&'a str>,
+    Option<i64>,
+);
+
 /// Insert validated contacts with their groups, in a few statements, and
-/// return their ids in order. They have no search key until
-/// [`super::place`] runs in the same transaction.
+/// return their ids in order.
+///
+/// They are written in name order, with ids ascending in that order and, on
+/// SQLite, with their search keys ([`super::keys_for`]), so each row and index
+/// entry is written once; a contact whose gap ran out has no key until
+/// [`super::place`] runs in the same transaction, which bulk writers must call.
 ///
 /// Contacts from an integration name it and give each one's external id, in
 /// the order of `contacts`.
@@ -159,48 +187,68 @@ pub async fn insert_many(
     if contacts.is_empty() {
         return Ok(Vec::new());
     }
-    let ids = new_ids(tx, contacts.len()).await?;
-    let now = now_ms();
-    let rows: Vec<serde_json::Value> = contacts
+    let backend = tx.get_database_backend();
+    let sort_names: Vec<String> = contacts.iter().map(|c| c.sort_name()).collect();
+    let mut order: Vec<usize> = (0..contacts.len()).collect();
+    order.sort_by(|&a, &b| sort_names[a].cmp(&sort_names[b]));
+    let fresh = new_ids(tx, contacts.len()).await?;
+    let mut ids = vec![0; contacts.len()];
+    for (&i, id) in order.iter().zip(fresh) {
+        ids[i] = id;
+    }
+    let in_order: Vec<(&str, i64)> = order
         .iter()
-        .zip(&ids)
-        .enumerate()
-        .map(|(i, (c, id))| {
+        .map(|&i| (sort_names[i].as_str(), ids[i]))
+        .collect();
+    let keys = super::keys_for(tx, org, &in_order).await?;
+    let now = now_ms();
+    let rows: Vec<Row> = order
+        .iter()
+        .zip(keys)
+        .map(|(&i, key)| {
+            let c = contacts[i];
             let (integration, external) = match linked {
                 Some((integration, external)) => (Some(integration), external.get(i).copied()),
                 None => (None, None),
             };
-            serde_json::json!([
-                id,
+            Row(
+                ids[i],
                 org.get(),
-                c.first_name,
-                c.last_name,
-                c.sort_name(),
+                &c.first_name,
+                &c.last_name,
+                &sort_names[i],
                 c.search_text(),
                 c.email.as_ref().map(|e| e.as_str()),
                 c.email.as_ref().map(|e| e.lower()),
                 c.phone.as_ref().map(|p| p.as_str()),
-                c.department,
-                c.role,
-                c.location,
+                c.department.as_deref(),
+                c.role.as_deref(),
+                c.location.as_deref(),
                 source,
                 now,
                 now,
                 integration,
                 external,
-            ])
+                key,
+            )
         })
         .collect();
-    let mut sql = Sql::new(tx.get_database_backend());
+    let mut sql = Sql::new(backend);
     sql.push(
         "INSERT INTO contacts (id, org_id, first_name, last_name, sort_name, search_text, \
          email, email_lower, phone, department, role, location, source, created_at, \
-         updated_at, integration_id, external_id) SELECT ",
+         updated_at, integration_id, external_id",
     );
-    let types = [
+    let mut types = vec![
         "BIGINT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT",
         "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "TEXT",
     ];
+    if backend == DbBackend::Sqlite {
+        // PostgreSQL has no search keys.
+        sql.push(", search_key");
+        types.push("BIGINT");
+    }
+    sql.push(") SELECT ");
     for (i, ty) in types.iter().enumerate() {
         if i > 0 {
             sql.push(", ");

@@ -6,7 +6,7 @@ mod search;
 pub mod text;
 mod validate;
 
-pub use search::{export_page, facets, place, search, ExportCursor, ExportRow};
+pub use search::{export_page, facets, keys_for, place, search, ExportCursor, ExportRow};
 pub use validate::{clean, parse_email, parse_phone, validate, Email, PhoneE164, ValidContact};
 
 use crate::backend::auth::OrgId;
@@ -235,14 +235,23 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
     let c: ContactDb = sql.one(db).await?.ok_or(AppError::NotFound)?;
     let mut sql = Sql::new(db.get_database_backend());
     sql.push(
-        "SELECT g.name FROM contact_groups g JOIN group_members m ON m.group_id = g.id \
-         WHERE m.contact_id = ",
+        "SELECT g.name, g.integration_id IS NOT NULL AS synced FROM contact_groups g \
+         JOIN group_members m ON m.group_id = g.id WHERE m.contact_id = ",
     )
     .bind(id)
     .push(" AND g.org_id = ")
     .bind(org.get())
     .push(" ORDER BY g.name_lower");
-    let groups: Vec<NameRow> = sql.all(db).await?;
+    #[derive(FromQueryResult)]
+    struct GroupRow {
+        name: String,
+        synced: bool,
+    }
+    let (synced, own): (Vec<GroupRow>, Vec<GroupRow>) = sql
+        .all::<GroupRow>(db)
+        .await?
+        .into_iter()
+        .partition(|g| g.synced);
     Ok(Contact {
         id: c.id,
         first_name: c.first_name,
@@ -252,7 +261,8 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
         department: c.department,
         role: c.role,
         location: c.location,
-        groups: groups.into_iter().map(|g| g.name).collect(),
+        groups: own.into_iter().map(|g| g.name).collect(),
+        synced_groups: synced.into_iter().map(|g| g.name).collect(),
         source: c.source,
         version: c.version,
         created_at: from_ms(c.created_at),
@@ -294,11 +304,6 @@ fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
 }
 
 #[derive(FromQueryResult)]
-struct NameRow {
-    name: String,
-}
-
-#[derive(FromQueryResult)]
 struct MemberRow {
     contact_id: i64,
     name: String,
@@ -317,7 +322,7 @@ pub async fn groups_of(
     let mut sql = Sql::new(db.get_database_backend());
     sql.push(
         "SELECT m.contact_id, g.name FROM group_members m \
-         JOIN contact_groups g ON g.id = m.group_id WHERE g.org_id = ",
+         JOIN contact_groups g ON g.id = m.group_id WHERE g.integration_id IS NULL AND g.org_id = ",
     )
     .bind(org.get())
     .push(" AND m.contact_id IN ")

@@ -80,48 +80,10 @@ pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError
         if rows.is_empty() {
             return Ok(());
         }
-        let list = serde_json::to_string(
-            &rows
-                .iter()
-                .map(|r| (r.sort_name.as_str(), r.id))
-                .collect::<Vec<_>>(),
-        )
-        .map_err(|e| AppError::internal(e.to_string()))?;
-        // For each new contact, the keys of the keyed contacts just before and after it.
-        let mut sql = Sql::new(DbBackend::Sqlite);
-        sql.push("SELECT (SELECT search_key FROM contacts WHERE org_id = ")
-            .bind(org.get())
-            .push(
-                " AND search_key IS NOT NULL AND (sort_name, id) < (j.value ->> 0, j.value ->> 1) \
-                 ORDER BY sort_name DESC, id DESC LIMIT 1) AS pred, \
-                 (SELECT search_key FROM contacts WHERE org_id = ",
-            )
-            .bind(org.get())
-            .push(
-                " AND search_key IS NOT NULL AND (sort_name, id) > (j.value ->> 0, j.value ->> 1) \
-                 ORDER BY sort_name, id LIMIT 1) AS succ, \
-                 EXISTS (SELECT 1 FROM contacts WHERE org_id = ",
-            )
-            .bind(org.get())
-            .push(
-                " AND search_key IS NOT NULL AND sort_name = j.value ->> 0 \
-                 AND id < j.value ->> 1) AS same FROM json_each(",
-            )
-            .bind(list)
-            .push(") j ORDER BY j.key");
-        let neighbours: Vec<Neighbours> = sql.all(db).await?;
-        if neighbours.len() != rows.len() {
-            return Err(AppError::internal("neighbour lookup lost rows"));
-        }
-
+        let order: Vec<(&str, i64)> = rows.iter().map(|r| (r.sort_name.as_str(), r.id)).collect();
+        let neighbours = neighbours(db, org, &order).await?;
         let mut keys: Vec<(i64, i64)> = Vec::with_capacity(rows.len());
-        let mut start = 0;
-        while start < rows.len() {
-            let gap = (neighbours[start].pred, neighbours[start].succ);
-            let mut end = start + 1;
-            while end < rows.len() && (neighbours[end].pred, neighbours[end].succ) == gap {
-                end += 1;
-            }
+        for (start, end, gap) in gaps(&neighbours) {
             let count = (end - start) as i64;
             let same = neighbours[start].same;
             let Some((first, step)) = fill_gap(gap.0, gap.1, (org_low, org_high), count, same)
@@ -136,10 +98,90 @@ pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError
             for (i, row) in rows[start..end].iter().enumerate() {
                 keys.push((row.id, first + step * i as i64));
             }
-            start = end;
         }
         store_keys(db, &keys).await?;
     }
+}
+
+/// Keys for contacts about to be inserted, given in name order (`(sort_name,
+/// id)` ascending, ids not yet used): a key between their keyed neighbours,
+/// or `None` where a gap has run out, for [`place`] to re-spread after the insert.
+/// Inserting with keys spares the bulk writers a second write of every row.
+pub async fn keys_for(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    order: &[(&str, i64)],
+) -> Result<Vec<Option<i64>>, AppError> {
+    if db.get_database_backend() != DbBackend::Sqlite || order.is_empty() {
+        return Ok(vec![None; order.len()]);
+    }
+    let bounds = org_bounds(org);
+    let neighbours = neighbours(db, org, order).await?;
+    let mut keys = vec![None; order.len()];
+    for (start, end, gap) in gaps(&neighbours) {
+        let count = (end - start) as i64;
+        if let Some((first, step)) = fill_gap(gap.0, gap.1, bounds, count, neighbours[start].same) {
+            for (i, key) in keys[start..end].iter_mut().enumerate() {
+                *key = Some(first + step * i as i64);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// For each of `order` (name order), the keys of the keyed contacts just
+/// before and after it, one statement for the lot.
+async fn neighbours(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    order: &[(&str, i64)],
+) -> Result<Vec<Neighbours>, AppError> {
+    let list = serde_json::to_string(order).map_err(|e| AppError::internal(e.to_string()))?;
+    let mut sql = Sql::new(DbBackend::Sqlite);
+    sql.push("SELECT (SELECT search_key FROM contacts WHERE org_id = ")
+        .bind(org.get())
+        .push(
+            " AND search_key IS NOT NULL AND (sort_name, id) < (j.value ->> 0, j.value ->> 1) \
+             ORDER BY sort_name DESC, id DESC LIMIT 1) AS pred, \
+             (SELECT search_key FROM contacts WHERE org_id = ",
+        )
+        .bind(org.get())
+        .push(
+            " AND search_key IS NOT NULL AND (sort_name, id) > (j.value ->> 0, j.value ->> 1) \
+             ORDER BY sort_name, id LIMIT 1) AS succ, \
+             EXISTS (SELECT 1 FROM contacts WHERE org_id = ",
+        )
+        .bind(org.get())
+        .push(
+            " AND search_key IS NOT NULL AND sort_name = j.value ->> 0 \
+             AND id < j.value ->> 1) AS same FROM json_each(",
+        )
+        .bind(list)
+        .push(") j ORDER BY j.key");
+    let neighbours: Vec<Neighbours> = sql.all(db).await?;
+    if neighbours.len() != order.len() {
+        return Err(AppError::internal("neighbour lookup lost rows"));
+    }
+    Ok(neighbours)
+}
+
+type Gap = (Option<i64>, Option<i64>);
+
+/// Runs of consecutive contacts that fall in the same gap: `(start, end, gap)`.
+fn gaps(neighbours: &[Neighbours]) -> impl Iterator<Item = (usize, usize, Gap)> + '_ {
+    let mut start = 0;
+    std::iter::from_fn(move || {
+        let first = neighbours.get(start)?;
+        let gap = (first.pred, first.succ);
+        let end = start
+            + neighbours[start..]
+                .iter()
+                .take_while(|n| (n.pred, n.succ) == gap)
+                .count();
+        let run = (start, end, gap);
+        start = end;
+        Some(run)
+    })
 }
 
 /// Where `count` new keys go between the neighbours' keys `pred` and `succ`
@@ -614,7 +656,8 @@ pub async fn facets(db: &impl ConnectionTrait, org: OrgId) -> Result<Facets, App
             .collect();
     }
     let mut sql = Sql::new(backend);
-    sql.push("SELECT name FROM contact_groups WHERE org_id = ")
+    // The groups a contact can be put in: the organisation's own.
+    sql.push("SELECT name FROM contact_groups WHERE integration_id IS NULL AND org_id = ")
         .bind(org.get())
         .push(" ORDER BY name_lower");
     out.groups = sql

@@ -105,6 +105,7 @@ fn as_contact(v: &ValidContact, like: Option<&Contact>) -> Contact {
         role: v.role.clone(),
         location: v.location.clone(),
         groups: v.groups.clone(),
+        synced_groups: Vec::new(),
         source: like.map_or_else(|| SOURCE_CSV.to_string(), |c| c.source.clone()),
         version: like.map_or(1, |c| c.version),
         created_at: like.map_or(now, |c| c.created_at),

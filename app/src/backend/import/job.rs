@@ -619,7 +619,13 @@ enum Outcome {
 
 impl Run {
     async fn run(self) {
-        let heartbeat = tokio::spawn(beat(self.db.clone(), self.id, self.beat_every));
+        let heartbeat = tokio::spawn(crate::backend::db::beat(
+            self.db.clone(),
+            "import_jobs",
+            "running",
+            self.id,
+            self.beat_every,
+        ));
         let outcome = match self.apply_all().await {
             Ok(outcome) => outcome,
             Err(e) => Outcome::Failed(format!(
@@ -821,24 +827,6 @@ async fn save_problems(
     Ok(())
 }
 
-/// Keep a running job's heartbeat fresh while a batch takes its time.
-async fn beat(db: DatabaseConnection, id: i64, every: Duration) {
-    let mut tick = tokio::time::interval(every.max(Duration::from_millis(100)));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        let mut sql = Sql::new(db.get_database_backend());
-        sql.push("UPDATE import_jobs SET heartbeat_at = ")
-            .bind(now_ms())
-            .push(" WHERE id = ")
-            .bind(id)
-            .push(" AND status = 'running'");
-        if let Err(e) = sql.execute(&db).await {
-            tracing::warn!(job = id, "import heartbeat: {e}");
-        }
-    }
-}
-
 /// Give the organisation's contacts that have none their place in SQLite's
 /// search index, in a transaction of its own.
 async fn place_all(db: &DatabaseConnection, org: OrgId) -> Result<(), AppError> {
@@ -901,15 +889,10 @@ pub async fn sweep(db: &DatabaseConnection, config: &ImportConfig) -> Result<(),
 
 /// Sweep now, and then regularly, for as long as the server runs.
 pub fn spawn_sweeper(db: DatabaseConnection, config: ImportConfig) {
-    tokio::spawn(async move {
-        let mut tick =
-            tokio::time::interval((config.stale_after / 2).max(Duration::from_millis(200)));
-        loop {
-            tick.tick().await;
-            if let Err(e) = sweep(&db, &config).await {
-                tracing::warn!("sweeping import jobs: {e}");
-            }
-        }
+    let period = config.stale_after / 2;
+    crate::backend::db::every(period, "sweeping import jobs", move || {
+        let (db, config) = (db.clone(), config.clone());
+        async move { sweep(&db, &config).await }
     });
 }
 

@@ -53,6 +53,7 @@ mod tests {
             role: None,
             location: Some("London".into()),
             groups: vec!["On call".into(), "Ops".into()],
+            synced_groups: Vec::new(),
             source: "Manual".into(),
             version: 3,
             created_at: chrono::Utc::now(),

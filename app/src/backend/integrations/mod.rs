@@ -11,6 +11,7 @@ use crate::backend::vault::Vault;
 use crate::model::{AppError, Integration, IntegrationStatus, Provider, SecretState, SyncResult};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 #[derive(FromQueryResult)]
 struct Row {
@@ -352,33 +353,65 @@ pub async fn set_status(
     Ok(())
 }
 
-/// Mark syncing integration `id` as such, unless it already is: at most one
-/// sync per integration. Returns whether this caller may sync.
-pub async fn claim_sync(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<bool, AppError> {
+/// Mark integration `id` as syncing, unless a sync of it is already running
+/// (its heartbeat younger than `stale_after`, on any replica): at most one sync
+/// per integration. Returns whether this caller may sync.
+pub async fn claim_sync(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    id: i64,
+    stale_after: Duration,
+) -> Result<bool, AppError> {
+    let now = now_ms();
     let mut sql = Sql::new(db.get_database_backend());
     sql.push("UPDATE integrations SET status = ")
         .bind(IntegrationStatus::Syncing.as_str())
         .push(", heartbeat_at = ")
-        .bind(now_ms())
+        .bind(now)
         .push(" WHERE id = ")
         .bind(id)
         .push(" AND org_id = ")
         .bind(org.get())
-        .push(" AND status <> ")
-        .bind(IntegrationStatus::Syncing.as_str());
+        .push(" AND NOT ");
+    running(&mut sql, now, stale_after);
     Ok(sql.execute(db).await? == 1)
 }
 
-/// At start-up: a sync that was running when the server stopped will not
-/// finish; say so instead of showing it as syncing forever.
-pub async fn sweep_interrupted(db: &impl ConnectionTrait) -> Result<(), AppError> {
+/// `(...)`: the integration is syncing and its heartbeat is fresh.
+fn running(sql: &mut Sql, now: i64, stale_after: Duration) {
+    sql.push("(status = ")
+        .bind(IntegrationStatus::Syncing.as_str())
+        .push(" AND COALESCE(heartbeat_at, 0) >= ")
+        .bind(now - stale_after.as_millis() as i64)
+        .push(")");
+}
+
+/// A sync whose heartbeat stopped (its server stopped or crashed) will not
+/// finish: say so instead of showing it as syncing forever. Every replica
+/// runs this regularly ([`spawn_sweeper`]).
+pub async fn sweep_interrupted(
+    db: &impl ConnectionTrait,
+    stale_after: Duration,
+) -> Result<(), AppError> {
     let mut sql = Sql::new(db.get_database_backend());
     sql.push("UPDATE integrations SET status = ")
         .bind(IntegrationStatus::Failed.as_str())
         .push(", last_error = ")
-        .bind("The sync was interrupted when the server stopped. Run Sync now again.")
+        .bind("The sync was interrupted: the server running it stopped. Run Sync now again.")
+        .push(", last_sync_at = ")
+        .bind(now_ms())
         .push(" WHERE status = ")
-        .bind(IntegrationStatus::Syncing.as_str());
+        .bind(IntegrationStatus::Syncing.as_str())
+        .push(" AND NOT ");
+    running(&mut sql, now_ms(), stale_after);
     sql.execute(db).await?;
     Ok(())
+}
+
+/// Sweep for interrupted syncs now, and then regularly.
+pub fn spawn_sweeper(db: DatabaseConnection, stale_after: Duration) {
+    crate::backend::db::every(stale_after / 2, "sweeping interrupted syncs", move || {
+        let db = db.clone();
+        async move { sweep_interrupted(&db, stale_after).await }
+    });
 }

@@ -14,6 +14,10 @@ pub fn ContactForm(
     #[prop(into)] pending: Signal<bool>,
     on_submit: Callback<ContactDraft>,
     submit_label: &'static str,
+    /// Groups kept by an integration's sync, shown read-only, and the
+    /// integration's name (the contact's Source).
+    #[prop(optional)]
+    synced_groups: Option<(Vec<String>, String)>,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     let first_name = RwSignal::new(initial.first_name);
@@ -91,6 +95,9 @@ pub fn ContactForm(
             {options("role-options", roles)}
             {options("location-options", locations)}
             <GroupPicker groups=groups options=group_names error=err("groups")/>
+            {synced_groups
+                .filter(|(names, _)| !names.is_empty())
+                .map(|(names, source)| view! { <SyncedGroups names source/> })}
             <div class="form-actions">
                 <button type="submit" class="btn primary" disabled=move || pending.get()>
                     {move || if pending.get() { "Saving…" } else { submit_label }}
@@ -166,6 +173,26 @@ fn GroupPicker(
                 {options.into_iter().map(|v| view! { <option value=v></option> }).collect_view()}
             </datalist>
             <p class="field-error" role="alert">{move || error.get()}</p>
+        </div>
+    }
+}
+
+/// Groups from the contact's integration: their members come from the source.
+#[component]
+fn SyncedGroups(names: Vec<String>, source: String) -> impl IntoView {
+    let label = format!("Groups from {source}");
+    view! {
+        <div class="field">
+            <span class="label" id="synced-groups-label">{label}</span>
+            <p class="hint">
+                "Kept in step with " {source.clone()} " at every sync: change these memberships there."
+            </p>
+            <ul class="chips" aria-labelledby="synced-groups-label">
+                {names
+                    .into_iter()
+                    .map(|name| view! { <li class="chip synced">{name}</li> })
+                    .collect_view()}
+            </ul>
         </div>
     }
 }

@@ -89,6 +89,7 @@ fn ContactEditor(contact: Contact, facets: Facets) -> impl IntoView {
                 update.dispatch(UpdateContact { id, version: version.get_untracked(), draft });
             })
             submit_label="Save changes"
+            synced_groups=(contact.synced_groups.clone(), contact.source.clone())
         >
             <button type="button" class="btn danger" on:click=move |_| confirming.set(true)>
                 "Delete contact"
