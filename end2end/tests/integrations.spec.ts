@@ -66,6 +66,16 @@ test("connect Okta: test, connect, contacts listed with their source, remove wit
   const fromOkta = list.rows.filter({ has: page.locator(".badge", { hasText: "Okta" }) });
   await expect(fromOkta.first()).toBeVisible();
 
+  // A synced contact shows its groups from Okta apart, read-only.
+  await fromOkta.first().getByRole("link", { name: "View" }).click();
+  await expect(page.locator("html[data-hydrated]")).toHaveCount(1);
+  const synced = page.getByRole("list", { name: "Groups from Okta" });
+  await expect(synced.getByRole("listitem")).toHaveCount(2);
+  await expect(synced).toContainText("Team");
+  await expect(synced).toContainText("Office");
+  await expect(synced.getByRole("button")).toHaveCount(0);
+  await page.screenshot({ path: "test-results/integrations-synced-contact.png", fullPage: true });
+
   // Remove: the dialog states exactly how many contacts go.
   await page.goto("/contacts/integrations");
   await expect(page.locator("html[data-hydrated]")).toHaveCount(1);

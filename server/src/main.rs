@@ -86,6 +86,9 @@ enum Command {
     BenchSync {
         #[arg(long, default_value_t = 100_000)]
         people: usize,
+        /// Rounds, each with a fresh database and server; the median is printed.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
         /// The benchmark's own database, emptied at each run.
         #[arg(
             long = "database",
@@ -255,11 +258,13 @@ async fn main() -> anyhow::Result<()> {
         Command::FakeProviders { people, port } => fake_providers(people, port).await?,
         Command::BenchSync {
             people,
+            rounds,
             bench_database_url,
         } => {
             muster::bench_sync::run(muster::bench_sync::SyncOptions {
                 database_url: bench_database_url,
                 people,
+                rounds,
             })
             .await?
         }

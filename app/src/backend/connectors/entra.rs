@@ -218,15 +218,8 @@ impl Entra {
     }
 
     /// Every item of a collection, following `@odata.nextLink`, handed to
-    /// `each` page by page (a large directory is never held as JSON); returns
-    /// how many there were.
-    async fn each(
-        &self,
-        first: Url,
-        mut each: impl FnMut(Value),
-        mut each_page: impl FnMut(usize),
-    ) -> Result<usize, ConnectorError> {
-        let mut seen = 0;
+    /// `each` page by page (a large directory is never held as JSON).
+    async fn each(&self, first: Url, mut each: impl FnMut(Value)) -> Result<(), ConnectorError> {
         let mut next = Some(first);
         while let Some(url) = next {
             let mut page = self.get(&url).await?;
@@ -235,21 +228,19 @@ impl Entra {
                     "Microsoft Graph answered without a list of values. Try again.".into(),
                 ));
             };
-            seen += items.len();
             items.into_iter().for_each(&mut each);
-            each_page(seen);
             next = match page.get("@odata.nextLink").and_then(Value::as_str) {
                 Some(n) => Some(next_page(&self.graph, n, "Microsoft Graph")?),
                 None => None,
             };
         }
-        Ok(seen)
+        Ok(())
     }
 
     /// Every item of a collection, following `@odata.nextLink`.
     async fn all(&self, first: Url) -> Result<Vec<Value>, ConnectorError> {
         let mut out = Vec::new();
-        self.each(first, |v| out.push(v), |_| {}).await?;
+        self.each(first, |v| out.push(v)).await?;
         Ok(out)
     }
 
@@ -378,17 +369,14 @@ impl Connector for Entra {
 
     async fn directory(&self, progress: &dyn Progress) -> Result<Directory, ConnectorError> {
         let mut dir = Directory::default();
-        self.each(
-            self.users_url(),
-            |v| {
-                if !enabled(&v) {
-                    dir.excluded += 1;
-                } else if let Some(p) = person(&v) {
-                    dir.people.push(p);
-                }
-            },
-            |n| progress.people_read(n),
-        )
+        self.each(self.users_url(), |v| {
+            if !enabled(&v) {
+                dir.excluded += 1;
+            } else if let Some(p) = person(&v) {
+                progress.person(&p);
+                dir.people.push(p);
+            }
+        })
         .await?;
         let mut url = join(&self.graph, "v1.0/groups");
         url.query_pairs_mut()

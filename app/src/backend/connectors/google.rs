@@ -255,9 +255,7 @@ impl Google {
         first: Url,
         key: &str,
         mut each: impl FnMut(Value),
-        mut each_page: impl FnMut(usize),
     ) -> Result<(), ConnectorError> {
-        let mut seen = 0;
         let mut token: Option<String> = None;
         loop {
             let mut url = first.clone();
@@ -266,10 +264,8 @@ impl Google {
             }
             let mut page = self.get(&url).await?;
             if let Some(Value::Array(items)) = page.get_mut(key).map(Value::take) {
-                seen += items.len();
                 items.into_iter().for_each(&mut each);
             }
-            each_page(seen);
             token = page
                 .get("nextPageToken")
                 .and_then(Value::as_str)
@@ -283,7 +279,7 @@ impl Google {
     /// Every item under `key` of a list, following `nextPageToken`.
     async fn all(&self, first: Url, key: &str) -> Result<Vec<Value>, ConnectorError> {
         let mut out = Vec::new();
-        self.each(first, key, |v| out.push(v), |_| {}).await?;
+        self.each(first, key, |v| out.push(v)).await?;
         Ok(out)
     }
 
@@ -393,18 +389,14 @@ impl Connector for Google {
             ],
         );
         let mut dir = Directory::default();
-        self.each(
-            url,
-            "users",
-            |v| {
-                if left_out(&v) {
-                    dir.excluded += 1;
-                } else if let Some(p) = person(&v) {
-                    dir.people.push(p);
-                }
-            },
-            |n| progress.people_read(n),
-        )
+        self.each(url, "users", |v| {
+            if left_out(&v) {
+                dir.excluded += 1;
+            } else if let Some(p) = person(&v) {
+                progress.person(&p);
+                dir.people.push(p);
+            }
+        })
         .await?;
         let url = self.url(
             "admin/directory/v1/groups",

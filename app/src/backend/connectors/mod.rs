@@ -58,9 +58,11 @@ pub struct Directory {
     pub excluded: u64,
 }
 
-/// What a connector reports as it reads, so that a long sync shows progress.
+/// What a connector reports as it reads.
 pub trait Progress: Send + Sync {
-    fn people_read(&self, _count: usize) {}
+    /// A person the directory will hold, as soon as it is read, in the
+    /// directory's order: the sync validates people while the next pages come.
+    fn person(&self, _person: &Person) {}
 }
 
 impl Progress for () {}

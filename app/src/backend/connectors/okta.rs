@@ -77,17 +77,19 @@ impl Okta {
         Ok((items, next))
     }
 
-    /// Every page from `first`.
+    /// Every item of every page from `first`, each page shown to `each_page`
+    /// first (it may take items out, to keep a large directory out of memory).
     async fn all<T: serde::de::DeserializeOwned>(
         &self,
         first: Url,
-        mut each_page: impl FnMut(&[T]),
+        mut each_page: impl FnMut(&mut Vec<T>),
     ) -> Result<Vec<T>, ConnectorError> {
         let mut out = Vec::new();
         let mut next = Some(first);
         while let Some(url) = next {
-            let (items, after) = self.page::<T>(&url).await?;
-            each_page(&items);
+            let (mut items, after) = self.page::<T>(&url).await?;
+            // What the callback takes out of the page is not kept.
+            each_page(&mut items);
             out.extend(items);
             next = after;
         }
@@ -289,21 +291,19 @@ impl Connector for Okta {
         let mut url = self.url("api/v1/users");
         url.query_pairs_mut()
             .append_pair("limit", &PAGE.to_string());
-        let mut read = 0usize;
-        let users = self
-            .all::<User>(url, |page| {
-                read += page.len();
-                progress.people_read(read);
-            })
-            .await?;
         let mut dir = Directory::default();
-        for u in users {
-            if excluded(&u.status) {
-                dir.excluded += 1;
-            } else {
-                dir.people.push(person(u));
+        self.all::<User>(url, |page| {
+            for u in page.drain(..) {
+                if excluded(&u.status) {
+                    dir.excluded += 1;
+                } else {
+                    let p = person(u);
+                    progress.person(&p);
+                    dir.people.push(p);
+                }
             }
-        }
+        })
+        .await?;
 
         let mut url = self.url("api/v1/groups");
         url.query_pairs_mut()

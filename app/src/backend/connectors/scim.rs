@@ -89,12 +89,7 @@ impl Scim {
 
     /// Every resource, page by page until as many as the total were read,
     /// handed to `each` (a large directory is never held as JSON).
-    async fn each(
-        &self,
-        resource: &str,
-        mut each: impl FnMut(Value),
-        mut each_page: impl FnMut(usize),
-    ) -> Result<(), HttpError> {
+    async fn each(&self, resource: &str, mut each: impl FnMut(Value)) -> Result<(), HttpError> {
         let mut seen = 0;
         let mut start = 1;
         loop {
@@ -102,7 +97,6 @@ impl Scim {
             let got = page.resources.len() as u64;
             seen += page.resources.len();
             page.resources.into_iter().for_each(&mut each);
-            each_page(seen);
             if got == 0 || seen as u64 >= page.total_results {
                 return Ok(());
             }
@@ -243,23 +237,18 @@ impl Connector for Scim {
 
     async fn directory(&self, progress: &dyn Progress) -> Result<Directory, ConnectorError> {
         let mut dir = Directory::default();
-        self.each(
-            "Users",
-            |v| {
-                if !is_active(&v) {
-                    dir.excluded += 1;
-                } else if let Some(p) = person(&v) {
-                    dir.people.push(p);
-                }
-            },
-            |n| progress.people_read(n),
-        )
+        self.each("Users", |v| {
+            if !is_active(&v) {
+                dir.excluded += 1;
+            } else if let Some(p) = person(&v) {
+                progress.person(&p);
+                dir.people.push(p);
+            }
+        })
         .await
         .map_err(|e| self.error(e))?;
         let mut groups = Vec::new();
-        let listed = self
-            .each("Groups", |g| groups.extend(group(&g)), |_| {})
-            .await;
+        let listed = self.each("Groups", |g| groups.extend(group(&g))).await;
         dir.groups = match listed {
             Ok(()) => groups,
             Err(HttpError::Status { status, .. }) if matches!(status.as_u16(), 404 | 501) => {

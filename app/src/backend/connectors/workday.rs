@@ -203,7 +203,6 @@ impl Connector for Workday {
 
     async fn directory(&self, progress: &dyn Progress) -> Result<Directory, ConnectorError> {
         let entries = self.report().await?;
-        progress.people_read(entries.len());
         let mut dir = Directory::default();
         let mut groups: BTreeMap<String, SourceGroup> = BTreeMap::new();
         for v in &entries {
@@ -227,6 +226,7 @@ impl Connector for Workday {
                     .members
                     .push(p.external_id.clone());
             }
+            progress.person(&p);
             dir.people.push(p);
         }
         dir.groups = groups.into_values().collect();

@@ -75,17 +75,64 @@ async fn fetch_and_apply(
 ) -> Result<SyncResult, AppError> {
     let (provider, credentials) = super::credentials(db, vault, org, id).await?;
     let connector = connectors::connector(provider, &credentials, http)?;
+    let region = auth::org(db, org).await?.default_region;
     let started = std::time::Instant::now();
-    let dir = connector.directory(&()).await?;
+    let validator = Validator::start(region.clone());
+    let read = connector.directory(&validator).await;
+    let checked = validator.finish().await?;
+    let dir = read?;
     tracing::info!(
         integration = id,
         people = dir.people.len(),
         groups = dir.groups.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
-        "directory read"
+        "directory read and validated"
     );
-    let region = auth::org(db, org).await?.default_region;
-    apply(db, org, id, provider, &region, dir).await
+    apply(db, org, id, provider, &region, dir, checked).await
+}
+
+/// A person's external id and the person as a valid contact, if it is one.
+type Checked = (String, Option<ValidContact>);
+
+/// Validates the people a connector reads on a thread of its own, while the
+/// connector waits for the next page: phone numbers take long to check
+/// (libphonenumber's rules), and a sync should not add that time to the read.
+struct Validator {
+    people: std::sync::mpsc::Sender<Person>,
+    thread: std::thread::JoinHandle<Vec<Checked>>,
+}
+
+impl Validator {
+    fn start(region: String) -> Self {
+        let (people, incoming) = std::sync::mpsc::channel::<Person>();
+        let thread = std::thread::spawn(move || {
+            incoming
+                .into_iter()
+                .map(|p| {
+                    let c = valid(&p, &region);
+                    (p.external_id, c)
+                })
+                .collect()
+        });
+        Self { people, thread }
+    }
+
+    /// Everyone checked, in the order they were read.
+    async fn finish(self) -> Result<Vec<Checked>, AppError> {
+        drop(self.people);
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .map_err(AppError::internal)?
+            .map_err(|_| AppError::internal("the validating thread panicked"))
+    }
+}
+
+impl connectors::Progress for Validator {
+    fn person(&self, person: &Person) {
+        // The thread lives until `finish`, so the send cannot fail before.
+        let _ = self.people.send(person.clone());
+    }
 }
 
 #[derive(FromQueryResult)]
@@ -160,33 +207,29 @@ fn valid(p: &Person, region: &str) -> Option<ValidContact> {
 }
 
 /// One person per external id (the first), each as a valid contact, in the
-/// directory's order; the others are skipped. Phone numbers take most of the
-/// time, so the work is shared among the cores.
-fn validate_all(people: Vec<Person>, region: &str) -> Vec<(Person, ValidContact)> {
+/// directory's order; the others are skipped. `checked` holds the people the
+/// connector reported as it read them, in order; anyone else is checked here.
+fn validated(
+    people: Vec<Person>,
+    checked: Vec<Checked>,
+    region: &str,
+) -> Vec<(Person, ValidContact)> {
+    let mut checked = checked.into_iter().peekable();
     let mut seen = HashSet::new();
-    let people: Vec<Person> = people
-        .into_iter()
-        .filter(|p| !p.external_id.is_empty() && seen.insert(p.external_id.clone()))
-        .collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = people.len().div_ceil(threads).max(1);
-    let checked: Vec<Option<ValidContact>> = std::thread::scope(|scope| {
-        let parts: Vec<_> = people
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || part.iter().map(|p| valid(p, region)).collect::<Vec<_>>())
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    });
-    people
-        .into_iter()
-        .zip(checked)
-        .filter_map(|(p, c)| Some((p, c?)))
-        .collect()
+    let mut out = Vec::with_capacity(people.len());
+    for p in people {
+        let contact = match checked.next_if(|(x, _)| *x == p.external_id) {
+            Some((_, c)) => c,
+            None => valid(&p, region),
+        };
+        if p.external_id.is_empty() || !seen.insert(p.external_id.clone()) {
+            continue;
+        }
+        if let Some(c) = contact {
+            out.push((p, c));
+        }
+    }
+    out
 }
 
 pub async fn apply(
@@ -196,6 +239,7 @@ pub async fn apply(
     provider: Provider,
     region: &str,
     mut dir: Directory,
+    checked: Vec<Checked>,
 ) -> Result<SyncResult, AppError> {
     let source = provider.label();
     let mut result = SyncResult {
@@ -205,10 +249,10 @@ pub async fn apply(
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    // Validate outside the transaction, off the async workers.
+    // Pair people with their checks outside the transaction, off the async workers.
     let all = std::mem::take(&mut dir.people);
     let region_owned = region.to_string();
-    let people = tokio::task::spawn_blocking(move || validate_all(all, &region_owned))
+    let people = tokio::task::spawn_blocking(move || validated(all, checked, &region_owned))
         .await
         .map_err(AppError::internal)?;
     result.skipped = result.people - people.len() as u64;
@@ -341,7 +385,7 @@ pub async fn apply(
     tx.commit().await?;
     tracing::debug!(
         integration = id,
-        validate_ms = t_valid.as_millis() as u64,
+        pair_ms = t_valid.as_millis() as u64,
         match_ms = t_matched.as_millis() as u64,
         insert_ms = t_insert.as_millis() as u64,
         groups_ms = (t_groups - t_insert).as_millis() as u64,
