@@ -170,9 +170,10 @@ struct Row<'a>(
 /// return their ids in order.
 ///
 /// They are written in name order, with ids ascending in that order and, on
-/// SQLite, with their search keys ([`super::keys_for`]), so each row and index
-/// entry is written once; a contact whose gap ran out has no key until
-/// [`super::place`] runs in the same transaction, which bulk writers must call.
+/// SQLite when `keyed`, with their search keys ([`super::keys_for`]), so each
+/// row and index entry is written once. Without a key (not `keyed`, or its gap
+/// ran out) a contact waits for [`super::place`], which bulk writers must call:
+/// an upload, many small transactions, defers it to index many at once.
 ///
 /// Contacts from an integration name it and give each one's external id, in
 /// the order of `contacts`.
@@ -183,6 +184,7 @@ pub async fn insert_many(
     source: &str,
     groups: &mut GroupIds,
     linked: Option<(i64, &[&str])>,
+    keyed: bool,
 ) -> Result<Vec<i64>, AppError> {
     if contacts.is_empty() {
         return Ok(Vec::new());
@@ -200,7 +202,11 @@ pub async fn insert_many(
         .iter()
         .map(|&i| (sort_names[i].as_str(), ids[i]))
         .collect();
-    let keys = super::keys_for(tx, org, &in_order).await?;
+    let keys = if keyed {
+        super::keys_for(tx, org, &in_order).await?
+    } else {
+        vec![None; in_order.len()]
+    };
     let now = now_ms();
     let rows: Vec<Row> = order
         .iter()

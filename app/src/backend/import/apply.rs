@@ -302,7 +302,17 @@ impl Importer {
             .filter_map(|p| p.write.as_ref())
             .collect();
         let t1 = std::time::Instant::now();
-        bulk::insert_many(tx, self.org, &new, SOURCE_CSV, &mut self.groups, None).await?;
+        // Keyed later, every `place_every` rows: indexing many at once is cheaper.
+        bulk::insert_many(
+            tx,
+            self.org,
+            &new,
+            SOURCE_CSV,
+            &mut self.groups,
+            None,
+            false,
+        )
+        .await?;
         let t_insert = t1.elapsed();
         for p in &batch.pending {
             if let (Some(id), Some(next)) = (p.id, &p.write) {

@@ -369,6 +369,7 @@ pub async fn apply(
             source,
             &mut groups,
             Some((id, &external)),
+            true,
         )
         .await?;
         for (x, cid) in external.into_iter().zip(ids) {
