@@ -69,6 +69,7 @@ test("connect Okta: test, connect, contacts listed with their source, remove wit
   // A synced contact shows its groups from Okta apart, read-only.
   await fromOkta.first().getByRole("link", { name: "View" }).click();
   await expect(page.locator("html[data-hydrated]")).toHaveCount(1);
+  await expect(page.getByTestId("synced-notice")).toContainText("Each sync writes its name");
   const synced = page.getByRole("list", { name: "Groups from Okta" });
   await expect(synced.getByRole("listitem")).toHaveCount(2);
   await expect(synced).toContainText("Team");

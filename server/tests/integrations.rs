@@ -695,6 +695,18 @@ async fn synced_groups_are_shown_but_not_edited_by_hand() {
         res.json::<Value>().await.unwrap()
     };
     let before = get().await;
+    assert_eq!(before["synced"], true, "{before}");
+    let manual = app
+        .create(
+            &client,
+            &[
+                ("draft[first_name]", "Only"),
+                ("draft[last_name]", "Manual"),
+                ("draft[email]", "only.manual@acme.example"),
+            ],
+        )
+        .await;
+    assert_eq!(manual["synced"], false, "{manual}");
     assert_eq!(before["groups"], json!([]), "{before}");
     let synced = before["synced_groups"].clone();
     assert!(!synced.as_array().unwrap().is_empty(), "{before}");

@@ -50,6 +50,10 @@ pub struct Contact {
     /// members, so they are shown, not edited, here.
     #[serde(default)]
     pub synced_groups: Vec<String>,
+    /// Kept by an integration (its Source): each sync writes the source's
+    /// name, email, phone, department, role and location again.
+    #[serde(default)]
+    pub synced: bool,
     pub source: String,
     /// Incremented on every change; a save must name the version it edited.
     pub version: i64,

@@ -79,6 +79,7 @@ pub async fn find_matches(
             location: f.location,
             groups: groups.remove(&f.id).unwrap_or_default(),
             synced_groups: Vec::new(),
+            synced: false,
             source: f.source,
             version: f.version,
             created_at: from_ms(f.created_at),

@@ -34,6 +34,7 @@ struct ContactDb {
     version: i64,
     created_at: i64,
     updated_at: i64,
+    synced: bool,
 }
 
 pub async fn create(
@@ -227,7 +228,8 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
     let mut sql = Sql::new(db.get_database_backend());
     sql.push(
         "SELECT id, first_name, last_name, email, phone, department, role, location, source, \
-         version, created_at, updated_at FROM contacts WHERE id = ",
+         version, created_at, updated_at, integration_id IS NOT NULL AS synced \
+         FROM contacts WHERE id = ",
     )
     .bind(id)
     .push(" AND org_id = ")
@@ -263,6 +265,7 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
         location: c.location,
         groups: own.into_iter().map(|g| g.name).collect(),
         synced_groups: synced.into_iter().map(|g| g.name).collect(),
+        synced: c.synced,
         source: c.source,
         version: c.version,
         created_at: from_ms(c.created_at),

@@ -106,6 +106,7 @@ fn as_contact(v: &ValidContact, like: Option<&Contact>) -> Contact {
         location: v.location.clone(),
         groups: v.groups.clone(),
         synced_groups: Vec::new(),
+        synced: like.is_some_and(|c| c.synced),
         source: like.map_or_else(|| SOURCE_CSV.to_string(), |c| c.source.clone()),
         version: like.map_or(1, |c| c.version),
         created_at: like.map_or(now, |c| c.created_at),

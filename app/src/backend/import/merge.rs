@@ -54,6 +54,7 @@ mod tests {
             location: Some("London".into()),
             groups: vec!["On call".into(), "Ops".into()],
             synced_groups: Vec::new(),
+            synced: false,
             source: "Manual".into(),
             version: 3,
             created_at: chrono::Utc::now(),

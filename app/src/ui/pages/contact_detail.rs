@@ -75,6 +75,15 @@ fn ContactEditor(contact: Contact, facets: Facets) -> impl IntoView {
             <h1>{move || name.get()}</h1>
         </div>
         <p class="meta">{meta}</p>
+        {contact.synced.then(|| {
+            let source = contact.source.clone();
+            view! {
+                <p class="notice info" data-testid="synced-notice">
+                    "This contact comes from " {source.clone()} ". Each sync writes its name, email, phone, department, role and location from "
+                    {source} " again: change them there to keep a change."
+                </p>
+            }
+        })}
         <div class="notice success" role="status" hidden=move || !saved.get()>
             "Changes saved."
         </div>
