@@ -142,10 +142,6 @@ impl Client {
         self
     }
 
-    pub fn inner(&self) -> &reqwest::Client {
-        &self.config.client
-    }
-
     /// Send the request `build` makes, retrying what is worth retrying: 429,
     /// 500, 502, 503, 504, timeouts and dropped connections.
     pub async fn send(
