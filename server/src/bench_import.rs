@@ -61,15 +61,7 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
         log.as_deref(),
     )
     .await?;
-    let client = Client::builder().cookie_store(true).build()?;
-    let res = client
-        .post(format!("{}/api/login", server.url))
-        .form(&[("email", ADMIN), ("password", PASSWORD)])
-        .send()
-        .await?;
-    if !res.status().is_success() {
-        bail!("sign-in failed: {}", res.status());
-    }
+    let client = sign_in(&server.url).await?;
 
     let started = Instant::now();
     let body = reqwest::Body::from(tokio::fs::File::open(&file).await?);
@@ -318,4 +310,18 @@ fn reference_postgres(url: &str, file: &Path) -> anyhow::Result<()> {
         Err(_) => println!("Reference: psql is not installed"),
     }
     Ok(())
+}
+
+/// A client signed in as the benchmark's administrator on the server at `url`.
+pub async fn sign_in(url: &str) -> anyhow::Result<Client> {
+    let client = Client::builder().cookie_store(true).build()?;
+    let res = client
+        .post(format!("{url}/api/login"))
+        .form(&[("email", ADMIN), ("password", PASSWORD)])
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("sign-in failed: {}", res.status());
+    }
+    Ok(client)
 }

@@ -3,12 +3,11 @@
 //! synced by a real `muster serve` process, end to end over HTTP; prints people
 //! per second and the server's peak memory, for each round and their median.
 
-use crate::bench_import::{fresh_database, ADMIN, PASSWORD};
+use crate::bench_import::{fresh_database, sign_in};
 use crate::fakes::entra::FakeEntra;
 use crate::fakes::FakeOrg;
 use crate::process::ServerProcess;
 use anyhow::bail;
-use reqwest::Client;
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -99,15 +98,7 @@ async fn one_round(
         log.as_deref(),
     )
     .await?;
-    let client = Client::builder().cookie_store(true).build()?;
-    let res = client
-        .post(format!("{}/api/login", server.url))
-        .form(&[("email", ADMIN), ("password", PASSWORD)])
-        .send()
-        .await?;
-    if !res.status().is_success() {
-        bail!("sign-in failed: {}", res.status());
-    }
+    let client = sign_in(&server.url).await?;
 
     let started = Instant::now();
     let res = client

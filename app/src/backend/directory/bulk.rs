@@ -271,19 +271,29 @@ pub async fn insert_many(
             members.push((groups.get(tx, name).await?, *id));
         }
     }
+    add_members(tx, members).await?;
+    Ok(ids)
+}
+
+/// Add `(group id, contact id)` memberships, in statements of a few thousand;
+/// ones that exist already are left as they are.
+pub async fn add_members(
+    tx: &impl ConnectionTrait,
+    mut members: Vec<(i64, i64)>,
+) -> Result<(), AppError> {
     members.sort_unstable();
     members.dedup();
-    if !members.is_empty() {
+    for chunk in members.chunks(2000) {
         let mut sql = Sql::new(tx.get_database_backend());
         sql.push("INSERT INTO group_members (group_id, contact_id) SELECT ")
             .json_col(0, "BIGINT")
             .push(", ")
             .json_col(1, "BIGINT")
             .push(" FROM ")
-            .json_rows(json(&members)?)
+            .json_rows(json(chunk)?)
             // SQLite needs a WHERE before an upsert's ON to parse it.
             .push(" WHERE true ON CONFLICT DO NOTHING");
         sql.execute(tx).await?;
     }
-    Ok(ids)
+    Ok(())
 }

@@ -497,19 +497,7 @@ async fn write_groups(
             }
         }
     }
-    members.sort_unstable();
-    members.dedup();
-    for chunk in members.chunks(CHUNK) {
-        let mut sql = Sql::new(backend);
-        sql.push("INSERT INTO group_members (group_id, contact_id) SELECT ")
-            .json_col(0, "BIGINT")
-            .push(", ")
-            .json_col(1, "BIGINT")
-            .push(" FROM ")
-            .json_rows(serde_json::to_string(chunk).map_err(AppError::internal)?)
-            .push(" WHERE true ON CONFLICT DO NOTHING");
-        sql.execute(tx).await?;
-    }
+    bulk::add_members(tx, members).await?;
     // Groups the source no longer has.
     let mut sql = Sql::new(backend);
     sql.push("DELETE FROM contact_groups WHERE org_id = ")
