@@ -2,6 +2,7 @@
 //! requests and server-side rendering over real HTTP, and print percentiles.
 
 use anyhow::bail;
+use app::backend::domain::OrgId;
 use app::backend::{auth, db, demo, AppState};
 use reqwest::Client;
 use sea_orm::DatabaseConnection;
@@ -124,9 +125,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 }
 
 /// Find or make the benchmark organisation and top it up to `contacts`.
-async fn prepare(conn: &DatabaseConnection, contacts: u64) -> anyhow::Result<auth::OrgId> {
+async fn prepare(conn: &DatabaseConnection, contacts: u64) -> anyhow::Result<OrgId> {
     let org = match auth::org_by_name(conn, ORG).await.map_err(app_err)? {
-        Some(o) => auth::OrgId::trusted(o.id),
+        Some(o) => OrgId::trusted(o.id),
         None => {
             let new = auth::NewOrganisation {
                 name: ORG.into(),
@@ -161,7 +162,7 @@ async fn prepare(conn: &DatabaseConnection, contacts: u64) -> anyhow::Result<aut
     Ok(org)
 }
 
-async fn count(conn: &DatabaseConnection, org: auth::OrgId) -> anyhow::Result<u64> {
+async fn count(conn: &DatabaseConnection, org: OrgId) -> anyhow::Result<u64> {
     let mut sql = db::Sql::new(conn.get_database_backend());
     sql.push("SELECT COUNT(*) FROM contacts WHERE org_id = ")
         .bind(org.get());

@@ -6,7 +6,7 @@ pub mod bench_sync;
 pub mod fakes;
 pub mod process;
 
-use app::backend::{db, guard::guard, import, AppState};
+use app::backend::{db, directory, web, AppState};
 use app::{shell, App};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -34,7 +34,10 @@ pub fn leptos_options() -> LeptosOptions {
 /// Connect to the database and bring its schema up to date.
 pub async fn open_database(url: &str) -> anyhow::Result<sea_orm::DatabaseConnection> {
     let conn = db::connect(url).await?;
-    db::migrate(&conn).await?;
+    if db::migrate(&conn).await?.reindex {
+        tracing::info!("computing every contact's search text again (its format changed)");
+        directory::reindex_all(&conn).await?;
+    }
     Ok(conn)
 }
 
@@ -45,9 +48,9 @@ pub fn router(state: AppState) -> Router {
     let context_state = state.clone();
     Router::new()
         .route("/api/{*fn_name}", post(server_fn).get(server_fn))
-        .route("/imports", post(import::http::upload))
-        .route("/imports/{id}/problems.csv", get(import::http::problems))
-        .route("/contacts.csv", get(import::http::export))
+        .route("/imports", post(web::files::upload))
+        .route("/imports/{id}/problems.csv", get(web::files::problems))
+        .route("/contacts.csv", get(web::files::export))
         .leptos_routes_with_context(
             &state,
             routes,
@@ -55,7 +58,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(middleware::from_fn_with_state(state.clone(), web::guard))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

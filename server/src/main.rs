@@ -2,6 +2,7 @@
 
 use anyhow::{bail, Context};
 use app::backend::connectors::HttpConfig;
+use app::backend::domain::OrgId;
 use app::backend::import::job::{self, ImportConfig};
 use app::backend::vault::Vault;
 use app::backend::{auth, demo, integrations, AppState};
@@ -31,6 +32,10 @@ enum Command {
         /// Address to listen on; defaults to cargo-leptos's site address or 127.0.0.1:3000.
         #[arg(long, env = "MUSTER_ADDR")]
         addr: Option<SocketAddr>,
+        /// Once listening, write the address to this file (with `--addr
+        /// 127.0.0.1:0`, how a script or a test learns the port chosen).
+        #[arg(long)]
+        addr_file: Option<std::path::PathBuf>,
         /// Mark the session cookie Secure; set this when Muster is served over https.
         #[arg(long, env = "MUSTER_SECURE_COOKIES", default_value_t = false)]
         secure_cookies: bool,
@@ -196,6 +201,7 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Serve {
             addr,
+            addr_file,
             secure_cookies,
             upload_dir,
             upload_limit_mb,
@@ -249,6 +255,14 @@ async fn main() -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
+            let addr = listener.local_addr()?;
+            if let Some(path) = addr_file {
+                // Written whole, then renamed, so a reader never sees half of it.
+                let partial = path.with_extension("partial");
+                std::fs::write(&partial, addr.to_string())
+                    .and_then(|()| std::fs::rename(&partial, &path))
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             tracing::info!("Muster is listening on http://{addr}");
             axum::serve(listener, muster::router(state))
                 .with_graceful_shutdown(shutdown_signal())
@@ -312,7 +326,7 @@ async fn main() -> anyhow::Result<()> {
             let existing = auth::org_by_name(&db, &org).await.map_err(anyhow_app)?;
             match existing {
                 Some(o) => {
-                    auth::create_admin(&db, auth::OrgId::trusted(o.id), &email, &password)
+                    auth::create_admin(&db, OrgId::trusted(o.id), &email, &password)
                         .await
                         .map_err(anyhow_app)?;
                     println!("Added administrator {email} to {}.", o.name);
@@ -341,7 +355,7 @@ async fn main() -> anyhow::Result<()> {
                 );
             };
             let started = std::time::Instant::now();
-            let n = demo::seed(&db, auth::OrgId::trusted(org.id), contacts, |done| {
+            let n = demo::seed(&db, OrgId::trusted(org.id), contacts, |done| {
                 eprintln!("  {done} / {contacts} contacts");
             })
             .await

@@ -22,11 +22,13 @@ impl ServerProcess {
         env: &[(&str, &str)],
         log: Option<&Path>,
     ) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new(exe)
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        // The server picks a free port and names it in this file: a port
+        // picked here and released could be taken before the server binds it.
+        let addr_file = uploads.with_extension("addr");
+        let _ = std::fs::remove_file(&addr_file);
+        let mut child = Command::new(exe)
+            .args(["serve", "--addr", "127.0.0.1:0", "--addr-file"])
+            .arg(&addr_file)
             .env("DATABASE_URL", database_url)
             .env("MUSTER_UPLOAD_DIR", uploads)
             .env("LEPTOS_OUTPUT_NAME", "muster")
@@ -37,23 +39,28 @@ impl ServerProcess {
             })
             .spawn()
             .context("starting the server")?;
-        let url = format!("http://127.0.0.1:{port}");
-        let mut server = Self { child, url };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::Client::new()
-            .get(format!("{}/login", server.url))
-            .send()
-            .await
-            .is_err()
-        {
-            if let Some(status) = server.child.try_wait()? {
+        let addr = loop {
+            if let Some(addr) = std::fs::read_to_string(&addr_file)
+                .ok()
+                .filter(|a| !a.is_empty())
+            {
+                break addr;
+            }
+            if let Some(status) = child.try_wait()? {
                 bail!("the server stopped at start-up: {status}");
             }
             if Instant::now() > deadline {
+                let _ = child.kill();
                 bail!("the server did not start in 30 s");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        };
+        let _ = std::fs::remove_file(&addr_file);
+        let server = Self {
+            child,
+            url: format!("http://{addr}"),
+        };
         Ok(server)
     }
 

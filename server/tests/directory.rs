@@ -200,9 +200,14 @@ async fn validation_duplicates_and_stale_edits() {
 async fn search_filters_and_paging_are_consistent() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    app::backend::demo::seed(&app.db, app::backend::auth::OrgId::trusted(1), 230, |_| {})
-        .await
-        .unwrap();
+    app::backend::demo::seed(
+        &app.db,
+        app::backend::domain::OrgId::trusted(1),
+        230,
+        |_| {},
+    )
+    .await
+    .unwrap();
 
     // Walk every page forwards: each contact exactly once, in name order.
     let mut seen = Vec::new();

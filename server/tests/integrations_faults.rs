@@ -36,18 +36,18 @@ async fn provider(kind: &str) -> (TestApp, Client, Running, Value) {
                 "tenant_id": "t.example", "client_id": "app", "client_secret": "s", "cloud": "global" } });
             (fake, form)
         }
-        _ => {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = listener.local_addr().unwrap().port();
-            drop(listener);
+        "google" => {
+            let listener = muster::fakes::listen(0).await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
             let fake = FakeGoogle::new(org, "admin@example.com");
-            let json = fake.credentials_json(&format!("http://127.0.0.1:{port}"));
-            let fake = fake.start(port).await.unwrap();
+            let json = fake.credentials_json(&base);
+            let fake = fake.start_on(listener).unwrap();
             providers.google_directory_url = Some(fake.url().parse().unwrap());
             let form = json!({ "provider": "google", "fields": {
                 "credentials_json": json, "admin_email": "admin@example.com" } });
             (fake, form)
         }
+        other => panic!("no fake provider named {other:?}"),
     };
     let app = TestApp::spawn_with_providers(providers).await;
     let client = app.org_admin("Acme", "admin@acme.example").await;

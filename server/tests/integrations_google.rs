@@ -17,12 +17,10 @@ async fn setup(people: usize) -> (TestApp, Client, Running, String, FakeOrg) {
     let org = FakeOrg::generate(people, 13);
     let fake = FakeGoogle::new(org.clone(), ADMIN);
     // The credentials JSON names the token endpoint, so it needs the address first.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    let base = format!("http://127.0.0.1:{port}");
+    let listener = muster::fakes::listen(0).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
     let json = fake.credentials_json(&base);
-    let fake = fake.start(port).await.unwrap();
+    let fake = fake.start_on(listener).unwrap();
     let mut providers = test_providers(true);
     providers.google_directory_url = Some(base.parse().unwrap());
     let app = TestApp::spawn_with_providers(providers).await;

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{count_contacts, detected_fields, fresh_database_url, PASSWORD};
+use common::{count_contacts, detected_fields, unique_name, TestDb, PASSWORD};
 use muster::process::ServerProcess;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
@@ -15,7 +15,15 @@ async fn start(db_url: &str, uploads: &std::path::Path) -> ServerProcess {
         std::path::Path::new(env!("CARGO_BIN_EXE_muster")),
         db_url,
         uploads,
-        &[("MUSTER_IMPORT_STALE_SECS", "1"), ("MUSTER_LOG", "warn")],
+        &[
+            ("MUSTER_IMPORT_STALE_SECS", "1"),
+            ("MUSTER_LOG", "warn"),
+            // A key given, so that no key file is written into the source tree.
+            (
+                "MUSTER_MASTER_KEY",
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            ),
+        ],
         None,
     )
     .await
@@ -37,8 +45,9 @@ async fn call(client: &Client, url: &str, name: &str, form: &[(&str, &str)]) -> 
 
 #[tokio::test]
 async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
-    let (db_url, _dir) = fresh_database_url().await;
-    let uploads = std::env::temp_dir().join(format!("muster-restart-{}", std::process::id()));
+    let database = TestDb::new().await;
+    let db_url = database.url.clone();
+    let uploads = std::env::temp_dir().join(unique_name("muster-restart"));
     {
         let db = muster::open_database(&db_url).await.unwrap();
         let new = app::backend::auth::NewOrganisation {

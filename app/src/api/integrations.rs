@@ -7,20 +7,16 @@ use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use crate::{
-    backend::{auth::OrgId, connectors, integrations, state::current_user, AppState},
+    backend::{connectors, domain::OrgId, integrations, AppState},
     model::Provider,
 };
 
 #[server(endpoint = "integrations")]
 pub async fn list_integrations() -> Result<Vec<Integration>, AppError> {
-    crate::api::with_status(
-        async move {
-            let user = current_user().await?;
-            let state = AppState::from_context()?;
-            integrations::list(&state.db, user.org).await
-        }
-        .await,
-    )
+    crate::api::as_admin("integrations", |state, user| async move {
+        integrations::list(&state.db, user.org).await
+    })
+    .await
 }
 
 #[cfg(feature = "ssr")]
@@ -48,147 +44,99 @@ pub async fn test_connection(
     form: ConnectForm,
     id: Option<i64>,
 ) -> Result<ConnectionTest, AppError> {
-    crate::api::with_status(
-        async move {
-            let user = current_user().await?;
-            let state = AppState::from_context()?;
-            let (provider, credentials) = match id {
-                Some(id) => {
-                    integrations::merge_credentials(
-                        &state.db,
-                        &state.vault,
-                        user.org,
-                        id,
-                        &form.fields,
-                    )
+    crate::api::as_admin("test_connection", |state, user| async move {
+        let (provider, credentials) = match id {
+            Some(id) => {
+                integrations::merge_credentials(&state.db, &state.vault, user.org, id, &form.fields)
                     .await?
-                }
-                None => {
-                    let provider = provider_of(&form)?;
-                    (
-                        provider,
-                        connectors::Credentials::from_form(provider, &form.fields),
-                    )
-                }
-            };
-            try_connection(&state, provider, &credentials).await
-        }
-        .await,
-    )
+            }
+            None => {
+                let provider = provider_of(&form)?;
+                (
+                    provider,
+                    connectors::Credentials::from_form(provider, &form.fields),
+                )
+            }
+        };
+        try_connection(&state, provider, &credentials).await
+    })
+    .await
 }
 
 /// Replace an integration's credentials (secrets left empty are kept), after
 /// testing them.
 #[server(endpoint = "update_integration", input = Json)]
 pub async fn update_integration(id: i64, form: ConnectForm) -> Result<Integration, AppError> {
-    crate::api::with_status(
-        async move {
-            let user = current_user().await?;
-            let state = AppState::from_context()?;
-            let (provider, credentials) = integrations::merge_credentials(
-                &state.db,
-                &state.vault,
-                user.org,
-                id,
-                &form.fields,
-            )
-            .await?;
-            try_connection(&state, provider, &credentials).await?;
-            let replaced: Vec<String> = provider
-                .fields()
-                .iter()
-                .filter(|f| f.is_secret())
-                .filter(|f| form.fields.get(f.key).is_some_and(|v| !v.trim().is_empty()))
-                .map(|f| f.key.to_string())
-                .collect();
-            integrations::save_credentials(
-                &state.db,
-                &state.vault,
-                user.org,
-                id,
-                &credentials,
-                &replaced,
-            )
-            .await
-        }
-        .await,
-    )
+    crate::api::as_admin("update_integration", |state, user| async move {
+        let (provider, credentials) =
+            integrations::merge_credentials(&state.db, &state.vault, user.org, id, &form.fields)
+                .await?;
+        try_connection(&state, provider, &credentials).await?;
+        let replaced: Vec<String> = provider
+            .fields()
+            .iter()
+            .filter(|f| f.is_secret())
+            .filter(|f| form.fields.get(f.key).is_some_and(|v| !v.trim().is_empty()))
+            .map(|f| f.key.to_string())
+            .collect();
+        integrations::save_credentials(
+            &state.db,
+            &state.vault,
+            user.org,
+            id,
+            &credentials,
+            &replaced,
+        )
+        .await
+    })
+    .await
 }
 
 /// Connect: test the credentials, save them sealed, and start the first sync.
 #[server(endpoint = "connect_integration", input = Json)]
 pub async fn connect_integration(form: ConnectForm) -> Result<Integration, AppError> {
-    crate::api::with_status(
-        async move {
-            let user = current_user().await?;
-            let state = AppState::from_context()?;
-            let provider = provider_of(&form)?;
-            let credentials = connectors::Credentials::from_form(provider, &form.fields);
-            try_connection(&state, provider, &credentials).await?;
-            let created =
-                integrations::create(&state.db, &state.vault, user.org, provider, &credentials)
-                    .await?;
-            start_sync(&state, user.org, created.id).await
-        }
-        .await,
-    )
+    crate::api::as_admin("connect_integration", |state, user| async move {
+        let provider = provider_of(&form)?;
+        let credentials = connectors::Credentials::from_form(provider, &form.fields);
+        try_connection(&state, provider, &credentials).await?;
+        let created =
+            integrations::create(&state.db, &state.vault, user.org, provider, &credentials).await?;
+        start_sync(&state, user.org, created.id).await
+    })
+    .await
 }
 
 /// Sync now: read the directory again and apply it, in the background.
 #[server(endpoint = "sync_integration")]
 pub async fn sync_integration(id: i64) -> Result<Integration, AppError> {
-    crate::api::with_status(
-        async move {
-            let user = current_user().await?;
-            let state = AppState::from_context()?;
-            start_sync(&state, user.org, id).await
-        }
-        .await,
-    )
+    crate::api::as_admin("sync_integration", |state, user| async move {
+        start_sync(&state, user.org, id).await
+    })
+    .await
 }
 
 #[cfg(feature = "ssr")]
 async fn start_sync(state: &AppState, org: OrgId, id: i64) -> Result<Integration, AppError> {
-    integrations::get(&state.db, org, id).await?;
+    let vault = state.vault.clone();
     let stale_after = state.imports.stale_after;
-    if !integrations::claim_sync(&state.db, org, id, stale_after).await? {
-        return Err(AppError::Conflict(
-            "A sync of this integration is already running.".into(),
-        ));
-    }
-    let state2 = state.clone();
-    tokio::spawn(async move {
-        let s = state2;
-        // The outcome is recorded on the integration, where the page reads it.
-        let beat = stale_after / 4;
-        let _ = integrations::sync::run(&s.db, &s.vault, &s.providers, org, id, beat).await;
-    });
-    integrations::get(&state.db, org, id).await
+    integrations::start_sync(&state.db, vault, &state.providers, org, id, stale_after).await
 }
 
 /// How many contacts removing the integration would delete.
 #[server(endpoint = "integration_removal_count")]
 pub async fn integration_removal_count(id: i64) -> Result<i64, AppError> {
-    crate::api::with_status(
-        async move {
-            let user = current_user().await?;
-            let state = AppState::from_context()?;
-            integrations::removal_count(&state.db, user.org, id).await
-        }
-        .await,
-    )
+    crate::api::as_admin("integration_removal_count", |state, user| async move {
+        integrations::removal_count(&state.db, user.org, id).await
+    })
+    .await
 }
 
 /// Remove the integration with the contacts and groups it imported; returns
 /// how many contacts were deleted.
 #[server(endpoint = "remove_integration")]
 pub async fn remove_integration(id: i64) -> Result<i64, AppError> {
-    crate::api::with_status(
-        async move {
-            let user = current_user().await?;
-            let state = AppState::from_context()?;
-            integrations::remove(&state.db, user.org, id).await
-        }
-        .await,
-    )
+    crate::api::as_admin("remove_integration", |state, user| async move {
+        integrations::remove(&state.db, user.org, id).await
+    })
+    .await
 }

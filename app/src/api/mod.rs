@@ -6,11 +6,66 @@ pub mod contacts;
 pub mod imports;
 pub mod integrations;
 
+#[cfg(feature = "ssr")]
+use crate::backend::{auth::CurrentUser, state, AppState};
+#[cfg(feature = "ssr")]
+use crate::model::AppError;
+
+/// Run the work of server function `name` for the signed-in administrator:
+/// authenticate, hand the work the state and the user, log what ran for which
+/// organisation and how long it took, and give a failure its HTTP status.
+#[cfg(feature = "ssr")]
+pub(crate) async fn as_admin<T, F, Fut>(name: &'static str, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(AppState, CurrentUser) -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    let result = async {
+        let user = state::current_user().await?;
+        let state = AppState::from_context()?;
+        let span = tracing::debug_span!("server_fn", name, org = user.org.get());
+        timed(span, work(state, user)).await
+    }
+    .await;
+    with_status(result)
+}
+
+/// Run the work of server function `name`, which needs no signed-in
+/// administrator (setting up, signing in and out).
+#[cfg(feature = "ssr")]
+pub(crate) async fn public<T, F, Fut>(name: &'static str, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(AppState) -> Fut,
+    Fut: std::future::Future<Output = Result<T, AppError>>,
+{
+    let result = async {
+        let state = AppState::from_context()?;
+        timed(tracing::debug_span!("server_fn", name), work(state)).await
+    }
+    .await;
+    with_status(result)
+}
+
+/// Await `work` inside `span`, and log its outcome and duration there.
+#[cfg(feature = "ssr")]
+async fn timed<T>(
+    span: tracing::Span,
+    work: impl std::future::Future<Output = Result<T, AppError>>,
+) -> Result<T, AppError> {
+    use tracing::Instrument;
+    let started = std::time::Instant::now();
+    let result = work.instrument(span.clone()).await;
+    let ms = started.elapsed().as_millis() as u64;
+    span.in_scope(|| match &result {
+        Ok(_) => tracing::debug!(ms, "done"),
+        Err(e) => tracing::debug!(ms, error = %e, "failed"),
+    });
+    result
+}
+
 /// Give a failed server function the HTTP status that fits its error.
 #[cfg(feature = "ssr")]
-pub(crate) fn with_status<T>(
-    result: Result<T, crate::model::AppError>,
-) -> Result<T, crate::model::AppError> {
+fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
     if let Err(e) = &result {
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(e.status());

@@ -1,8 +1,9 @@
 //! Sample contacts for trying Muster out: `muster demo --contacts N`.
 
-use crate::backend::auth::OrgId;
 use crate::backend::db::{now_ms, Sql};
-use crate::backend::directory::{self, ValidContact};
+use crate::backend::directory::{self, label};
+use crate::backend::domain::OrgId;
+use crate::backend::domain::{Email, Label, Name, PhoneE164, ValidContact};
 use crate::model::AppError;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -234,15 +235,17 @@ pub fn sample(rng: &mut SmallRng, n: u64) -> ValidContact {
             groups.push(g);
         }
     }
+    let name = |s: &str| Name::parse(s).expect("sample names are valid");
+    let text = |s: &str| Label::parse(s).expect("sample labels are valid");
     ValidContact {
-        first_name: first.to_string(),
-        last_name: last.to_string(),
-        email: directory::parse_email(&email).ok(),
-        phone: phone.and_then(|p| directory::parse_phone(&p, "GB").ok()),
-        department: Some(DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())].to_string()),
-        role: Some(ROLES[rng.random_range(0..ROLES.len())].to_string()),
-        location: Some(location.to_string()),
-        groups,
+        first_name: name(first),
+        last_name: name(last),
+        email: Email::parse(&email).ok(),
+        phone: phone.and_then(|p| PhoneE164::parse(&p, "GB").ok()),
+        department: text(DEPARTMENTS[rng.random_range(0..DEPARTMENTS.len())]),
+        role: text(ROLES[rng.random_range(0..ROLES.len())]),
+        location: text(location),
+        groups: groups.iter().filter_map(|g| text(g)).collect(),
     }
 }
 
@@ -318,16 +321,16 @@ async fn insert_batch(
         }
         sql.bind_list::<sea_orm::Value>([
             org.get().into(),
-            c.first_name.clone().into(),
-            c.last_name.clone().into(),
+            c.first_name.to_string().into(),
+            c.last_name.to_string().into(),
             c.sort_name().into(),
-            c.search_text().into(),
+            directory::text::of(c).into(),
             c.email.as_ref().map(|e| e.as_str().to_string()).into(),
             c.email.as_ref().map(|e| e.lower()).into(),
             c.phone.as_ref().map(|p| p.as_str().to_string()).into(),
-            c.department.clone().into(),
-            c.role.clone().into(),
-            c.location.clone().into(),
+            label(&c.department).into(),
+            label(&c.role).into(),
+            label(&c.location).into(),
             "Demo".to_string().into(),
             now.into(),
             now.into(),
@@ -341,7 +344,7 @@ async fn insert_batch(
     for (row, c) in rows.iter().zip(contacts) {
         let id: i64 = row.try_get_by_index(0)?;
         for g in &c.groups {
-            if let Some((_, gid)) = group_ids.iter().find(|(name, _)| name == g) {
+            if let Some((_, gid)) = group_ids.iter().find(|(name, _)| name == g.as_str()) {
                 if !first {
                     members.push(", ");
                 }

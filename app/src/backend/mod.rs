@@ -5,10 +5,11 @@ pub mod connectors;
 pub mod db;
 pub mod demo;
 pub mod directory;
-pub mod guard;
+pub mod domain;
 pub mod import;
 pub mod integrations;
 pub mod state;
 pub mod vault;
+pub mod web;
 
 pub use state::AppState;

@@ -3,7 +3,7 @@
 //! organisation and integration, so a value copied to another row (or another
 //! organisation) does not open.
 
-use crate::backend::auth::OrgId;
+use crate::backend::domain::OrgId;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};

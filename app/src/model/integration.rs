@@ -290,11 +290,21 @@ impl Provider {
 }
 
 /// The Connect (or edit) form as sent. A secret left empty on an edit keeps
-/// the stored one.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// the stored one. Its `Debug` output names the fields without their values,
+/// some of which are secrets.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectForm {
     pub provider: String,
     pub fields: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ConnectForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectForm")
+            .field("provider", &self.provider)
+            .field("fields", &self.fields.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// A stored secret: that it is set and since when, never its value.
@@ -416,6 +426,20 @@ impl Integration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connect_form_debugs_without_its_values() {
+        let form = ConnectForm {
+            provider: "okta".into(),
+            fields: BTreeMap::from([
+                ("domain".to_string(), "acme.okta.com".to_string()),
+                ("api_token".to_string(), "00aSecretTokenValue".to_string()),
+            ]),
+        };
+        let printed = format!("{form:?} {form:#?}");
+        assert!(printed.contains("api_token") && printed.contains("okta"));
+        assert!(!printed.contains("00aSecretTokenValue"), "{printed}");
+    }
 
     #[test]
     fn expiry_warns_30_days_before_and_after() {

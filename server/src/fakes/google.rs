@@ -91,9 +91,14 @@ impl FakeGoogle {
     }
 
     pub async fn start(self, port: u16) -> std::io::Result<super::Running> {
+        self.start_on(super::listen(port).await?)
+    }
+
+    /// Serve on `listener`, whose address [`FakeGoogle::credentials_json`] named.
+    pub fn start_on(self, listener: tokio::net::TcpListener) -> std::io::Result<super::Running> {
         let faults = self.faults.clone();
         let state = Arc::new(self);
-        super::serve(state.clone(), state.router(), faults, port).await
+        super::serve_on(listener, state.clone(), state.router(), faults)
     }
 }
 

@@ -152,7 +152,22 @@ pub async fn serve<T: std::any::Any + Send + Sync>(
     faults: Arc<Faults>,
     port: u16,
 ) -> std::io::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    serve_on(listen(port).await?, state, router, faults)
+}
+
+/// A listener on 127.0.0.1:`port` (a free port when 0), for a fake that must
+/// know its own address before it starts (Google's credentials name it).
+pub async fn listen(port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(("127.0.0.1", port)).await
+}
+
+/// Serve `router` on `listener`.
+pub fn serve_on<T: std::any::Any + Send + Sync>(
+    listener: tokio::net::TcpListener,
+    state: Arc<T>,
+    router: Router,
+    faults: Arc<Faults>,
+) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;

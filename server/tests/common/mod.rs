@@ -21,39 +21,96 @@ pub struct TestApp {
     pub url: String,
     pub db: DatabaseConnection,
     uploads: std::path::PathBuf,
-    _dir: Option<std::path::PathBuf>,
+    _database: TestDb,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.uploads);
+    }
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-pub async fn fresh_database_url() -> (String, Option<std::path::PathBuf>) {
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let unique = format!(
-        "{}_{}_{}",
+/// A name no other test of any run uses at the same time.
+pub fn unique_name(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}_{}",
         std::process::id(),
-        n,
+        NEXT.fetch_add(1, Ordering::Relaxed),
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .subsec_nanos()
-    );
-    if std::env::var("MUSTER_TEST_DB").as_deref() == Ok("postgres") {
-        let admin_url = std::env::var("MUSTER_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let admin = app::backend::db::connect(&admin_url)
-            .await
-            .expect("PostgreSQL for the integration tests");
-        let name = format!("muster_it_{unique}");
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let base = admin_url.rsplit_once('/').unwrap().0;
-        (format!("{base}/{name}"), None)
-    } else {
-        let dir = std::env::temp_dir().join(format!("muster-it-{unique}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        (format!("sqlite://{}/muster.db", dir.display()), Some(dir))
+    )
+}
+
+/// A database of one test, removed when it is dropped: a new SQLite file in
+/// a folder of its own, or a new PostgreSQL database (`MUSTER_TEST_DB=postgres`).
+pub struct TestDb {
+    pub url: String,
+    dir: Option<std::path::PathBuf>,
+    /// The server's URL and the database's name.
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub async fn new() -> Self {
+        let name = unique_name("muster_it");
+        if std::env::var("MUSTER_TEST_DB").as_deref() == Ok("postgres") {
+            let admin_url = std::env::var("MUSTER_TEST_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+            let admin = app::backend::db::connect(&admin_url)
+                .await
+                .expect("PostgreSQL for the integration tests");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            let _ = admin.close().await;
+            let base = admin_url.rsplit_once('/').unwrap().0;
+            Self {
+                url: format!("{base}/{name}"),
+                dir: None,
+                postgres: Some((admin_url, name)),
+            }
+        } else {
+            let dir = std::env::temp_dir().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            Self {
+                url: format!("sqlite://{}/muster.db", dir.display()),
+                dir: Some(dir),
+                postgres: None,
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((admin_url, name)) = self.postgres.take() {
+            // Drop cannot wait on the test's runtime, so a thread of its own
+            // does; FORCE ends the connections the test's pool still holds.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(admin) = app::backend::db::connect(&admin_url).await {
+                        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        if let Err(e) = admin.execute_unprepared(&drop).await {
+                            eprintln!("could not drop the test database {name}: {e}");
+                        }
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
     }
 }
 
@@ -81,14 +138,12 @@ impl TestApp {
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
             )
             .try_init();
-        let (db_url, dir) = fresh_database_url().await;
-        let db = muster::open_database(&db_url).await.expect("database");
+        let database = TestDb::new().await;
+        let db = muster::open_database(&database.url)
+            .await
+            .expect("database");
         let imports = ImportConfig {
-            dir: std::env::temp_dir().join(format!(
-                "muster-it-uploads-{}-{}",
-                std::process::id(),
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            )),
+            dir: std::env::temp_dir().join(unique_name("muster-it-uploads")),
             ..imports
         };
         job::spawn_sweeper(db.clone(), imports.clone());
@@ -106,7 +161,7 @@ impl TestApp {
             url: format!("http://{addr}"),
             db,
             uploads,
-            _dir: dir,
+            _database: database,
         }
     }
 

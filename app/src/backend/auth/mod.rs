@@ -4,34 +4,23 @@ mod throttle;
 
 pub use throttle::LoginThrottle;
 
-use crate::backend::db::{now_ms, Sql};
-use crate::backend::state::AppState;
+use crate::backend::db::entities::{organisation, session, user, Organisation, Session, User};
+use crate::backend::db::now_ms;
+use crate::backend::domain::{Email, OrgId, Region};
 use crate::model::AppError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use base64::Engine;
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    FromQueryResult, JoinType, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait,
+    Set,
+};
 use sha2::{Digest, Sha256};
 
 pub const SESSION_COOKIE: &str = "muster_session";
 const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 pub const MIN_PASSWORD_LEN: usize = 12;
-
-/// An organisation id. Only this module makes one, from a verified session or a
-/// new organisation, so a query scoped by `OrgId` is scoped to the caller's own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct OrgId(i64);
-
-impl OrgId {
-    pub fn get(self) -> i64 {
-        self.0
-    }
-
-    /// For the command line and tests, which act as the operator of the instance.
-    pub fn trusted(id: i64) -> Self {
-        Self(id)
-    }
-}
 
 /// The administrator behind a request.
 #[derive(Debug, Clone)]
@@ -43,36 +32,29 @@ pub struct CurrentUser {
     pub default_region: String,
 }
 
-#[derive(Debug, Clone, FromQueryResult)]
-pub struct OrgRow {
-    pub id: i64,
-    pub name: String,
-    pub default_region: String,
-    pub time_zone: String,
-}
+/// An organisation as stored.
+pub type OrgRow = organisation::Model;
 
-pub async fn org_count(db: &impl ConnectionTrait) -> Result<i64, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT COUNT(*) FROM organisations");
-    Ok(sql.scalar_i64(db).await?.unwrap_or(0))
+pub async fn org_count(db: &impl ConnectionTrait) -> Result<u64, AppError> {
+    Ok(Organisation::find().count(db).await?)
 }
 
 pub async fn org_by_name(
     db: &impl ConnectionTrait,
     name: &str,
 ) -> Result<Option<OrgRow>, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT id, name, default_region, time_zone FROM organisations WHERE name = ")
-        .bind(name)
-        .push(" ORDER BY id LIMIT 1");
-    Ok(sql.one(db).await?)
+    Ok(Organisation::find()
+        .filter(organisation::Column::Name.eq(name))
+        .order_by_asc(organisation::Column::Id)
+        .one(db)
+        .await?)
 }
 
 pub async fn org(db: &impl ConnectionTrait, org: OrgId) -> Result<OrgRow, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT id, name, default_region, time_zone FROM organisations WHERE id = ")
-        .bind(org.0);
-    sql.one(db).await?.ok_or(AppError::NotFound)
+    Organisation::find_by_id(org.get())
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// What the setup page and `muster admin create` send.
@@ -89,37 +71,35 @@ pub fn validate_org(org: &NewOrganisation) -> Result<NewOrganisation, AppError> 
     if name.is_empty() || name.chars().count() > 100 {
         errors.push((
             "org_name",
-            "Enter the organisation's name (up to 100 characters).",
+            "Enter the organisation's name (up to 100 characters).".into(),
         ));
     }
-    let region = org.default_region.trim().to_ascii_uppercase();
-    if region.parse::<phonenumber::country::Id>().is_err() {
-        errors.push((
-            "default_region",
-            "Choose a country for phone numbers without a country code.",
-        ));
+    let region = Region::parse(&org.default_region);
+    if let Err(e) = &region {
+        errors.push(("default_region", e.to_string()));
     }
     let tz = org.time_zone.trim();
     if tz.is_empty() || tz.len() > 64 {
-        errors.push(("time_zone", "Choose a time zone."));
+        errors.push(("time_zone", "Choose a time zone.".into()));
     }
     if !errors.is_empty() {
         return Err(invalid(errors));
     }
+    let region = region.map_err(|_| AppError::internal("region checked above"))?;
     Ok(NewOrganisation {
         name: name.to_string(),
-        default_region: region,
+        default_region: region.code().to_string(),
         time_zone: tz.to_string(),
     })
 }
 
-fn invalid(errors: Vec<(&str, &str)>) -> AppError {
+fn invalid(errors: Vec<(&str, String)>) -> AppError {
     AppError::Invalid(
         errors
             .into_iter()
             .map(|(f, m)| crate::model::FieldError {
                 field: f.to_string(),
-                message: m.to_string(),
+                message: m,
             })
             .collect(),
     )
@@ -127,20 +107,20 @@ fn invalid(errors: Vec<(&str, &str)>) -> AppError {
 
 pub fn validate_admin(email: &str, password: &str) -> Result<String, AppError> {
     let mut errors = Vec::new();
-    let email = email.trim();
-    if crate::backend::directory::parse_email(email).is_err() {
-        errors.push((
-            "email",
-            "Enter a valid email address, like name@example.com.",
-        ));
+    let email = Email::parse(email);
+    if let Err(e) = &email {
+        errors.push(("email", e.to_string()));
     }
     if password.chars().count() < MIN_PASSWORD_LEN {
-        errors.push(("password", "Use a password of at least 12 characters."));
+        errors.push((
+            "password",
+            "Use a password of at least 12 characters.".into(),
+        ));
     }
-    if !errors.is_empty() {
-        return Err(invalid(errors));
+    match email {
+        Ok(email) if errors.is_empty() => Ok(email.to_string()),
+        _ => Err(invalid(errors)),
     }
-    Ok(email.to_string())
 }
 
 pub fn hash_password(password: &str) -> Result<String, AppError> {
@@ -187,24 +167,19 @@ pub async fn create_org_with_admin(
             "An administrator with this email already exists.",
         ));
     }
-    let now = now_ms();
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("INSERT INTO organisations (name, default_region, time_zone, created_at) VALUES (")
-        .bind(org.name.as_str())
-        .push(", ")
-        .bind(org.default_region.as_str())
-        .push(", ")
-        .bind(org.time_zone.as_str())
-        .push(", ")
-        .bind(now)
-        .push(") RETURNING id");
-    let org_id = sql
-        .scalar_i64(&tx)
-        .await?
-        .ok_or_else(|| AppError::internal("no id"))?;
-    let user_id = insert_user(&tx, OrgId(org_id), &email, &hash).await?;
+    let org_id = organisation::ActiveModel {
+        name: Set(org.name),
+        default_region: Set(org.default_region),
+        time_zone: Set(org.time_zone),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?
+    .id;
+    let user_id = insert_user(&tx, OrgId::verified(org_id), &email, &hash).await?;
     tx.commit().await?;
-    Ok((OrgId(org_id), user_id))
+    Ok((OrgId::verified(org_id), user_id))
 }
 
 /// Add an administrator to an existing organisation.
@@ -226,10 +201,11 @@ pub async fn create_admin(
 }
 
 async fn user_exists(db: &impl ConnectionTrait, email: &str) -> Result<bool, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT COUNT(*) FROM users WHERE email_lower = ")
-        .bind(email.to_lowercase());
-    Ok(sql.scalar_i64(db).await?.unwrap_or(0) > 0)
+    Ok(User::find()
+        .filter(user::Column::EmailLower.eq(email.to_lowercase()))
+        .count(db)
+        .await?
+        > 0)
 }
 
 async fn insert_user(
@@ -238,39 +214,32 @@ async fn insert_user(
     email: &str,
     hash: &str,
 ) -> Result<i64, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("INSERT INTO users (org_id, email, email_lower, password_hash, created_at) VALUES (")
-        .bind(org.0)
-        .push(", ")
-        .bind(email)
-        .push(", ")
-        .bind(email.to_lowercase())
-        .push(", ")
-        .bind(hash)
-        .push(", ")
-        .bind(now_ms())
-        .push(") RETURNING id");
-    sql.scalar_i64(db)
-        .await?
-        .ok_or_else(|| AppError::internal("no user id"))
-}
-
-#[derive(FromQueryResult)]
-struct UserLogin {
-    id: i64,
-    org_id: i64,
-    password_hash: String,
+    let user = user::ActiveModel {
+        org_id: Set(org.get()),
+        email: Set(email.to_string()),
+        email_lower: Set(email.to_lowercase()),
+        password_hash: Set(hash.to_string()),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(user.id)
 }
 
 /// Check a password and open a session. Returns the raw session token for the cookie.
-pub async fn sign_in(state: &AppState, email: &str, password: &str) -> Result<String, AppError> {
+pub async fn sign_in(
+    db: &DatabaseConnection,
+    throttle: &LoginThrottle,
+    email: &str,
+    password: &str,
+) -> Result<String, AppError> {
     let key = email.trim().to_lowercase();
-    state.throttle.check(&key)?;
-    let db = &state.db;
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT id, org_id, password_hash FROM users WHERE email_lower = ")
-        .bind(key.as_str());
-    let user: Option<UserLogin> = sql.one(db).await?;
+    throttle.check(&key)?;
+    let user = User::find()
+        .filter(user::Column::EmailLower.eq(key.as_str()))
+        .one(db)
+        .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let password = password.to_string();
     let ok = tokio::task::spawn_blocking(move || {
@@ -280,11 +249,11 @@ pub async fn sign_in(state: &AppState, email: &str, password: &str) -> Result<St
     .map_err(AppError::internal)?;
     match user {
         Some(user) if ok => {
-            state.throttle.succeeded(&key);
-            create_session(db, user.id, OrgId(user.org_id)).await
+            throttle.succeeded(&key);
+            create_session(db, user.id, OrgId::verified(user.org_id)).await
         }
         _ => {
-            let delay = state.throttle.failed(&key);
+            let delay = throttle.failed(&key);
             tokio::time::sleep(delay).await;
             Err(AppError::BadRequest(
                 "That email and password do not match an administrator.".into(),
@@ -302,19 +271,15 @@ pub async fn create_session(
     getrandom::fill(&mut raw).map_err(AppError::internal)?;
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     let now = now_ms();
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("INSERT INTO sessions (token_hash, user_id, org_id, created_at, expires_at) VALUES (")
-        .bind(token_hash(&token))
-        .push(", ")
-        .bind(user_id)
-        .push(", ")
-        .bind(org.0)
-        .push(", ")
-        .bind(now)
-        .push(", ")
-        .bind(now + SESSION_TTL_MS)
-        .push(")");
-    sql.execute(db).await?;
+    Session::insert(session::ActiveModel {
+        token_hash: Set(token_hash(&token)),
+        user_id: Set(user_id),
+        org_id: Set(org.get()),
+        created_at: Set(now),
+        expires_at: Set(now + SESSION_TTL_MS),
+    })
+    .exec_without_returning(db)
+    .await?;
     Ok(token)
 }
 
@@ -340,19 +305,23 @@ pub async fn user_for_token(
     if token.is_empty() || token.len() > 100 {
         return Ok(None);
     }
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(
-        "SELECT u.id AS user_id, u.org_id, u.email, o.name AS org_name, o.default_region \
-         FROM sessions s JOIN users u ON u.id = s.user_id JOIN organisations o ON o.id = u.org_id \
-         WHERE s.token_hash = ",
-    )
-    .bind(token_hash(token))
-    .push(" AND s.expires_at > ")
-    .bind(now_ms());
-    let row: Option<SessionUser> = sql.one(db).await?;
+    let row = Session::find()
+        .select_only()
+        .column_as(user::Column::Id, "user_id")
+        .column(user::Column::OrgId)
+        .column(user::Column::Email)
+        .column_as(organisation::Column::Name, "org_name")
+        .column(organisation::Column::DefaultRegion)
+        .join(JoinType::InnerJoin, session::Relation::User.def())
+        .join(JoinType::InnerJoin, user::Relation::Organisation.def())
+        .filter(session::Column::TokenHash.eq(token_hash(token)))
+        .filter(session::Column::ExpiresAt.gt(now_ms()))
+        .into_model::<SessionUser>()
+        .one(db)
+        .await?;
     Ok(row.map(|r| CurrentUser {
         user_id: r.user_id,
-        org: OrgId(r.org_id),
+        org: OrgId::verified(r.org_id),
         email: r.email,
         org_name: r.org_name,
         default_region: r.default_region,
@@ -360,10 +329,10 @@ pub async fn user_for_token(
 }
 
 pub async fn end_session(db: &impl ConnectionTrait, token: &str) -> Result<(), AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("DELETE FROM sessions WHERE token_hash = ")
-        .bind(token_hash(token));
-    sql.execute(db).await?;
+    Session::delete_many()
+        .filter(session::Column::TokenHash.eq(token_hash(token)))
+        .exec(db)
+        .await?;
     Ok(())
 }
 

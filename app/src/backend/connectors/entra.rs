@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
@@ -58,7 +59,7 @@ pub struct Entra {
     /// The resource the token is for (always the cloud's real Graph).
     scope: String,
     client_id: String,
-    secret: String,
+    secret: SecretString,
     http: Client,
     token: TokenCache,
 }
@@ -104,7 +105,7 @@ impl Entra {
             graph,
             scope,
             client_id,
-            secret,
+            secret: secret.into(),
             http: http.client(),
             token: TokenCache::default(),
         })
@@ -115,7 +116,7 @@ impl Entra {
         self.token
             .get(fresh, || async {
                 let client = BasicClient::new(ClientId::new(self.client_id.clone()))
-                    .set_client_secret(ClientSecret::new(self.secret.clone()))
+                    .set_client_secret(ClientSecret::new(self.secret.expose_secret().to_string()))
                     .set_auth_type(AuthType::RequestBody)
                     .set_token_uri(TokenUrl::from_url(self.token_url.clone()));
                 // The future owns its client: a borrowed one would not be Send

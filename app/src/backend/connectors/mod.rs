@@ -13,6 +13,7 @@ pub mod workday;
 
 use crate::model::{AppError, ConnectionTest, Provider};
 use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 
 pub use http::{HttpConfig, HttpError};
@@ -104,11 +105,12 @@ impl From<ConnectorError> for AppError {
     }
 }
 
-/// A form's fields: the ones not secret and the secret ones, kept apart.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A form's fields: the ones not secret and the secret ones, kept apart. The
+/// secrets print as `[REDACTED]` in any `Debug` output.
+#[derive(Debug, Clone, Default)]
 pub struct Credentials {
     pub settings: BTreeMap<String, String>,
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, SecretString>,
 }
 
 impl Credentials {
@@ -117,7 +119,10 @@ impl Credentials {
     }
 
     pub fn secret(&self, key: &str) -> &str {
-        self.secrets.get(key).map(String::as_str).unwrap_or("")
+        self.secrets
+            .get(key)
+            .map(ExposeSecret::expose_secret)
+            .unwrap_or("")
     }
 
     /// Split a form's fields by the provider's field list; unknown keys are dropped.
@@ -128,12 +133,11 @@ impl Credentials {
             if value.is_empty() {
                 continue;
             }
-            let target = if f.is_secret() {
-                &mut out.secrets
+            if f.is_secret() {
+                out.secrets.insert(f.key.to_string(), value.into());
             } else {
-                &mut out.settings
-            };
-            target.insert(f.key.to_string(), value.to_string());
+                out.settings.insert(f.key.to_string(), value.to_string());
+            }
         }
         out
     }
@@ -298,6 +302,27 @@ pub(crate) fn non_empty(value: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_debug_without_their_secrets() {
+        for provider in Provider::ALL {
+            let form: BTreeMap<String, String> = provider
+                .fields()
+                .iter()
+                .map(|f| (f.key.to_string(), format!("secret-{}-value", f.key)))
+                .collect();
+            let creds = Credentials::from_form(provider, &form);
+            assert!(!creds.secrets.is_empty(), "{provider:?} has a secret field");
+            let printed = format!("{creds:?} {creds:#?}");
+            for key in creds.secrets.keys() {
+                assert!(printed.contains(key.as_str()));
+                assert!(
+                    !printed.contains(&format!("secret-{key}-value")),
+                    "{provider:?}: {printed}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn paging_links_are_followed_only_to_the_same_origin() {

@@ -17,6 +17,7 @@ use crate::model::ConnectionTest;
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, LINK};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
@@ -24,7 +25,7 @@ const PAGE: u32 = 200;
 
 pub struct Okta {
     base: Url,
-    token: String,
+    token: SecretString,
     http: Client,
 }
 
@@ -37,7 +38,7 @@ impl Okta {
         }
         Ok(Self {
             base,
-            token,
+            token: token.into(),
             http: http.client(),
         })
     }
@@ -55,7 +56,7 @@ impl Okta {
         &self,
         url: &Url,
     ) -> Result<(Vec<T>, Option<Url>), ConnectorError> {
-        let auth = format!("SSWS {}", self.token);
+        let auth = format!("SSWS {}", self.token.expose_secret());
         let resp = self
             .http
             .send(|c| {

@@ -16,6 +16,7 @@ use super::{Directory, Person, Progress, SourceGroup};
 use crate::model::ConnectionTest;
 use async_trait::async_trait;
 use reqwest::header::{ACCEPT, AUTHORIZATION};
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
@@ -25,7 +26,7 @@ const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:
 
 pub struct Scim {
     base: Url,
-    token: String,
+    token: SecretString,
     http: Client,
 }
 
@@ -57,7 +58,7 @@ impl Scim {
         }
         Ok(Self {
             base,
-            token,
+            token: token.into(),
             http: http.client(),
         })
     }
@@ -74,7 +75,7 @@ impl Scim {
         url.query_pairs_mut()
             .append_pair("startIndex", &start.to_string())
             .append_pair("count", &PAGE.to_string());
-        let auth = format!("Bearer {}", self.token);
+        let auth = format!("Bearer {}", self.token.expose_secret());
         let resp = self
             .http
             .send(|c| {

@@ -15,6 +15,7 @@ use super::{Directory, Person, Progress, SourceGroup};
 use crate::model::ConnectionTest;
 use async_trait::async_trait;
 use reqwest::header::ACCEPT;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use url::Url;
@@ -32,7 +33,7 @@ pub const REQUIRED_KEYS: [&str; 6] = [
 pub struct Workday {
     url: Url,
     username: String,
-    password: String,
+    password: SecretString,
     http: Client,
 }
 
@@ -64,7 +65,7 @@ impl Workday {
         Ok(Self {
             url,
             username,
-            password,
+            password: password.into(),
             http: http.client(),
         })
     }
@@ -78,7 +79,7 @@ impl Workday {
             .http
             .send(|c| {
                 c.get(self.url.clone())
-                    .basic_auth(&self.username, Some(&self.password))
+                    .basic_auth(&self.username, Some(self.password.expose_secret()))
                     .header(ACCEPT, "application/json")
             })
             .await

@@ -1,14 +1,17 @@
-//! Schema migrations, written as SQL for each backend so that the text indexes
-//! (FTS5 trigram on SQLite, pg_trgm on PostgreSQL) are explicit.
+//! Schema migrations. Tables, columns and indexes are written with
+//! sea-orm-migration's schema builder; what it cannot express (SQLite's FTS5
+//! table and the triggers of both backends, PostgreSQL's trigram index) is SQL
+//! for each backend. A migration never calls application code: work that needs
+//! it (recomputing search texts) is reported by `db::migrate` to its caller.
+//! Never change a migration that has been released: add a new one. The test
+//! `schema_equals_an_upgraded_release` (server/tests/schema.rs) holds them to it.
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
-use sea_orm_migration::{
-    async_trait::async_trait, MigrationName, MigrationTrait, MigratorTrait, SchemaManager,
-};
+use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
 
-#[async_trait]
+#[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
@@ -20,6 +23,204 @@ impl MigratorTrait for Migrator {
     }
 }
 
+#[derive(DeriveIden)]
+enum Organisations {
+    Table,
+    Id,
+    Name,
+    DefaultRegion,
+    TimeZone,
+    CreatedAt,
+    ContactCount,
+}
+
+#[derive(DeriveIden)]
+enum Users {
+    Table,
+    Id,
+    OrgId,
+    Email,
+    EmailLower,
+    PasswordHash,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Sessions {
+    Table,
+    TokenHash,
+    UserId,
+    OrgId,
+    CreatedAt,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum Contacts {
+    Table,
+    Id,
+    OrgId,
+    FirstName,
+    LastName,
+    SortName,
+    SearchText,
+    Email,
+    EmailLower,
+    Phone,
+    Department,
+    Role,
+    Location,
+    Source,
+    ExternalId,
+    Active,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+    SearchKey,
+    IntegrationId,
+    AdoptedSource,
+}
+
+#[derive(DeriveIden)]
+enum ContactGroups {
+    Table,
+    Id,
+    OrgId,
+    Name,
+    NameLower,
+    Source,
+    CreatedAt,
+    IntegrationId,
+    ExternalId,
+}
+
+#[derive(DeriveIden)]
+enum GroupMembers {
+    Table,
+    GroupId,
+    ContactId,
+}
+
+#[derive(DeriveIden)]
+enum ImportJobs {
+    Table,
+    Id,
+    OrgId,
+    UserId,
+    UserEmail,
+    FileName,
+    FileBytes,
+    StoredPath,
+    Encoding,
+    Delimiter,
+    Columns,
+    Status,
+    Message,
+    TotalRows,
+    ProcessedRows,
+    Created,
+    Updated,
+    Unchanged,
+    Failed,
+    Warnings,
+    CancelRequested,
+    CreatedAt,
+    StartedAt,
+    FinishedAt,
+    HeartbeatAt,
+}
+
+#[derive(DeriveIden)]
+enum ImportProblems {
+    Table,
+    Id,
+    JobId,
+    Line,
+    ColumnName,
+    Message,
+    Warning,
+}
+
+#[derive(DeriveIden)]
+enum Integrations {
+    Table,
+    Id,
+    OrgId,
+    Provider,
+    Settings,
+    Secrets,
+    SecretsSet,
+    Status,
+    LastError,
+    LastResult,
+    LastSyncAt,
+    HeartbeatAt,
+    CreatedAt,
+    UpdatedAt,
+}
+
+/// A table's id: SQLite's rowid (`INTEGER PRIMARY KEY`, which reuses no id
+/// while the row with the largest is kept), an identity column on PostgreSQL.
+fn id<T: IntoIden>(backend: DbBackend, name: T) -> ColumnDef {
+    let mut col = ColumnDef::new(name);
+    col.big_integer().primary_key();
+    if backend == DbBackend::Postgres {
+        col.auto_increment();
+    }
+    col
+}
+
+fn text<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).text().not_null().take()
+}
+
+fn text_null<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).text().take()
+}
+
+fn int<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).big_integer().not_null().take()
+}
+
+fn int_null<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).big_integer().take()
+}
+
+fn flag<T: IntoIden>(name: T, default: bool) -> ColumnDef {
+    ColumnDef::new(name)
+        .boolean()
+        .not_null()
+        .default(default)
+        .take()
+}
+
+/// `from` references `to`'s id, and goes (or is unset) with it.
+fn refers<F: IntoIden, T: IntoIden, C: IntoIden>(
+    from: (F, C),
+    to: T,
+    on_delete: ForeignKeyAction,
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .from_tbl(from.0)
+        .from_col(from.1)
+        .to_tbl(to)
+        .to_col(Alias::new("id"))
+        .on_delete(on_delete)
+        .take()
+}
+
+fn index<T: IntoIden>(name: &str, table: T) -> IndexCreateStatement {
+    Index::create().name(name).table(table).take()
+}
+
+/// Statements that the schema builder cannot express, run in turn.
+async fn run(db: &impl ConnectionTrait, statements: &[&str]) -> Result<(), DbErr> {
+    for stmt in statements {
+        db.execute_unprepared(stmt).await?;
+    }
+    Ok(())
+}
+
 struct M0001Foundation;
 
 impl MigrationName for M0001Foundation {
@@ -28,120 +229,229 @@ impl MigrationName for M0001Foundation {
     }
 }
 
-const FOUNDATION: &str = r#"
-CREATE TABLE organisations (
-    id {pk},
-    name TEXT NOT NULL,
-    default_region TEXT NOT NULL,
-    time_zone TEXT NOT NULL,
-    created_at BIGINT NOT NULL
-);
-CREATE TABLE users (
-    id {pk},
-    org_id BIGINT NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
-    email TEXT NOT NULL,
-    email_lower TEXT NOT NULL UNIQUE,
-    password_hash TEXT NOT NULL,
-    created_at BIGINT NOT NULL
-);
-CREATE TABLE sessions (
-    token_hash TEXT PRIMARY KEY,
-    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    org_id BIGINT NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
-    created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL
-);
-CREATE INDEX sessions_user ON sessions (user_id);
-CREATE TABLE contacts (
-    id {pk},
-    org_id BIGINT NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
-    first_name TEXT NOT NULL,
-    last_name TEXT NOT NULL,
-    sort_name TEXT NOT NULL,
-    search_text TEXT NOT NULL,
-    email TEXT,
-    email_lower TEXT,
-    phone TEXT,
-    department TEXT,
-    role TEXT,
-    location TEXT,
-    source TEXT NOT NULL,
-    external_id TEXT,
-    active BOOLEAN NOT NULL DEFAULT TRUE,
-    version BIGINT NOT NULL DEFAULT 1,
-    created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
-);
-CREATE UNIQUE INDEX contacts_org_email ON contacts (org_id, email_lower);
-CREATE INDEX contacts_org_phone ON contacts (org_id, phone);
-CREATE INDEX contacts_org_sort ON contacts (org_id, sort_name, id);
-CREATE INDEX contacts_org_department ON contacts (org_id, department, sort_name, id);
-CREATE INDEX contacts_org_role ON contacts (org_id, role, sort_name, id);
-CREATE INDEX contacts_org_location ON contacts (org_id, location, sort_name, id);
-CREATE TABLE contact_groups (
-    id {pk},
-    org_id BIGINT NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
-    name TEXT NOT NULL,
-    name_lower TEXT NOT NULL,
-    source TEXT NOT NULL,
-    created_at BIGINT NOT NULL
-);
-CREATE UNIQUE INDEX contact_groups_org_name ON contact_groups (org_id, name_lower);
-CREATE TABLE group_members (
-    group_id BIGINT NOT NULL REFERENCES contact_groups(id) ON DELETE CASCADE,
-    contact_id BIGINT NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
-    PRIMARY KEY (group_id, contact_id)
-);
-CREATE INDEX group_members_contact ON group_members (contact_id);
-"#;
+/// SQLite's first text index, an FTS5 trigram table kept by triggers (replaced by m0002).
+const SQLITE_SEARCH: &[&str] = &[
+    "CREATE VIRTUAL TABLE contacts_fts USING fts5(\
+         search_text, content='contacts', content_rowid='id', tokenize='trigram')",
+    "CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN \
+         INSERT INTO contacts_fts (rowid, search_text) VALUES (new.id, new.search_text); END",
+    "CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN \
+         INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
+             VALUES ('delete', old.id, old.search_text); END",
+    "CREATE TRIGGER contacts_fts_update AFTER UPDATE OF search_text ON contacts BEGIN \
+         INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
+             VALUES ('delete', old.id, old.search_text); \
+         INSERT INTO contacts_fts (rowid, search_text) VALUES (new.id, new.search_text); END",
+];
 
-const SQLITE_SEARCH: &str = r#"
-CREATE VIRTUAL TABLE contacts_fts USING fts5(
-    search_text, content='contacts', content_rowid='id', tokenize='trigram'
-);
-CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN
-    INSERT INTO contacts_fts (rowid, search_text) VALUES (new.id, new.search_text);
-END;
-CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts BEGIN
-    INSERT INTO contacts_fts (contacts_fts, rowid, search_text)
-        VALUES ('delete', old.id, old.search_text);
-END;
-CREATE TRIGGER contacts_fts_update AFTER UPDATE OF search_text ON contacts BEGIN
-    INSERT INTO contacts_fts (contacts_fts, rowid, search_text)
-        VALUES ('delete', old.id, old.search_text);
-    INSERT INTO contacts_fts (rowid, search_text) VALUES (new.id, new.search_text);
-END;
-"#;
+/// PostgreSQL's text index: trigrams of the search text (an operator class,
+/// which the schema builder does not name).
+const POSTGRES_SEARCH: &[&str] = &[
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX contacts_search_trgm ON contacts USING gin (search_text gin_trgm_ops)",
+];
 
-const POSTGRES_SEARCH: &str = r#"
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE INDEX contacts_search_trgm ON contacts USING gin (search_text gin_trgm_ops);
-"#;
-
-#[async_trait]
+#[async_trait::async_trait]
 impl MigrationTrait for M0001Foundation {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        manager
+            .create_table(
+                Table::create()
+                    .table(Organisations::Table)
+                    .col(id(backend, Organisations::Id))
+                    .col(text(Organisations::Name))
+                    .col(text(Organisations::DefaultRegion))
+                    .col(text(Organisations::TimeZone))
+                    .col(int(Organisations::CreatedAt))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Users::Table)
+                    .col(id(backend, Users::Id))
+                    .col(int(Users::OrgId))
+                    .col(text(Users::Email))
+                    .col(text(Users::EmailLower).unique_key())
+                    .col(text(Users::PasswordHash))
+                    .col(int(Users::CreatedAt))
+                    .foreign_key(&mut refers(
+                        (Users::Table, Users::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Sessions::Table)
+                    .col(ColumnDef::new(Sessions::TokenHash).text().primary_key())
+                    .col(int(Sessions::UserId))
+                    .col(int(Sessions::OrgId))
+                    .col(int(Sessions::CreatedAt))
+                    .col(int(Sessions::ExpiresAt))
+                    .foreign_key(&mut refers(
+                        (Sessions::Table, Sessions::UserId),
+                        Users::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut refers(
+                        (Sessions::Table, Sessions::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("sessions_user", Sessions::Table)
+                    .col(Sessions::UserId)
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Contacts::Table)
+                    .col(id(backend, Contacts::Id))
+                    .col(int(Contacts::OrgId))
+                    .col(text(Contacts::FirstName))
+                    .col(text(Contacts::LastName))
+                    .col(text(Contacts::SortName))
+                    .col(text(Contacts::SearchText))
+                    .col(text_null(Contacts::Email))
+                    .col(text_null(Contacts::EmailLower))
+                    .col(text_null(Contacts::Phone))
+                    .col(text_null(Contacts::Department))
+                    .col(text_null(Contacts::Role))
+                    .col(text_null(Contacts::Location))
+                    .col(text(Contacts::Source))
+                    .col(text_null(Contacts::ExternalId))
+                    .col(flag(Contacts::Active, true))
+                    .col(int(Contacts::Version).default(1))
+                    .col(int(Contacts::CreatedAt))
+                    .col(int(Contacts::UpdatedAt))
+                    .foreign_key(&mut refers(
+                        (Contacts::Table, Contacts::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        let c = || index("", Contacts::Table).col(Contacts::OrgId).take();
+        for mut idx in [
+            c().name("contacts_org_email")
+                .col(Contacts::EmailLower)
+                .unique()
+                .take(),
+            c().name("contacts_org_phone").col(Contacts::Phone).take(),
+            c().name("contacts_org_sort")
+                .col(Contacts::SortName)
+                .col(Contacts::Id)
+                .take(),
+            c().name("contacts_org_department")
+                .col(Contacts::Department)
+                .col(Contacts::SortName)
+                .col(Contacts::Id)
+                .take(),
+            c().name("contacts_org_role")
+                .col(Contacts::Role)
+                .col(Contacts::SortName)
+                .col(Contacts::Id)
+                .take(),
+            c().name("contacts_org_location")
+                .col(Contacts::Location)
+                .col(Contacts::SortName)
+                .col(Contacts::Id)
+                .take(),
+        ] {
+            manager.create_index(idx.take()).await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table(ContactGroups::Table)
+                    .col(id(backend, ContactGroups::Id))
+                    .col(int(ContactGroups::OrgId))
+                    .col(text(ContactGroups::Name))
+                    .col(text(ContactGroups::NameLower))
+                    .col(text(ContactGroups::Source))
+                    .col(int(ContactGroups::CreatedAt))
+                    .foreign_key(&mut refers(
+                        (ContactGroups::Table, ContactGroups::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("contact_groups_org_name", ContactGroups::Table)
+                    .col(ContactGroups::OrgId)
+                    .col(ContactGroups::NameLower)
+                    .unique()
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(GroupMembers::Table)
+                    .col(int(GroupMembers::GroupId))
+                    .col(int(GroupMembers::ContactId))
+                    .primary_key(
+                        Index::create()
+                            .col(GroupMembers::GroupId)
+                            .col(GroupMembers::ContactId),
+                    )
+                    .foreign_key(&mut refers(
+                        (GroupMembers::Table, GroupMembers::GroupId),
+                        ContactGroups::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut refers(
+                        (GroupMembers::Table, GroupMembers::ContactId),
+                        Contacts::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("group_members_contact", GroupMembers::Table)
+                    .col(GroupMembers::ContactId)
+                    .take(),
+            )
+            .await?;
         let db = manager.get_connection();
-        let backend = db.get_database_backend();
-        run_script(db, &FOUNDATION.replace("{pk}", primary_key(backend))).await?;
         match backend {
-            DbBackend::Postgres => run_script(db, POSTGRES_SEARCH).await,
-            _ => run_script(db, SQLITE_SEARCH).await,
+            DbBackend::Postgres => run(db, POSTGRES_SEARCH).await,
+            _ => run(db, SQLITE_SEARCH).await,
         }
     }
 }
+
+/// The last migration that changed the format of the search text.
+pub const SEARCH_FORMAT: &str = "m0002_search_at_scale";
 
 struct M0002SearchAtScale;
 
 impl MigrationName for M0002SearchAtScale {
     fn name(&self) -> &str {
-        "m0002_search_at_scale"
+        SEARCH_FORMAT
     }
 }
 
 /// Counted contacts per organisation, kept by triggers, for the unfiltered total.
 const COUNTS_SQLITE: &[&str] = &[
-    "ALTER TABLE organisations ADD COLUMN contact_count BIGINT NOT NULL DEFAULT 0",
     "CREATE TRIGGER contacts_count_insert AFTER INSERT ON contacts BEGIN \
          UPDATE organisations SET contact_count = contact_count + 1 WHERE id = new.org_id; END",
     "CREATE TRIGGER contacts_count_delete AFTER DELETE ON contacts BEGIN \
@@ -149,7 +459,6 @@ const COUNTS_SQLITE: &[&str] = &[
 ];
 
 const COUNTS_POSTGRES: &[&str] = &[
-    "ALTER TABLE organisations ADD COLUMN contact_count BIGINT NOT NULL DEFAULT 0",
     "CREATE FUNCTION contacts_count_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
          IF TG_OP = 'INSERT' THEN \
              UPDATE organisations o SET contact_count = o.contact_count + n.c \
@@ -175,11 +484,6 @@ const SEARCH_SQLITE_DROP: &[&str] = &[
 ];
 
 const SEARCH_SQLITE_CREATE: &[&str] = &[
-    "CREATE UNIQUE INDEX contacts_search_key ON contacts (search_key)",
-    // Neighbours in name order among keyed contacts, and the contacts still to place.
-    "CREATE INDEX contacts_keyed_order ON contacts (org_id, sort_name, id, search_key) \
-         WHERE search_key IS NOT NULL",
-    "CREATE INDEX contacts_unkeyed ON contacts (org_id, sort_name, id) WHERE search_key IS NULL",
     "CREATE VIRTUAL TABLE contacts_fts USING fts5(\
          search_text, content='', columnsize=0, tokenize='trigram')",
     "INSERT INTO contacts_fts (rowid, search_text) \
@@ -199,39 +503,94 @@ const SEARCH_SQLITE_CREATE: &[&str] = &[
              SELECT new.search_key, new.search_text WHERE new.search_key IS NOT NULL; END",
 ];
 
-#[async_trait]
+#[async_trait::async_trait]
 impl MigrationTrait for M0002SearchAtScale {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let db = manager.get_connection();
-        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
-        let counts = if sqlite {
-            COUNTS_SQLITE
-        } else {
-            COUNTS_POSTGRES
-        };
-        for stmt in counts {
-            db.execute_unprepared(stmt).await?;
-        }
-        db.execute_unprepared(
-            "UPDATE organisations SET contact_count = \
-             (SELECT COUNT(*) FROM contacts WHERE contacts.org_id = organisations.id)",
+        let sqlite = manager.get_database_backend() == DbBackend::Sqlite;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Organisations::Table)
+                    .add_column(int(Organisations::ContactCount).default(0))
+                    .take(),
+            )
+            .await?;
+        run(
+            db,
+            if sqlite {
+                COUNTS_SQLITE
+            } else {
+                COUNTS_POSTGRES
+            },
         )
         .await?;
-        if sqlite {
-            for stmt in SEARCH_SQLITE_DROP {
-                db.execute_unprepared(stmt).await?;
-            }
-        }
-        db.execute_unprepared("ALTER TABLE contacts ADD COLUMN search_key BIGINT")
+        // The counts of contacts that exist already.
+        let count = Query::select()
+            .expr(Expr::col(Asterisk).count())
+            .from(Contacts::Table)
+            .and_where(
+                Expr::col((Contacts::Table, Contacts::OrgId))
+                    .equals((Organisations::Table, Organisations::Id)),
+            )
+            .take();
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(Organisations::Table)
+                    .value(
+                        Organisations::ContactCount,
+                        Expr::SubQuery(None, Box::new(count.into_sub_query_statement())),
+                    )
+                    .take(),
+            )
             .await?;
         if sqlite {
-            for stmt in SEARCH_SQLITE_CREATE {
-                db.execute_unprepared(stmt).await?;
-            }
+            run(db, SEARCH_SQLITE_DROP).await?;
         }
-        crate::backend::directory::reindex_all(db)
-            .await
-            .map_err(|e| DbErr::Custom(e.to_string()))?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Contacts::Table)
+                    .add_column(int_null(Contacts::SearchKey))
+                    .take(),
+            )
+            .await?;
+        if sqlite {
+            manager
+                .create_index(
+                    index("contacts_search_key", Contacts::Table)
+                        .col(Contacts::SearchKey)
+                        .unique()
+                        .take(),
+                )
+                .await?;
+            // Neighbours in name order among keyed contacts, and the contacts still to place.
+            manager
+                .create_index(
+                    index("contacts_keyed_order", Contacts::Table)
+                        .col(Contacts::OrgId)
+                        .col(Contacts::SortName)
+                        .col(Contacts::Id)
+                        .col(Contacts::SearchKey)
+                        .and_where(Expr::col(Contacts::SearchKey).is_not_null())
+                        .take(),
+                )
+                .await?;
+            manager
+                .create_index(
+                    index("contacts_unkeyed", Contacts::Table)
+                        .col(Contacts::OrgId)
+                        .col(Contacts::SortName)
+                        .col(Contacts::Id)
+                        .and_where(Expr::col(Contacts::SearchKey).is_null())
+                        .take(),
+                )
+                .await?;
+            run(db, SEARCH_SQLITE_CREATE).await?;
+        }
+        // Existing contacts' search texts and keys are computed again by the
+        // application once the schema is up to date (see `db::migrate`).
         Ok(())
     }
 }
@@ -246,55 +605,90 @@ impl MigrationName for M0003Imports {
 
 /// CSV uploads: every one is kept with who, when, what and how it went, and the
 /// rows it could not apply.
-const IMPORTS: &str = r#"
-CREATE TABLE import_jobs (
-    id {pk},
-    org_id BIGINT NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
-    user_id BIGINT REFERENCES users(id) ON DELETE SET NULL,
-    user_email TEXT NOT NULL,
-    file_name TEXT NOT NULL,
-    file_bytes BIGINT NOT NULL,
-    stored_path TEXT,
-    encoding TEXT NOT NULL,
-    delimiter TEXT NOT NULL,
-    columns TEXT NOT NULL,
-    status TEXT NOT NULL,
-    message TEXT,
-    total_rows BIGINT NOT NULL DEFAULT 0,
-    processed_rows BIGINT NOT NULL DEFAULT 0,
-    created BIGINT NOT NULL DEFAULT 0,
-    updated BIGINT NOT NULL DEFAULT 0,
-    unchanged BIGINT NOT NULL DEFAULT 0,
-    failed BIGINT NOT NULL DEFAULT 0,
-    warnings BIGINT NOT NULL DEFAULT 0,
-    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
-    created_at BIGINT NOT NULL,
-    started_at BIGINT,
-    finished_at BIGINT,
-    heartbeat_at BIGINT
-);
-CREATE INDEX import_jobs_org ON import_jobs (org_id, id);
-CREATE INDEX import_jobs_status ON import_jobs (status);
-CREATE TABLE import_problems (
-    id {pk},
-    job_id BIGINT NOT NULL REFERENCES import_jobs(id) ON DELETE CASCADE,
-    line BIGINT NOT NULL,
-    column_name TEXT NOT NULL,
-    message TEXT NOT NULL,
-    warning BOOLEAN NOT NULL
-);
-CREATE INDEX import_problems_job ON import_problems (job_id, id);
-"#;
-
-#[async_trait]
+#[async_trait::async_trait]
 impl MigrationTrait for M0003Imports {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        run_script(
-            db,
-            &IMPORTS.replace("{pk}", primary_key(db.get_database_backend())),
-        )
-        .await
+        let backend = manager.get_database_backend();
+        use ImportJobs as J;
+        manager
+            .create_table(
+                Table::create()
+                    .table(J::Table)
+                    .col(id(backend, J::Id))
+                    .col(int(J::OrgId))
+                    .col(int_null(J::UserId))
+                    .col(text(J::UserEmail))
+                    .col(text(J::FileName))
+                    .col(int(J::FileBytes))
+                    .col(text_null(J::StoredPath))
+                    .col(text(J::Encoding))
+                    .col(text(J::Delimiter))
+                    .col(text(J::Columns))
+                    .col(text(J::Status))
+                    .col(text_null(J::Message))
+                    .col(int(J::TotalRows).default(0))
+                    .col(int(J::ProcessedRows).default(0))
+                    .col(int(J::Created).default(0))
+                    .col(int(J::Updated).default(0))
+                    .col(int(J::Unchanged).default(0))
+                    .col(int(J::Failed).default(0))
+                    .col(int(J::Warnings).default(0))
+                    .col(flag(J::CancelRequested, false))
+                    .col(int(J::CreatedAt))
+                    .col(int_null(J::StartedAt))
+                    .col(int_null(J::FinishedAt))
+                    .col(int_null(J::HeartbeatAt))
+                    .foreign_key(&mut refers(
+                        (J::Table, J::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut refers(
+                        (J::Table, J::UserId),
+                        Users::Table,
+                        ForeignKeyAction::SetNull,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("import_jobs_org", J::Table)
+                    .col(J::OrgId)
+                    .col(J::Id)
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(index("import_jobs_status", J::Table).col(J::Status).take())
+            .await?;
+        use ImportProblems as P;
+        manager
+            .create_table(
+                Table::create()
+                    .table(P::Table)
+                    .col(id(backend, P::Id))
+                    .col(int(P::JobId))
+                    .col(int(P::Line))
+                    .col(text(P::ColumnName))
+                    .col(text(P::Message))
+                    .col(ColumnDef::new(P::Warning).boolean().not_null())
+                    .foreign_key(&mut refers(
+                        (P::Table, P::JobId),
+                        J::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("import_problems_job", P::Table)
+                    .col(P::JobId)
+                    .col(P::Id)
+                    .take(),
+            )
+            .await
     }
 }
 
@@ -314,99 +708,108 @@ impl MigrationName for M0004Integrations {
 /// Group names are unique per organisation among groups made in Muster, and
 /// per integration among each source's groups, so a source's "Engineering"
 /// and a hand-made "Engineering" are two groups.
-const INTEGRATIONS: &str = r#"
-CREATE TABLE integrations (
-    id {pk},
-    org_id BIGINT NOT NULL REFERENCES organisations(id) ON DELETE CASCADE,
-    provider TEXT NOT NULL,
-    settings TEXT NOT NULL,
-    secrets TEXT NOT NULL,
-    secrets_set TEXT NOT NULL,
-    status TEXT NOT NULL,
-    last_error TEXT,
-    last_result TEXT,
-    last_sync_at BIGINT,
-    heartbeat_at BIGINT,
-    created_at BIGINT NOT NULL,
-    updated_at BIGINT NOT NULL
-);
-CREATE INDEX integrations_org ON integrations (org_id, id);
-ALTER TABLE contacts ADD COLUMN integration_id BIGINT REFERENCES integrations(id);
-ALTER TABLE contacts ADD COLUMN adopted_source TEXT;
-CREATE UNIQUE INDEX contacts_integration_external ON contacts (integration_id, external_id)
-    WHERE integration_id IS NOT NULL;
-ALTER TABLE contact_groups ADD COLUMN integration_id BIGINT REFERENCES integrations(id) ON DELETE CASCADE;
-ALTER TABLE contact_groups ADD COLUMN external_id TEXT;
-CREATE UNIQUE INDEX contact_groups_org_own_name ON contact_groups (org_id, name_lower)
-    WHERE integration_id IS NULL;
-DROP INDEX contact_groups_org_name;
-CREATE UNIQUE INDEX contact_groups_integration_external ON contact_groups (integration_id, external_id)
-    WHERE integration_id IS NOT NULL;
-"#;
-
-#[async_trait]
+#[async_trait::async_trait]
 impl MigrationTrait for M0004Integrations {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        run_script(
-            db,
-            &INTEGRATIONS.replace("{pk}", primary_key(db.get_database_backend())),
-        )
-        .await
-    }
-}
-
-fn primary_key(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
-        _ => "INTEGER PRIMARY KEY",
-    }
-}
-
-/// Run each statement of a script in turn. Trigger bodies keep their inner `;`
-/// because a statement only ends at `;` followed by a newline outside `BEGIN ... END`.
-async fn run_script(db: &impl ConnectionTrait, script: &str) -> Result<(), DbErr> {
-    for stmt in split_statements(script) {
-        db.execute_unprepared(&stmt).await?;
-    }
-    Ok(())
-}
-
-fn split_statements(script: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let mut in_block = false;
-    for line in script.lines() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
+        let backend = manager.get_database_backend();
+        use Integrations as I;
+        manager
+            .create_table(
+                Table::create()
+                    .table(I::Table)
+                    .col(id(backend, I::Id))
+                    .col(int(I::OrgId))
+                    .col(text(I::Provider))
+                    .col(text(I::Settings))
+                    .col(text(I::Secrets))
+                    .col(text(I::SecretsSet))
+                    .col(text(I::Status))
+                    .col(text_null(I::LastError))
+                    .col(text_null(I::LastResult))
+                    .col(int_null(I::LastSyncAt))
+                    .col(int_null(I::HeartbeatAt))
+                    .col(int(I::CreatedAt))
+                    .col(int(I::UpdatedAt))
+                    .foreign_key(&mut refers(
+                        (I::Table, I::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("integrations_org", I::Table)
+                    .col(I::OrgId)
+                    .col(I::Id)
+                    .take(),
+            )
+            .await?;
+        // SQLite adds a column with a reference only by its definition's own
+        // REFERENCES clause, which the schema builder leaves to `extra`.
+        let add =
+            |table: DynIden, col: ColumnDef| Table::alter().table(table).add_column(col).take();
+        for stmt in [
+            add(
+                Contacts::Table.into_iden(),
+                int_null(Contacts::IntegrationId)
+                    .extra("REFERENCES integrations(id)")
+                    .take(),
+            ),
+            add(
+                Contacts::Table.into_iden(),
+                text_null(Contacts::AdoptedSource),
+            ),
+        ] {
+            manager.alter_table(stmt).await?;
         }
-        current.push_str(line);
-        current.push('\n');
-        if trimmed.ends_with("BEGIN") {
-            in_block = true;
+        manager
+            .create_index(
+                index("contacts_integration_external", Contacts::Table)
+                    .col(Contacts::IntegrationId)
+                    .col(Contacts::ExternalId)
+                    .unique()
+                    .and_where(Expr::col(Contacts::IntegrationId).is_not_null())
+                    .take(),
+            )
+            .await?;
+        for stmt in [
+            add(
+                ContactGroups::Table.into_iden(),
+                int_null(ContactGroups::IntegrationId)
+                    .extra("REFERENCES integrations(id) ON DELETE CASCADE")
+                    .take(),
+            ),
+            add(
+                ContactGroups::Table.into_iden(),
+                text_null(ContactGroups::ExternalId),
+            ),
+        ] {
+            manager.alter_table(stmt).await?;
         }
-        if in_block {
-            if trimmed == "END;" {
-                in_block = false;
-                out.push(std::mem::take(&mut current));
-            }
-        } else if trimmed.ends_with(';') {
-            out.push(std::mem::take(&mut current));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn triggers_stay_whole() {
-        let stmts = split_statements(SQLITE_SEARCH);
-        assert_eq!(stmts.len(), 4);
-        assert!(stmts[3].trim_end().ends_with("END;"));
-        assert_eq!(split_statements(FOUNDATION).len(), 15);
+        manager
+            .create_index(
+                index("contact_groups_org_own_name", ContactGroups::Table)
+                    .col(ContactGroups::OrgId)
+                    .col(ContactGroups::NameLower)
+                    .unique()
+                    .and_where(Expr::col(ContactGroups::IntegrationId).is_null())
+                    .take(),
+            )
+            .await?;
+        manager
+            .drop_index(Index::drop().name("contact_groups_org_name").to_owned())
+            .await?;
+        manager
+            .create_index(
+                index("contact_groups_integration_external", ContactGroups::Table)
+                    .col(ContactGroups::IntegrationId)
+                    .col(ContactGroups::ExternalId)
+                    .unique()
+                    .and_where(Expr::col(ContactGroups::IntegrationId).is_not_null())
+                    .take(),
+            )
+            .await
     }
 }

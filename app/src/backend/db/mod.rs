@@ -1,6 +1,7 @@
 //! Database connection, migrations, and a small SQL builder that writes the
 //! placeholders of whichever backend is connected.
 
+pub mod entities;
 mod migrations;
 
 use sea_orm::{
@@ -58,9 +59,27 @@ fn sqlite_path(url: &str) -> Option<String> {
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
 
+/// What a migration left for the application to do once the schema is up to date.
+#[derive(Debug, Default, PartialEq, Eq)]
+#[must_use]
+pub struct AfterMigration {
+    /// The search text's format changed: every contact's text and key must be
+    /// computed again (`directory::reindex_all`).
+    pub reindex: bool,
+}
+
 /// Bring the schema up to date.
-pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+pub async fn migrate(db: &DatabaseConnection) -> Result<AfterMigration, DbErr> {
+    let pending = Migrator::get_pending_migrations(db).await?;
+    let applied_before = Migrator::get_applied_migrations(db).await?.len();
+    Migrator::up(db, None).await?;
+    Ok(AfterMigration {
+        // A new database has no contacts to reindex.
+        reindex: applied_before > 0
+            && pending
+                .iter()
+                .any(|m| m.name() == migrations::SEARCH_FORMAT),
+    })
 }
 
 /// Begin a transaction that will write. On SQLite it takes the write lock at

@@ -2,9 +2,9 @@
 //! queries, and its new contacts inserted in a few statements, instead of a
 //! handful of statements per contact.
 
-use super::{group_id, ValidContact};
-use crate::backend::auth::OrgId;
+use super::group_id;
 use crate::backend::db::{from_ms, now_ms, Sql};
+use crate::backend::domain::{OrgId, ValidContact};
 use crate::model::{AppError, Contact};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
 use std::collections::HashMap;
@@ -224,7 +224,7 @@ pub async fn insert_many(
                 &c.first_name,
                 &c.last_name,
                 &sort_names[i],
-                c.search_text(),
+                super::text::of(c),
                 c.email.as_ref().map(|e| e.as_str()),
                 c.email.as_ref().map(|e| e.lower()),
                 c.phone.as_ref().map(|p| p.as_str()),
@@ -268,7 +268,7 @@ pub async fn insert_many(
     let mut members: Vec<(i64, i64)> = Vec::new();
     for (c, id) in contacts.iter().zip(&ids) {
         for name in &c.groups {
-            members.push((groups.get(tx, name).await?, *id));
+            members.push((groups.get(tx, name.as_str()).await?, *id));
         }
     }
     add_members(tx, members).await?;

@@ -4,13 +4,11 @@
 pub mod bulk;
 mod search;
 pub mod text;
-mod validate;
 
 pub use search::{export_page, facets, keys_for, place, search, ExportCursor, ExportRow};
-pub use validate::{clean, parse_email, parse_phone, validate, Email, PhoneE164, ValidContact};
 
-use crate::backend::auth::OrgId;
 use crate::backend::db::{from_ms, now_ms, Sql};
+use crate::backend::domain::{validate, Label, OrgId, ValidContact};
 use crate::model::{AppError, Contact, ContactDraft};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
 
@@ -44,7 +42,7 @@ pub async fn create(
     draft: &ContactDraft,
     source: &str,
 ) -> Result<Contact, AppError> {
-    let c = validate(draft, region)?;
+    let c = validate(draft, region).map_err(AppError::Invalid)?;
     let tx = crate::backend::db::begin_write(db).await?;
     if let Some(email) = &c.email {
         if email_taken(&tx, org, &email.lower(), None).await? {
@@ -73,16 +71,16 @@ pub async fn insert(
     );
     sql.bind_list::<sea_orm::Value>([
         org.get().into(),
-        c.first_name.clone().into(),
-        c.last_name.clone().into(),
+        c.first_name.to_string().into(),
+        c.last_name.to_string().into(),
         c.sort_name().into(),
-        c.search_text().into(),
+        text::of(c).into(),
         c.email.as_ref().map(|e| e.as_str().to_string()).into(),
         c.email.as_ref().map(|e| e.lower()).into(),
         c.phone.as_ref().map(|p| p.as_str().to_string()).into(),
-        c.department.clone().into(),
-        c.role.clone().into(),
-        c.location.clone().into(),
+        label(&c.department).into(),
+        label(&c.role).into(),
+        label(&c.location).into(),
         source.to_string().into(),
         now.into(),
         now.into(),
@@ -105,7 +103,7 @@ pub async fn update(
     version: i64,
     draft: &ContactDraft,
 ) -> Result<Contact, AppError> {
-    let c = validate(draft, region)?;
+    let c = validate(draft, region).map_err(AppError::Invalid)?;
     let tx = crate::backend::db::begin_write(db).await?;
     if let Some(email) = &c.email {
         if email_taken(&tx, org, &email.lower(), Some(id)).await? {
@@ -167,7 +165,7 @@ pub fn set_fields(sql: &mut Sql, c: &ValidContact) {
         .push(", sort_name = ")
         .bind(sort_name)
         .push(", search_text = ")
-        .bind(c.search_text())
+        .bind(text::of(c))
         .push(", email = ")
         .bind(c.email.as_ref().map(|e| e.as_str().to_string()))
         .push(", email_lower = ")
@@ -175,11 +173,11 @@ pub fn set_fields(sql: &mut Sql, c: &ValidContact) {
         .push(", phone = ")
         .bind(c.phone.as_ref().map(|p| p.as_str().to_string()))
         .push(", department = ")
-        .bind(c.department.clone())
+        .bind(label(&c.department))
         .push(", role = ")
-        .bind(c.role.clone())
+        .bind(label(&c.role))
         .push(", location = ")
-        .bind(c.location.clone());
+        .bind(label(&c.location));
 }
 
 /// The contact an imported row refers to: the one with its email (ignoring
@@ -299,6 +297,11 @@ async fn email_taken(
     Ok(sql.scalar_i64(db).await?.unwrap_or(0) > 0)
 }
 
+/// An optional label as a column value.
+pub fn label(l: &Option<Label>) -> Option<String> {
+    l.as_ref().map(|l| l.to_string())
+}
+
 fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
     matches!(
         e.sql_err(),
@@ -345,7 +348,7 @@ async fn set_groups(
     db: &impl ConnectionTrait,
     org: OrgId,
     contact_id: i64,
-    names: &[String],
+    names: &[Label],
 ) -> Result<(), AppError> {
     let backend = db.get_database_backend();
     let mut ids = Vec::with_capacity(names.len());

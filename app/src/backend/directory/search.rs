@@ -19,8 +19,8 @@
 //! `search_text`, served by the `pg_trgm` index.
 
 use super::text::{self, Facet};
-use crate::backend::auth::OrgId;
 use crate::backend::db::{like_escape, Sql};
+use crate::backend::domain::OrgId;
 use crate::model::{AppError, ContactPage, ContactQuery, ContactRow, Facets};
 use base64::Engine;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionTrait};

@@ -21,6 +21,7 @@
 //! text can match them by accident. PostgreSQL matches the same patterns with
 //! `LIKE`, served by its trigram index, and compares filters on their columns.
 
+use crate::backend::domain::ValidContact;
 use sha2::{Digest, Sha256};
 
 /// Precedes every word; doubled, so that a one-character prefix is a trigram.
@@ -102,6 +103,18 @@ pub fn document(
         }
     }
     out
+}
+
+/// The search text of a validated contact.
+pub fn of(c: &ValidContact) -> String {
+    document(
+        &c.first_name,
+        &c.last_name,
+        c.email.as_ref().map(|e| e.lower()).as_deref(),
+        c.department.as_deref(),
+        c.role.as_deref(),
+        c.location.as_deref(),
+    )
 }
 
 /// What a typed query must find in the search text: `None` when it has no words.

@@ -6,9 +6,9 @@
 
 use super::columns::Mapping;
 use super::merge::merge;
-use crate::backend::auth::OrgId;
+use crate::backend::directory;
 use crate::backend::directory::bulk::{self, GroupIds};
-use crate::backend::directory::{self, validate, ValidContact};
+use crate::backend::domain::{validate, OrgId, ValidContact};
 use crate::model::{AppError, Contact, FieldError};
 use sea_orm::ConnectionTrait;
 use std::collections::hash_map::DefaultHasher;
@@ -47,14 +47,7 @@ pub fn check(
     draft: &crate::model::ContactDraft,
     region: &str,
 ) -> Result<ValidContact, Vec<FieldError>> {
-    match validate(draft, region) {
-        Ok(valid) => Ok(valid),
-        Err(AppError::Invalid(errors)) => Err(errors),
-        Err(e) => Err(vec![FieldError {
-            field: String::new(),
-            message: e.to_string(),
-        }]),
-    }
+    validate(draft, region)
 }
 
 /// A key of a row for spotting a second row for the same contact: 64 bits of
@@ -97,14 +90,14 @@ fn as_contact(v: &ValidContact, like: Option<&Contact>) -> Contact {
     let now = chrono::Utc::now();
     Contact {
         id: like.map_or(0, |c| c.id),
-        first_name: v.first_name.clone(),
-        last_name: v.last_name.clone(),
+        first_name: v.first_name.to_string(),
+        last_name: v.last_name.to_string(),
         email: v.email.as_ref().map(|e| e.as_str().to_string()),
         phone: v.phone.as_ref().map(|p| p.as_str().to_string()),
-        department: v.department.clone(),
-        role: v.role.clone(),
-        location: v.location.clone(),
-        groups: v.groups.clone(),
+        department: directory::label(&v.department),
+        role: directory::label(&v.role),
+        location: directory::label(&v.location),
+        groups: v.groups.iter().map(|g| g.to_string()).collect(),
         synced_groups: Vec::new(),
         synced: like.is_some_and(|c| c.synced),
         source: like.map_or_else(|| SOURCE_CSV.to_string(), |c| c.source.clone()),
@@ -285,7 +278,7 @@ impl Importer {
                 Some(i) => match merge(&batch.pending[i].contact, row) {
                     None => counts.unchanged += 1,
                     Some(next) => {
-                        let next = validate(&next, &self.region)?;
+                        let next = validate(&next, &self.region).map_err(AppError::Invalid)?;
                         let p = &mut batch.pending[i];
                         p.contact = as_contact(&next, Some(&p.contact));
                         p.write = Some(next);

@@ -4,8 +4,8 @@
 
 use super::cells::escape;
 use super::columns::Field;
-use crate::backend::auth::OrgId;
 use crate::backend::directory::{self, ExportCursor};
+use crate::backend::domain::OrgId;
 use crate::model::{AppError, ContactQuery};
 use sea_orm::DatabaseConnection;
 

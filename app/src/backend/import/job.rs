@@ -10,8 +10,9 @@ use super::apply::{self, Importer, Problem, Row};
 use super::columns::Mapping;
 use super::sniff::{TextEncoding, Unusable, SAMPLE_BYTES};
 use super::stream;
-use crate::backend::auth::{CurrentUser, OrgId};
+use crate::backend::auth::CurrentUser;
 use crate::backend::db::{begin_write, from_ms, now_ms, Sql};
+use crate::backend::domain::OrgId;
 use crate::model::{
     AppError, ImportColumn, ImportJob, ImportPreview, ImportPreviewRow, ImportStatus,
 };

@@ -2,7 +2,7 @@
 //! replaces the stored value, and blank cells keep it, so a partial file never
 //! erases anything.
 
-use crate::backend::directory::ValidContact;
+use crate::backend::domain::{Label, ValidContact};
 use crate::model::{Contact, ContactDraft};
 
 /// The contact with `row` applied, or `None` when the row changes nothing.
@@ -20,8 +20,9 @@ pub fn merge(existing: &Contact, row: &ValidContact) -> Option<ContactDraft> {
     set(&mut next.department, row.department.as_deref());
     set(&mut next.role, row.role.as_deref());
     set(&mut next.location, row.location.as_deref());
-    if !row.groups.is_empty() && !same_groups(&row.groups, &existing.groups) {
-        next.groups = row.groups.clone();
+    let groups: Vec<String> = row.groups.iter().map(Label::to_string).collect();
+    if !groups.is_empty() && !same_groups(&groups, &existing.groups) {
+        next.groups = groups;
     }
     (next != ContactDraft::from(existing)).then_some(next)
 }
@@ -40,7 +41,7 @@ fn same_groups(a: &[String], b: &[String]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::directory::validate;
+    use crate::backend::domain::validate;
 
     fn stored() -> Contact {
         Contact {

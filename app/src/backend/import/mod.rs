@@ -7,14 +7,13 @@ pub mod apply;
 pub mod cells;
 pub mod columns;
 pub mod export;
-pub mod http;
 pub mod job;
 pub mod merge;
 pub mod sniff;
 pub mod stream;
 
-use crate::backend::directory;
-use crate::model::{AppError, ContactDraft, FieldError};
+use crate::backend::domain::validate;
+use crate::model::{ContactDraft, FieldError};
 pub use columns::{Field, Mapping};
 pub use sniff::{TextEncoding, Unusable};
 
@@ -98,14 +97,7 @@ pub fn preview(
             continue;
         }
         let draft = mapping.draft(&record);
-        let errors = match directory::validate(&draft, region) {
-            Ok(_) => Vec::new(),
-            Err(AppError::Invalid(errors)) => errors,
-            Err(e) => vec![FieldError {
-                field: String::new(),
-                message: e.to_string(),
-            }],
-        };
+        let errors = validate(&draft, region).err().unwrap_or_default();
         out.push(PreviewRow {
             line: record.position().map_or(0, |p| line_at(&text, p.byte())),
             cells: (0..headers.len())

@@ -4,39 +4,32 @@
 
 pub mod sync;
 
-use crate::backend::auth::OrgId;
-use crate::backend::connectors::Credentials;
-use crate::backend::db::{begin_write, from_ms, now_ms, Sql};
+use crate::backend::connectors::{Credentials, HttpConfig};
+use crate::backend::db::entities::{contact, contact_group, integration};
+use crate::backend::db::{begin_write, from_ms, now_ms};
+use crate::backend::domain::OrgId;
 use crate::backend::vault::Vault;
 use crate::model::{AppError, Integration, IntegrationStatus, Provider, SecretState, SyncResult};
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
-
-#[derive(FromQueryResult)]
-struct Row {
-    id: i64,
-    provider: String,
-    settings: String,
-    secrets_set: String,
-    status: String,
-    last_error: Option<String>,
-    last_result: Option<String>,
-    last_sync_at: Option<i64>,
-    created_at: i64,
-    contact_count: i64,
-}
-
-const COLUMNS: &str = "i.id, i.provider, i.settings, i.secrets_set, i.status, i.last_error, \
-     i.last_result, i.last_sync_at, i.created_at, \
-     (SELECT COUNT(*) FROM contacts c WHERE c.org_id = i.org_id AND c.integration_id = i.id) \
-     AS contact_count";
 
 fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("maps of strings serialise")
 }
 
-fn to_model(r: Row) -> Result<Integration, AppError> {
+/// Integration `id` of `org`, as stored.
+fn find(org: OrgId, id: i64) -> sea_orm::Select<integration::Entity> {
+    integration::Entity::find_by_id(id).filter(integration::Column::OrgId.eq(org.get()))
+}
+
+fn to_model(r: integration::Model, contact_count: u64) -> Result<Integration, AppError> {
     let provider = Provider::parse(&r.provider)
         .ok_or_else(|| AppError::internal(format!("unknown provider {}", r.provider)))?;
     let settings: BTreeMap<String, String> =
@@ -60,7 +53,7 @@ fn to_model(r: Row) -> Result<Integration, AppError> {
         status: IntegrationStatus::parse(&r.status).unwrap_or(IntegrationStatus::Failed),
         settings,
         secrets,
-        contact_count: r.contact_count,
+        contact_count: contact_count as i64,
         last_sync_at: r.last_sync_at.map(from_ms),
         last_error: r.last_error,
         last_result: r
@@ -74,6 +67,22 @@ fn to_model(r: Row) -> Result<Integration, AppError> {
     Ok(out)
 }
 
+/// The contacts an integration keeps.
+fn its_contacts(org: OrgId, id: i64) -> sea_orm::Select<contact::Entity> {
+    contact::Entity::find()
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::IntegrationId.eq(id))
+}
+
+async fn with_count(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    row: integration::Model,
+) -> Result<Integration, AppError> {
+    let count = its_contacts(org, row.id).count(db).await?;
+    to_model(row, count)
+}
+
 /// Save a new integration with its credentials, secrets sealed.
 pub async fn create(
     db: &DatabaseConnection,
@@ -84,85 +93,70 @@ pub async fn create(
 ) -> Result<Integration, AppError> {
     let now = now_ms();
     let tx = begin_write(db).await?;
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push(
-        "INSERT INTO integrations (org_id, provider, settings, secrets, secrets_set, status, \
-         created_at, updated_at) VALUES ",
-    )
-    .bind_list::<sea_orm::Value>([
-        org.get().into(),
-        provider.key().into(),
-        json(&credentials.settings).into(),
-        "".into(),
-        "{}".into(),
-        IntegrationStatus::Connected.as_str().into(),
-        now.into(),
-        now.into(),
-    ])
-    .push(" RETURNING id");
-    let id = sql
-        .scalar_i64(&tx)
-        .await?
-        .ok_or_else(|| AppError::internal("insert returned no id"))?;
-    write_secrets(&tx, vault, org, id, &credentials.secrets, &BTreeMap::new()).await?;
+    let row = integration::ActiveModel {
+        org_id: Set(org.get()),
+        provider: Set(provider.key().to_string()),
+        settings: Set(json(&credentials.settings)),
+        secrets: Set(String::new()),
+        secrets_set: Set("{}".into()),
+        status: Set(IntegrationStatus::Connected.as_str().to_string()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    let row = write_secrets(&tx, vault, org, row, credentials, &BTreeMap::new()).await?;
     tx.commit().await?;
-    get(db, org, id).await
+    with_count(db, org, row).await
 }
 
-/// Seal `secrets` for integration `id` and record when each was set; those
-/// in `kept` (already stored) keep their date.
+/// Seal the secrets of `credentials` into integration `row`, record when each
+/// was set (those in `kept`, already stored, keep their date), and save its
+/// settings.
 async fn write_secrets(
     db: &impl ConnectionTrait,
     vault: &Vault,
     org: OrgId,
-    id: i64,
-    secrets: &BTreeMap<String, String>,
+    row: integration::Model,
+    credentials: &Credentials,
     kept: &BTreeMap<String, i64>,
-) -> Result<(), AppError> {
+) -> Result<integration::Model, AppError> {
     let now = now_ms();
+    let secrets = &credentials.secrets;
     let set: BTreeMap<&String, i64> = secrets
         .keys()
         .map(|k| (k, kept.get(k).copied().unwrap_or(now)))
         .collect();
-    let sealed = vault.seal(org, id, json(secrets).as_bytes());
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("UPDATE integrations SET secrets = ")
-        .bind(sealed)
-        .push(", secrets_set = ")
-        .bind(json(&set))
-        .push(", updated_at = ")
-        .bind(now)
-        .push(" WHERE id = ")
-        .bind(id)
-        .push(" AND org_id = ")
-        .bind(org.get());
-    sql.execute(db).await?;
-    Ok(())
+    let plain: BTreeMap<&String, &str> = secrets
+        .iter()
+        .map(|(k, v)| (k, v.expose_secret()))
+        .collect();
+    let sealed = vault.seal(org, row.id, json(&plain).as_bytes());
+    let mut row = row.into_active_model();
+    row.settings = Set(json(&credentials.settings));
+    row.secrets = Set(sealed);
+    row.secrets_set = Set(json(&set));
+    row.updated_at = Set(now);
+    Ok(row.update(db).await?)
 }
 
 pub async fn list(db: &impl ConnectionTrait, org: OrgId) -> Result<Vec<Integration>, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(&format!(
-        "SELECT {COLUMNS} FROM integrations i WHERE i.org_id = "
-    ))
-    .bind(org.get())
-    .push(" ORDER BY i.id");
-    sql.all::<Row>(db)
-        .await?
-        .into_iter()
-        .map(to_model)
-        .collect()
+    let rows = integration::Entity::find()
+        .filter(integration::Column::OrgId.eq(org.get()))
+        .order_by_asc(integration::Column::Id)
+        .all(db)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(with_count(db, org, row).await?);
+    }
+    Ok(out)
 }
 
 pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Integration, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(&format!(
-        "SELECT {COLUMNS} FROM integrations i WHERE i.org_id = "
-    ))
-    .bind(org.get())
-    .push(" AND i.id = ")
-    .bind(id);
-    to_model(sql.one::<Row>(db).await?.ok_or(AppError::NotFound)?)
+    let row = find(org, id).one(db).await?.ok_or(AppError::NotFound)?;
+    with_count(db, org, row).await
 }
 
 /// The provider and the credentials of integration `id`, secrets opened.
@@ -172,28 +166,19 @@ pub async fn credentials(
     org: OrgId,
     id: i64,
 ) -> Result<(Provider, Credentials), AppError> {
-    #[derive(FromQueryResult)]
-    struct Sealed {
-        provider: String,
-        settings: String,
-        secrets: String,
-    }
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT provider, settings, secrets FROM integrations WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND id = ")
-        .bind(id);
-    let row: Sealed = sql.one(db).await?.ok_or(AppError::NotFound)?;
+    let row = find(org, id).one(db).await?.ok_or(AppError::NotFound)?;
     let provider = Provider::parse(&row.provider)
         .ok_or_else(|| AppError::internal(format!("unknown provider {}", row.provider)))?;
     let plain = vault
         .open(org, id, &row.secrets)
         .map_err(|e| AppError::internal(format!("integration {id}: {e}")))?;
+    let secrets: BTreeMap<String, String> =
+        serde_json::from_slice(&plain).map_err(AppError::internal)?;
     Ok((
         provider,
         Credentials {
             settings: serde_json::from_str(&row.settings).map_err(AppError::internal)?,
-            secrets: serde_json::from_slice(&plain).map_err(AppError::internal)?,
+            secrets: secrets.into_iter().map(|(k, v)| (k, v.into())).collect(),
         },
     ))
 }
@@ -232,28 +217,11 @@ pub async fn save_credentials(
     replaced: &[String],
 ) -> Result<Integration, AppError> {
     let tx = begin_write(db).await?;
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("SELECT secrets_set FROM integrations WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND id = ")
-        .bind(id);
-    #[derive(FromQueryResult)]
-    struct Dates {
-        secrets_set: String,
-    }
-    let dates: Dates = sql.one(&tx).await?.ok_or(AppError::NotFound)?;
+    let row = find(org, id).one(&tx).await?.ok_or(AppError::NotFound)?;
     let mut kept: BTreeMap<String, i64> =
-        serde_json::from_str(&dates.secrets_set).map_err(AppError::internal)?;
+        serde_json::from_str(&row.secrets_set).map_err(AppError::internal)?;
     kept.retain(|k, _| !replaced.contains(k));
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("UPDATE integrations SET settings = ")
-        .bind(json(&credentials.settings))
-        .push(" WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND id = ")
-        .bind(id);
-    sql.execute(&tx).await?;
-    write_secrets(&tx, vault, org, id, &credentials.secrets, &kept).await?;
+    write_secrets(&tx, vault, org, row, credentials, &kept).await?;
     tx.commit().await?;
     get(db, org, id).await
 }
@@ -266,13 +234,11 @@ pub async fn removal_count(
     id: i64,
 ) -> Result<i64, AppError> {
     get(db, org, id).await?;
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT COUNT(*) FROM contacts WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND integration_id = ")
-        .bind(id)
-        .push(" AND adopted_source IS NULL");
-    Ok(sql.scalar_i64(db).await?.unwrap_or(0))
+    let n = its_contacts(org, id)
+        .filter(contact::Column::AdoptedSource.is_null())
+        .count(db)
+        .await?;
+    Ok(n as i64)
 }
 
 /// Delete integration `id`, the contacts it imported and its groups; return
@@ -285,39 +251,69 @@ pub async fn remove(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<i64,
             "A sync of this integration is running. Remove it when the sync has finished.".into(),
         ));
     }
-    let backend = tx.get_database_backend();
-    let mut sql = Sql::new(backend);
-    sql.push(
-        "UPDATE contacts SET source = adopted_source, adopted_source = NULL, \
-         integration_id = NULL, external_id = NULL, version = version + 1, updated_at = ",
-    )
-    .bind(now_ms())
-    .push(" WHERE org_id = ")
-    .bind(org.get())
-    .push(" AND integration_id = ")
-    .bind(id)
-    .push(" AND adopted_source IS NOT NULL");
-    sql.execute(&tx).await?;
-    let mut sql = Sql::new(backend);
-    sql.push("DELETE FROM contacts WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND integration_id = ")
-        .bind(id);
-    let deleted = sql.execute(&tx).await?;
-    let mut sql = Sql::new(backend);
-    sql.push("DELETE FROM contact_groups WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND integration_id = ")
-        .bind(id);
-    sql.execute(&tx).await?;
-    let mut sql = Sql::new(backend);
-    sql.push("DELETE FROM integrations WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND id = ")
-        .bind(id);
-    sql.execute(&tx).await?;
+    let ours = Condition::all()
+        .add(contact::Column::OrgId.eq(org.get()))
+        .add(contact::Column::IntegrationId.eq(id));
+    contact::Entity::update_many()
+        .col_expr(
+            contact::Column::Source,
+            Expr::col(contact::Column::AdoptedSource),
+        )
+        .col_expr(contact::Column::AdoptedSource, Expr::value(None::<String>))
+        .col_expr(contact::Column::IntegrationId, Expr::value(None::<i64>))
+        .col_expr(contact::Column::ExternalId, Expr::value(None::<String>))
+        .col_expr(
+            contact::Column::Version,
+            Expr::col(contact::Column::Version).add(1),
+        )
+        .col_expr(contact::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(ours.clone())
+        .filter(contact::Column::AdoptedSource.is_not_null())
+        .exec(&tx)
+        .await?;
+    let deleted = contact::Entity::delete_many()
+        .filter(ours)
+        .exec(&tx)
+        .await?
+        .rows_affected;
+    contact_group::Entity::delete_many()
+        .filter(contact_group::Column::OrgId.eq(org.get()))
+        .filter(contact_group::Column::IntegrationId.eq(id))
+        .exec(&tx)
+        .await?;
+    integration::Entity::delete_many()
+        .filter(integration::Column::OrgId.eq(org.get()))
+        .filter(integration::Column::Id.eq(id))
+        .exec(&tx)
+        .await?;
     tx.commit().await?;
     Ok(deleted as i64)
+}
+
+/// Start a sync of integration `id` in the background, unless one is running
+/// already; its outcome is recorded on the integration, where the page reads it.
+pub async fn start_sync(
+    db: &DatabaseConnection,
+    vault: Arc<Vault>,
+    http: &HttpConfig,
+    org: OrgId,
+    id: i64,
+    stale_after: Duration,
+) -> Result<Integration, AppError> {
+    get(db, org, id).await?;
+    if !claim_sync(db, org, id, stale_after).await? {
+        return Err(AppError::Conflict(
+            "A sync of this integration is already running.".into(),
+        ));
+    }
+    let (db2, http) = (db.clone(), http.clone());
+    tokio::spawn(async move {
+        let beat = stale_after / 4;
+        if let Err(e) = sync::run(&db2, &vault, &http, org, id, beat).await {
+            tracing::warn!(org = org.get(), integration = id, "sync failed: {e}");
+        }
+    });
+    get(db, org, id).await
 }
 
 /// Set the status (and the error, or the result) of integration `id`.
@@ -330,26 +326,24 @@ pub async fn set_status(
     result: Option<&SyncResult>,
 ) -> Result<(), AppError> {
     let now = now_ms();
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("UPDATE integrations SET status = ")
-        .bind(status.as_str())
-        .push(", updated_at = ")
-        .bind(now)
-        .push(", last_error = ")
-        .bind(error.map(str::to_string));
+    let mut row = integration::ActiveModel {
+        status: Set(status.as_str().to_string()),
+        updated_at: Set(now),
+        last_error: Set(error.map(str::to_string)),
+        ..Default::default()
+    };
     if let Some(r) = result {
-        sql.push(", last_result = ")
-            .bind(json(r))
-            .push(", last_sync_at = ")
-            .bind(now);
+        row.last_result = Set(Some(json(r)));
+        row.last_sync_at = Set(Some(now));
     } else if status == IntegrationStatus::Failed {
-        sql.push(", last_sync_at = ").bind(now);
+        row.last_sync_at = Set(Some(now));
     }
-    sql.push(" WHERE id = ")
-        .bind(id)
-        .push(" AND org_id = ")
-        .bind(org.get());
-    sql.execute(db).await?;
+    integration::Entity::update_many()
+        .set(row)
+        .filter(integration::Column::Id.eq(id))
+        .filter(integration::Column::OrgId.eq(org.get()))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -363,27 +357,28 @@ pub async fn claim_sync(
     stale_after: Duration,
 ) -> Result<bool, AppError> {
     let now = now_ms();
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("UPDATE integrations SET status = ")
-        .bind(IntegrationStatus::Syncing.as_str())
-        .push(", heartbeat_at = ")
-        .bind(now)
-        .push(" WHERE id = ")
-        .bind(id)
-        .push(" AND org_id = ")
-        .bind(org.get())
-        .push(" AND NOT ");
-    running(&mut sql, now, stale_after);
-    Ok(sql.execute(db).await? == 1)
+    let claimed = integration::Entity::update_many()
+        .col_expr(
+            integration::Column::Status,
+            Expr::value(IntegrationStatus::Syncing.as_str()),
+        )
+        .col_expr(integration::Column::HeartbeatAt, Expr::value(now))
+        .filter(integration::Column::Id.eq(id))
+        .filter(integration::Column::OrgId.eq(org.get()))
+        .filter(running(now, stale_after).not())
+        .exec(db)
+        .await?;
+    Ok(claimed.rows_affected == 1)
 }
 
-/// `(...)`: the integration is syncing and its heartbeat is fresh.
-fn running(sql: &mut Sql, now: i64, stale_after: Duration) {
-    sql.push("(status = ")
-        .bind(IntegrationStatus::Syncing.as_str())
-        .push(" AND COALESCE(heartbeat_at, 0) >= ")
-        .bind(now - stale_after.as_millis() as i64)
-        .push(")");
+/// The integration is syncing and its heartbeat is fresh.
+fn running(now: i64, stale_after: Duration) -> Condition {
+    Condition::all()
+        .add(integration::Column::Status.eq(IntegrationStatus::Syncing.as_str()))
+        .add(
+            Expr::expr(integration::Column::HeartbeatAt.into_expr().if_null(0))
+                .gte(now - stale_after.as_millis() as i64),
+        )
 }
 
 /// A sync whose heartbeat stopped (its server stopped or crashed) will not
@@ -393,18 +388,23 @@ pub async fn sweep_interrupted(
     db: &impl ConnectionTrait,
     stale_after: Duration,
 ) -> Result<(), AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("UPDATE integrations SET status = ")
-        .bind(IntegrationStatus::Failed.as_str())
-        .push(", last_error = ")
-        .bind("The sync was interrupted: the server running it stopped. Run Sync now again.")
-        .push(", last_sync_at = ")
-        .bind(now_ms())
-        .push(" WHERE status = ")
-        .bind(IntegrationStatus::Syncing.as_str())
-        .push(" AND NOT ");
-    running(&mut sql, now_ms(), stale_after);
-    sql.execute(db).await?;
+    let now = now_ms();
+    integration::Entity::update_many()
+        .col_expr(
+            integration::Column::Status,
+            Expr::value(IntegrationStatus::Failed.as_str()),
+        )
+        .col_expr(
+            integration::Column::LastError,
+            Expr::value(
+                "The sync was interrupted: the server running it stopped. Run Sync now again.",
+            ),
+        )
+        .col_expr(integration::Column::LastSyncAt, Expr::value(now))
+        .filter(integration::Column::Status.eq(IntegrationStatus::Syncing.as_str()))
+        .filter(running(now, stale_after).not())
+        .exec(db)
+        .await?;
     Ok(())
 }
 

@@ -9,10 +9,12 @@
 //! with the sync engine.
 
 use super::set_status;
-use crate::backend::auth::{self, OrgId};
+use crate::backend::auth;
 use crate::backend::connectors::{self, Directory, HttpConfig, Person};
 use crate::backend::db::{begin_write, now_ms, Sql};
-use crate::backend::directory::{self, bulk, ValidContact};
+use crate::backend::directory::{self, bulk};
+use crate::backend::domain::OrgId;
+use crate::backend::domain::{validate, Label, ValidContact};
 use crate::backend::vault::Vault;
 use crate::model::{AppError, ContactDraft, IntegrationStatus, Provider, SyncResult};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
@@ -153,13 +155,14 @@ struct Existing {
 
 impl Existing {
     fn same_as(&self, c: &ValidContact) -> bool {
-        self.first_name == c.first_name
-            && self.last_name == c.last_name
+        let same = |a: &Option<String>, b: &Option<Label>| a.as_deref() == b.as_deref();
+        self.first_name == c.first_name.as_str()
+            && self.last_name == c.last_name.as_str()
             && self.email.as_deref() == c.email.as_ref().map(|e| e.as_str())
             && self.phone.as_deref() == c.phone.as_ref().map(|p| p.as_str())
-            && self.department == c.department
-            && self.role == c.role
-            && self.location == c.location
+            && same(&self.department, &c.department)
+            && same(&self.role, &c.role)
+            && same(&self.location, &c.location)
     }
 }
 
@@ -181,12 +184,12 @@ fn valid(p: &Person, region: &str) -> Option<ValidContact> {
         ..Default::default()
     };
     for _ in 0..3 {
-        match directory::validate(&draft, region) {
+        match validate(&draft, region) {
             Ok(c) => return Some(c),
-            Err(e) => {
+            Err(errors) => {
                 let mut dropped = false;
                 for field in ["phone", "email", "department", "role", "location"] {
-                    if e.field_message(field).is_some() {
+                    if errors.iter().any(|e| e.field == field) {
                         match field {
                             "phone" => draft.phone.clear(),
                             "email" => draft.email.clear(),

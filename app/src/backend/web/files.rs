@@ -2,9 +2,9 @@
 //! upload itself (streamed to disk, with the browser showing its progress),
 //! the error report of an upload, and the export.
 
-use super::export::{self, Export};
-use super::job;
 use crate::backend::auth::{self, CurrentUser};
+use crate::backend::import::export::{self, Export};
+use crate::backend::import::job;
 use crate::backend::AppState;
 use crate::model::{AppError, ContactQuery};
 use axum::body::Body;
@@ -52,9 +52,9 @@ pub async fn upload(
         .and_then(|v| v.parse::<u64>().ok());
     let received = match declared {
         // Refused before a byte is stored.
-        Some(n) if n > config.max_bytes => Err(AppError::TooLarge(super::stream::too_large(
-            config.max_bytes,
-        ))),
+        Some(n) if n > config.max_bytes => Err(AppError::TooLarge(
+            crate::backend::import::stream::too_large(config.max_bytes),
+        )),
         _ => job::store(config, body.into_data_stream()).await,
     };
     match job::receive(&state.db, &user, &q.name, received).await {
@@ -122,8 +122,8 @@ pub async fn problems(
                 let severity = if p.warning { "Warning" } else { "Error" };
                 let _ = out.write_record([
                     line.as_str(),
-                    &super::cells::escape(&p.column_name),
-                    &super::cells::escape(&p.message),
+                    &crate::backend::import::cells::escape(&p.column_name),
+                    &crate::backend::import::cells::escape(&p.message),
                     severity,
                 ]);
             }

@@ -1,0 +1,24 @@
+//! SeaORM entities: one per table of plain records. Timestamps are
+//! milliseconds since the Unix epoch (`db::now_ms`). The search index
+//! (`contacts.search_text`, `search_key` and SQLite's `contacts_fts`) is kept
+//! by `directory`, with SQL of its own.
+
+pub mod contact;
+pub mod contact_group;
+pub mod group_member;
+pub mod import_job;
+pub mod import_problem;
+pub mod integration;
+pub mod organisation;
+pub mod session;
+pub mod user;
+
+pub use contact::Entity as Contact;
+pub use contact_group::Entity as ContactGroup;
+pub use group_member::Entity as GroupMember;
+pub use import_job::Entity as ImportJob;
+pub use import_problem::Entity as ImportProblem;
+pub use integration::Entity as Integration;
+pub use organisation::Entity as Organisation;
+pub use session::Entity as Session;
+pub use user::Entity as User;

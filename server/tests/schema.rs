@@ -1,0 +1,212 @@
+//! The migrations make the same schema from nothing as they make by upgrading
+//! a database of the last release, on SQLite and on PostgreSQL (`MUSTER_TEST_DB`).
+
+mod common;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+/// Rows of one text column.
+async fn texts(db: &DatabaseConnection, sql: &str, arg: Option<&str>) -> Vec<String> {
+    let backend = db.get_database_backend();
+    let stmt = match arg {
+        Some(a) => Statement::from_sql_and_values(backend, sql, [a.into()]),
+        None => Statement::from_string(backend, sql),
+    };
+    let mut out: Vec<String> = db
+        .query_all_raw(stmt)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).unwrap())
+        .collect();
+    out.sort();
+    out
+}
+
+/// SQL text compared without quotes, case or layout.
+fn normalise(sql: &str) -> String {
+    sql.replace('"', "")
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("( ", "(")
+        .replace(" )", ")")
+}
+
+/// SQLite's type affinity of a declared column type (its documented rules):
+/// what a column's type means to SQLite, whatever its spelling.
+fn affinity(declared: &str) -> &'static str {
+    let t = declared.to_uppercase();
+    if t.contains("INT") {
+        "INTEGER"
+    } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+        "TEXT"
+    } else if t.contains("BLOB") || t.is_empty() {
+        "BLOB"
+    } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
+        "REAL"
+    } else {
+        "NUMERIC"
+    }
+}
+
+/// Everything that makes up a schema, one line per fact, sorted. The
+/// migrator's own table is left out.
+async fn describe(db: &DatabaseConnection) -> Vec<String> {
+    let mut out = Vec::new();
+    if db.get_database_backend() == DbBackend::Postgres {
+        for (kind, sql) in [
+            (
+                "column",
+                "SELECT table_name || '|' || lpad(ordinal_position::text, 3) || '|' || column_name \
+                 || '|' || data_type || '|' || is_nullable || '|' || COALESCE(column_default, '-') \
+                 || '|' || is_identity || '|' || COALESCE(identity_generation, '-') \
+                 FROM information_schema.columns \
+                 WHERE table_schema = 'public' AND table_name <> 'seaql_migrations'",
+            ),
+            (
+                "index",
+                "SELECT indexdef FROM pg_indexes \
+                 WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'",
+            ),
+            (
+                "constraint",
+                "SELECT conrelid::regclass::text || '|' || conname || '|' || pg_get_constraintdef(oid) \
+                 FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+                 AND conrelid::regclass::text <> 'seaql_migrations'",
+            ),
+            (
+                "trigger",
+                "SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal",
+            ),
+            (
+                "function",
+                "SELECT proname || '|' || md5(prosrc) FROM pg_proc \
+                 WHERE pronamespace = 'public'::regnamespace",
+            ),
+            ("extension", "SELECT extname FROM pg_extension"),
+            (
+                "sequence",
+                "SELECT sequencename || '|' || data_type::text FROM pg_sequences \
+                 WHERE schemaname = 'public'",
+            ),
+        ] {
+            for row in texts(db, sql, None).await {
+                out.push(format!("{kind} {row}"));
+            }
+        }
+        return out;
+    }
+    let objects = texts(
+        db,
+        "SELECT type || '|' || name || '|' || tbl_name || '|' || COALESCE(sql, '') \
+         FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations'",
+        None,
+    )
+    .await;
+    for object in objects {
+        let [kind, name, table, sql] = object.splitn(4, '|').collect::<Vec<_>>()[..] else {
+            unreachable!()
+        };
+        match kind {
+            "table" => {
+                if sql.to_lowercase().starts_with("create virtual table") {
+                    out.push(format!("virtual table {}", normalise(sql)));
+                    continue;
+                }
+                out.push(format!("table {name}"));
+                for col in texts(
+                    db,
+                    "SELECT printf('%3d', cid) || '|' || name || '|' || type || '|' || \"notnull\" \
+                     || '|' || COALESCE(dflt_value, '-') || '|' || pk FROM pragma_table_info(?)",
+                    Some(name),
+                )
+                .await
+                {
+                    let mut f: Vec<&str> = col.split('|').collect();
+                    let ty = affinity(f[2]);
+                    f[2] = ty;
+                    out.push(format!("column {name} {}", f.join("|").to_lowercase()));
+                }
+                for fk in texts(
+                    db,
+                    "SELECT \"table\" || '|' || \"from\" || '|' || \"to\" || '|' || on_update \
+                     || '|' || on_delete FROM pragma_foreign_key_list(?)",
+                    Some(name),
+                )
+                .await
+                {
+                    out.push(format!("foreign key {name} {fk}"));
+                }
+                for idx in texts(
+                    db,
+                    "SELECT name || '|' || \"unique\" || '|' || origin || '|' || partial \
+                     FROM pragma_index_list(?)",
+                    Some(name),
+                )
+                .await
+                {
+                    let index = idx.split('|').next().unwrap_or_default();
+                    let cols = texts(
+                        db,
+                        "SELECT group_concat(name, ',') FROM \
+                         (SELECT name FROM pragma_index_info(?) ORDER BY seqno)",
+                        Some(index),
+                    )
+                    .await;
+                    let filter = texts(
+                        db,
+                        "SELECT COALESCE(sql, '') FROM sqlite_master WHERE name = ?",
+                        Some(index),
+                    )
+                    .await
+                    .concat();
+                    let filter = normalise(&filter)
+                        .split_once(" where ")
+                        .map(|(_, w)| w.to_string())
+                        .unwrap_or_default();
+                    out.push(format!(
+                        "index {name} {idx} ({}) where {filter}",
+                        cols.concat()
+                    ));
+                }
+            }
+            "index" => {} // described with their table
+            _ => out.push(format!("{kind} {name} on {table}: {}", normalise(sql))),
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn schema_equals_an_upgraded_release() {
+    let (new_db, old_db) = (common::TestDb::new().await, common::TestDb::new().await);
+    let new = muster::open_database(&new_db.url).await.unwrap();
+    let old = app::backend::db::connect(&old_db.url).await.unwrap();
+    let release = match old.get_database_backend() {
+        DbBackend::Postgres => include_str!("fixtures/schema-0.1.0-postgres.sql"),
+        _ => include_str!("fixtures/schema-0.1.0-sqlite.sql"),
+    };
+    old.execute_unprepared(release).await.unwrap();
+    let described_release = describe(&old).await;
+    let after = app::backend::db::migrate(&old).await.unwrap();
+    assert!(!after.reindex, "0.1.0 has the current search text");
+
+    let (made, upgraded) = (describe(&new).await, describe(&old).await);
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|x| !b.contains(x)).cloned().collect()
+    };
+    assert!(
+        made.len() > 60 && made.iter().any(|l| l.starts_with("trigger")),
+        "the description misses most of the schema: {made:#?}"
+    );
+    assert_eq!(
+        (only(&made, &upgraded), only(&upgraded, &made)),
+        (vec![], vec![]),
+        "(only in a new database, only in an upgraded one)"
+    );
+    // 0.1.0 is the newest release: upgrading it changes nothing yet.
+    assert_eq!(described_release, upgraded);
+}
