@@ -1,13 +1,12 @@
 //! Sample contacts for trying Muster out: `muster demo --contacts N`.
 
-use crate::backend::db::{now_ms, Sql};
-use crate::backend::directory::{self, label};
-use crate::backend::domain::OrgId;
-use crate::backend::domain::{Email, Label, Name, PhoneE164, ValidContact};
+use crate::backend::db::entities::contact;
+use crate::backend::directory::{self, bulk};
+use crate::backend::domain::{Email, Label, Name, OrgId, PhoneE164, ValidContact};
 use crate::model::AppError;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QuerySelect};
 
 const FIRST: &[&str] = &[
     "James",
@@ -265,23 +264,17 @@ pub async fn seed(
     count: u64,
     mut progress: impl FnMut(u64),
 ) -> Result<u64, AppError> {
-    let backend = db.get_database_backend();
-    let mut group_ids = Vec::with_capacity(GROUPS.len());
-    for g in GROUPS {
-        group_ids.push((
-            g.to_string(),
-            directory::group_id(db, org, g, "Demo").await?,
-        ));
-    }
-    let mut base = Sql::new(backend);
-    base.push("SELECT COALESCE(MAX(id), 0) FROM contacts");
-    let offset = base.scalar_i64(db).await?.unwrap_or(0) as u64;
+    let offset: Option<i64> = contact::Entity::find()
+        .select_only()
+        .column_as(contact::Column::Id.max(), "max")
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    let offset = offset.unwrap_or(0) as u64;
     let mut rng = SmallRng::seed_from_u64(offset ^ 0x6d75_7374);
-    // Rows per INSERT: SQLite allows 32766 bound values, PostgreSQL 65535.
-    let batch: u64 = match backend {
-        DbBackend::Postgres => 4000,
-        _ => 2000,
-    };
+    let mut groups = bulk::GroupIds::new(org, "Demo");
+    let batch = 2000u64;
     let per_tx = 50_000u64;
     let mut done = 0u64;
     while done < count {
@@ -292,7 +285,8 @@ pub async fn seed(
             let contacts: Vec<ValidContact> = (0..n)
                 .map(|i| sample(&mut rng, offset + done + i + 1))
                 .collect();
-            insert_batch(&tx, org, &contacts, &group_ids).await?;
+            let contacts: Vec<&ValidContact> = contacts.iter().collect();
+            bulk::insert_many(&tx, org, &contacts, "Demo", &mut groups, None, false).await?;
             directory::place(&tx, org).await?;
             done += n;
         }
@@ -300,63 +294,6 @@ pub async fn seed(
         progress(done);
     }
     Ok(done)
-}
-
-async fn insert_batch(
-    tx: &impl ConnectionTrait,
-    org: OrgId,
-    contacts: &[ValidContact],
-    group_ids: &[(String, i64)],
-) -> Result<(), AppError> {
-    let backend = tx.get_database_backend();
-    let now = now_ms();
-    let mut sql = Sql::new(backend);
-    sql.push(
-        "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, email, \
-         email_lower, phone, department, role, location, source, created_at, updated_at) VALUES ",
-    );
-    for (i, c) in contacts.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind_list::<sea_orm::Value>([
-            org.get().into(),
-            c.first_name.to_string().into(),
-            c.last_name.to_string().into(),
-            c.sort_name().into(),
-            directory::text::of(c).into(),
-            c.email.as_ref().map(|e| e.as_str().to_string()).into(),
-            c.email.as_ref().map(|e| e.lower()).into(),
-            c.phone.as_ref().map(|p| p.as_str().to_string()).into(),
-            label(&c.department).into(),
-            label(&c.role).into(),
-            label(&c.location).into(),
-            "Demo".to_string().into(),
-            now.into(),
-            now.into(),
-        ]);
-    }
-    sql.push(" RETURNING id");
-    let rows = tx.query_all_raw(sql.build()).await?;
-    let mut members = Sql::new(backend);
-    members.push("INSERT INTO group_members (group_id, contact_id) VALUES ");
-    let mut first = true;
-    for (row, c) in rows.iter().zip(contacts) {
-        let id: i64 = row.try_get_by_index(0)?;
-        for g in &c.groups {
-            if let Some((_, gid)) = group_ids.iter().find(|(name, _)| name == g.as_str()) {
-                if !first {
-                    members.push(", ");
-                }
-                first = false;
-                members.bind_list([*gid, id]);
-            }
-        }
-    }
-    if !first {
-        members.execute(tx).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 /// How connectors talk HTTP. One per server; each connector takes its own
 /// concurrency permits from it.
@@ -153,7 +154,27 @@ impl Client {
             attempt += 1;
             let outcome: Result<(), HttpError> = {
                 let _permit = self.permits.acquire().await.expect("never closed");
-                match build(&self.config.client).send().await {
+                let (client, request) = build(&self.config.client).build_split();
+                let request = request.map_err(|e| classify(&e))?;
+                // Method, host and path only: a query string may carry a cursor
+                // worth nothing to a log, and headers carry the credentials.
+                let span = tracing::debug_span!(
+                    "provider_request",
+                    method = %request.method(),
+                    host = request.url().host_str().unwrap_or_default(),
+                    path = request.url().path(),
+                    attempt,
+                );
+                let started = std::time::Instant::now();
+                let sent = client.execute(request).instrument(span.clone()).await;
+                span.in_scope(|| {
+                    tracing::debug!(
+                        status = sent.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
+                        ms = started.elapsed().as_millis() as u64,
+                        "answered"
+                    )
+                });
+                match sent {
                     Ok(resp) => {
                         let status = resp.status();
                         let headers = resp.headers().clone();

@@ -4,6 +4,7 @@
 pub mod entities;
 mod migrations;
 
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
@@ -115,14 +116,13 @@ pub async fn beat(
     tick.tick().await;
     loop {
         tick.tick().await;
-        let mut sql = Sql::new(db.get_database_backend());
-        sql.push(&format!("UPDATE {table} SET heartbeat_at = "))
-            .bind(now_ms())
-            .push(" WHERE id = ")
-            .bind(id)
-            .push(" AND status = ")
-            .bind(running);
-        if let Err(e) = sql.execute(&db).await {
+        let update = Query::update()
+            .table(Alias::new(table))
+            .value(Alias::new("heartbeat_at"), now_ms())
+            .and_where(Expr::col(Alias::new("id")).eq(id))
+            .and_where(Expr::col(Alias::new("status")).eq(running))
+            .to_owned();
+        if let Err(e) = db.execute(&update).await {
             tracing::warn!(table, id, "heartbeat: {e}");
         }
     }

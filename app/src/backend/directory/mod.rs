@@ -2,15 +2,22 @@
 //! Every function takes the caller's `OrgId` and scopes every statement by it.
 
 pub mod bulk;
+mod keys;
 mod search;
 pub mod text;
 
-pub use search::{export_page, facets, keys_for, place, search, ExportCursor, ExportRow};
+pub use keys::{keys_for, place};
+pub use search::{export_page, facets, search, ExportCursor, ExportRow};
 
+use crate::backend::db::entities::{contact, contact_group, group_member};
 use crate::backend::db::{from_ms, now_ms, Sql};
 use crate::backend::domain::{validate, Label, OrgId, ValidContact};
 use crate::model::{AppError, Contact, ContactDraft};
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select, Set, UpdateMany,
+};
 
 pub const SOURCE_MANUAL: &str = "Manual";
 
@@ -18,21 +25,9 @@ const DUPLICATE_EMAIL: &str = "A contact with this email address already exists.
 const CONFLICT: &str = "Someone else changed this contact while you were editing it. \
      Reload the page to see their changes, then make yours again.";
 
-#[derive(FromQueryResult)]
-struct ContactDb {
-    id: i64,
-    first_name: String,
-    last_name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    department: Option<String>,
-    role: Option<String>,
-    location: Option<String>,
-    source: String,
-    version: i64,
-    created_at: i64,
-    updated_at: i64,
-    synced: bool,
+/// The contacts of `org`.
+fn of_org(org: OrgId) -> Select<contact::Entity> {
+    contact::Entity::find().filter(contact::Column::OrgId.eq(org.get()))
 }
 
 pub async fn create(
@@ -64,30 +59,25 @@ pub async fn insert(
     source: &str,
 ) -> Result<i64, AppError> {
     let now = now_ms();
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push(
-        "INSERT INTO contacts (org_id, first_name, last_name, sort_name, search_text, email, \
-         email_lower, phone, department, role, location, source, created_at, updated_at) VALUES ",
-    );
-    sql.bind_list::<sea_orm::Value>([
-        org.get().into(),
-        c.first_name.to_string().into(),
-        c.last_name.to_string().into(),
-        c.sort_name().into(),
-        text::of(c).into(),
-        c.email.as_ref().map(|e| e.as_str().to_string()).into(),
-        c.email.as_ref().map(|e| e.lower()).into(),
-        c.phone.as_ref().map(|p| p.as_str().to_string()).into(),
-        label(&c.department).into(),
-        label(&c.role).into(),
-        label(&c.location).into(),
-        source.to_string().into(),
-        now.into(),
-        now.into(),
-    ]);
-    sql.push(" RETURNING id");
-    let id = match sql.scalar_i64(tx).await {
-        Ok(id) => id.ok_or_else(|| AppError::internal("insert returned no id"))?,
+    let row = contact::ActiveModel {
+        org_id: Set(org.get()),
+        first_name: Set(c.first_name.to_string()),
+        last_name: Set(c.last_name.to_string()),
+        sort_name: Set(c.sort_name()),
+        search_text: Set(text::of(c)),
+        email: Set(c.email.as_ref().map(|e| e.to_string())),
+        email_lower: Set(c.email.as_ref().map(|e| e.lower())),
+        phone: Set(c.phone.as_ref().map(|p| p.to_string())),
+        department: Set(label(&c.department)),
+        role: Set(label(&c.role)),
+        location: Set(label(&c.location)),
+        source: Set(source.to_string()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    let id = match contact::Entity::insert(row).exec(tx).await {
+        Ok(done) => done.last_insert_id,
         Err(e) if is_unique_violation(&e) => return Err(AppError::field("email", DUPLICATE_EMAIL)),
         Err(e) => return Err(e.into()),
     };
@@ -125,19 +115,12 @@ pub async fn overwrite(
     version: i64,
     c: &ValidContact,
 ) -> Result<(), AppError> {
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("UPDATE contacts SET ");
-    set_fields(&mut sql, c);
-    sql.push(", version = version + 1, updated_at = ")
-        .bind(now_ms())
-        .push(" WHERE id = ")
-        .bind(id)
-        .push(" AND org_id = ")
-        .bind(org.get())
-        .push(" AND version = ")
-        .bind(version);
-    let changed = match sql.execute(tx).await {
-        Ok(n) => n,
+    let update = write_fields(contact::Entity::update_many(), c)
+        .filter(contact::Column::Id.eq(id))
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::Version.eq(version));
+    let changed = match update.exec(tx).await {
+        Ok(done) => done.rows_affected,
         Err(e) if is_unique_violation(&e) => return Err(AppError::field("email", DUPLICATE_EMAIL)),
         Err(e) => return Err(e.into()),
     };
@@ -151,33 +134,45 @@ pub async fn overwrite(
     set_groups(tx, org, id, &c.groups).await
 }
 
-/// Append `first_name = ..., ..., location = ...` for an UPDATE that writes
-/// a validated contact. A contact whose name changes loses its search key, as
-/// it needs a new place in the name order (SQLite; see [`place`]).
-pub fn set_fields(sql: &mut Sql, c: &ValidContact) {
+/// An UPDATE that writes a validated contact's fields, a new version and the
+/// time. A contact whose name changes loses its search key, as it needs a new
+/// place in the name order (SQLite; see [`place`]).
+pub fn write_fields(
+    update: UpdateMany<contact::Entity>,
+    c: &ValidContact,
+) -> UpdateMany<contact::Entity> {
+    use contact::Column as C;
     let sort_name = c.sort_name();
-    sql.push("search_key = CASE WHEN sort_name = ")
-        .bind(sort_name.as_str())
-        .push(" THEN search_key END, first_name = ")
-        .bind(c.first_name.as_str())
-        .push(", last_name = ")
-        .bind(c.last_name.as_str())
-        .push(", sort_name = ")
-        .bind(sort_name)
-        .push(", search_text = ")
-        .bind(text::of(c))
-        .push(", email = ")
-        .bind(c.email.as_ref().map(|e| e.as_str().to_string()))
-        .push(", email_lower = ")
-        .bind(c.email.as_ref().map(|e| e.lower()))
-        .push(", phone = ")
-        .bind(c.phone.as_ref().map(|p| p.as_str().to_string()))
-        .push(", department = ")
-        .bind(label(&c.department))
-        .push(", role = ")
-        .bind(label(&c.role))
-        .push(", location = ")
-        .bind(label(&c.location));
+    update
+        .col_expr(
+            C::SearchKey,
+            Expr::case(
+                Expr::col(C::SortName).eq(sort_name.as_str()),
+                Expr::col(C::SearchKey),
+            )
+            .into(),
+        )
+        .col_expr(C::FirstName, Expr::value(c.first_name.to_string()))
+        .col_expr(C::LastName, Expr::value(c.last_name.to_string()))
+        .col_expr(C::SortName, Expr::value(sort_name))
+        .col_expr(C::SearchText, Expr::value(text::of(c)))
+        .col_expr(
+            C::Email,
+            Expr::value(c.email.as_ref().map(|e| e.to_string())),
+        )
+        .col_expr(
+            C::EmailLower,
+            Expr::value(c.email.as_ref().map(|e| e.lower())),
+        )
+        .col_expr(
+            C::Phone,
+            Expr::value(c.phone.as_ref().map(|p| p.to_string())),
+        )
+        .col_expr(C::Department, Expr::value(label(&c.department)))
+        .col_expr(C::Role, Expr::value(label(&c.role)))
+        .col_expr(C::Location, Expr::value(label(&c.location)))
+        .col_expr(C::Version, Expr::col(C::Version).add(1))
+        .col_expr(C::UpdatedAt, Expr::value(now_ms()))
 }
 
 /// The contact an imported row refers to: the one with its email (ignoring
@@ -188,15 +183,20 @@ pub async fn find_match(
     email_lower: Option<&str>,
     phone: Option<&str>,
 ) -> Result<Option<Contact>, AppError> {
-    for (column, value) in [("email_lower", email_lower), ("phone", phone)] {
+    for (column, value) in [
+        (contact::Column::EmailLower, email_lower),
+        (contact::Column::Phone, phone),
+    ] {
         let Some(value) = value else { continue };
-        let mut sql = Sql::new(db.get_database_backend());
-        sql.push("SELECT id FROM contacts WHERE org_id = ")
-            .bind(org.get())
-            .push(&format!(" AND {column} = "))
-            .bind(value)
-            .push(" ORDER BY id LIMIT 1");
-        if let Some(id) = sql.scalar_i64(db).await? {
+        let id: Option<i64> = of_org(org)
+            .select_only()
+            .column(contact::Column::Id)
+            .filter(column.eq(value))
+            .order_by_asc(contact::Column::Id)
+            .into_tuple()
+            .one(db)
+            .await?;
+        if let Some(id) = id {
             return get(db, org, id).await.map(Some);
         }
     }
@@ -208,50 +208,40 @@ pub async fn delete(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<(), 
     if !exists(&tx, org, id).await? {
         return Err(AppError::NotFound);
     }
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("DELETE FROM group_members WHERE contact_id = ")
-        .bind(id);
-    sql.execute(&tx).await?;
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("DELETE FROM contacts WHERE id = ")
-        .bind(id)
-        .push(" AND org_id = ")
-        .bind(org.get());
-    sql.execute(&tx).await?;
+    group_member::Entity::delete_many()
+        .filter(group_member::Column::ContactId.eq(id))
+        .exec(&tx)
+        .await?;
+    contact::Entity::delete_many()
+        .filter(contact::Column::Id.eq(id))
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .exec(&tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
 
 pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Contact, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(
-        "SELECT id, first_name, last_name, email, phone, department, role, location, source, \
-         version, created_at, updated_at, integration_id IS NOT NULL AS synced \
-         FROM contacts WHERE id = ",
-    )
-    .bind(id)
-    .push(" AND org_id = ")
-    .bind(org.get());
-    let c: ContactDb = sql.one(db).await?.ok_or(AppError::NotFound)?;
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(
-        "SELECT g.name, g.integration_id IS NOT NULL AS synced FROM contact_groups g \
-         JOIN group_members m ON m.group_id = g.id WHERE m.contact_id = ",
-    )
-    .bind(id)
-    .push(" AND g.org_id = ")
-    .bind(org.get())
-    .push(" ORDER BY g.name_lower");
-    #[derive(FromQueryResult)]
-    struct GroupRow {
-        name: String,
-        synced: bool,
-    }
-    let (synced, own): (Vec<GroupRow>, Vec<GroupRow>) = sql
-        .all::<GroupRow>(db)
+    let c = of_org(org)
+        .filter(contact::Column::Id.eq(id))
+        .one(db)
         .await?
-        .into_iter()
-        .partition(|g| g.synced);
+        .ok_or(AppError::NotFound)?;
+    let groups: Vec<(String, Option<i64>)> = contact_group::Entity::find()
+        .select_only()
+        .column(contact_group::Column::Name)
+        .column(contact_group::Column::IntegrationId)
+        .join(
+            JoinType::InnerJoin,
+            contact_group::Relation::GroupMember.def(),
+        )
+        .filter(group_member::Column::ContactId.eq(id))
+        .filter(contact_group::Column::OrgId.eq(org.get()))
+        .order_by_asc(contact_group::Column::NameLower)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let (synced, own): (Vec<_>, Vec<_>) = groups.into_iter().partition(|(_, i)| i.is_some());
     Ok(Contact {
         id: c.id,
         first_name: c.first_name,
@@ -261,9 +251,9 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
         department: c.department,
         role: c.role,
         location: c.location,
-        groups: own.into_iter().map(|g| g.name).collect(),
-        synced_groups: synced.into_iter().map(|g| g.name).collect(),
-        synced: c.synced,
+        groups: own.into_iter().map(|(name, _)| name).collect(),
+        synced_groups: synced.into_iter().map(|(name, _)| name).collect(),
+        synced: c.integration_id.is_some(),
         source: c.source,
         version: c.version,
         created_at: from_ms(c.created_at),
@@ -272,12 +262,11 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
 }
 
 async fn exists(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<bool, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT COUNT(*) FROM contacts WHERE id = ")
-        .bind(id)
-        .push(" AND org_id = ")
-        .bind(org.get());
-    Ok(sql.scalar_i64(db).await?.unwrap_or(0) > 0)
+    Ok(of_org(org)
+        .filter(contact::Column::Id.eq(id))
+        .count(db)
+        .await?
+        > 0)
 }
 
 async fn email_taken(
@@ -286,15 +275,11 @@ async fn email_taken(
     email_lower: &str,
     except: Option<i64>,
 ) -> Result<bool, AppError> {
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push("SELECT COUNT(*) FROM contacts WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND email_lower = ")
-        .bind(email_lower);
+    let mut q = of_org(org).filter(contact::Column::EmailLower.eq(email_lower));
     if let Some(id) = except {
-        sql.push(" AND id <> ").bind(id);
+        q = q.filter(contact::Column::Id.ne(id));
     }
-    Ok(sql.scalar_i64(db).await?.unwrap_or(0) > 0)
+    Ok(q.count(db).await? > 0)
 }
 
 /// An optional label as a column value.
@@ -325,6 +310,8 @@ pub async fn groups_of(
     if ids.is_empty() {
         return Ok(out);
     }
+    // Hand-written: the ids go as one JSON value, so the statement (and each
+    // connection's prepared copy of it) is the same for any number of them.
     let mut sql = Sql::new(db.get_database_backend());
     sql.push(
         "SELECT m.contact_id, g.name FROM group_members m \
@@ -350,32 +337,41 @@ async fn set_groups(
     contact_id: i64,
     names: &[Label],
 ) -> Result<(), AppError> {
-    let backend = db.get_database_backend();
     let mut ids = Vec::with_capacity(names.len());
     for name in names {
         ids.push(group_id(db, org, name, SOURCE_MANUAL).await?);
     }
-    let mut sql = Sql::new(backend);
     // Only memberships of the organisation's own groups: a source's groups
     // are the sync's to change.
-    sql.push("DELETE FROM group_members WHERE contact_id = ")
-        .bind(contact_id)
-        .push(" AND group_id IN (SELECT id FROM contact_groups WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND integration_id IS NULL)");
+    let own_groups = Query::select()
+        .column(contact_group::Column::Id)
+        .from(contact_group::Entity)
+        .and_where(contact_group::Column::OrgId.eq(org.get()))
+        .and_where(contact_group::Column::IntegrationId.is_null())
+        .to_owned();
+    group_member::Entity::delete_many()
+        .filter(group_member::Column::ContactId.eq(contact_id))
+        .filter(group_member::Column::GroupId.in_subquery(own_groups))
+        .filter(group_member::Column::GroupId.is_not_in(ids.iter().copied()))
+        .exec(db)
+        .await?;
     if !ids.is_empty() {
-        sql.push(" AND group_id NOT IN ")
-            .bind_list(ids.iter().copied());
-    }
-    sql.execute(db).await?;
-    for gid in ids {
-        let mut sql = Sql::new(backend);
-        sql.push("INSERT INTO group_members (group_id, contact_id) VALUES (")
-            .bind(gid)
-            .push(", ")
-            .bind(contact_id)
-            .push(") ON CONFLICT DO NOTHING");
-        sql.execute(db).await?;
+        group_member::Entity::insert_many(ids.into_iter().map(|group_id| {
+            group_member::ActiveModel {
+                group_id: Set(group_id),
+                contact_id: Set(contact_id),
+            }
+        }))
+        .on_conflict(
+            OnConflict::columns([
+                group_member::Column::GroupId,
+                group_member::Column::ContactId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
     }
     Ok(())
 }
@@ -388,60 +384,52 @@ pub async fn group_id(
     name: &str,
     source: &str,
 ) -> Result<i64, AppError> {
-    let backend = db.get_database_backend();
+    use contact_group::Column as G;
     let lower = name.to_lowercase();
-    let mut sql = Sql::new(backend);
-    sql.push("INSERT INTO contact_groups (org_id, name, name_lower, source, created_at) VALUES (")
-        .bind(org.get())
-        .push(", ")
-        .bind(name)
-        .push(", ")
-        .bind(lower.as_str())
-        .push(", ")
-        .bind(source)
-        .push(", ")
-        .bind(now_ms())
-        .push(") ON CONFLICT (org_id, name_lower) WHERE integration_id IS NULL DO NOTHING");
-    sql.execute(db).await?;
-    let mut sql = Sql::new(backend);
-    sql.push("SELECT id FROM contact_groups WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND integration_id IS NULL AND name_lower = ")
-        .bind(lower);
-    sql.scalar_i64(db)
+    contact_group::Entity::insert(contact_group::ActiveModel {
+        org_id: Set(org.get()),
+        name: Set(name.to_string()),
+        name_lower: Set(lower.clone()),
+        source: Set(source.to_string()),
+        created_at: Set(now_ms()),
+        ..Default::default()
+    })
+    // The target of the partial unique index on the organisation's own groups.
+    .on_conflict(
+        OnConflict::columns([G::OrgId, G::NameLower])
+            .target_and_where(Expr::col(G::IntegrationId).is_null())
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    contact_group::Entity::find()
+        .select_only()
+        .column(G::Id)
+        .filter(G::OrgId.eq(org.get()))
+        .filter(G::IntegrationId.is_null())
+        .filter(G::NameLower.eq(lower))
+        .into_tuple::<i64>()
+        .one(db)
         .await?
         .ok_or_else(|| AppError::internal("group vanished"))
 }
 
 /// Recompute every contact's search text and key, after their format changed.
 pub async fn reindex_all(db: &impl ConnectionTrait) -> Result<(), AppError> {
-    #[derive(FromQueryResult)]
-    struct Stored {
-        id: i64,
-        first_name: String,
-        last_name: String,
-        email_lower: Option<String>,
-        department: Option<String>,
-        role: Option<String>,
-        location: Option<String>,
-    }
-    #[derive(FromQueryResult)]
-    struct Org {
-        id: i64,
-    }
-    let backend = db.get_database_backend();
-    db.execute_unprepared("UPDATE contacts SET search_key = NULL")
+    use contact::Column as C;
+    contact::Entity::update_many()
+        .col_expr(C::SearchKey, Expr::value(None::<i64>))
+        .exec(db)
         .await?;
     let mut after = 0i64;
     loop {
-        let mut sql = Sql::new(backend);
-        sql.push(
-            "SELECT id, first_name, last_name, email_lower, department, role, location \
-             FROM contacts WHERE id > ",
-        )
-        .bind(after)
-        .push(" ORDER BY id LIMIT 5000");
-        let rows: Vec<Stored> = sql.all(db).await?;
+        let rows = contact::Entity::find()
+            .filter(C::Id.gt(after))
+            .order_by_asc(C::Id)
+            .limit(5000)
+            .all(db)
+            .await?;
         let Some(last) = rows.last() else {
             break;
         };
@@ -455,19 +443,21 @@ pub async fn reindex_all(db: &impl ConnectionTrait) -> Result<(), AppError> {
                 r.role.as_deref(),
                 r.location.as_deref(),
             );
-            let mut sql = Sql::new(backend);
-            sql.push("UPDATE contacts SET search_text = ")
-                .bind(text)
-                .push(" WHERE id = ")
-                .bind(r.id);
-            sql.execute(db).await?;
+            contact::Entity::update_many()
+                .col_expr(C::SearchText, Expr::value(text))
+                .filter(C::Id.eq(r.id))
+                .exec(db)
+                .await?;
         }
     }
-    let mut sql = Sql::new(backend);
-    sql.push("SELECT id FROM organisations ORDER BY id");
-    let orgs: Vec<Org> = sql.all(db).await?;
+    let orgs: Vec<i64> = crate::backend::db::entities::organisation::Entity::find()
+        .select_only()
+        .column(crate::backend::db::entities::organisation::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
     for org in orgs {
-        place(db, OrgId::trusted(org.id)).await?;
+        place(db, OrgId::trusted(org)).await?;
     }
     Ok(())
 }

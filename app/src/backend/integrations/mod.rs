@@ -309,6 +309,7 @@ pub async fn start_sync(
     let (db2, http) = (db.clone(), http.clone());
     tokio::spawn(async move {
         let beat = stale_after / 4;
+        // The failure is recorded on the integration too, where the page reads it.
         if let Err(e) = sync::run(&db2, &vault, &http, org, id, beat).await {
             tracing::warn!(org = org.get(), integration = id, "sync failed: {e}");
         }

@@ -11,15 +11,20 @@
 use super::set_status;
 use crate::backend::auth;
 use crate::backend::connectors::{self, Directory, HttpConfig, Person};
+use crate::backend::db::entities::{contact, contact_group, group_member};
 use crate::backend::db::{begin_write, now_ms, Sql};
 use crate::backend::directory::{self, bulk};
-use crate::backend::domain::OrgId;
-use crate::backend::domain::{validate, Label, ValidContact};
+use crate::backend::domain::{validate, Label, OrgId, ValidContact};
 use crate::backend::vault::Vault;
 use crate::model::{AppError, ContactDraft, IntegrationStatus, Provider, SyncResult};
-use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QuerySelect, Set,
+};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Rows per statement for lookups and inserts.
 const CHUNK: usize = 2000;
@@ -27,6 +32,7 @@ const CHUNK: usize = 2000;
 /// Read and apply integration `id`'s directory, recording the outcome on the
 /// integration, with a heartbeat every `beat_every` meanwhile. The caller has
 /// claimed the sync ([`super::claim_sync`]).
+#[tracing::instrument(name = "sync", skip_all, fields(org = org.get(), integration = id))]
 pub async fn run(
     db: &DatabaseConnection,
     vault: &Vault,
@@ -61,7 +67,6 @@ pub async fn run(
                 AppError::Upstream(m) => m.clone(),
                 other => other.to_string(),
             };
-            tracing::warn!(integration = id, "sync failed: {message}");
             set_status(db, org, id, IntegrationStatus::Failed, Some(&message), None).await?
         }
     }
@@ -80,7 +85,13 @@ async fn fetch_and_apply(
     let region = auth::org(db, org).await?.default_region;
     let started = std::time::Instant::now();
     let validator = Validator::start(region.clone());
-    let read = connector.directory(&validator).await;
+    let read = connector
+        .directory(&validator)
+        .instrument(tracing::info_span!(
+            "read_directory",
+            provider = provider.key()
+        ))
+        .await;
     let checked = validator.finish().await?;
     let dir = read?;
     tracing::info!(
@@ -166,8 +177,23 @@ impl Existing {
     }
 }
 
-const EXISTING_COLUMNS: &str = "id, external_id, integration_id, email_lower, first_name, \
-     last_name, email, phone, department, role, location, source";
+const EXISTING_COLUMNS: [contact::Column; 12] = {
+    use contact::Column as C;
+    [
+        C::Id,
+        C::ExternalId,
+        C::IntegrationId,
+        C::EmailLower,
+        C::FirstName,
+        C::LastName,
+        C::Email,
+        C::Phone,
+        C::Department,
+        C::Role,
+        C::Location,
+        C::Source,
+    ]
+};
 
 /// A person as a valid contact: a phone or email the directory holds but
 /// that does not validate is dropped (the rest of the person is still worth
@@ -266,14 +292,15 @@ pub async fn apply(
     // This integration's contacts, by external id.
     let mut linked: HashMap<String, Existing> = HashMap::new();
     {
-        let mut sql = Sql::new(backend);
-        sql.push(&format!(
-            "SELECT {EXISTING_COLUMNS} FROM contacts WHERE org_id = "
-        ))
-        .bind(org.get())
-        .push(" AND integration_id = ")
-        .bind(id);
-        for e in sql.all::<Existing>(&tx).await? {
+        let mine = contact::Entity::find()
+            .select_only()
+            .columns(EXISTING_COLUMNS)
+            .filter(contact::Column::OrgId.eq(org.get()))
+            .filter(contact::Column::IntegrationId.eq(id))
+            .into_model::<Existing>()
+            .all(&tx)
+            .await?;
+        for e in mine {
             if let Some(x) = e.external_id.clone() {
                 linked.insert(x, e);
             }
@@ -287,9 +314,14 @@ pub async fn apply(
         .collect();
     let mut by_email: HashMap<String, Existing> = HashMap::new();
     for chunk in emails.chunks(CHUNK) {
+        // Hand-written: the emails go as one JSON value (one statement text
+        // for any number of them).
         let mut sql = Sql::new(backend);
         sql.push(&format!(
-            "SELECT {EXISTING_COLUMNS} FROM contacts WHERE org_id = "
+            "SELECT {} FROM contacts WHERE org_id = ",
+            EXISTING_COLUMNS
+                .map(|c| sea_orm::IdenStatic::as_str(&c))
+                .join(", ")
         ))
         .bind(org.get())
         .push(" AND email_lower IN ")
@@ -406,14 +438,13 @@ async fn by_email_taken(
     email_lower: &str,
     except: i64,
 ) -> Result<bool, AppError> {
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("SELECT id FROM contacts WHERE org_id = ")
-        .bind(org.get())
-        .push(" AND email_lower = ")
-        .bind(email_lower)
-        .push(" AND id <> ")
-        .bind(except);
-    Ok(sql.scalar_i64(tx).await?.is_some())
+    let others = contact::Entity::find()
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::EmailLower.eq(email_lower))
+        .filter(contact::Column::Id.ne(except))
+        .count(tx)
+        .await?;
+    Ok(others > 0)
 }
 
 /// Write a person's fields to contact `e` and link it to the integration.
@@ -426,25 +457,20 @@ async fn write(
     external_id: &str,
     source: &str,
 ) -> Result<(), AppError> {
-    let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("UPDATE contacts SET ");
-    directory::set_fields(&mut sql, c);
-    sql.push(", source = ").bind(source);
+    use contact::Column as C;
+    let mut update = directory::write_fields(contact::Entity::update_many(), c)
+        .col_expr(C::Source, Expr::value(source))
+        .col_expr(C::IntegrationId, Expr::value(integration))
+        .col_expr(C::ExternalId, Expr::value(external_id));
     if e.integration_id.is_none() {
         // Taken over: remember where it came from, to give it back on removal.
-        sql.push(", adopted_source = ").bind(e.source.clone());
+        update = update.col_expr(C::AdoptedSource, Expr::value(e.source.clone()));
     }
-    sql.push(", integration_id = ")
-        .bind(integration)
-        .push(", external_id = ")
-        .bind(external_id)
-        .push(", version = version + 1, updated_at = ")
-        .bind(now_ms())
-        .push(" WHERE id = ")
-        .bind(e.id)
-        .push(" AND org_id = ")
-        .bind(org.get());
-    sql.execute(tx).await?;
+    update
+        .filter(C::Id.eq(e.id))
+        .filter(C::OrgId.eq(org.get()))
+        .exec(tx)
+        .await?;
     Ok(())
 }
 
@@ -457,42 +483,41 @@ async fn write_groups(
     dir: &Directory,
     contact_of: &HashMap<&str, i64>,
 ) -> Result<(), AppError> {
+    use contact_group::Column as G;
     let backend = tx.get_database_backend();
-    let mut sql = Sql::new(backend);
-    sql.push(
-        "DELETE FROM group_members WHERE group_id IN \
-         (SELECT id FROM contact_groups WHERE org_id = ",
-    )
-    .bind(org.get())
-    .push(" AND integration_id = ")
-    .bind(integration)
-    .push(")");
-    sql.execute(tx).await?;
+    let its_groups = Query::select()
+        .column(G::Id)
+        .from(contact_group::Entity)
+        .and_where(G::OrgId.eq(org.get()))
+        .and_where(G::IntegrationId.eq(integration))
+        .to_owned();
+    group_member::Entity::delete_many()
+        .filter(group_member::Column::GroupId.in_subquery(its_groups))
+        .exec(tx)
+        .await?;
     let mut kept: Vec<String> = Vec::new();
     let mut members: Vec<(i64, i64)> = Vec::new();
     for g in &dir.groups {
-        let mut sql = Sql::new(backend);
-        sql.push(
-            "INSERT INTO contact_groups (org_id, name, name_lower, source, created_at, \
-             integration_id, external_id) VALUES ",
+        let gid = contact_group::Entity::insert(contact_group::ActiveModel {
+            org_id: Set(org.get()),
+            name: Set(g.name.clone()),
+            name_lower: Set(g.name.to_lowercase()),
+            source: Set(source.to_string()),
+            created_at: Set(now_ms()),
+            integration_id: Set(Some(integration)),
+            external_id: Set(Some(g.external_id.clone())),
+            ..Default::default()
+        })
+        // The target of the partial unique index on a source's groups.
+        .on_conflict(
+            OnConflict::columns([G::IntegrationId, G::ExternalId])
+                .target_and_where(Expr::col(G::IntegrationId).is_not_null())
+                .update_columns([G::Name, G::NameLower])
+                .to_owned(),
         )
-        .bind_list::<sea_orm::Value>([
-            org.get().into(),
-            g.name.clone().into(),
-            g.name.to_lowercase().into(),
-            source.into(),
-            now_ms().into(),
-            integration.into(),
-            g.external_id.clone().into(),
-        ])
-        .push(
-            " ON CONFLICT (integration_id, external_id) WHERE integration_id IS NOT NULL \
-             DO UPDATE SET name = excluded.name, name_lower = excluded.name_lower RETURNING id",
-        );
-        let gid = sql
-            .scalar_i64(tx)
-            .await?
-            .ok_or_else(|| AppError::internal("group upsert returned no id"))?;
+        .exec_with_returning(tx)
+        .await?
+        .id;
         kept.push(g.external_id.clone());
         for m in &g.members {
             if let Some(cid) = contact_of.get(m.as_str()) {
@@ -501,7 +526,8 @@ async fn write_groups(
         }
     }
     bulk::add_members(tx, members).await?;
-    // Groups the source no longer has.
+    // Groups the source no longer has. Hand-written: the kept ids go as one
+    // JSON value, however many groups the source has.
     let mut sql = Sql::new(backend);
     sql.push("DELETE FROM contact_groups WHERE org_id = ")
         .bind(org.get())

@@ -1,0 +1,184 @@
+//! Import jobs: an upload is stored and previewed, the user confirms its
+//! mapping, and a background task applies it batch by batch, recording its
+//! progress where every replica and every poll can read it.
+//!
+//! Statuses ([`ImportStatus`]): previewed → running → completed, cancelled or
+//! failed. A running job beats a heartbeat; one whose heartbeat stops (the
+//! server stopped) is interrupted. A preview never confirmed is discarded.
+//!
+//! - `file`: the uploaded file, stored and read back;
+//! - `preview`: what an upload holds, recorded as a job waiting to be confirmed;
+//! - `control`: starting and cancelling a job;
+//! - `run`: the background task that applies a job;
+//! - `sweep`: interrupted jobs and forgotten previews;
+//! - `problems`: the rows a job could not apply.
+
+mod control;
+mod file;
+mod preview;
+mod problems;
+mod run;
+mod sweep;
+
+pub use control::{cancel, start};
+pub use file::{clean_file_name, is_blank, store, Received};
+pub use preview::{preview_again, receive};
+pub use problems::{problems, ProblemRow};
+pub use sweep::{spawn_sweeper, sweep};
+
+use super::columns::Mapping;
+use super::sniff::TextEncoding;
+use crate::backend::db::entities::import_job;
+use crate::backend::db::{from_ms, now_ms};
+use crate::backend::domain::OrgId;
+use crate::model::{AppError, ImportColumn, ImportJob, ImportStatus};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select,
+};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where uploads are kept while they are imported, how large they may be, and
+/// how long a running job may go without a heartbeat before it counts as
+/// interrupted.
+#[derive(Debug, Clone)]
+pub struct ImportConfig {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    pub stale_after: Duration,
+    /// Rows applied per transaction. Small enough that progress moves several
+    /// times a second, large enough that commits do not dominate.
+    pub batch_rows: usize,
+    /// Rows between two placements of new contacts in SQLite's search index
+    /// (see `apply::Importer::place_every`).
+    pub place_every: u64,
+}
+
+impl Default for ImportConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("data/uploads"),
+            max_bytes: 100 * 1024 * 1024,
+            stale_after: Duration::from_secs(30),
+            batch_rows: 1000,
+            place_every: 10_000,
+        }
+    }
+}
+
+const INTERRUPTED: &str =
+    "The server stopped during this import. The rows counted as processed were imported.";
+
+/// A job as stored.
+type Job = import_job::Model;
+
+fn status_of(job: &Job) -> Option<ImportStatus> {
+    ImportStatus::parse(&job.status)
+}
+
+fn to_model(job: &Job, stale_after: Duration) -> ImportJob {
+    let mut status = status_of(job).unwrap_or(ImportStatus::Failed);
+    let mut message = job.message.clone();
+    // The sweep will record it; until then, say what it is.
+    if status == ImportStatus::Running && is_stale(job, stale_after, now_ms()) {
+        status = ImportStatus::Interrupted;
+        message = Some(INTERRUPTED.into());
+    }
+    let n = |v: i64| v.max(0) as u64;
+    ImportJob {
+        id: job.id,
+        file_name: job.file_name.clone(),
+        file_bytes: n(job.file_bytes),
+        uploaded_by: job.user_email.clone(),
+        status,
+        message,
+        total_rows: n(job.total_rows),
+        processed_rows: n(job.processed_rows),
+        created: n(job.created),
+        updated: n(job.updated),
+        unchanged: n(job.unchanged),
+        failed: n(job.failed),
+        warnings: n(job.warnings),
+        created_at: from_ms(job.created_at),
+        finished_at: job.finished_at.map(from_ms),
+    }
+}
+
+fn is_stale(job: &Job, stale_after: Duration, now: i64) -> bool {
+    job.heartbeat_at
+        .is_none_or(|beat| now - beat > stale_after.as_millis() as i64)
+}
+
+/// The column mapping a job was recorded with.
+fn mapping_of(job: &Job) -> Result<Mapping, AppError> {
+    let columns: Vec<ImportColumn> =
+        serde_json::from_str(&job.columns).map_err(AppError::internal)?;
+    let headers = columns.iter().map(|c| c.header.clone()).collect();
+    let keys: Vec<String> = columns
+        .iter()
+        .map(|c| c.field.clone().unwrap_or_default())
+        .collect();
+    Mapping {
+        headers,
+        fields: Vec::new(),
+    }
+    .with_fields(&keys)
+    .map_err(AppError::internal)
+}
+
+/// The encoding and delimiter a job's file was found to have.
+fn format_of(job: &Job) -> Result<(TextEncoding, u8), AppError> {
+    let encoding = TextEncoding::from_name(&job.encoding)
+        .ok_or_else(|| AppError::internal(format!("unknown encoding {}", job.encoding)))?;
+    Ok((encoding, job.delimiter.bytes().next().unwrap_or(b',')))
+}
+
+/// The jobs of `org`.
+fn of_org(org: OrgId) -> Select<import_job::Entity> {
+    import_job::Entity::find().filter(import_job::Column::OrgId.eq(org.get()))
+}
+
+async fn load(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Job, AppError> {
+    of_org(org)
+        .filter(import_job::Column::Id.eq(id))
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// One upload of the caller's organisation.
+pub async fn get(
+    db: &DatabaseConnection,
+    config: &ImportConfig,
+    org: OrgId,
+    id: i64,
+) -> Result<ImportJob, AppError> {
+    Ok(to_model(&load(db, org, id).await?, config.stale_after))
+}
+
+/// The organisation's uploads, newest first.
+pub async fn history(
+    db: &DatabaseConnection,
+    config: &ImportConfig,
+    org: OrgId,
+    limit: u64,
+) -> Result<Vec<ImportJob>, AppError> {
+    Ok(of_org(org)
+        .order_by_desc(import_job::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?
+        .iter()
+        .map(|job| to_model(job, config.stale_after))
+        .collect())
+}
+
+/// Whether an upload of the organisation exists (for the error report).
+pub async fn exists(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<bool, AppError> {
+    match load(db, org, id).await {
+        Ok(_) => Ok(true),
+        Err(AppError::NotFound) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,266 @@
+//! The background task that applies a confirmed job, batch by batch.
+
+use super::file::is_blank;
+use crate::backend::db::entities::import_job;
+use crate::backend::db::{begin_write, now_ms, Sql};
+use crate::backend::domain::OrgId;
+use crate::backend::import::apply::{self, Importer, Problem, Row};
+use crate::backend::import::columns::Mapping;
+use crate::backend::import::sniff::{TextEncoding, Unusable};
+use crate::backend::import::{self as import, stream};
+use crate::model::{AppError, ImportStatus};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// An import running in the background.
+pub(super) struct Run {
+    pub db: DatabaseConnection,
+    pub id: i64,
+    pub org: OrgId,
+    pub region: String,
+    pub path: PathBuf,
+    pub encoding: TextEncoding,
+    pub delimiter: u8,
+    pub mapping: Mapping,
+    pub beat_every: Duration,
+    pub batch_rows: usize,
+    pub place_every: u64,
+}
+
+/// How a run ended.
+enum Outcome {
+    Completed,
+    Cancelled,
+    /// Marked interrupted by a sweep while it ran; it stops without a word.
+    Superseded,
+    Failed(String),
+}
+
+impl Run {
+    /// Apply the job in the background.
+    pub fn spawn(self) {
+        let span = tracing::info_span!("import", org = self.org.get(), job = self.id);
+        tokio::spawn(self.run().instrument(span));
+    }
+
+    async fn run(self) {
+        let heartbeat = tokio::spawn(crate::backend::db::beat(
+            self.db.clone(),
+            "import_jobs",
+            ImportStatus::Running.as_str(),
+            self.id,
+            self.beat_every,
+        ));
+        let outcome = match self.apply_all().await {
+            Ok(outcome) => outcome,
+            Err(e) => Outcome::Failed(format!(
+                "{e} The import stopped there; the rows counted as processed were imported."
+            )),
+        };
+        // However it ended, what it committed becomes searchable.
+        if let Err(e) = place_all(&self.db, self.org).await {
+            tracing::error!(job = self.id, "placing imported contacts: {e}");
+        }
+        heartbeat.abort();
+        let (status, message) = match outcome {
+            Outcome::Completed => (ImportStatus::Completed, None),
+            Outcome::Cancelled => (
+                ImportStatus::Cancelled,
+                Some("Cancelled. The rows counted as processed were imported.".to_string()),
+            ),
+            Outcome::Superseded => {
+                let _ = tokio::fs::remove_file(&self.path).await;
+                return;
+            }
+            Outcome::Failed(m) => (ImportStatus::Failed, Some(m)),
+        };
+        use import_job::Column as J;
+        let ended = import_job::Entity::update_many()
+            .col_expr(J::Status, Expr::value(status.as_str()))
+            .col_expr(J::Message, Expr::value(message))
+            .col_expr(J::StoredPath, Expr::value(None::<String>))
+            .col_expr(J::FinishedAt, Expr::value(now_ms()))
+            .filter(J::Id.eq(self.id))
+            .filter(J::Status.eq(ImportStatus::Running.as_str()))
+            .exec(&self.db)
+            .await;
+        if let Err(e) = ended {
+            tracing::error!(job = self.id, "recording the end of an import: {e}");
+        }
+        tracing::info!(status = status.as_str(), "import ended");
+        let _ = tokio::fs::remove_file(&self.path).await;
+    }
+
+    async fn apply_all(&self) -> Result<Outcome, AppError> {
+        let (send, mut batches) = tokio::sync::mpsc::channel::<Vec<Row>>(2);
+        let reader = {
+            let (path, encoding, delimiter, mapping, region, rows) = (
+                self.path.clone(),
+                self.encoding,
+                self.delimiter,
+                self.mapping.clone(),
+                self.region.clone(),
+                self.batch_rows,
+            );
+            // Reading and validating (phone numbers above all) take a core of
+            // their own, while the database applies the batch before.
+            tokio::task::spawn_blocking(move || {
+                read_batches(&path, encoding, delimiter, &mapping, &region, rows, send)
+            })
+        };
+        let mut importer = Importer::new(self.org, &self.region).place_every(self.place_every);
+        while let Some(batch) = batches.recv().await {
+            if self.cancel_requested().await? {
+                drop(batches);
+                let _ = reader.await;
+                return Ok(Outcome::Cancelled);
+            }
+            let tx = begin_write(&self.db).await?;
+            let applied = importer.apply(&tx, &self.mapping, &batch).await?;
+            save_problems(&tx, self.id, &applied.problems).await?;
+            let c = applied.counts;
+            use import_job::Column as J;
+            let add = |col: J, n: u64| Expr::col(col).add(n as i64);
+            let counted = import_job::Entity::update_many()
+                .col_expr(J::ProcessedRows, add(J::ProcessedRows, batch.len() as u64))
+                .col_expr(J::Created, add(J::Created, c.created))
+                .col_expr(J::Updated, add(J::Updated, c.updated))
+                .col_expr(J::Unchanged, add(J::Unchanged, c.unchanged))
+                .col_expr(J::Failed, add(J::Failed, c.failed))
+                .col_expr(J::Warnings, add(J::Warnings, c.warnings))
+                .col_expr(J::HeartbeatAt, Expr::value(now_ms()))
+                .filter(J::Id.eq(self.id))
+                .filter(J::Status.eq(ImportStatus::Running.as_str()))
+                .exec(&tx)
+                .await?;
+            if counted.rows_affected == 0 {
+                // Interrupted by a sweep meanwhile: this batch is not applied.
+                drop(tx);
+                drop(batches);
+                let _ = reader.await;
+                return Ok(Outcome::Superseded);
+            }
+            let t = std::time::Instant::now();
+            tx.commit().await?;
+            tracing::debug!(commit_ms = t.elapsed().as_secs_f64() * 1e3, "import commit");
+            let _ = importer.accept(applied);
+        }
+        match reader.await.map_err(AppError::internal)? {
+            Ok(()) => Ok(Outcome::Completed),
+            Err(message) => Ok(Outcome::Failed(message)),
+        }
+    }
+
+    async fn cancel_requested(&self) -> Result<bool, AppError> {
+        let requested: Option<bool> = import_job::Entity::find_by_id(self.id)
+            .select_only()
+            .column(import_job::Column::CancelRequested)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(requested == Some(true))
+    }
+}
+
+/// Read the stored file in batches of validated rows, in file order, for the
+/// applying task. Stops early when that task stops listening.
+fn read_batches(
+    path: &Path,
+    encoding: TextEncoding,
+    delimiter: u8,
+    mapping: &Mapping,
+    region: &str,
+    batch_rows: usize,
+    send: tokio::sync::mpsc::Sender<Vec<Row>>,
+) -> Result<(), String> {
+    let stopped = || "The uploaded file could not be read again.".to_string();
+    let file = std::fs::File::open(path).map_err(|_| stopped())?;
+    let (mut reader, watch) = stream::records(
+        std::io::BufReader::with_capacity(256 * 1024, file),
+        encoding,
+        delimiter,
+        true,
+    );
+    let mut record = csv::StringRecord::new();
+    let mut batch = Vec::with_capacity(batch_rows);
+    // The reader takes the header row itself.
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) if is_blank(&record) => {}
+            Ok(true) => {
+                let line = watch.line_of(record.position().map_or(0, |p| p.byte()));
+                batch.push((line, apply::check(&mapping.draft(&record), region)));
+                if batch.len() == batch_rows
+                    && send
+                        .blocking_send(std::mem::replace(
+                            &mut batch,
+                            Vec::with_capacity(batch_rows),
+                        ))
+                        .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(import::broken(&e).to_string()),
+        }
+    }
+    // Checked before the upload was accepted; this guards the rows after it.
+    if let Some(line) = watch.unclosed_since() {
+        return Err(Unusable::Broken {
+            line,
+            reason: "a quoted value starts there and is never closed".into(),
+        }
+        .to_string());
+    }
+    if !batch.is_empty() {
+        let _ = send.blocking_send(batch);
+    }
+    Ok(())
+}
+
+async fn save_problems(
+    tx: &impl ConnectionTrait,
+    job: i64,
+    problems: &[Problem],
+) -> Result<(), AppError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = problems
+        .iter()
+        .map(|p| serde_json::json!([job, p.line, p.column, p.message, p.warning]))
+        .collect();
+    let rows = serde_json::to_string(&rows).map_err(AppError::internal)?;
+    // Hand-written: the rows go as one JSON value, so the statement is the
+    // same for any number of them.
+    let mut sql = Sql::new(tx.get_database_backend());
+    sql.push("INSERT INTO import_problems (job_id, line, column_name, message, warning) SELECT ")
+        .json_col(0, "BIGINT")
+        .push(", ")
+        .json_col(1, "BIGINT")
+        .push(", ")
+        .json_col(2, "TEXT")
+        .push(", ")
+        .json_col(3, "TEXT")
+        .push(", ")
+        .json_col(4, "BOOLEAN")
+        .push(" FROM ")
+        .json_rows(rows);
+    sql.execute(tx).await?;
+    Ok(())
+}
+
+/// Give the organisation's contacts that have none their place in SQLite's
+/// search index, in a transaction of its own.
+pub(super) async fn place_all(db: &DatabaseConnection, org: OrgId) -> Result<(), AppError> {
+    let tx = begin_write(db).await?;
+    crate::backend::directory::place(&tx, org).await?;
+    tx.commit().await?;
+    Ok(())
+}
