@@ -3,6 +3,7 @@
 //! handful of statements per contact.
 
 use super::group_id;
+use crate::backend::db::entities::contact;
 use crate::backend::db::{from_ms, now_ms, Sql};
 use crate::backend::domain::{OrgId, ValidContact};
 use crate::model::{AppError, Contact};
@@ -11,23 +12,6 @@ use std::collections::HashMap;
 
 fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, AppError> {
     serde_json::to_string(value).map_err(|e| AppError::internal(e.to_string()))
-}
-
-#[derive(FromQueryResult)]
-struct Found {
-    id: i64,
-    first_name: String,
-    last_name: String,
-    email: Option<String>,
-    email_lower: Option<String>,
-    phone: Option<String>,
-    department: Option<String>,
-    role: Option<String>,
-    location: Option<String>,
-    source: String,
-    version: i64,
-    created_at: i64,
-    updated_at: i64,
 }
 
 /// The contacts of `org` that a batch refers to.
@@ -47,20 +31,19 @@ pub async fn find_matches(
     emails: &[String],
     phones: &[String],
 ) -> Result<Matches, AppError> {
-    let mut found: Vec<Found> = Vec::new();
+    let mut found: Vec<contact::Model> = Vec::new();
     for (column, values) in [("email_lower", emails), ("phone", phones)] {
         if values.is_empty() {
             continue;
         }
+        // Hand-written: the values go as one JSON value, so the statement is
+        // the same for any number of them.
         let mut sql = Sql::new(db.get_database_backend());
-        sql.push(
-            "SELECT id, first_name, last_name, email, email_lower, phone, department, role, \
-             location, source, version, created_at, updated_at FROM contacts WHERE org_id = ",
-        )
-        .bind(org.get())
-        .push(&format!(" AND {column} IN "))
-        .json_in(json(values)?, "TEXT");
-        found.extend(sql.all::<Found>(db).await?);
+        sql.push("SELECT * FROM contacts WHERE org_id = ")
+            .bind(org.get())
+            .push(&format!(" AND {column} IN "))
+            .json_in(json(values)?, "TEXT");
+        found.extend(sql.all::<contact::Model>(db).await?);
     }
     found.sort_by_key(|f| f.id);
     found.dedup_by_key(|f| f.id);
@@ -79,7 +62,7 @@ pub async fn find_matches(
             location: f.location,
             groups: groups.remove(&f.id).unwrap_or_default(),
             synced_groups: Vec::new(),
-            synced: false,
+            synced: f.integration_id.is_some(),
             source: f.source,
             version: f.version,
             created_at: from_ms(f.created_at),

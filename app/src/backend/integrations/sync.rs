@@ -19,8 +19,7 @@ use crate::backend::vault::Vault;
 use crate::model::{AppError, ContactDraft, IntegrationStatus, Provider, SyncResult};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -148,52 +147,20 @@ impl connectors::Progress for Validator {
     }
 }
 
-#[derive(FromQueryResult)]
-struct Existing {
-    id: i64,
-    external_id: Option<String>,
-    integration_id: Option<i64>,
-    email_lower: Option<String>,
-    first_name: String,
-    last_name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    department: Option<String>,
-    role: Option<String>,
-    location: Option<String>,
-    source: String,
-}
+/// A contact as stored, matched to a person of the source.
+type Existing = contact::Model;
 
-impl Existing {
-    fn same_as(&self, c: &ValidContact) -> bool {
-        let same = |a: &Option<String>, b: &Option<Label>| a.as_deref() == b.as_deref();
-        self.first_name == c.first_name.as_str()
-            && self.last_name == c.last_name.as_str()
-            && self.email.as_deref() == c.email.as_ref().map(|e| e.as_str())
-            && self.phone.as_deref() == c.phone.as_ref().map(|p| p.as_str())
-            && same(&self.department, &c.department)
-            && same(&self.role, &c.role)
-            && same(&self.location, &c.location)
-    }
+/// Whether contact `e` already holds what the source says of it.
+fn same_as(e: &Existing, c: &ValidContact) -> bool {
+    let same = |a: &Option<String>, b: &Option<Label>| a.as_deref() == b.as_deref();
+    e.first_name == c.first_name.as_str()
+        && e.last_name == c.last_name.as_str()
+        && e.email.as_deref() == c.email.as_ref().map(|e| e.as_str())
+        && e.phone.as_deref() == c.phone.as_ref().map(|p| p.as_str())
+        && same(&e.department, &c.department)
+        && same(&e.role, &c.role)
+        && same(&e.location, &c.location)
 }
-
-const EXISTING_COLUMNS: [contact::Column; 12] = {
-    use contact::Column as C;
-    [
-        C::Id,
-        C::ExternalId,
-        C::IntegrationId,
-        C::EmailLower,
-        C::FirstName,
-        C::LastName,
-        C::Email,
-        C::Phone,
-        C::Department,
-        C::Role,
-        C::Location,
-        C::Source,
-    ]
-};
 
 /// A person as a valid contact: a phone or email the directory holds but
 /// that does not validate is dropped (the rest of the person is still worth
@@ -293,11 +260,8 @@ pub async fn apply(
     let mut linked: HashMap<String, Existing> = HashMap::new();
     {
         let mine = contact::Entity::find()
-            .select_only()
-            .columns(EXISTING_COLUMNS)
             .filter(contact::Column::OrgId.eq(org.get()))
             .filter(contact::Column::IntegrationId.eq(id))
-            .into_model::<Existing>()
             .all(&tx)
             .await?;
         for e in mine {
@@ -317,18 +281,13 @@ pub async fn apply(
         // Hand-written: the emails go as one JSON value (one statement text
         // for any number of them).
         let mut sql = Sql::new(backend);
-        sql.push(&format!(
-            "SELECT {} FROM contacts WHERE org_id = ",
-            EXISTING_COLUMNS
-                .map(|c| sea_orm::IdenStatic::as_str(&c))
-                .join(", ")
-        ))
-        .bind(org.get())
-        .push(" AND email_lower IN ")
-        .json_in(
-            serde_json::to_string(chunk).map_err(AppError::internal)?,
-            "TEXT",
-        );
+        sql.push("SELECT * FROM contacts WHERE org_id = ")
+            .bind(org.get())
+            .push(" AND email_lower IN ")
+            .json_in(
+                serde_json::to_string(chunk).map_err(AppError::internal)?,
+                "TEXT",
+            );
         for e in sql.all::<Existing>(&tx).await? {
             if let Some(email) = e.email_lower.clone() {
                 by_email.insert(email, e);
@@ -349,7 +308,7 @@ pub async fn apply(
         if let Some(e) = linked.get(&p.external_id) {
             contact_of.insert(&p.external_id, e.id);
             taken.insert(e.id);
-            if e.same_as(c) {
+            if same_as(e, c) {
                 result.unchanged += 1;
                 continue;
             }

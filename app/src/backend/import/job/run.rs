@@ -125,14 +125,18 @@ impl Run {
             save_problems(&tx, self.id, &applied.problems).await?;
             let c = applied.counts;
             use import_job::Column as J;
-            let add = |col: J, n: u64| Expr::col(col).add(n as i64);
+            // The importer's counts are running totals; the rows are this batch's.
+            let total = |n: u64| Expr::value(n as i64);
             let counted = import_job::Entity::update_many()
-                .col_expr(J::ProcessedRows, add(J::ProcessedRows, batch.len() as u64))
-                .col_expr(J::Created, add(J::Created, c.created))
-                .col_expr(J::Updated, add(J::Updated, c.updated))
-                .col_expr(J::Unchanged, add(J::Unchanged, c.unchanged))
-                .col_expr(J::Failed, add(J::Failed, c.failed))
-                .col_expr(J::Warnings, add(J::Warnings, c.warnings))
+                .col_expr(
+                    J::ProcessedRows,
+                    Expr::col(J::ProcessedRows).add(batch.len() as i64),
+                )
+                .col_expr(J::Created, total(c.created))
+                .col_expr(J::Updated, total(c.updated))
+                .col_expr(J::Unchanged, total(c.unchanged))
+                .col_expr(J::Failed, total(c.failed))
+                .col_expr(J::Warnings, total(c.warnings))
                 .col_expr(J::HeartbeatAt, Expr::value(now_ms()))
                 .filter(J::Id.eq(self.id))
                 .filter(J::Status.eq(ImportStatus::Running.as_str()))
