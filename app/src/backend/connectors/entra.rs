@@ -19,7 +19,7 @@ use super::{
     get_bearer_json, next_page, non_empty, sample_names, Connector, ConnectorError, Credentials,
 };
 use super::{Directory, Person, Progress, SourceGroup};
-use crate::model::ConnectionTest;
+use crate::model::{ConnectionTest, ContactDraft};
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use oauth2::basic::{BasicClient, BasicErrorResponse};
@@ -336,15 +336,22 @@ fn person(v: &Value) -> Option<Person> {
             .and_then(|l| l.first())
             .and_then(|p| non_empty(p.as_str()))
     });
+    let email =
+        text(v, "mail").or_else(|| text(v, "userPrincipalName").filter(|u| u.contains('@')));
     Some(Person {
         external_id,
-        first_name: first.unwrap_or_default(),
-        last_name: last.unwrap_or_default(),
-        email: text(v, "mail").or_else(|| text(v, "userPrincipalName").filter(|u| u.contains('@'))),
-        phone,
-        department: text(v, "department"),
-        role: text(v, "jobTitle"),
-        location: text(v, "officeLocation").or_else(|| text(v, "city")),
+        contact: ContactDraft {
+            first_name: first.unwrap_or_default(),
+            last_name: last.unwrap_or_default(),
+            email: email.unwrap_or_default(),
+            phone: phone.unwrap_or_default(),
+            department: text(v, "department").unwrap_or_default(),
+            role: text(v, "jobTitle").unwrap_or_default(),
+            location: text(v, "officeLocation")
+                .or_else(|| text(v, "city"))
+                .unwrap_or_default(),
+            groups: Vec::new(),
+        },
     })
 }
 
@@ -456,10 +463,10 @@ mod tests {
         )
         .unwrap();
         let p = person(&v).unwrap();
-        assert_eq!(p.email.as_deref(), Some("admin@contoso.com"));
-        assert_eq!(p.phone.as_deref(), Some("425-555-0100"));
-        assert_eq!(p.location.as_deref(), Some("Redmond"));
-        assert_eq!(p.role, None);
+        assert_eq!(p.contact.email, "admin@contoso.com");
+        assert_eq!(p.contact.phone, "425-555-0100");
+        assert_eq!(p.contact.location, "Redmond");
+        assert_eq!(p.contact.role, "");
         assert!(enabled(&v));
         let off: Value = serde_json::from_str(r#"{"id":"x","accountEnabled":false}"#).unwrap();
         assert!(!enabled(&off));

@@ -19,7 +19,7 @@ use super::http::{Client, HttpConfig, HttpError};
 use super::{get_bearer_json, non_empty, sample_names, url_guard, Connector, ConnectorError};
 use super::{Credentials, TokenCache};
 use super::{Directory, Person, Progress, SourceGroup};
-use crate::model::ConnectionTest;
+use crate::model::{ConnectionTest, ContactDraft};
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::StatusCode;
@@ -330,18 +330,24 @@ fn person(v: &Value) -> Option<Person> {
             .and_then(|p| text(p, &["value"]))
     });
     let org = primary(v, "organizations");
+    let location = org
+        .and_then(|o| text(o, &["location"]))
+        .or_else(|| primary(v, "locations").and_then(|l| text(l, &["buildingId"])))
+        .or_else(|| primary(v, "addresses").and_then(|a| text(a, &["locality"])));
     Some(Person {
         external_id: text(v, &["id"])?,
-        first_name: text(v, &["name", "givenName"]).unwrap_or_default(),
-        last_name: text(v, &["name", "familyName"]).unwrap_or_default(),
-        email: text(v, &["primaryEmail"]),
-        phone,
-        department: org.and_then(|o| text(o, &["department"])),
-        role: org.and_then(|o| text(o, &["title"])),
-        location: org
-            .and_then(|o| text(o, &["location"]))
-            .or_else(|| primary(v, "locations").and_then(|l| text(l, &["buildingId"])))
-            .or_else(|| primary(v, "addresses").and_then(|a| text(a, &["locality"]))),
+        contact: ContactDraft {
+            first_name: text(v, &["name", "givenName"]).unwrap_or_default(),
+            last_name: text(v, &["name", "familyName"]).unwrap_or_default(),
+            email: text(v, &["primaryEmail"]).unwrap_or_default(),
+            phone: phone.unwrap_or_default(),
+            department: org
+                .and_then(|o| text(o, &["department"]))
+                .unwrap_or_default(),
+            role: org.and_then(|o| text(o, &["title"])).unwrap_or_default(),
+            location: location.unwrap_or_default(),
+            groups: Vec::new(),
+        },
     })
 }
 
@@ -468,10 +474,10 @@ mod tests {
         )
         .unwrap();
         let p = person(&v).unwrap();
-        assert_eq!(p.phone.as_deref(), Some("+1 555 0101"));
-        assert_eq!(p.department.as_deref(), Some("Platform"));
-        assert_eq!(p.role.as_deref(), Some("Staff Engineer"));
-        assert_eq!(p.location.as_deref(), Some("HQ"));
+        assert_eq!(p.contact.phone, "+1 555 0101");
+        assert_eq!(p.contact.department, "Platform");
+        assert_eq!(p.contact.role, "Staff Engineer");
+        assert_eq!(p.contact.location, "HQ");
         assert!(!left_out(&v));
         assert!(google_rate_limit(
             StatusCode::FORBIDDEN,

@@ -11,30 +11,24 @@ pub mod scim;
 pub mod url_guard;
 pub mod workday;
 
-use crate::model::{AppError, ConnectionTest, Provider};
+use crate::model::{AppError, ConnectionTest, ContactDraft, Provider};
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
 
 pub use http::{HttpConfig, HttpError};
 
-/// A person as the source describes them, mapped to Muster's fields.
+/// A person as the source describes them: the source's stable id, and the
+/// fields mapped to Muster's as a draft, which the sync validates like a form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Person {
-    /// The source's stable id for the person.
     pub external_id: String,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub department: Option<String>,
-    pub role: Option<String>,
-    pub location: Option<String>,
+    pub contact: ContactDraft,
 }
 
 impl Person {
     pub fn display_name(&self) -> String {
-        format!("{} {}", self.first_name, self.last_name)
+        format!("{} {}", self.contact.first_name, self.contact.last_name)
             .trim()
             .to_string()
     }

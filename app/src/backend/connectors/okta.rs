@@ -13,7 +13,7 @@ use super::{
     next_page, non_empty, sample_names, url_guard, Connector, ConnectorError, Credentials,
 };
 use super::{Directory, Person, Progress, SourceGroup};
-use crate::model::ConnectionTest;
+use crate::model::{ConnectionTest, ContactDraft};
 use async_trait::async_trait;
 use futures_util::{StreamExt, TryStreamExt};
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, LINK};
@@ -256,16 +256,21 @@ fn person(u: User) -> Person {
     let p = u.profile;
     let email = non_empty(p.email.as_deref())
         .or_else(|| non_empty(p.login.as_deref()).filter(|l| l.contains('@')));
+    let text = |v: &Option<String>| non_empty(v.as_deref()).unwrap_or_default();
+    let phone =
+        non_empty(p.mobile_phone.as_deref()).or_else(|| non_empty(p.primary_phone.as_deref()));
     Person {
         external_id: u.id,
-        first_name: non_empty(p.first_name.as_deref()).unwrap_or_default(),
-        last_name: non_empty(p.last_name.as_deref()).unwrap_or_default(),
-        email,
-        phone: non_empty(p.mobile_phone.as_deref())
-            .or_else(|| non_empty(p.primary_phone.as_deref())),
-        department: non_empty(p.department.as_deref()),
-        role: non_empty(p.title.as_deref()),
-        location: non_empty(p.city.as_deref()),
+        contact: ContactDraft {
+            first_name: text(&p.first_name),
+            last_name: text(&p.last_name),
+            email: email.unwrap_or_default(),
+            phone: phone.unwrap_or_default(),
+            department: text(&p.department),
+            role: text(&p.title),
+            location: text(&p.city),
+            groups: Vec::new(),
+        },
     }
 }
 
@@ -428,10 +433,10 @@ mod tests {
             .map(person)
             .collect();
         assert_eq!(kept.len(), 2);
-        assert_eq!(kept[0].role.as_deref(), Some("Engineer"));
-        assert_eq!(kept[0].location.as_deref(), Some("Portland"));
-        assert_eq!(kept[0].phone.as_deref(), Some("555-415-1337"));
-        assert_eq!(kept[1].email.as_deref(), Some("new.hire@example.com"));
-        assert_eq!(kept[1].phone.as_deref(), Some("+1 415 555 0100"));
+        assert_eq!(kept[0].contact.role, "Engineer");
+        assert_eq!(kept[0].contact.location, "Portland");
+        assert_eq!(kept[0].contact.phone, "555-415-1337");
+        assert_eq!(kept[1].contact.email, "new.hire@example.com");
+        assert_eq!(kept[1].contact.phone, "+1 415 555 0100");
     }
 }

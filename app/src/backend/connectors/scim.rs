@@ -13,7 +13,7 @@
 use super::http::{Client, HttpConfig, HttpError};
 use super::{non_empty, sample_names, url_guard, Connector, ConnectorError, Credentials};
 use super::{Directory, Person, Progress, SourceGroup};
-use crate::model::ConnectionTest;
+use crate::model::{ConnectionTest, ContactDraft};
 use async_trait::async_trait;
 use reqwest::header::{ACCEPT, AUTHORIZATION};
 use secrecy::{ExposeSecret, SecretString};
@@ -192,15 +192,19 @@ fn person(v: &Value) -> Option<Person> {
                 .or_else(|| l.first())
         })
         .and_then(|e| text(e, &["value"]));
+    let location = pick(v, "addresses", "work").and_then(|a| text(a, &["locality"]));
     Some(Person {
         external_id,
-        first_name: first.unwrap_or_default(),
-        last_name: last.unwrap_or_default(),
-        email,
-        phone,
-        department: text(v, &[ENTERPRISE, "department"]),
-        role: text(v, &["title"]),
-        location: pick(v, "addresses", "work").and_then(|a| text(a, &["locality"])),
+        contact: ContactDraft {
+            first_name: first.unwrap_or_default(),
+            last_name: last.unwrap_or_default(),
+            email: email.unwrap_or_default(),
+            phone: phone.unwrap_or_default(),
+            department: text(v, &[ENTERPRISE, "department"]).unwrap_or_default(),
+            role: text(v, &["title"]).unwrap_or_default(),
+            location: location.unwrap_or_default(),
+            groups: Vec::new(),
+        },
     })
 }
 
@@ -277,22 +281,22 @@ mod tests {
         )
         .unwrap();
         let p = person(&v).unwrap();
-        assert_eq!(p.first_name, "Barbara");
-        assert_eq!(p.email.as_deref(), Some("bjensen@example.com"));
-        assert_eq!(p.phone.as_deref(), Some("+44 7700 900123"));
-        assert_eq!(p.department.as_deref(), Some("Tour Operations"));
-        assert_eq!(p.role.as_deref(), Some("Tour Guide"));
-        assert_eq!(p.location.as_deref(), Some("Hollywood"));
+        assert_eq!(p.contact.first_name, "Barbara");
+        assert_eq!(p.contact.email, "bjensen@example.com");
+        assert_eq!(p.contact.phone, "+44 7700 900123");
+        assert_eq!(p.contact.department, "Tour Operations");
+        assert_eq!(p.contact.role, "Tour Guide");
+        assert_eq!(p.contact.location, "Hollywood");
         let bare: Value =
             serde_json::from_str(r#"{"id":7,"userName":"x@example.com","displayName":"Ana de la Cruz","active":"False"}"#)
                 .unwrap();
         assert!(!is_active(&bare));
         let p = person(&bare).unwrap();
         assert_eq!(
-            (p.first_name.as_str(), p.last_name.as_str()),
+            (p.contact.first_name.as_str(), p.contact.last_name.as_str()),
             ("Ana de la", "Cruz")
         );
         assert_eq!(p.external_id, "7");
-        assert_eq!(p.email.as_deref(), Some("x@example.com"));
+        assert_eq!(p.contact.email, "x@example.com");
     }
 }

@@ -12,7 +12,7 @@
 use super::http::{Client, HttpConfig, HttpError};
 use super::{non_empty, sample_names, url_guard, Connector, ConnectorError, Credentials};
 use super::{Directory, Person, Progress, SourceGroup};
-use crate::model::ConnectionTest;
+use crate::model::{ConnectionTest, ContactDraft};
 use async_trait::async_trait;
 use reqwest::header::ACCEPT;
 use secrecy::{ExposeSecret, SecretString};
@@ -176,13 +176,18 @@ fn person(v: &Value) -> Option<Person> {
         text(v, "Employee_ID").or_else(|| email.as_ref().map(|e| e.to_lowercase()))?;
     Some(Person {
         external_id,
-        first_name: text(v, "First_Name").unwrap_or_default(),
-        last_name: text(v, "Last_Name").unwrap_or_default(),
-        email,
-        phone: text(v, "Contact_Number"),
-        department: text(v, "Department"),
-        role: text(v, "Job_Title"),
-        location: text(v, "Location").or_else(|| text(v, "Work_Location")),
+        contact: ContactDraft {
+            first_name: text(v, "First_Name").unwrap_or_default(),
+            last_name: text(v, "Last_Name").unwrap_or_default(),
+            email: email.unwrap_or_default(),
+            phone: text(v, "Contact_Number").unwrap_or_default(),
+            department: text(v, "Department").unwrap_or_default(),
+            role: text(v, "Job_Title").unwrap_or_default(),
+            location: text(v, "Location")
+                .or_else(|| text(v, "Work_Location"))
+                .unwrap_or_default(),
+            groups: Vec::new(),
+        },
     })
 }
 
@@ -251,8 +256,8 @@ mod tests {
         assert!(check_keys(entries).is_ok());
         let p = person(&entries[0]).unwrap();
         assert_eq!(p.external_id, "johnsmith@email.com");
-        assert_eq!(p.phone.as_deref(), Some("+1 411 111 1111"));
-        assert_eq!(p.role.as_deref(), Some("Product Manager"));
+        assert_eq!(p.contact.phone, "+1 411 111 1111");
+        assert_eq!(p.contact.role, "Product Manager");
 
         let bad: Value = serde_json::from_str(
             r#"[{"First_Name": "A", "last_name": "B", "Email_Address": "a@b.c", "Department": "D"}]"#,

@@ -16,7 +16,7 @@ use crate::backend::db::{begin_write, now_ms, Sql};
 use crate::backend::directory::{self, bulk};
 use crate::backend::domain::{validate, Label, OrgId, ValidContact};
 use crate::backend::vault::Vault;
-use crate::model::{AppError, ContactDraft, IntegrationStatus, Provider, SyncResult};
+use crate::model::{AppError, IntegrationStatus, Provider, SyncResult};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
@@ -166,16 +166,7 @@ fn same_as(e: &Existing, c: &ValidContact) -> bool {
 /// that does not validate is dropped (the rest of the person is still worth
 /// having); no name, or neither email nor phone left, and the person is skipped.
 fn valid(p: &Person, region: &str) -> Option<ValidContact> {
-    let mut draft = ContactDraft {
-        first_name: p.first_name.clone(),
-        last_name: p.last_name.clone(),
-        email: p.email.clone().unwrap_or_default(),
-        phone: p.phone.clone().unwrap_or_default(),
-        department: p.department.clone().unwrap_or_default(),
-        role: p.role.clone().unwrap_or_default(),
-        location: p.location.clone().unwrap_or_default(),
-        ..Default::default()
-    };
+    let mut draft = p.contact.clone();
     for _ in 0..3 {
         match validate(&draft, region) {
             Ok(c) => return Some(c),
