@@ -133,6 +133,20 @@ test.describe("search and filters", () => {
     await expect(page.getByLabel("Location", { exact: true })).toHaveValue("Berlin");
   });
 
+  test("a search typed after choosing a filter keeps the filter chosen until Apply", async ({ page }) => {
+    const list = new ContactsPage(page);
+    await list.goto();
+    await list.filter("Location", "Berlin");
+    await list.search.pressSequentially(`tag${tag}`, { delay: 20 });
+    // The search has reached the URL (and the list), without the filter yet.
+    await expect(page).toHaveURL(new RegExp(`q=tag${tag}$`));
+    await list.expectCount(5);
+    await expect(page.getByLabel("Location", { exact: true })).toHaveValue("Berlin");
+    await list.apply();
+    await expect(page).toHaveURL(/location=Berlin/);
+    await list.expectCount(2);
+  });
+
   test("a contact opens by its eye icon, by a click on its row, and by Enter", async ({ page }) => {
     const list = new ContactsPage(page);
     await list.goto(`q=tag${tag}`);

@@ -173,18 +173,34 @@ fn Filters(query: Memo<ContactQuery>, facets: Facets) -> impl IntoView {
                        values: Vec<String>,
                        current: fn(&ContactQuery) -> &String| {
         let id = format!("filter-{name}");
-        let selected = move || current(&query.get()).clone();
+        // The value chosen, applied or not. Like the search box, it follows the
+        // URL only when the URL's value for it changes (Apply, Reset, the back
+        // button): a search typed meanwhile must not undo a choice not yet applied.
+        let chosen = RwSignal::new(current(&query.get_untracked()).clone());
+        let seen = StoredValue::new(chosen.get_untracked());
+        Effect::new(move |_| {
+            let value = current(&query.get()).clone();
+            if value != seen.get_value() {
+                seen.set_value(value.clone());
+                chosen.set(value);
+            }
+        });
         view! {
             <div class="filter">
                 <label for=id.clone()>{label}</label>
-                <select id=id name=name prop:value=selected>
-                    <option value="" selected=move || selected().is_empty()>{all}</option>
+                <select
+                    id=id
+                    name=name
+                    prop:value=move || chosen.get()
+                    on:change=move |ev| chosen.set(event_target_value(&ev))
+                >
+                    <option value="" selected=move || chosen.get().is_empty()>{all}</option>
                     {values
                         .into_iter()
                         .map(|v| {
                             let is = v.clone();
                             view! {
-                                <option value=v.clone() selected=move || selected() == is>{v.clone()}</option>
+                                <option value=v.clone() selected=move || chosen.get() == is>{v.clone()}</option>
                             }
                         })
                         .collect_view()}
