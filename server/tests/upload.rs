@@ -365,7 +365,12 @@ async fn a_cancelled_import_keeps_what_it_committed_and_says_how_far_it_got() {
     let job = app
         .json(&admin, "cancel_import", &[("id", &id.to_string())])
         .await;
-    assert_eq!(job["status"], "running", "it stops after its batch");
+    // The job stops after the batch it is applying: the answer may come
+    // before that (running) or, when the batch ended first, after (cancelled).
+    assert!(
+        job["status"] == "running" || job["status"] == "cancelled",
+        "{job}"
+    );
     let job = app.wait_import(&admin, id).await;
     assert_eq!(job["status"], "cancelled", "{job}");
     let processed = job["processed_rows"].as_i64().unwrap();
