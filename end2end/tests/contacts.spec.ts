@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ContactForm, ContactsPage, createContact, uniqueTag } from "./support/muster";
+import { ContactForm, ContactsPage, createContact, interactive, uniqueTag } from "./support/muster";
 
 test("add a contact: it is listed and counted at once", async ({ page }) => {
   const tag = uniqueTag();
@@ -8,6 +8,7 @@ test("add a contact: it is listed and counted at once", async ({ page }) => {
   await list.expectCount(0);
 
   await page.goto("/contacts");
+  await interactive(page);
   await page.getByRole("link", { name: "Add Contact" }).first().click();
   await expect(page.getByRole("heading", { name: "Add contact" })).toBeVisible();
   const form = new ContactForm(page);
@@ -36,6 +37,7 @@ test("add a contact: it is listed and counted at once", async ({ page }) => {
 test("bad email and bad phone are shown next to their fields; nothing is saved", async ({ page }) => {
   const tag = uniqueTag();
   await page.goto("/contacts/new");
+  await interactive(page);
   const form = new ContactForm(page);
   await form.fill({ first_name: "Bad", last_name: `Input${tag}`, email: "not-an-email", phone: "12345" });
   await page.getByRole("button", { name: "Save", exact: true }).click();
@@ -53,6 +55,7 @@ test("a duplicate email is refused, whatever its case", async ({ page }) => {
   const tag = uniqueTag();
   await createContact(page.request, { first_name: "Ada", last_name: `First${tag}`, email: `ada.${tag}@example.com` });
   await page.goto("/contacts/new");
+  await interactive(page);
   const form = new ContactForm(page);
   await form.fill({ first_name: "Ada", last_name: `Second${tag}`, email: `ADA.${tag}@Example.com` });
   await page.getByRole("button", { name: "Save", exact: true }).click();
@@ -129,6 +132,7 @@ test.describe("search and filters", () => {
     await page.goBack();
     await list.expectCount(1);
     await page.reload();
+    await interactive(page);
     await list.expectCount(1);
     await expect(page.getByLabel("Location", { exact: true })).toHaveValue("Berlin");
   });
@@ -173,6 +177,7 @@ test("edit and save a contact; a stale second save is refused", async ({ page, b
     email: `edith.${tag}@example.com`,
   });
   await page.goto(`/contacts/${id}`);
+  await interactive(page);
   // A second administrator opens the same contact.
   const other = await browser.newPage({ storageState: "tests/.auth/admin.json" });
   await other.goto(`/contacts/${id}`);
@@ -192,6 +197,7 @@ test("edit and save a contact; a stale second save is refused", async ({ page, b
   await other.close();
 
   await page.reload();
+  await interactive(page);
   await expect(form.field("First name")).toHaveValue("Edith");
   await expect(form.field("Mobile phone")).toHaveValue("+14155552671");
   await expect(page.getByRole("listitem").filter({ hasText: "Grid Team" })).toBeVisible();
@@ -204,6 +210,7 @@ test("delete asks for confirmation, then removes the contact", async ({ page }) 
   const tag = uniqueTag();
   const { id } = await createContact(page.request, { first_name: "Temp", last_name: `Person${tag}`, phone: "+44 7911 123457" });
   await page.goto(`/contacts/${id}`);
+  await interactive(page);
   await page.getByRole("button", { name: "Delete contact" }).click();
   const dialog = page.getByRole("alertdialog");
   await expect(dialog).toContainText(`Delete Temp Person${tag}?`);

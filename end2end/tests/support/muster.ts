@@ -1,11 +1,18 @@
 // Page objects and helpers shared by the specs.
-import { expect, type APIRequestContext, type Locator, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Locator, type Page } from "@playwright/test";
 
 export const ADMIN = {
   org: "Acme Rescue",
   email: "admin@acme.example",
   password: "correct horse battery staple",
 };
+
+/** Wait until the page is interactive (hydrated), where JavaScript runs at all:
+ * typing or clicking before that reaches the server's HTML, and is lost. */
+export async function interactive(page: Page) {
+  if (test.info().project.use.javaScriptEnabled === false) return;
+  await expect(page.locator("html[data-hydrated]")).toHaveCount(1);
+}
 
 /** A short tag that keeps one run's contacts apart from another's. */
 export function uniqueTag(): string {
@@ -49,6 +56,7 @@ export class ContactsPage {
   async goto(query = "") {
     await this.page.goto("/contacts" + (query ? "?" + query : ""));
     await expect(this.page.getByRole("heading", { name: "Contacts", level: 1 })).toBeVisible();
+    await interactive(this.page);
   }
 
   row(name: string): Locator {
