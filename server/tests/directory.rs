@@ -2,9 +2,9 @@
 
 mod common;
 
+use app::model::{AppError, Contact, ContactPage, Facets, Me};
 use common::TestApp;
 use reqwest::StatusCode;
-use serde_json::Value;
 
 fn contact(first: &str, last: &str, email: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -71,32 +71,21 @@ async fn a_second_organisation_can_neither_read_nor_change_the_first_ones_contac
     form.push(("draft[department]", "Engineering".into()));
     form.push(("draft[groups][0]", "Acme Secret Group".into()));
     let created = app.create(&alice, &as_refs(&form)).await;
-    let id = created["id"].as_i64().unwrap().to_string();
+    let id = created.id.to_string();
 
     // Mallory's directory is empty, and her filters show none of Acme's values.
-    let list: Value = app
-        .call(&mallory, "list_contacts", &[("query[q]", "")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["total"], 0);
-    assert_eq!(list["rows"].as_array().unwrap().len(), 0);
-    let facets: Value = app
-        .call(&mallory, "contact_facets", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(facets["departments"].as_array().unwrap().len(), 0);
-    assert_eq!(facets["groups"].as_array().unwrap().len(), 0);
-    let found: Value = app
-        .call(&mallory, "list_contacts", &[("query[q]", "lovelace")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(found["total"], 0);
+    let list: ContactPage = app
+        .json(&mallory, "list_contacts", &[("query[q]", "")])
+        .await;
+    assert_eq!(list.total, 0);
+    assert_eq!(list.rows.len(), 0);
+    let facets: Facets = app.json(&mallory, "contact_facets", &[]).await;
+    assert_eq!(facets.departments.len(), 0);
+    assert_eq!(facets.groups.len(), 0);
+    let found: ContactPage = app
+        .json(&mallory, "list_contacts", &[("query[q]", "lovelace")])
+        .await;
+    assert_eq!(found.total, 0);
 
     // With Acme's id in hand she still cannot read, change or delete it.
     let res = app.call(&mallory, "get_contact", &[("id", &id)]).await;
@@ -120,22 +109,12 @@ async fn a_second_organisation_can_neither_read_nor_change_the_first_ones_contac
     .await;
 
     // Acme's contact is untouched.
-    let got: Value = app
-        .call(&alice, "get_contact", &[("id", &id)])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(got["first_name"], "Ada");
-    assert_eq!(got["version"], 1);
-    assert_eq!(got["groups"][0], "Acme Secret Group");
-    let list: Value = app
-        .call(&alice, "list_contacts", &[("query[q]", "")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["total"], 1);
+    let got: Contact = app.json(&alice, "get_contact", &[("id", &id)]).await;
+    assert_eq!(got.first_name, "Ada");
+    assert_eq!(got.version, 1);
+    assert_eq!(got.groups[0], "Acme Secret Group");
+    let list: ContactPage = app.json(&alice, "list_contacts", &[("query[q]", "")]).await;
+    assert_eq!(list.total, 1);
 }
 
 #[tokio::test]
@@ -146,20 +125,24 @@ async fn validation_duplicates_and_stale_edits() {
     let mut bad = contact("", "Nobody", "not-an-email");
     bad.push(("draft[phone]", "12345".into()));
     let res = app.call(&admin, "create_contact", &as_refs(&bad)).await;
-    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let body = res.text().await.unwrap();
+    let (status, err) = common::refusal(res).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     for field in ["first_name", "email", "phone"] {
-        assert!(body.contains(field), "{field} missing from {body}");
+        assert!(
+            err.field_message(field).is_some(),
+            "{field} missing from {err:?}"
+        );
     }
 
     let mut ok = contact("Grace", "Hopper", "Grace@Navy.example");
     ok.push(("draft[phone]", "07911 123456".into()));
     let created = app.create(&admin, &as_refs(&ok)).await;
     assert_eq!(
-        created["phone"], "+447911123456",
+        created.phone.as_deref(),
+        Some("+447911123456"),
         "stored in E.164 with the org's region"
     );
-    let id = created["id"].as_i64().unwrap().to_string();
+    let id = created.id.to_string();
 
     let dup = app
         .call(
@@ -168,8 +151,13 @@ async fn validation_duplicates_and_stale_edits() {
             &as_refs(&contact("G", "H", "grace@navy.EXAMPLE")),
         )
         .await;
-    assert_eq!(dup.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(dup.text().await.unwrap().contains("already exists"));
+    let (status, err) = common::refusal(dup).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        err.field_message("email")
+            .is_some_and(|m| m.contains("already exists")),
+        "{err:?}"
+    );
 
     let edit = |version: &'static str, first: &'static str| {
         [
@@ -186,14 +174,9 @@ async fn validation_duplicates_and_stale_edits() {
         .call(&admin, "update_contact", &as_refs(&edit("1", "Stale")))
         .await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
-    let got: Value = app
-        .call(&admin, "get_contact", &[("id", &id)])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(got["first_name"], "Amazing");
-    assert_eq!(got["version"], 2);
+    let got: Contact = app.json(&admin, "get_contact", &[("id", &id)]).await;
+    assert_eq!(got.first_name, "Amazing");
+    assert_eq!(got.version, 2);
 }
 
 #[tokio::test]
@@ -214,25 +197,19 @@ async fn search_filters_and_paging_are_consistent() {
     let mut after = String::new();
     let mut total;
     loop {
-        let page: Value = app
-            .call(
+        let page: ContactPage = app
+            .json(
                 &admin,
                 "list_contacts",
                 &[("query[q]", ""), ("query[after]", &after)],
             )
-            .await
-            .json()
-            .await
-            .unwrap();
-        total = page["total"].as_u64().unwrap();
-        for r in page["rows"].as_array().unwrap() {
-            seen.push((
-                r["name"].as_str().unwrap().to_lowercase(),
-                r["id"].as_i64().unwrap(),
-            ));
+            .await;
+        total = page.total;
+        for r in &page.rows {
+            seen.push((r.name.to_lowercase(), r.id));
         }
-        match page["next"].as_str() {
-            Some(n) => after = n.to_string(),
+        match page.next {
+            Some(n) => after = n,
             None => break,
         }
     }
@@ -247,7 +224,7 @@ async fn search_filters_and_paging_are_consistent() {
         let admin = admin.clone();
         let url = app.url.clone();
         async move {
-            let v: Value = admin
+            let v: ContactPage = admin
                 .post(format!("{url}/api/list_contacts"))
                 .form(&[("query[q]", q), ("query[department]", dept)])
                 .send()
@@ -256,10 +233,7 @@ async fn search_filters_and_paging_are_consistent() {
                 .json()
                 .await
                 .unwrap();
-            (
-                v["total"].as_u64().unwrap(),
-                v["rows"].as_array().unwrap().len() as u64,
-            )
+            (v.total, v.rows.len() as u64)
         }
     };
     let (all_smith, rows) = count("smith", "").await;
@@ -294,13 +268,8 @@ async fn cross_site_state_changes_are_refused() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let list: Value = app
-        .call(&admin, "list_contacts", &[("query[q]", "")])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list["total"], 0);
+    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
+    assert_eq!(list.total, 0);
 }
 
 #[tokio::test]
@@ -322,13 +291,8 @@ async fn setup_happens_once_and_sign_in_is_throttled() {
     ];
     let res = app.call(&browser, "setup", &form).await;
     assert!(res.status().is_success() || res.status().is_redirection());
-    let me: Value = app
-        .call(&browser, "whoami", &[])
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(me["org_name"], "Acme");
+    let me: Me = app.json(&browser, "whoami", &[]).await;
+    assert_eq!(me.org_name, "Acme");
     let again = app.call(&app.client(), "setup", &form).await;
     assert_eq!(again.status(), StatusCode::FORBIDDEN);
 
@@ -359,10 +323,10 @@ async fn setup_happens_once_and_sign_in_is_throttled() {
             ],
         )
         .await;
-    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(res
-        .text()
-        .await
-        .unwrap()
-        .contains("Too many failed sign-ins"));
+    let (status, err) = common::refusal(res).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        matches!(&err, AppError::TooManyAttempts(m) if m.contains("Too many failed sign-ins")),
+        "{err:?}"
+    );
 }

@@ -5,12 +5,18 @@
 mod common;
 
 use app::backend::import::job::ImportConfig;
+use app::model::{Contact, ContactPage, ImportJob, ImportStatus};
 use common::TestApp;
-use serde_json::{json, Value};
 
 /// The counts of a finished upload, in the order of the summary.
-fn counts(job: &Value) -> [u64; 5] {
-    ["created", "updated", "unchanged", "failed", "warnings"].map(|k| job[k].as_u64().unwrap())
+fn counts(job: &ImportJob) -> [u64; 5] {
+    [
+        job.created,
+        job.updated,
+        job.unchanged,
+        job.failed,
+        job.warnings,
+    ]
 }
 
 const FILE: &str = "First Name,Last Name,Email,Mobile,Job Title,Office,Groups,Badge\n\
@@ -43,13 +49,10 @@ async fn rows_create_update_and_fail_as_they_should() {
     .await;
 
     let job = app.import(&admin, "people.csv", FILE.as_bytes()).await;
-    assert_eq!(job["status"], "completed", "{job}");
-    assert_eq!(counts(&job), [2, 2, 0, 2, 1], "{job}");
-    assert_eq!(
-        (job["processed_rows"].clone(), job["total_rows"].clone()),
-        (json!(6), json!(6))
-    );
-    let report = app.problems_csv(&admin, job["id"].as_i64().unwrap()).await;
+    assert_eq!(job.status, ImportStatus::Completed, "{job:?}");
+    assert_eq!(counts(&job), [2, 2, 0, 2, 1], "{job:?}");
+    assert_eq!((job.processed_rows, job.total_rows), (6, 6));
+    let report = app.problems_csv(&admin, job.id).await;
     let lines: Vec<&str> = report.trim_start_matches('\u{feff}').lines().collect();
     assert_eq!(lines[0], "Line,Column,Problem,Severity");
     assert_eq!(lines.len(), 4, "{report}");
@@ -60,13 +63,12 @@ async fn rows_create_update_and_fail_as_they_should() {
     assert!(lines[3].contains("line 2"), "{report}");
     assert!(lines[3].ends_with(",Warning"), "{report}");
 
-    let list: Value = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
-    assert_eq!(list["total"], 3);
-    let rows: Vec<(&str, &str)> = list["rows"]
-        .as_array()
-        .unwrap()
+    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
+    assert_eq!(list.total, 3);
+    let rows: Vec<(&str, &str)> = list
+        .rows
         .iter()
-        .map(|r| (r["name"].as_str().unwrap(), r["source"].as_str().unwrap()))
+        .map(|r| (r.name.as_str(), r.source.as_str()))
         .collect();
     assert_eq!(
         rows,
@@ -76,42 +78,36 @@ async fn rows_create_update_and_fail_as_they_should() {
             ("Katherine Johnson", "CSV upload"),
         ]
     );
-    let ids: Vec<i64> = list["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect();
+    let ids: Vec<i64> = list.rows.iter().map(|r| r.id).collect();
     // Ada: created from line 2, then line 7 changed her role and the email's spelling,
     // and kept what line 7 left blank.
-    let ada = app
+    let ada: Contact = app
         .json(&admin, "get_contact", &[("id", &ids[0].to_string())])
         .await;
-    assert_eq!(ada["email"], "ADA@example.com");
-    assert_eq!(ada["role"], "Analyst");
-    assert_eq!(ada["phone"], "+447911123456");
-    assert_eq!(ada["location"], "London");
-    assert_eq!(ada["groups"], serde_json::json!(["On call", "Ops"]));
+    assert_eq!(ada.email.as_deref(), Some("ADA@example.com"));
+    assert_eq!(ada.role.as_deref(), Some("Analyst"));
+    assert_eq!(ada.phone.as_deref(), Some("+447911123456"));
+    assert_eq!(ada.location.as_deref(), Some("London"));
+    assert_eq!(ada.groups, ["On call", "Ops"]);
     // Grace: matched by email without case; the blank department kept.
-    let grace = app
+    let grace: Contact = app
         .json(&admin, "get_contact", &[("id", &ids[1].to_string())])
         .await;
-    assert_eq!(grace["role"], "Admiral");
-    assert_eq!(grace["department"], "Navy");
-    assert_eq!(grace["email"], "grace@example.com");
+    assert_eq!(grace.role.as_deref(), Some("Admiral"));
+    assert_eq!(grace.department.as_deref(), Some("Navy"));
+    assert_eq!(grace.email.as_deref(), Some("grace@example.com"));
 
     // The same file again: its two rows for Ada still disagree, so she changes
     // twice, in file order; everyone else is unchanged.
     let again = app.import(&admin, "people.csv", FILE.as_bytes()).await;
-    assert_eq!(counts(&again), [0, 2, 2, 2, 1], "{again}");
+    assert_eq!(counts(&again), [0, 2, 2, 2, 1], "{again:?}");
 
     // Both uploads are in the history, newest first, with who sent them.
-    let history = app.json(&admin, "import_history", &[]).await;
-    let history = history.as_array().unwrap();
+    let history: Vec<ImportJob> = app.json(&admin, "import_history", &[]).await;
     assert_eq!(history.len(), 2);
-    assert_eq!(history[0]["id"], again["id"]);
-    assert_eq!(history[1]["uploaded_by"], "admin@acme.example");
-    assert_eq!(history[1]["file_name"], "people.csv");
+    assert_eq!(history[0].id, again.id);
+    assert_eq!(history[1].uploaded_by, "admin@acme.example");
+    assert_eq!(history[1].file_name, "people.csv");
 }
 
 #[tokio::test]
@@ -130,12 +126,12 @@ async fn an_import_matches_only_inside_its_organisation() {
     .await;
     // One batch: Ada's second row finds the contact her first row created.
     let job = app.import(&acme, "people.csv", FILE.as_bytes()).await;
-    assert_eq!(counts(&job), [3, 1, 0, 2, 1], "{job}");
-    let theirs: Value = app.json(&other, "list_contacts", &[("query[q]", "")]).await;
-    assert_eq!(theirs["total"], 1);
-    assert_eq!(theirs["rows"][0]["name"], "Ada Byron");
-    let ours: Value = app.json(&acme, "list_contacts", &[("query[q]", "")]).await;
-    assert_eq!(ours["total"], 3);
+    assert_eq!(counts(&job), [3, 1, 0, 2, 1], "{job:?}");
+    let theirs: ContactPage = app.json(&other, "list_contacts", &[("query[q]", "")]).await;
+    assert_eq!(theirs.total, 1);
+    assert_eq!(theirs.rows[0].name, "Ada Byron");
+    let ours: ContactPage = app.json(&acme, "list_contacts", &[("query[q]", "")]).await;
+    assert_eq!(ours.total, 3);
 }
 
 #[tokio::test]
@@ -144,7 +140,7 @@ async fn uploads_and_their_reports_are_private_to_their_organisation() {
     let acme = app.org_admin("Acme", "admin@acme.example").await;
     let other = app.org_admin("Other", "admin@other.example").await;
     let job = app.import(&acme, "people.csv", FILE.as_bytes()).await;
-    let id = job["id"].as_i64().unwrap().to_string();
+    let id = job.id.to_string();
     let res = app.call(&other, "import_job", &[("id", &id)]).await;
     assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
     let res = app.call(&other, "cancel_import", &[("id", &id)]).await;
@@ -155,8 +151,8 @@ async fn uploads_and_their_reports_are_private_to_their_organisation() {
         .await
         .unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
-    let history = app.json(&other, "import_history", &[]).await;
-    assert_eq!(history, json!([]));
+    let history: Vec<ImportJob> = app.json(&other, "import_history", &[]).await;
+    assert!(history.is_empty(), "{history:?}");
     // Without a session, nothing.
     let anonymous = app.client();
     let (status, _) = app

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{test_providers, TestApp};
+use app::model::{AppError, ConnectionTest, ContactPage, Integration, IntegrationStatus};
+use common::{message, test_providers, TestApp};
 use muster::fakes::entra::FakeEntra;
 use muster::fakes::{FakeOrg, Running};
 use reqwest::{Client, StatusCode};
@@ -33,9 +34,18 @@ fn form(tenant: &str, client: &str, secret: &str) -> Value {
         "tenant_id": tenant, "client_id": client, "client_secret": secret, "cloud": "global" } } })
 }
 
-async fn test_connection(app: &TestApp, client: &Client, body: &Value) -> (StatusCode, String) {
+/// Test Connection's status, its answer, and the answer's raw text (which
+/// must never hold the secret, whatever field it might come back in).
+async fn test_connection(
+    app: &TestApp,
+    client: &Client,
+    body: &Value,
+) -> (StatusCode, Result<ConnectionTest, AppError>, String) {
     let res = app.call_json(client, "test_connection", body).await;
-    (res.status(), res.text().await.unwrap())
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    let answer = common::parse_answer(status, &text);
+    (status, answer, text)
 }
 
 #[tokio::test]
@@ -50,25 +60,33 @@ async fn sign_in_failures_name_the_aadsts_code_and_the_fix() {
             "AADSTS700016",
         ),
     ] {
-        let (status, text) = test_connection(&app, &client, &body).await;
-        assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
-        assert!(text.contains(expect), "{expect}: {text}");
+        let (status, answer, _) = test_connection(&app, &client, &body).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer:?}");
+        assert!(message(&answer).contains(expect), "{expect}: {answer:?}");
     }
-    let (_, text) = test_connection(&app, &client, &form(TENANT, CLIENT, "wrong")).await;
-    assert!(text.contains("not its Secret ID"), "{text}");
+    let (_, answer, _) = test_connection(&app, &client, &form(TENANT, CLIENT, "wrong")).await;
+    assert!(message(&answer).contains("not its Secret ID"), "{answer:?}");
 
     // Signed in, but without admin consent.
     fake_consent(&fake, false);
-    let (status, text) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
+    let (status, answer, _) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert!(text.contains("Authorization_RequestDenied"), "{text}");
-    assert!(text.contains("Grant admin consent"), "{text}");
+    assert!(
+        message(&answer).contains("Authorization_RequestDenied"),
+        "{answer:?}"
+    );
+    assert!(
+        message(&answer).contains("Grant admin consent"),
+        "{answer:?}"
+    );
     fake_consent(&fake, true);
 
-    let (status, text) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
-    assert_eq!(status, StatusCode::OK, "{text}");
-    let test: Value = serde_json::from_str(&text).unwrap();
-    assert!(test["users"].as_u64().unwrap() > 20, "{test}");
+    let (status, answer, text) =
+        test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{answer:?}");
+    let test = answer.unwrap();
+    assert!(test.users > 20, "{test:?}");
+    // Raw text: the secret must appear nowhere in the answer.
     assert!(!text.contains(SECRET));
 }
 
@@ -97,9 +115,9 @@ async fn a_directory_over_several_pages_with_throttling_and_a_token_expiring_mid
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let id = res.json::<Integration>().await.unwrap().id;
     let done = app.wait_sync(&client, id).await;
-    assert_eq!(done["status"], "connected", "{done}");
+    assert_eq!(done.status, IntegrationStatus::Connected, "{done:?}");
     // Tokens expired during the run and new ones were fetched.
     assert!(
         state.tokens_issued() >= 3,
@@ -112,18 +130,16 @@ async fn a_directory_over_several_pages_with_throttling_and_a_token_expiring_mid
         .iter()
         .filter(|p| p.status == muster::fakes::org::Status::Suspended)
         .count();
-    assert_eq!(done["contact_count"].as_u64().unwrap() as usize, active);
-    assert_eq!(
-        done["last_result"]["excluded"].as_u64().unwrap() as usize,
-        disabled
-    );
-    assert_eq!(done["last_result"]["groups"], 16);
+    assert_eq!(done.contact_count as usize, active);
+    let result = done.last_result.as_ref().expect("the sync's counts");
+    assert_eq!(result.excluded as usize, disabled);
+    assert_eq!(result.groups, 16);
     let groups = app.synced_groups().await;
     assert!(groups.iter().any(|g| g == "Berlin Office"), "{groups:?}");
-    let page = app
+    let page: ContactPage = app
         .json(&client, "list_contacts", &[("query[q]", "example.com")])
         .await;
-    assert_eq!(page["rows"][0]["source"], "Microsoft Entra ID");
+    assert_eq!(page.rows[0].source, "Microsoft Entra ID");
 }
 
 #[tokio::test]
@@ -134,8 +150,8 @@ async fn a_failing_sign_in_is_retried_and_a_refused_one_is_not() {
     // The sign-in fails once with a 503, then works: the token request is
     // retried like every other request.
     fake.faults.token_failures.store(1, Ordering::SeqCst);
-    let (status, text) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
-    assert_eq!(status, StatusCode::OK, "{text}");
+    let (status, answer, _) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{answer:?}");
     assert_eq!(state.token_requests(), 2);
     assert_eq!(state.tokens_issued(), 1);
 
@@ -146,19 +162,22 @@ async fn a_failing_sign_in_is_retried_and_a_refused_one_is_not() {
         (form("other.onmicrosoft.com", CLIENT, SECRET), "AADSTS90002"),
     ] {
         let before = state.token_requests();
-        let (status, text) = test_connection(&app, &client, &body).await;
-        assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
-        assert!(text.contains(expect), "{expect}: {text}");
+        let (status, answer, _) = test_connection(&app, &client, &body).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer:?}");
+        assert!(message(&answer).contains(expect), "{expect}: {answer:?}");
         assert_eq!(state.token_requests(), before + 1, "{expect}");
     }
 
     // Failing beyond the retries (three tries in the tests): the message says so.
     fake.faults.token_failures.store(10, Ordering::SeqCst);
     let before = state.token_requests();
-    let (status, text) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
-    assert_eq!(status, StatusCode::BAD_GATEWAY, "{text}");
-    assert!(text.contains("HTTP 503"), "{text}");
-    assert!(text.contains("also when tried again"), "{text}");
+    let (status, answer, _) = test_connection(&app, &client, &form(TENANT, CLIENT, SECRET)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{answer:?}");
+    assert!(message(&answer).contains("HTTP 503"), "{answer:?}");
+    assert!(
+        message(&answer).contains("also when tried again"),
+        "{answer:?}"
+    );
     assert_eq!(state.token_requests(), before + 3);
     fake.faults.token_failures.store(0, Ordering::SeqCst);
 }

@@ -5,6 +5,7 @@
 
 mod common;
 
+use app::model::{Integration, IntegrationStatus};
 use common::{count_contacts, test_providers, TestApp};
 use muster::fakes::entra::FakeEntra;
 use muster::fakes::google::FakeGoogle;
@@ -54,7 +55,7 @@ async fn provider(kind: &str) -> (TestApp, Client, Running, Value) {
     (app, client, fake, form)
 }
 
-async fn sync(app: &TestApp, client: &Client, id: Option<i64>, form: &Value) -> Value {
+async fn sync(app: &TestApp, client: &Client, id: Option<i64>, form: &Value) -> Integration {
     let res = match id {
         None => {
             app.call_json(client, "connect_integration", &json!({ "form": form }))
@@ -67,7 +68,7 @@ async fn sync(app: &TestApp, client: &Client, id: Option<i64>, form: &Value) -> 
         }
     };
     assert_eq!(res.status(), StatusCode::OK);
-    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let id = res.json::<Integration>().await.unwrap().id;
     app.wait_sync(client, id).await
 }
 
@@ -77,8 +78,12 @@ async fn faults_for(kind: &str) {
     Faults::set(&fake.faults.fail_page_once, Some(2));
     fake.faults.rate_limit(1, "0.2");
     let done = sync(&app, &client, None, &form).await;
-    assert_eq!(done["status"], "connected", "{kind}: {done}");
-    let id = done["id"].as_i64();
+    assert_eq!(
+        done.status,
+        IntegrationStatus::Connected,
+        "{kind}: {done:?}"
+    );
+    let id = Some(done.id);
     let contacts = count_contacts(&app.db, 1).await;
     assert!(contacts > 1900, "{kind}: {contacts}");
 
@@ -89,15 +94,23 @@ async fn faults_for(kind: &str) {
     ] {
         Faults::set(slot, Some(2));
         let failed = sync(&app, &client, id, &form).await;
-        assert_eq!(failed["status"], "failed", "{kind}, {what}: {failed}");
-        assert!(failed["last_error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert_eq!(
+            failed.status,
+            IntegrationStatus::Failed,
+            "{kind}, {what}: {failed:?}"
+        );
+        assert!(failed.last_error.as_deref().is_some_and(|e| !e.is_empty()));
         assert_eq!(count_contacts(&app.db, 1).await, contacts, "{kind}, {what}");
         Faults::set(slot, None);
     }
     let again = sync(&app, &client, id, &form).await;
-    assert_eq!(again["status"], "connected", "{kind}: {again}");
     assert_eq!(
-        again["last_result"]["unchanged"].as_u64().unwrap() as i64,
+        again.status,
+        IntegrationStatus::Connected,
+        "{kind}: {again:?}"
+    );
+    assert_eq!(
+        again.last_result.as_ref().unwrap().unchanged as i64,
         contacts,
         "{kind}"
     );

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{test_providers, TestApp};
+use app::model::{AppError, ConnectionTest, ContactPage, Integration, IntegrationStatus};
+use common::{message, test_providers, TestApp};
 use muster::fakes::google::FakeGoogle;
 use muster::fakes::{FakeOrg, Running};
 use reqwest::{Client, StatusCode};
@@ -33,9 +34,18 @@ fn form(json: &str, admin: &str) -> Value {
         "credentials_json": json, "admin_email": admin } } })
 }
 
-async fn test_connection(app: &TestApp, client: &Client, body: &Value) -> (StatusCode, String) {
+/// Test Connection's status, its answer, and the answer's raw text (which
+/// must never hold the key, whatever field it might come back in).
+async fn test_connection(
+    app: &TestApp,
+    client: &Client,
+    body: &Value,
+) -> (StatusCode, Result<ConnectionTest, AppError>, String) {
     let res = app.call_json(client, "test_connection", body).await;
-    (res.status(), res.text().await.unwrap())
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    let answer = common::parse_answer(status, &text);
+    (status, answer, text)
 }
 
 #[tokio::test]
@@ -46,42 +56,54 @@ async fn google_grant_errors_and_a_full_sync() {
     // A credentials JSON without its key says which field is missing.
     let mut partial: Value = serde_json::from_str(&json).unwrap();
     partial.as_object_mut().unwrap().remove("private_key");
-    let (status, text) = test_connection(&app, &client, &form(&partial.to_string(), ADMIN)).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{text}");
-    assert!(text.contains("\\\"private_key\\\""), "{text}");
+    let (status, answer, _) =
+        test_connection(&app, &client, &form(&partial.to_string(), ADMIN)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer:?}");
+    assert!(message(&answer).contains("\"private_key\""), "{answer:?}");
 
     // Delegation not granted, or granted for another administrator.
     state.delegated.store(false, Ordering::Relaxed);
-    let (status, text) = test_connection(&app, &client, &form(&json, ADMIN)).await;
+    let (status, answer, _) = test_connection(&app, &client, &form(&json, ADMIN)).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert!(text.contains("unauthorized_client"), "{text}");
-    assert!(text.contains("Domain-wide delegation"), "{text}");
+    assert!(
+        message(&answer).contains("unauthorized_client"),
+        "{answer:?}"
+    );
+    assert!(
+        message(&answer).contains("Domain-wide delegation"),
+        "{answer:?}"
+    );
     state.delegated.store(true, Ordering::Relaxed);
-    let (status, text) = test_connection(&app, &client, &form(&json, "someone@example.com")).await;
+    let (status, answer, _) =
+        test_connection(&app, &client, &form(&json, "someone@example.com")).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
-    assert!(text.contains("unauthorized_client"), "{text}");
+    assert!(
+        message(&answer).contains("unauthorized_client"),
+        "{answer:?}"
+    );
 
     // Google's rate limit is a 403 with a reason, retried.
     fake.faults.rate_limit(2, "0");
-    let (status, text) = test_connection(&app, &client, &form(&json, ADMIN)).await;
-    assert_eq!(status, StatusCode::OK, "{text}");
+    let (status, answer, text) = test_connection(&app, &client, &form(&json, ADMIN)).await;
+    assert_eq!(status, StatusCode::OK, "{answer:?}");
+    // Raw text: the key must appear nowhere in the answer.
     assert!(!text.contains("BEGIN PRIVATE KEY"));
 
     let res = app
         .call_json(&client, "connect_integration", &form(&json, ADMIN))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let id = res.json::<Integration>().await.unwrap().id;
     let done = app.wait_sync(&client, id).await;
-    assert_eq!(done["status"], "connected", "{done}");
-    assert_eq!(
-        done["contact_count"].as_u64().unwrap() as usize,
-        org.active()
-    );
-    assert_eq!(done["last_result"]["groups"], 16);
-    assert!(!done.to_string().contains("PRIVATE KEY"));
-    let page = app
+    assert_eq!(done.status, IntegrationStatus::Connected, "{done:?}");
+    assert_eq!(done.contact_count as usize, org.active());
+    assert_eq!(done.last_result.as_ref().unwrap().groups, 16);
+    // Raw text: a typed answer would drop a field it does not know, key and all.
+    let listed = app.call(&client, "integrations", &[]).await;
+    assert_eq!(listed.status(), StatusCode::OK);
+    assert!(!listed.text().await.unwrap().contains("PRIVATE KEY"));
+    let page: ContactPage = app
         .json(&client, "list_contacts", &[("query[q]", "example.com")])
         .await;
-    assert_eq!(page["rows"][0]["source"], "Google Workspace");
+    assert_eq!(page.rows[0].source, "Google Workspace");
 }

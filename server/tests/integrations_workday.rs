@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::TestApp;
+use app::model::{ContactPage, Integration, IntegrationStatus};
+use common::{error_text, TestApp};
 use muster::fakes::workday::FakeWorkday;
 use muster::fakes::FakeOrg;
 use reqwest::StatusCode;
@@ -33,21 +34,23 @@ async fn workday_report_is_read_checked_and_synced() {
     let res = app
         .call_json(&client, "test_connection", &form(&url, "wrong"))
         .await;
-    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
-    assert!(res.text().await.unwrap().contains("HTTP 401"));
+    let (status, err) = common::refusal(res).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(error_text(&err).contains("HTTP 401"), "{err:?}");
 
     let state = fake.state::<FakeWorkday>().unwrap();
     state.wrong_keys.store(true, Ordering::Relaxed);
     let res = app
         .call_json(&client, "test_connection", &form(&url, "s3cret"))
         .await;
-    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
-    let text = res.text().await.unwrap();
+    let (status, err) = common::refusal(res).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let text = error_text(&err);
     assert!(
         text.contains("Last_Name (the report has last_name)"),
-        "{text}"
+        "{err:?}"
     );
-    assert!(text.contains("Contact_Number"), "{text}");
+    assert!(text.contains("Contact_Number"), "{err:?}");
     state.wrong_keys.store(false, Ordering::Relaxed);
 
     let res = app
@@ -58,25 +61,20 @@ async fn workday_report_is_read_checked_and_synced() {
         .call_json(&client, "connect_integration", &form(&url, "s3cret"))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let id = res.json::<Value>().await.unwrap()["id"].as_i64().unwrap();
+    let id = res.json::<Integration>().await.unwrap().id;
     let done = app.wait_sync(&client, id).await;
-    assert_eq!(done["status"], "connected", "{done}");
-    assert_eq!(
-        done["contact_count"].as_u64().unwrap() as usize,
-        org.active()
-    );
+    assert_eq!(done.status, IntegrationStatus::Connected, "{done:?}");
+    assert_eq!(done.contact_count as usize, org.active());
     let suspended = org
         .people
         .iter()
         .filter(|p| p.status == muster::fakes::org::Status::Suspended)
         .count();
-    assert_eq!(
-        done["last_result"]["excluded"].as_u64().unwrap() as usize,
-        suspended
-    );
-    assert_eq!(done["last_result"]["groups"], 16);
-    let page = app
+    let result = done.last_result.as_ref().expect("the sync's counts");
+    assert_eq!(result.excluded as usize, suspended);
+    assert_eq!(result.groups, 16);
+    let page: ContactPage = app
         .json(&client, "list_contacts", &[("query[q]", "example.com")])
         .await;
-    assert_eq!(page["rows"][0]["source"], "Workday");
+    assert_eq!(page.rows[0].source, "Workday");
 }

@@ -4,10 +4,11 @@
 
 mod common;
 
+use app::model::{ContactPage, ImportJob, ImportPreview, ImportStatus};
 use common::{count_contacts, detected_fields, unique_name, TestDb, PASSWORD};
 use muster::process::ServerProcess;
 use reqwest::{Client, StatusCode};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
 
 async fn start(db_url: &str, uploads: &std::path::Path) -> ServerProcess {
@@ -30,7 +31,12 @@ async fn start(db_url: &str, uploads: &std::path::Path) -> ServerProcess {
     .expect("the muster binary starts")
 }
 
-async fn call(client: &Client, url: &str, name: &str, form: &[(&str, &str)]) -> Value {
+async fn call<T: DeserializeOwned>(
+    client: &Client,
+    url: &str,
+    name: &str,
+    form: &[(&str, &str)],
+) -> T {
     let res = client
         .post(format!("{url}/api/{name}"))
         .form(form)
@@ -40,7 +46,8 @@ async fn call(client: &Client, url: &str, name: &str, form: &[(&str, &str)]) -> 
     let status = res.status();
     let body = res.text().await.unwrap();
     assert!(status.is_success(), "{name}: {status}: {body}");
-    serde_json::from_str(&body).unwrap()
+    serde_json::from_str(&body)
+        .unwrap_or_else(|e| panic!("{name}: the answer does not read as expected: {e}: {body}"))
 }
 
 #[tokio::test]
@@ -61,7 +68,7 @@ async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
     }
     let server = start(&db_url, &uploads).await;
     let client = Client::builder().cookie_store(true).build().unwrap();
-    call(
+    call::<()>(
         &client,
         &server.url,
         "login",
@@ -79,21 +86,21 @@ async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let preview: Value = res.json().await.unwrap();
-    let id = preview["job_id"].as_i64().unwrap().to_string();
+    let preview: ImportPreview = res.json().await.unwrap();
+    let id = preview.job_id.to_string();
     let fields = detected_fields(&preview);
     let mut form = vec![("id", id.as_str())];
     let keys = ["fields[0]", "fields[1]", "fields[2]"];
     for (k, f) in keys.iter().zip(&fields) {
         form.push((k, f.as_str()));
     }
-    call(&client, &server.url, "start_import", &form).await;
+    call::<ImportJob>(&client, &server.url, "start_import", &form).await;
     // Kill the server once some batches are in.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let job = call(&client, &server.url, "import_job", &[("id", &id)]).await;
-        assert_eq!(job["status"], "running", "{job}");
-        if job["processed_rows"].as_u64().unwrap() > 0 {
+        let job: ImportJob = call(&client, &server.url, "import_job", &[("id", &id)]).await;
+        assert_eq!(job.status, ImportStatus::Running, "{job:?}");
+        if job.processed_rows > 0 {
             break;
         }
         assert!(Instant::now() < deadline);
@@ -104,21 +111,26 @@ async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
     let server = start(&db_url, &uploads).await;
     let deadline = Instant::now() + Duration::from_secs(20);
     let job = loop {
-        let job = call(&client, &server.url, "import_job", &[("id", &id)]).await;
-        if job["status"] != "running" {
+        let job: ImportJob = call(&client, &server.url, "import_job", &[("id", &id)]).await;
+        if job.status != ImportStatus::Running {
             break job;
         }
-        assert!(Instant::now() < deadline, "still running: {job}");
+        assert!(Instant::now() < deadline, "still running: {job:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(job["status"], "interrupted", "{job}");
-    assert!(job["message"].as_str().unwrap().contains("server stopped"));
-    let processed = job["processed_rows"].as_i64().unwrap();
-    assert!(processed > 0 && processed < 100_000, "{job}");
+    assert_eq!(job.status, ImportStatus::Interrupted, "{job:?}");
+    assert!(
+        job.message
+            .as_deref()
+            .is_some_and(|m| m.contains("server stopped")),
+        "{job:?}"
+    );
+    let processed = job.processed_rows;
+    assert!(processed > 0 && processed < 100_000, "{job:?}");
     // What was counted is exactly what was committed.
     let db = muster::open_database(&db_url).await.unwrap();
-    assert_eq!(count_contacts(&db, 1).await, processed);
-    assert_eq!(job["created"].as_i64().unwrap(), processed);
+    assert_eq!(count_contacts(&db, 1).await, processed as i64);
+    assert_eq!(job.created, processed);
 
     // The sweep records it, and removes the upload.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -129,17 +141,17 @@ async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
     // All of it can be found: the sweep placed it in the search index.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let found = call(
+        let found: ContactPage = call(
             &client,
             &server.url,
             "list_contacts",
             &[("query[q]", "person")],
         )
         .await;
-        if found["total"].as_i64().unwrap() == processed {
+        if found.total == processed {
             break;
         }
-        assert!(Instant::now() < deadline, "not all searchable: {found}");
+        assert!(Instant::now() < deadline, "not all searchable: {found:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(server);

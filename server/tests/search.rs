@@ -6,9 +6,9 @@ mod common;
 
 use app::backend::directory::text;
 use app::backend::domain::OrgId;
+use app::model::ContactPage;
 use common::TestApp;
 use sea_orm::FromQueryResult;
-use serde_json::Value;
 
 #[derive(FromQueryResult)]
 struct Stored {
@@ -34,35 +34,29 @@ async fn walk(app: &TestApp, client: &reqwest::Client, form: &[(&str, &str)]) ->
             let status = res.status();
             let body = res.text().await.unwrap();
             assert!(status.is_success(), "{status} for {f:?}: {body}");
-            serde_json::from_str::<Value>(&body).unwrap()
+            serde_json::from_str::<ContactPage>(&body)
+                .unwrap_or_else(|e| panic!("not a page for {f:?}: {e}: {body}"))
         }
     };
-    let ids = |page: &Value| -> Vec<i64> {
-        page["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["id"].as_i64().unwrap())
-            .collect()
-    };
+    let ids = |page: &ContactPage| -> Vec<i64> { page.rows.iter().map(|r| r.id).collect() };
     let mut forward = Vec::new();
     let mut pages = Vec::new();
     let mut page = fetch(("query[after]", String::new())).await;
-    let total = page["total"].as_u64().unwrap();
+    let total = page.total;
     loop {
         let rows = ids(&page);
         assert!(rows.len() <= 50);
         forward.extend(&rows);
         pages.push(rows);
-        match page["next"].as_str() {
-            Some(next) => page = fetch(("query[after]", next.to_string())).await,
+        match page.next.clone() {
+            Some(next) => page = fetch(("query[after]", next)).await,
             None => break,
         }
     }
     // Backwards from the last page must give the same pages in reverse.
     let mut back = pages.len() - 1;
-    while let Some(prev) = page["prev"].as_str() {
-        page = fetch(("query[before]", prev.to_string())).await;
+    while let Some(prev) = page.prev.clone() {
+        page = fetch(("query[before]", prev)).await;
         back -= 1;
         assert_eq!(ids(&page), pages[back], "page {back} walking backwards");
     }
@@ -233,15 +227,12 @@ async fn renamed_and_deleted_contacts_leave_the_index() {
             ],
         )
         .await;
-    let id = created["id"].as_i64().unwrap().to_string();
+    let id = created.id.to_string();
     let found = |q: &'static str| {
         let (app, admin) = (&app, admin.clone());
         async move {
-            let v = app.json(&admin, "list_contacts", &[("query[q]", q)]).await;
-            (
-                v["total"].as_u64().unwrap(),
-                v["rows"].as_array().unwrap().len() as u64,
-            )
+            let v: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", q)]).await;
+            (v.total, v.rows.len() as u64)
         }
     };
     assert_eq!(found("love").await, (1, 1));

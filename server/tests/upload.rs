@@ -5,9 +5,9 @@
 mod common;
 
 use app::backend::import::job::ImportConfig;
+use app::model::{AppError, Contact, ContactPage, ImportJob, ImportPreview, ImportStatus};
 use common::{detected_fields, TestApp};
 use reqwest::StatusCode;
-use serde_json::{json, Value};
 
 /// Three people, with quoted values holding the delimiter and a line break,
 /// accents, a blank line and CRLF line ends; `{d}` is the delimiter. The
@@ -66,67 +66,50 @@ async fn every_encoding_and_delimiter_imports_the_same_people() {
         ];
         for (label, bytes, encoding) in files {
             let (status, preview) = app.upload(&admin, "people.csv", bytes).await;
-            assert_eq!(status, StatusCode::OK, "{label} {name}: {preview}");
-            assert_eq!(preview["encoding"], encoding, "{label} {name}");
-            assert_eq!(preview["delimiter"], name, "{label} {name}");
-            assert_eq!(
-                preview["total_rows"], 3,
-                "{label} {name}: blank line skipped"
-            );
-            assert_eq!(preview["rows"][0]["cells"][0], "Zoë", "{label} {name}");
-            assert_eq!(preview["rows"][0]["cells"][3], "Lead, Platform");
-            assert_eq!(
-                preview["rows"][0]["cells"][4],
-                format!("a{d}b"),
-                "{label} {name}"
-            );
-            assert_eq!(preview["rows"][2]["cells"][5], "London", "{label} {name}");
-            assert_eq!(preview["rows"][1]["cells"][3], "Night\r\nshift");
-            let lines: Vec<&Value> = preview["rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| &r["line"])
-                .collect();
-            assert_eq!(
-                lines,
-                vec![&json!(2), &json!(3), &json!(6)],
-                "{label} {name}"
-            );
-            let id = preview["job_id"].as_i64().unwrap();
+            assert_eq!(status, StatusCode::OK, "{label} {name}: {preview:?}");
+            let preview = preview.unwrap();
+            assert_eq!(preview.encoding, encoding, "{label} {name}");
+            assert_eq!(preview.delimiter, name, "{label} {name}");
+            assert_eq!(preview.total_rows, 3, "{label} {name}: blank line skipped");
+            assert_eq!(preview.rows[0].cells[0], "Zoë", "{label} {name}");
+            assert_eq!(preview.rows[0].cells[3], "Lead, Platform");
+            assert_eq!(preview.rows[0].cells[4], format!("a{d}b"), "{label} {name}");
+            assert_eq!(preview.rows[2].cells[5], "London", "{label} {name}");
+            assert_eq!(preview.rows[1].cells[3], "Night\r\nshift");
+            let lines: Vec<u64> = preview.rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, vec![2, 3, 6], "{label} {name}");
+            let id = preview.job_id;
             app.start_import(&admin, id, &detected_fields(&preview))
                 .await;
             let job = app.wait_import(&admin, id).await;
-            assert_eq!(job["status"], "completed", "{label} {name}: {job}");
-            assert_eq!(job["failed"], 0, "{label} {name}: {job}");
+            assert_eq!(
+                job.status,
+                ImportStatus::Completed,
+                "{label} {name}: {job:?}"
+            );
+            assert_eq!(job.failed, 0, "{label} {name}: {job:?}");
         }
     }
     // The first file created them; every other file found them unchanged.
-    let list = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
-    assert_eq!(list["total"], 3);
-    let names: Vec<&str> = list["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
+    assert_eq!(list.total, 3);
+    let names: Vec<&str> = list.rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, vec!["Ada Lovelace", "José Núñez", "Zoë Ångström"]);
-    let history = app.json(&admin, "import_history", &[]).await;
-    let history = history.as_array().unwrap();
+    let history: Vec<ImportJob> = app.json(&admin, "import_history", &[]).await;
     assert_eq!(history.len(), 15);
     assert!(
-        history[..14].iter().all(|j| j["unchanged"] == 3),
+        history[..14].iter().all(|j| j.unchanged == 3),
         "{history:?}"
     );
-    let zoe = app
+    let zoe: Contact = app
         .json(
             &admin,
             "get_contact",
-            &[("id", &list["rows"][2]["id"].to_string())],
+            &[("id", &list.rows[2].id.to_string())],
         )
         .await;
-    assert_eq!(zoe["role"], "Lead, Platform");
-    assert_eq!(zoe["location"], "Malmö");
+    assert_eq!(zoe.role.as_deref(), Some("Lead, Platform"));
+    assert_eq!(zoe.location.as_deref(), Some("Malmö"));
 }
 
 /// Upload `bytes`, which must be refused with a message containing `why`;
@@ -138,22 +121,19 @@ async fn refused(
     status: StatusCode,
     why: &str,
 ) {
-    let before = app.json(admin, "import_history", &[]).await;
+    let before: Vec<ImportJob> = app.json(admin, "import_history", &[]).await;
     let (got, answer) = app.upload(admin, "file.csv", bytes).await;
-    assert_eq!(got, status, "{answer}");
-    let message = answer
-        .as_object()
-        .and_then(|o| o.values().next())
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    assert_eq!(got, status, "{answer:?}");
+    let message = match answer.expect_err("refused").app_error() {
+        AppError::BadRequest(m) | AppError::TooLarge(m) => m.clone(),
+        other => panic!("{other:?} should say {why:?}"),
+    };
     assert!(message.contains(why), "{message:?} should say {why:?}");
     assert_eq!(app.contact_count(1).await, 0);
-    let history = app.json(admin, "import_history", &[]).await;
-    let history = history.as_array().unwrap();
-    assert_eq!(history.len(), before.as_array().unwrap().len() + 1);
-    assert_eq!(history[0]["status"], "failed");
-    assert_eq!(history[0]["message"], message.as_str());
+    let history: Vec<ImportJob> = app.json(admin, "import_history", &[]).await;
+    assert_eq!(history.len(), before.len() + 1);
+    assert_eq!(history[0].status, ImportStatus::Failed);
+    assert_eq!(history[0].message.as_deref(), Some(message.as_str()));
 }
 
 #[tokio::test]
@@ -234,12 +214,15 @@ async fn unusable_files_are_refused_with_why_and_nothing_is_written() {
     if let Ok(res) = res {
         assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
-    let history = app.json(&admin, "import_history", &[]).await;
-    assert_eq!(history[0]["status"], "failed");
-    assert!(history[0]["message"]
-        .as_str()
-        .unwrap()
-        .contains("larger than the limit of 1 MB"));
+    let history: Vec<ImportJob> = app.json(&admin, "import_history", &[]).await;
+    assert_eq!(history[0].status, ImportStatus::Failed);
+    assert!(
+        history[0]
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("larger than the limit of 1 MB")),
+        "{history:?}"
+    );
     assert_eq!(app.contact_count(1).await, 0);
     // No upload is left on disk.
     let dir = std::fs::read_dir(app.upload_dir())
@@ -254,12 +237,16 @@ async fn a_mapping_can_be_corrected_before_anything_is_written() {
     let admin = app.org_admin("Acme", "admin@acme.example").await;
     let file = "Nom,Prénom,Courriel,Matricule\nCurie,Marie,marie@example.com,7\n";
     let (status, preview) = app.upload(&admin, "equipe.csv", file.into()).await;
-    assert_eq!(status, StatusCode::OK, "{preview}");
-    assert!(preview["mapping_error"]
-        .as_str()
-        .unwrap()
-        .contains("No column holds first names"));
-    let id = preview["job_id"].as_i64().unwrap();
+    assert_eq!(status, StatusCode::OK, "{preview:?}");
+    let preview = preview.unwrap();
+    assert!(
+        preview
+            .mapping_error
+            .as_deref()
+            .is_some_and(|e| e.contains("No column holds first names")),
+        "{preview:?}"
+    );
+    let id = preview.job_id;
     // Starting with the detected mapping is refused, and writes nothing.
     let fields = detected_fields(&preview);
     let res = app
@@ -278,7 +265,7 @@ async fn a_mapping_can_be_corrected_before_anything_is_written() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.contact_count(1).await, 0);
     let chosen = ["last_name", "first_name", "email", ""];
-    let again = app
+    let again: ImportPreview = app
         .json(
             &admin,
             "import_preview",
@@ -291,14 +278,14 @@ async fn a_mapping_can_be_corrected_before_anything_is_written() {
             ],
         )
         .await;
-    assert!(again["mapping_error"].is_null(), "{again}");
-    assert_eq!(again["rows"][0]["errors"], json!([]));
+    assert_eq!(again.mapping_error, None, "{again:?}");
+    assert!(again.rows[0].errors.is_empty(), "{again:?}");
     let chosen: Vec<String> = chosen.iter().map(|s| s.to_string()).collect();
     app.start_import(&admin, id, &chosen).await;
     let job = app.wait_import(&admin, id).await;
-    assert_eq!(job["created"], 1, "{job}");
-    let list = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
-    assert_eq!(list["rows"][0]["name"], "Marie Curie");
+    assert_eq!(job.created, 1, "{job:?}");
+    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
+    assert_eq!(list.rows[0].name, "Marie Curie");
     // A started upload cannot start twice.
     let res = app
         .call(
@@ -311,11 +298,11 @@ async fn a_mapping_can_be_corrected_before_anything_is_written() {
 
     // A preview the user cancels is discarded, with its file.
     let (_, preview) = app.upload(&admin, "again.csv", file.into()).await;
-    let id = preview["job_id"].as_i64().unwrap();
-    let job = app
+    let id = preview.unwrap().job_id;
+    let job: ImportJob = app
         .json(&admin, "cancel_import", &[("id", &id.to_string())])
         .await;
-    assert_eq!(job["status"], "discarded");
+    assert_eq!(job.status, ImportStatus::Discarded);
     let dir = std::fs::read_dir(app.upload_dir()).unwrap().count();
     assert_eq!(dir, 0);
 }
@@ -344,49 +331,50 @@ async fn a_cancelled_import_keeps_what_it_committed_and_says_how_far_it_got() {
     let admin = app.org_admin("Acme", "admin@acme.example").await;
     let (status, preview) = app.upload(&admin, "many.csv", many(20_000).into()).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(preview["total_rows"], 20_000);
-    let id = preview["job_id"].as_i64().unwrap();
+    let preview = preview.unwrap();
+    assert_eq!(preview.total_rows, 20_000);
+    let id = preview.job_id;
     app.start_import(&admin, id, &detected_fields(&preview))
         .await;
     // Progress is visible while it runs.
     let mut seen = Vec::new();
     loop {
         let job = app.import_job(&admin, id).await;
-        let done = job["processed_rows"].as_u64().unwrap();
+        let done = job.processed_rows;
         if done > 0 {
             seen.push(done);
         }
         if seen.len() >= 2 && seen[0] < *seen.last().unwrap() {
             break;
         }
-        assert_eq!(job["status"], "running", "{job}");
+        assert_eq!(job.status, ImportStatus::Running, "{job:?}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let job = app
+    let job: ImportJob = app
         .json(&admin, "cancel_import", &[("id", &id.to_string())])
         .await;
     // The job stops after the batch it is applying: the answer may come
     // before that (running) or, when the batch ended first, after (cancelled).
     assert!(
-        job["status"] == "running" || job["status"] == "cancelled",
-        "{job}"
+        matches!(job.status, ImportStatus::Running | ImportStatus::Cancelled),
+        "{job:?}"
     );
     let job = app.wait_import(&admin, id).await;
-    assert_eq!(job["status"], "cancelled", "{job}");
-    let processed = job["processed_rows"].as_i64().unwrap();
-    assert!(processed > 0 && processed < 20_000, "{job}");
-    assert_eq!(processed % 50, 0, "whole batches only: {job}");
-    assert_eq!(job["created"].as_i64().unwrap(), processed);
-    assert_eq!(app.contact_count(1).await, processed);
+    assert_eq!(job.status, ImportStatus::Cancelled, "{job:?}");
+    let processed = job.processed_rows;
+    assert!(processed > 0 && processed < 20_000, "{job:?}");
+    assert_eq!(processed % 50, 0, "whole batches only: {job:?}");
+    assert_eq!(job.created, processed);
+    assert_eq!(app.contact_count(1).await, processed as i64);
     // The contacts of the committed batches are searchable like any other.
-    let list = app
+    let list: ContactPage = app
         .json(&admin, "list_contacts", &[("query[q]", "Person0")])
         .await;
-    assert_eq!(list["rows"][0]["name"], "Person0 Number0");
-    let list = app
+    assert_eq!(list.rows[0].name, "Person0 Number0");
+    let list: ContactPage = app
         .json(&admin, "list_contacts", &[("query[q]", "person")])
         .await;
-    assert_eq!(list["total"].as_i64().unwrap(), processed);
+    assert_eq!(list.total, processed);
 }
 
 #[tokio::test]
@@ -471,13 +459,8 @@ async fn export_then_import_changes_nothing_and_escapes_formulas() {
 
     let job = app.import(&admin, "contacts.csv", &all).await;
     assert_eq!(
-        (
-            &job["unchanged"],
-            &job["failed"],
-            &job["created"],
-            &job["updated"]
-        ),
-        (&json!(3), &json!(0), &json!(0), &json!(0)),
-        "{job}"
+        (job.unchanged, job.failed, job.created, job.updated),
+        (3, 0, 0, 0),
+        "{job:?}"
     );
 }

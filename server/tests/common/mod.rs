@@ -7,9 +7,11 @@
 use app::backend::connectors::HttpConfig;
 use app::backend::import::job::{self, ImportConfig};
 use app::backend::{auth, AppState};
+use app::model::{AppError, Contact, ImportJob, ImportPreview, Integration, IntegrationStatus};
 use reqwest::{Client, Response, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -210,29 +212,86 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Call a server function that must succeed, and read its JSON answer.
-    pub async fn json(
+    /// Call a server function that must succeed, and read its JSON answer as
+    /// the type the function returns.
+    pub async fn json<T: DeserializeOwned>(
         &self,
         client: &Client,
         name: &str,
         form: &[(&str, &str)],
-    ) -> serde_json::Value {
+    ) -> T {
         let res = self.call(client, name, form).await;
         let status = res.status();
         let body = res.text().await.unwrap();
         assert!(status.is_success(), "{name}: {status}: {body}");
-        serde_json::from_str(&body).unwrap()
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{name}: the answer does not read as expected: {e}: {body}"))
     }
 
-    pub async fn create(&self, client: &Client, form: &[(&str, &str)]) -> serde_json::Value {
+    pub async fn create(&self, client: &Client, form: &[(&str, &str)]) -> Contact {
         let res = self.call(client, "create_contact", form).await;
-        assert_eq!(
-            res.status(),
-            StatusCode::OK,
-            "{}",
-            res.text().await.unwrap()
-        );
-        res.json().await.unwrap()
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("create_contact: not a contact: {e}: {body}"))
+    }
+}
+
+/// The answer of a server function that may fail: the status, and what it
+/// returned or the `AppError` it failed with (whose status must be the one sent).
+pub async fn answer<T: DeserializeOwned>(res: Response) -> (StatusCode, Result<T, AppError>) {
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    (status, parse_answer(status, &body))
+}
+
+/// Read the body of a server function's answer sent with `status`: what it
+/// returned, or the `AppError` it failed with.
+pub fn parse_answer<T: DeserializeOwned>(status: StatusCode, body: &str) -> Result<T, AppError> {
+    if status.is_success() {
+        Ok(serde_json::from_str(body).unwrap_or_else(|e| {
+            panic!("{status}: the answer does not read as expected: {e}: {body}")
+        }))
+    } else {
+        Err(app_error(status, body))
+    }
+}
+
+/// The answer of a server function that must fail: its status and its error.
+pub async fn refusal(res: Response) -> (StatusCode, AppError) {
+    let status = res.status();
+    let body = res.text().await.unwrap();
+    assert!(!status.is_success(), "expected a refusal: {status}: {body}");
+    (status, app_error(status, &body))
+}
+
+/// A failed answer's `AppError`, which must carry the status it was sent with.
+fn app_error(status: StatusCode, body: &str) -> AppError {
+    let err: AppError = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("{status}: the answer is not an AppError: {e}: {body}"));
+    assert_eq!(err.status(), status, "the status of {err:?}");
+    err
+}
+
+/// What a refused call said (see `error_text`); panics on a success.
+pub fn message<T: std::fmt::Debug>(answer: &Result<T, AppError>) -> String {
+    match answer {
+        Err(err) => error_text(err),
+        Ok(value) => panic!("not refused: {value:?}"),
+    }
+}
+
+/// Everything an error says: its message, and for invalid fields each field
+/// with its message.
+pub fn error_text(err: &AppError) -> String {
+    match err {
+        AppError::Invalid(fields) => fields
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
     }
 }
 
@@ -247,20 +306,17 @@ pub fn test_providers(allow_insecure: bool) -> HttpConfig {
 
 impl TestApp {
     /// Integration `id` as the Integrations tab lists it, if listed.
-    pub async fn integration(&self, client: &Client, id: i64) -> Option<Value> {
-        let list = self.json(client, "integrations", &[]).await;
-        list.as_array()?
-            .iter()
-            .find(|i| i["id"].as_i64() == Some(id))
-            .cloned()
+    pub async fn integration(&self, client: &Client, id: i64) -> Option<Integration> {
+        let list: Vec<Integration> = self.json(client, "integrations", &[]).await;
+        list.into_iter().find(|i| i.id == id)
     }
 
     /// Wait for integration `id`'s sync to end (at most a minute); the
     /// integration as listed then.
-    pub async fn wait_sync(&self, client: &Client, id: i64) -> Value {
+    pub async fn wait_sync(&self, client: &Client, id: i64) -> Integration {
         for _ in 0..1200 {
             let i = self.integration(client, id).await.expect("listed");
-            if i["status"] != "syncing" {
+            if i.status != IntegrationStatus::Syncing {
                 return i;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -284,7 +340,12 @@ impl TestApp {
     }
 
     /// Call a server function that takes JSON.
-    pub async fn call_json(&self, client: &Client, name: &str, body: &Value) -> Response {
+    pub async fn call_json<B: Serialize + ?Sized>(
+        &self,
+        client: &Client,
+        name: &str,
+        body: &B,
+    ) -> Response {
         client
             .post(format!("{}/api/{name}", self.url))
             .json(body)
@@ -299,9 +360,35 @@ pub fn test_imports() -> ImportConfig {
     ImportConfig::default()
 }
 
+/// Why an upload was not previewed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// The upload's own refusal, as the browser's upload code reads it.
+    App(AppError),
+    /// Any other answer, as text: the request guard's plain-text refusals
+    /// (a cross-site request, the database unavailable) come before the upload.
+    Text(String),
+}
+
+impl Refused {
+    /// The `AppError` of a refusal that must be the upload's own.
+    pub fn app_error(&self) -> &AppError {
+        match self {
+            Self::App(err) => err,
+            Self::Text(text) => panic!("not an AppError: {text}"),
+        }
+    }
+}
+
 impl TestApp {
-    /// Upload a file as the browser does; the status and the JSON answer.
-    pub async fn upload(&self, client: &Client, name: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    /// Upload a file as the browser does; the status, and the preview or why
+    /// there is none.
+    pub async fn upload(
+        &self,
+        client: &Client,
+        name: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Result<ImportPreview, Refused>) {
         let res = client
             .post(format!("{}/imports", self.url))
             .query(&[("name", name)])
@@ -311,23 +398,36 @@ impl TestApp {
             .unwrap();
         let status = res.status();
         let text = res.text().await.unwrap();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, value)
+        if status.is_success() {
+            let preview = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{status}: not a preview: {e}: {text}"));
+            return (status, Ok(preview));
+        }
+        let refused = match serde_json::from_str::<AppError>(&text) {
+            Ok(err) => {
+                assert_eq!(err.status(), status, "the status of {err:?}");
+                Refused::App(err)
+            }
+            Err(_) => Refused::Text(text),
+        };
+        (status, Err(refused))
     }
 
     /// Upload a file that must be accepted, and confirm its detected mapping.
-    pub async fn import(&self, client: &Client, name: &str, body: &[u8]) -> Value {
+    pub async fn import(&self, client: &Client, name: &str, body: &[u8]) -> ImportJob {
         let (status, preview) = self.upload(client, name, body.to_vec()).await;
-        assert_eq!(status, StatusCode::OK, "{preview}");
-        assert!(preview["mapping_error"].is_null(), "{preview}");
-        let id = preview["job_id"].as_i64().unwrap();
+        assert_eq!(status, StatusCode::OK, "{preview:?}");
+        let preview = preview.unwrap();
+        assert_eq!(preview.mapping_error, None, "{preview:?}");
+        let id = preview.job_id;
         self.start_import(client, id, &detected_fields(&preview))
             .await;
         self.wait_import(client, id).await
     }
 
-    /// Confirm an upload with one field key per column ("" ignores it).
-    pub async fn start_import(&self, client: &Client, id: i64, fields: &[String]) -> Response {
+    /// Confirm an upload with one field key per column ("" ignores it); the
+    /// job as it started.
+    pub async fn start_import(&self, client: &Client, id: i64, fields: &[String]) -> ImportJob {
         let id = id.to_string();
         let mut form = vec![("id".to_string(), id)];
         for (i, f) in fields.iter().enumerate() {
@@ -335,20 +435,23 @@ impl TestApp {
         }
         let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let res = self.call(client, "start_import", &form).await;
-        assert_eq!(res.status(), StatusCode::OK);
-        res
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("start_import: not an import job: {e}: {body}"))
     }
 
-    pub async fn import_job(&self, client: &Client, id: i64) -> Value {
+    pub async fn import_job(&self, client: &Client, id: i64) -> ImportJob {
         self.json(client, "import_job", &[("id", &id.to_string())])
             .await
     }
 
     /// Poll an upload until it can change no more.
-    pub async fn wait_import(&self, client: &Client, id: i64) -> Value {
+    pub async fn wait_import(&self, client: &Client, id: i64) -> ImportJob {
         for _ in 0..1200 {
             let job = self.import_job(client, id).await;
-            if !matches!(job["status"].as_str(), Some("running" | "previewed")) {
+            if job.status.is_final() {
                 return job;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -391,12 +494,11 @@ pub async fn count_contacts(db: &DatabaseConnection, org: i64) -> i64 {
 }
 
 /// The field of each column as the preview detected it.
-pub fn detected_fields(preview: &Value) -> Vec<String> {
-    preview["columns"]
-        .as_array()
-        .unwrap()
+pub fn detected_fields(preview: &ImportPreview) -> Vec<String> {
+    preview
+        .columns
         .iter()
-        .map(|c| c["field"].as_str().unwrap_or_default().to_string())
+        .map(|c| c.field.clone().unwrap_or_default())
         .collect()
 }
 
