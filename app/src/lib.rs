@@ -14,12 +14,14 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 use ui::pages::{
-    ContactDetailPage, ContactsPage, ImportJobPage, ImportsPage, IntegrationsPage, LoginPage,
-    NewContactPage, NotFound, SetupPage, UploadPage,
+    AccountPage, ContactDetailPage, ContactsPage, ImportJobPage, ImportsPage, IntegrationsPage,
+    LoginPage, NewContactPage, NotFound, SetupPage, UploadPage,
 };
 
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    backend::web::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -55,6 +57,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=|| view! { <Redirect path="/contacts"/> }/>
                 <Route path=path!("/setup") view=SetupPage/>
                 <Route path=path!("/login") view=LoginPage/>
+                <Route path=path!("/account") view=AccountPage/>
                 <Route path=path!("/contacts") view=ContactsPage ssr=SsrMode::Async/>
                 <Route path=path!("/contacts/integrations") view=IntegrationsPage/>
                 <Route path=path!("/contacts/new") view=NewContactPage ssr=SsrMode::Async/>

@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN } from "./support/muster";
+import { ADMIN, SETUP_CODE } from "./support/muster";
 
 test("first run leads to setup, which creates the organisation and signs in", async ({ page }) => {
   await page.goto("/contacts");
@@ -15,7 +15,13 @@ test("first run leads to setup, which creates the organisation and signs in", as
   await page.getByRole("button", { name: "Create organisation" }).click();
   await expect(page.getByText("Use a password of at least 12 characters.")).toBeVisible();
 
+  // Without the code the server printed, nobody can take the server over.
   await page.getByLabel("Password", { exact: true }).fill(ADMIN.password);
+  await page.getByLabel("Setup code").fill("ABCD-EFGH-JKMN");
+  await page.getByRole("button", { name: "Create organisation" }).click();
+  await expect(page.getByText("That is not the setup code.")).toBeVisible();
+
+  await page.getByLabel("Setup code").fill(SETUP_CODE);
   await page.getByRole("button", { name: "Create organisation" }).click();
   await expect(page).toHaveURL(/\/contacts$/);
   await expect(page.getByText("No contacts yet")).toBeVisible();

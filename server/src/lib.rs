@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_import;
+pub mod bench_sign_in;
 pub mod bench_sync;
 pub mod fakes;
 pub mod process;
@@ -59,8 +60,18 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(state.clone(), web::guard))
+        .layer(middleware::from_fn(web::security_headers))
+        .layer(middleware::from_fn(web::finish_what_starts))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// The application as served: [`router`], with each connection's peer address
+/// known to it (the sign-in throttle counts per client address).
+pub fn service(
+    state: AppState,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, std::net::SocketAddr> {
+    router(state).into_make_service_with_connect_info::<std::net::SocketAddr>()
 }
 
 async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {

@@ -25,6 +25,8 @@ struct Cli {
     command: Option<Command>,
 }
 
+// Parsed once at start: the size of the largest variant (serve's settings) costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the web application (the default).
@@ -36,7 +38,8 @@ enum Command {
         /// 127.0.0.1:0`, how a script or a test learns the port chosen).
         #[arg(long)]
         addr_file: Option<std::path::PathBuf>,
-        /// Mark the session cookie Secure; set this when Muster is served over https.
+        /// Muster is served over https: the session cookie is `__Host-` and
+        /// Secure. Behind a trusted proxy, X-Forwarded-Proto also says so.
         #[arg(long, env = "MUSTER_SECURE_COOKIES", default_value_t = false)]
         secure_cookies: bool,
         /// Directory where uploaded CSV files are kept while they are imported.
@@ -83,6 +86,37 @@ enum Command {
         /// Google's Directory API host instead of admin.googleapis.com.
         #[arg(long, env = "MUSTER_GOOGLE_DIRECTORY_URL")]
         google_directory_url: Option<String>,
+        /// The most people one sync reads; a directory larger than this fails.
+        #[arg(long, env = "MUSTER_SYNC_MAX_PEOPLE", default_value_t = 2_000_000)]
+        sync_max_people: usize,
+        /// Syncs one organisation may run at once.
+        #[arg(long, env = "MUSTER_SYNCS_PER_ORG", default_value_t = 2)]
+        syncs_per_org: usize,
+        /// Minutes a whole sync may take; then it fails and changes nothing.
+        #[arg(long, env = "MUSTER_SYNC_DEADLINE_MINUTES", default_value_t = 120)]
+        sync_deadline_minutes: u64,
+        /// The largest answer read from an HR or identity system, in MB.
+        #[arg(long, env = "MUSTER_PROVIDER_MAX_BODY_MB", default_value_t = 64)]
+        provider_max_body_mb: usize,
+        /// Send requests to HR and identity systems through this proxy
+        /// (http:// or https://). Unset: direct, whatever HTTPS_PROXY says.
+        #[arg(long, env = "MUSTER_PROVIDER_PROXY")]
+        provider_proxy: Option<String>,
+        /// Minutes a session may stay unused before it ends.
+        #[arg(long, env = "MUSTER_SESSION_IDLE_MINUTES", default_value_t = 12 * 60)]
+        session_idle_minutes: u64,
+        /// Hours a session lasts after signing in, however much it is used.
+        #[arg(long, env = "MUSTER_SESSION_LIFETIME_HOURS", default_value_t = 7 * 24)]
+        session_lifetime_hours: u64,
+        /// Proxies in front of Muster whose X-Forwarded-For names the client
+        /// (addresses or CIDR ranges, separated by commas). Unset: none, and
+        /// the client is the peer of the connection.
+        #[arg(long, env = "MUSTER_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<String>,
+        /// The code the setup page asks for (at least 12 characters). Unset:
+        /// a random one, printed in the log while Muster is not set up.
+        #[arg(long, env = "MUSTER_SETUP_CODE", hide_env_values = true)]
+        setup_code: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -99,6 +133,22 @@ enum Command {
             long = "database",
             env = "MUSTER_BENCH_SYNC_DATABASE_URL",
             default_value = "sqlite://data/bench-sync.db"
+        )]
+        bench_database_url: String,
+    },
+    /// Benchmark sign-in under a flood: concurrent wrong sign-ins with random
+    /// emails against a server process, with a correct one in the middle.
+    BenchSignIn {
+        /// Wrong sign-ins sent at once.
+        #[arg(long, default_value_t = 1000)]
+        flood: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// The benchmark's own database, emptied at each round.
+        #[arg(
+            long = "database",
+            env = "MUSTER_BENCH_SIGN_IN_DATABASE_URL",
+            default_value = "sqlite://data/bench-sign-in.db"
         )]
         bench_database_url: String,
     },
@@ -214,6 +264,15 @@ async fn main() -> anyhow::Result<()> {
             entra_login_url,
             graph_url,
             google_directory_url,
+            sync_max_people,
+            syncs_per_org,
+            sync_deadline_minutes,
+            provider_max_body_mb,
+            provider_proxy,
+            session_idle_minutes,
+            session_lifetime_hours,
+            trusted_proxies,
+            setup_code,
         } => {
             let options = muster::leptos_options();
             let addr = addr.unwrap_or(options.site_addr);
@@ -247,11 +306,35 @@ async fn main() -> anyhow::Result<()> {
             providers.graph_url = url("MUSTER_GRAPH_URL", graph_url)?;
             providers.google_directory_url =
                 url("MUSTER_GOOGLE_DIRECTORY_URL", google_directory_url)?;
+            providers.max_body = provider_max_body_mb.max(1).saturating_mul(1024 * 1024);
+            providers.max_people = sync_max_people.max(1);
+            providers.syncs_per_org = syncs_per_org.max(1);
+            providers.sync_deadline =
+                std::time::Duration::from_secs(sync_deadline_minutes.max(1).saturating_mul(60));
+            if let Some(proxy) = url("MUSTER_PROVIDER_PROXY", provider_proxy)? {
+                tracing::info!(proxy = %redact(proxy.as_str()), "provider requests go through a proxy");
+                providers = providers
+                    .with_proxy(proxy)
+                    .context("MUSTER_PROVIDER_PROXY")?;
+            }
             integrations::spawn_sweeper(db.clone(), imports.stale_after);
+            let sessions = auth::SessionPolicy {
+                idle: std::time::Duration::from_secs(session_idle_minutes.max(1) * 60),
+                lifetime: std::time::Duration::from_secs(session_lifetime_hours.max(1) * 3600),
+            };
+            auth::spawn_session_sweeper(db.clone(), sessions);
+            let setup_code = match setup_code.filter(|c| !c.trim().is_empty()) {
+                Some(code) => auth::SetupCode::configured(&code)?,
+                None => auth::SetupCode::generate(),
+            };
+            let set_up = auth::org_count(&db).await.map_err(anyhow_app)? > 0;
             let state = AppState::new(db, options, secure_cookies)
                 .with_imports(imports)
                 .with_vault(vault)
-                .with_providers(providers);
+                .with_providers(providers)
+                .with_setup_code(setup_code.clone())
+                .with_sessions(sessions)
+                .with_trusted_proxies(parse_networks(&trusted_proxies)?);
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
@@ -264,7 +347,15 @@ async fn main() -> anyhow::Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             tracing::info!("Muster is listening on http://{addr}");
-            axum::serve(listener, muster::router(state))
+            if !set_up {
+                // The one place the code is shown: whoever can read this log
+                // runs the server, and only they can set it up.
+                tracing::warn!(
+                    "Muster is not set up yet: open http://{addr}/setup and enter the setup code {}",
+                    setup_code.reveal()
+                );
+            }
+            axum::serve(listener, muster::service(state))
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
         }
@@ -278,6 +369,18 @@ async fn main() -> anyhow::Result<()> {
             muster::bench_sync::run(muster::bench_sync::SyncOptions {
                 database_url: bench_database_url,
                 people,
+                rounds,
+            })
+            .await?
+        }
+        Command::BenchSignIn {
+            flood,
+            rounds,
+            bench_database_url,
+        } => {
+            muster::bench_sign_in::run(muster::bench_sign_in::SignInOptions {
+                database_url: bench_database_url,
+                flood,
                 rounds,
             })
             .await?
@@ -398,6 +501,22 @@ fn anyhow_app(e: app::model::AppError) -> anyhow::Error {
 }
 
 /// Hide the password part of a database URL.
+/// `MUSTER_TRUSTED_PROXIES`: addresses (one host each) or CIDR ranges.
+fn parse_networks(items: &[String]) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .with_context(|| {
+                    format!("MUSTER_TRUSTED_PROXIES: {s} is not an address or a CIDR range")
+                })
+        })
+        .collect()
+}
+
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => {

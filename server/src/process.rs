@@ -70,6 +70,10 @@ impl ServerProcess {
         let _ = self.child.wait();
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its status lines from Linux's `/proc` (memory: `VmHWM`, `RssAnon`, ...).
     pub fn status(&self) -> Option<String> {
         std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()

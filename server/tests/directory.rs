@@ -274,7 +274,7 @@ async fn cross_site_state_changes_are_refused() {
 
 #[tokio::test]
 async fn setup_happens_once_and_sign_in_is_throttled() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_setup_code("directory-test-code").await;
     let browser = app.client();
     let page = browser
         .get(format!("{}/contacts", app.url))
@@ -288,6 +288,7 @@ async fn setup_happens_once_and_sign_in_is_throttled() {
         ("time_zone", "Europe/London"),
         ("email", "first@acme.example"),
         ("password", common::PASSWORD),
+        ("setup_code", "directory-test-code"),
     ];
     let res = app.call(&browser, "setup", &form).await;
     assert!(res.status().is_success() || res.status().is_redirection());

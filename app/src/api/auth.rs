@@ -14,16 +14,6 @@ fn set_cookie(value: String) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Only same-site paths are followed after sign-in.
-#[cfg(feature = "ssr")]
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/contacts"
-    }
-}
-
 /// Create the first organisation and its administrator, and sign them in.
 #[server(endpoint = "setup")]
 pub async fn setup(
@@ -32,11 +22,17 @@ pub async fn setup(
     time_zone: String,
     email: String,
     password: String,
+    setup_code: String,
 ) -> Result<(), AppError> {
     crate::api::public("setup", |state| async move {
         if state.is_set_up().await? {
-            return Err(AppError::Forbidden(
-                "Muster is already set up. Sign in instead.".into(),
+            return Err(AppError::Forbidden(auth::ALREADY_SET_UP.into()));
+        }
+        if !state.setup_code.matches(&setup_code) {
+            return Err(AppError::field(
+                "setup_code",
+                "That is not the setup code. Muster printed it in its log when it started \
+                 (or it is the value of MUSTER_SETUP_CODE).",
             ));
         }
         let org = auth::NewOrganisation {
@@ -44,11 +40,14 @@ pub async fn setup(
             default_region,
             time_zone,
         };
-        let (org, user_id) =
-            auth::create_org_with_admin(&state.db, &org, &email, &password).await?;
-        let token = auth::create_session(&state.db, user_id, org).await?;
-        set_cookie(auth::session_cookie(&token, state.secure_cookies))?;
-        leptos_axum::redirect("/contacts");
+        let (org, user_id) = auth::set_up(&state.db, &org, &email, &password).await?;
+        let token = auth::create_session(&state.db, &state.sessions, user_id, org).await?;
+        set_cookie(auth::session_cookie(
+            &token,
+            &state.sessions,
+            state.request_is_https(),
+        ))?;
+        leptos_axum::redirect(auth::HOME);
         Ok(())
     })
     .await
@@ -57,9 +56,25 @@ pub async fn setup(
 #[server(endpoint = "login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     crate::api::public("login", |state| async move {
-        let token = auth::sign_in(&state.db, &state.throttle, &email, &password).await?;
-        set_cookie(auth::session_cookie(&token, state.secure_cookies))?;
-        leptos_axum::redirect(safe_next(next.as_deref().unwrap_or("")));
+        // Checked first: nothing about the target can fail once the session exists.
+        let target = auth::local_path(next.as_deref().unwrap_or(""));
+        let from = state.client_address();
+        let token = auth::sign_in(
+            &state.db,
+            &state.throttle,
+            &state.hashing,
+            &state.sessions,
+            &email,
+            &password,
+            from,
+        )
+        .await?;
+        set_cookie(auth::session_cookie(
+            &token,
+            &state.sessions,
+            state.request_is_https(),
+        ))?;
+        leptos_axum::redirect(&target);
         Ok(())
     })
     .await
@@ -68,14 +83,53 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 #[server(endpoint = "logout")]
 pub async fn logout() -> Result<(), AppError> {
     crate::api::public("logout", |state| async move {
-        if let Some(parts) = use_context::<http::request::Parts>() {
-            if let Some(token) = auth::token_from_headers(&parts.headers) {
-                auth::end_session(&state.db, &token).await?;
-            }
+        if let Some(token) = state.request_token() {
+            auth::end_session(&state.db, &token).await?;
         }
-        set_cookie(auth::clear_session_cookie(state.secure_cookies))?;
+        set_cookie(auth::clear_session_cookie(state.request_is_https()))?;
         leptos_axum::redirect("/login");
         Ok(())
+    })
+    .await
+}
+
+/// Change the signed-in administrator's password. Every other session of
+/// theirs ends; this one stays signed in. Returns how many ended.
+#[server(endpoint = "change_password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    confirm_password: String,
+) -> Result<u64, AppError> {
+    crate::api::as_admin("change_password", |state, user| async move {
+        if new_password != confirm_password {
+            return Err(AppError::field(
+                "confirm_password",
+                "The two new passwords are not the same.",
+            ));
+        }
+        let keep = state.request_token();
+        auth::change_password(
+            &state.db,
+            &state.hashing,
+            &user,
+            &current_password,
+            &new_password,
+            keep.as_deref(),
+        )
+        .await
+    })
+    .await
+}
+
+/// End every session of the signed-in administrator, this one included.
+#[server(endpoint = "sign_out_everywhere")]
+pub async fn sign_out_everywhere() -> Result<u64, AppError> {
+    crate::api::as_admin("sign_out_everywhere", |state, user| async move {
+        let ended = auth::end_sessions_of(&state.db, &user, None).await?;
+        set_cookie(auth::clear_session_cookie(state.request_is_https()))?;
+        leptos_axum::redirect("/login");
+        Ok(ended)
     })
     .await
 }
@@ -89,18 +143,4 @@ pub async fn whoami() -> Result<Me, AppError> {
         })
     })
     .await
-}
-
-#[cfg(all(test, feature = "ssr"))]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn only_local_paths_are_followed() {
-        assert_eq!(safe_next("/contacts/3?x=1"), "/contacts/3?x=1");
-        assert_eq!(safe_next("//evil.example"), "/contacts");
-        assert_eq!(safe_next("https://evil.example"), "/contacts");
-        assert_eq!(safe_next("/\\evil.example"), "/contacts");
-        assert_eq!(safe_next(""), "/contacts");
-    }
 }

@@ -14,6 +14,8 @@ use crate::model::AppError;
 /// Run the work of server function `name` for the signed-in administrator:
 /// authenticate, hand the work the state and the user, log what ran for which
 /// organisation and how long it took, and give a failure its HTTP status.
+/// (Work that changes state runs to its end even if the browser goes away:
+/// `web::finish_what_starts` runs such requests as tasks of their own.)
 #[cfg(feature = "ssr")]
 pub(crate) async fn as_admin<T, F, Fut>(name: &'static str, work: F) -> Result<T, AppError>
 where

@@ -1,13 +1,14 @@
 //! Shared state handed to every request and server function.
 
-use crate::backend::auth::{self, CurrentUser, LoginThrottle};
+use crate::backend::auth::{self, CurrentUser, HashGate, LoginThrottle, SessionPolicy, SetupCode};
 use crate::backend::connectors::HttpConfig;
 use crate::backend::import::job::ImportConfig;
 use crate::backend::vault::Vault;
 use crate::model::AppError;
-use axum::extract::FromRef;
+use axum::extract::{ConnectInfo, FromRef};
 use leptos::prelude::{use_context, LeptosOptions};
 use sea_orm::DatabaseConnection;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -16,8 +17,16 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub leptos_options: LeptosOptions,
     pub throttle: Arc<LoginThrottle>,
-    /// Mark the session cookie `Secure` (when Muster is served over https).
+    /// Bounds the password hashes running at once.
+    pub hashing: Arc<HashGate>,
+    /// Proxies whose `X-Forwarded-For` names the client (`MUSTER_TRUSTED_PROXIES`).
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// Muster is served over https (`MUSTER_SECURE_COOKIES`): the session
+    /// cookie is `__Host-` and `Secure`. Without it, a request counts as https
+    /// when a trusted proxy says so in `X-Forwarded-Proto`.
     pub secure_cookies: bool,
+    /// Sessions' lifetime and idle timeout.
+    pub sessions: SessionPolicy,
     /// Where uploads go, how large they may be.
     pub imports: Arc<ImportConfig>,
     /// Seals integration credentials. `new` makes a throwaway key; the server
@@ -25,6 +34,10 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// How connectors reach HR and identity systems.
     pub providers: HttpConfig,
+    /// What the setup page must be given before it creates the first
+    /// organisation. `new` draws a random one that nobody is told; the server
+    /// sets the one it prints with [`AppState::with_setup_code`].
+    pub setup_code: Arc<SetupCode>,
     set_up: Arc<AtomicBool>,
 }
 
@@ -38,10 +51,14 @@ impl AppState {
             db,
             leptos_options,
             throttle: Arc::default(),
+            hashing: Arc::default(),
+            trusted_proxies: Arc::default(),
             secure_cookies,
+            sessions: SessionPolicy::default(),
             imports: Arc::default(),
             vault: Arc::new(Vault::ephemeral()),
             providers: HttpConfig::new(false, std::time::Duration::from_secs(30)),
+            setup_code: Arc::new(SetupCode::generate()),
             set_up: Arc::default(),
         }
     }
@@ -54,6 +71,80 @@ impl AppState {
     pub fn with_vault(mut self, vault: Vault) -> Self {
         self.vault = Arc::new(vault);
         self
+    }
+
+    pub fn with_setup_code(mut self, code: SetupCode) -> Self {
+        self.setup_code = Arc::new(code);
+        self
+    }
+
+    pub fn with_trusted_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> Self {
+        self.trusted_proxies = Arc::new(proxies);
+        self
+    }
+
+    pub fn with_hashing(mut self, gate: HashGate) -> Self {
+        self.hashing = Arc::new(gate);
+        self
+    }
+
+    pub fn with_sessions(mut self, sessions: SessionPolicy) -> Self {
+        self.sessions = sessions;
+        self
+    }
+
+    /// The address of the client behind the current server function call.
+    pub fn client_address(&self) -> IpAddr {
+        let parts = use_context::<http::request::Parts>();
+        let empty = http::HeaderMap::new();
+        let headers = parts.as_ref().map_or(&empty, |p| &p.headers);
+        client_address(
+            parts.as_ref().and_then(|p| peer(&p.extensions)),
+            headers,
+            &self.trusted_proxies,
+        )
+    }
+
+    /// Whether a request came over https: configured so, or said so by a
+    /// trusted proxy (the last `X-Forwarded-Proto`, the one it wrote).
+    pub fn is_https(&self, peer: Option<IpAddr>, headers: &http::HeaderMap) -> bool {
+        self.secure_cookies
+            || (peer.is_some_and(|p| self.trusted_proxies.iter().any(|n| n.contains(&p)))
+                && headers
+                    .get_all("x-forwarded-proto")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .next_back()
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("https")))
+    }
+
+    /// Whether the current server function call came over https.
+    pub fn request_is_https(&self) -> bool {
+        use_context::<http::request::Parts>()
+            .is_some_and(|p| self.is_https(peer(&p.extensions), &p.headers))
+    }
+
+    /// The session token of the current server function call.
+    pub fn request_token(&self) -> Option<String> {
+        let parts = use_context::<http::request::Parts>()?;
+        auth::token_from_headers(
+            &parts.headers,
+            self.is_https(peer(&parts.extensions), &parts.headers),
+        )
+    }
+
+    /// The administrator signed in on a request with these headers, if any.
+    pub async fn session_user(
+        &self,
+        extensions: &http::Extensions,
+        headers: &http::HeaderMap,
+    ) -> Result<Option<CurrentUser>, AppError> {
+        let https = self.is_https(peer(extensions), headers);
+        match auth::token_from_headers(headers, https) {
+            Some(token) => auth::user_for_token(&self.db, &self.sessions, &token).await,
+            None => Ok(None),
+        }
     }
 
     pub fn with_providers(mut self, providers: HttpConfig) -> Self {
@@ -89,8 +180,93 @@ impl FromRef<AppState> for LeptosOptions {
 pub async fn current_user() -> Result<CurrentUser, AppError> {
     let state = AppState::from_context()?;
     let parts = use_context::<http::request::Parts>().ok_or(AppError::Unauthenticated)?;
-    let token = auth::token_from_headers(&parts.headers).ok_or(AppError::Unauthenticated)?;
-    auth::user_for_token(&state.db, &token)
+    state
+        .session_user(&parts.extensions, &parts.headers)
         .await?
         .ok_or(AppError::Unauthenticated)
+}
+
+/// The connection's peer, when the server was started with connect info.
+fn peer(extensions: &http::Extensions) -> Option<IpAddr> {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// The client's address: the peer's own, unless the peer is a trusted proxy;
+/// then the nearest address in `X-Forwarded-For` that is not a trusted proxy
+/// (read from the right, as each proxy appends the address it saw; a value
+/// that is not an address stops the search at the proxy that wrote it).
+pub fn client_address(
+    peer: Option<IpAddr>,
+    headers: &http::HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
+    let mut client = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&client) {
+        return client;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.into_iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(values: &[&str]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/24".parse().unwrap()];
+        let h = forwarded(&["198.51.100.20"]);
+        // Not behind a trusted proxy: the header is anyone's to write.
+        assert_eq!(
+            client_address(Some("203.0.113.7".parse().unwrap()), &h, &trusted),
+            "203.0.113.7".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_address(Some(proxy), &h, &[]), proxy);
+        assert_eq!(
+            client_address(Some(proxy), &h, &trusted),
+            "198.51.100.20".parse::<IpAddr>().unwrap()
+        );
+        // A client's own made-up entries are left of what the proxy appended.
+        let h = forwarded(&["1.2.3.4, 198.51.100.20", "10.0.0.9"]);
+        assert_eq!(
+            client_address(Some(proxy), &h, &trusted),
+            "198.51.100.20".parse::<IpAddr>().unwrap()
+        );
+        // Garbage stops at the proxy that passed it on.
+        let h = forwarded(&["198.51.100.20, not-an-ip"]);
+        assert_eq!(client_address(Some(proxy), &h, &trusted), proxy);
+        assert_eq!(
+            client_address(None, &http::HeaderMap::new(), &trusted),
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        );
+    }
 }

@@ -22,6 +22,11 @@ pub enum VaultError {
     KeyFile(String, std::io::Error),
     #[error("a sealed credential does not open with this master key (was the key changed?)")]
     Open,
+    #[error(
+        "the master key file {path} can be read by other users (mode {mode:o}); \
+         make it private with: chmod 600 '{path}'"
+    )]
+    KeyFileShared { path: String, mode: u32 },
 }
 
 /// The master key. Its Debug output never shows it.
@@ -55,7 +60,10 @@ impl Vault {
             return Self::decode(text);
         }
         match std::fs::read_to_string(file) {
-            Ok(text) => Self::decode(&text),
+            Ok(text) => {
+                check_private(file)?;
+                Self::decode(&text)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = random_key();
                 write_key_file(file, &B64.encode(key))
@@ -122,6 +130,26 @@ fn random_key() -> [u8; 32] {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).expect("the operating system's random source failed");
     key
+}
+
+/// Refuse a key file that users other than its owner can read or write.
+fn check_private(path: &Path) -> Result<(), VaultError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| VaultError::KeyFile(path.display().to_string(), e))?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(VaultError::KeyFileShared {
+                path: path.display().to_string(),
+                mode,
+            });
+        }
+    }
+    Ok(())
 }
 
 fn write_key_file(path: &Path, text: &str) -> std::io::Result<()> {
@@ -198,6 +226,31 @@ mod tests {
             Vault::load(Some("c2hvcnQ="), &path),
             Err(VaultError::BadKey)
         ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("muster-vault-mode-{}", std::process::id()));
+        let path = dir.join("master.key");
+        let _ = std::fs::remove_dir_all(&dir);
+        Vault::load(None, &path).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = Vault::load(None, &path).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("chmod 600 '{}'", path.display())),
+                "{err}"
+            );
+            assert!(err.contains(&format!("{mode:o}")), "{err}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(Vault::load(None, &path).is_ok());
+        // The key from the environment does not read the file at all.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(Vault::load(Some(&B64.encode([9u8; 32])), &path).is_ok());
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

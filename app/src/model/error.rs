@@ -31,6 +31,9 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The server has no room for what was sent (its disk is nearly full).
+    #[error("{0}")]
+    NoSpace(String),
     /// An HR or identity system refused or failed; the message says what to do.
     #[error("{0}")]
     Upstream(String),
@@ -95,6 +98,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Internal(_) | Self::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -257,6 +257,57 @@ impl Provider {
         }
     }
 
+    /// The settings that decide where this provider's secrets are sent. A
+    /// stored secret is only ever sent where it was first sent: an edit that
+    /// changes one of these must type every secret again. (Google has none
+    /// outside the secret: the key's `token_uri` is inside the key itself.)
+    pub fn secret_destinations(self) -> &'static [&'static str] {
+        match self {
+            Self::Google => &[],
+            Self::Entra => &["tenant_id", "cloud"],
+            Self::Okta => &["domain"],
+            Self::Workday => &["report_url"],
+            Self::Scim => &["base_url"],
+        }
+    }
+
+    /// The labels of the settings in `typed` that send secrets somewhere else
+    /// than `stored` does (both as the form holds them; a choice left empty
+    /// is its first option, as the form shows it).
+    pub fn moved_destinations(
+        self,
+        stored: &BTreeMap<String, String>,
+        typed: &BTreeMap<String, String>,
+    ) -> Vec<&'static str> {
+        let value = |fields: &BTreeMap<String, String>, f: &CredentialField| {
+            let v = fields.get(f.key).map(|v| v.trim()).unwrap_or("");
+            match f.kind {
+                FieldKind::Choice(options) if v.is_empty() => {
+                    options.first().map(|o| o.0).unwrap_or("").to_string()
+                }
+                _ => v.to_string(),
+            }
+        };
+        self.fields()
+            .iter()
+            .filter(|f| self.secret_destinations().contains(&f.key))
+            .filter(|f| value(stored, f) != value(typed, f))
+            .map(|f| f.label)
+            .collect()
+    }
+
+    /// What the edit form and the server say beside a stored secret that
+    /// must be typed again because the `moved` settings changed.
+    pub fn retype_secret(moved: &[&str], secret: &str) -> String {
+        let changed = match moved {
+            [] | [_] => moved.concat(),
+            [first @ .., last] => format!("{} and {last}", first.join(", ")),
+        };
+        format!(
+            "The {changed} changed: enter the {secret} again. A stored secret is only sent where it was first sent."
+        )
+    }
+
     /// How to prepare the system, shown beside the Connect form.
     pub fn guidance(self) -> &'static [&'static str] {
         match self {
@@ -470,5 +521,62 @@ mod tests {
             i.settings.insert(EXPIRES_FIELD.into(), date.into());
             assert_eq!(i.expiry(today), expect, "{date}");
         }
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_destination_is_a_setting_of_its_provider() {
+        for p in Provider::ALL {
+            for key in p.secret_destinations() {
+                let f = p.fields().iter().find(|f| f.key == *key);
+                assert!(f.is_some_and(|f| !f.is_secret()), "{p:?} {key}");
+            }
+            assert!(p.fields().iter().any(CredentialField::is_secret), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn a_changed_destination_is_named_and_other_changes_are_not() {
+        let okta = fields(&[("domain", "acme.okta.com"), ("expires_on", "2027-01-01")]);
+        let same = fields(&[("domain", " acme.okta.com "), ("expires_on", "")]);
+        assert!(Provider::Okta.moved_destinations(&okta, &same).is_empty());
+        let moved = fields(&[("domain", "evil.example")]);
+        assert_eq!(Provider::Okta.moved_destinations(&okta, &moved), ["Domain"]);
+        assert_eq!(
+            Provider::Okta.moved_destinations(&okta, &BTreeMap::new()),
+            ["Domain"]
+        );
+
+        // A cloud never stored is the form's first choice, Global.
+        let entra = fields(&[("tenant_id", "t1"), ("client_id", "c1")]);
+        let global = fields(&[
+            ("tenant_id", "t1"),
+            ("client_id", "c2"),
+            ("cloud", "global"),
+        ]);
+        assert!(Provider::Entra
+            .moved_destinations(&entra, &global)
+            .is_empty());
+        let china = fields(&[("tenant_id", "t2"), ("cloud", "china")]);
+        assert_eq!(
+            Provider::Entra.moved_destinations(&entra, &china),
+            ["Tenant ID", "Cloud"]
+        );
+        assert_eq!(
+            Provider::retype_secret(&["Tenant ID", "Cloud"], "Client Secret"),
+            "The Tenant ID and Cloud changed: enter the Client Secret again. \
+             A stored secret is only sent where it was first sent."
+        );
+        let admin = fields(&[("admin_email", "a@example.com")]);
+        let other = fields(&[("admin_email", "b@example.com")]);
+        assert!(Provider::Google
+            .moved_destinations(&admin, &other)
+            .is_empty());
     }
 }

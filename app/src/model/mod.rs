@@ -118,6 +118,31 @@ pub struct ContactQuery {
 
 impl ContactQuery {
     pub const PAGE_SIZE: u64 = 50;
+    /// The longest search, and the longest filter value, in characters.
+    pub const MAX_TEXT: usize = 200;
+
+    /// A search or filter longer than [`Self::MAX_TEXT`] is refused (a
+    /// megabyte of text would otherwise become a search of a million terms).
+    pub fn check(&self) -> Result<(), AppError> {
+        let too_long = [
+            ("q", "search", &self.q),
+            ("department", "department", &self.department),
+            ("role", "role", &self.role),
+            ("location", "location", &self.location),
+        ]
+        .into_iter()
+        .find(|(_, _, v)| v.chars().count() > Self::MAX_TEXT);
+        match too_long {
+            Some((field, name, _)) => Err(AppError::field(
+                field,
+                format!(
+                    "The {name} is too long: use at most {} characters.",
+                    Self::MAX_TEXT
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
 
     /// The query string for this query (without `?`), leaving out empty fields.
     pub fn to_query_string(&self) -> String {

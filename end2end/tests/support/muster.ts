@@ -7,6 +7,9 @@ export const ADMIN = {
   password: "correct horse battery staple",
 };
 
+/** The setup code the server under test was started with (`.ci/run` sets it). */
+export const SETUP_CODE = process.env.MUSTER_SETUP_CODE ?? "e2e-setup-code-0000";
+
 /** Wait until the page is interactive (hydrated), where JavaScript runs at all:
  * typing or clicking before that reaches the server's HTML, and is lost. */
 export async function interactive(page: Page) {

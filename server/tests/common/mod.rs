@@ -22,6 +22,8 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 pub struct TestApp {
     pub url: String,
     pub db: DatabaseConnection,
+    /// The state the server runs with (its throttle, hashing gate, settings).
+    pub state: AppState,
     uploads: std::path::PathBuf,
     _database: TestDb,
 }
@@ -123,15 +125,30 @@ impl TestApp {
 
     /// With its own upload settings (limits, batch size, upload directory).
     pub async fn spawn_with(imports: ImportConfig) -> Self {
-        Self::spawn_full(imports, test_providers(true)).await
+        Self::spawn_full(imports, test_providers(true), |s| s).await
     }
 
     /// With its own connector settings.
     pub async fn spawn_with_providers(providers: HttpConfig) -> Self {
-        Self::spawn_full(test_imports(), providers).await
+        Self::spawn_full(test_imports(), providers, |s| s).await
     }
 
-    async fn spawn_full(imports: ImportConfig, providers: HttpConfig) -> Self {
+    /// With the state changed by `configure` (sessions, proxies, gates...).
+    pub async fn spawn_configured(configure: impl FnOnce(AppState) -> AppState) -> Self {
+        Self::spawn_full(test_imports(), test_providers(true), configure).await
+    }
+
+    /// Not set up, with this setup code.
+    pub async fn spawn_with_setup_code(code: &str) -> Self {
+        let code = auth::SetupCode::configured(code).expect("a long enough code");
+        Self::spawn_configured(|s| s.with_setup_code(code)).await
+    }
+
+    async fn spawn_full(
+        imports: ImportConfig,
+        providers: HttpConfig,
+        configure: impl FnOnce(AppState) -> AppState,
+    ) -> Self {
         // Server warnings and errors show in the output of a failing test.
         let _ = tracing_subscriber::fmt()
             .with_test_writer()
@@ -151,17 +168,23 @@ impl TestApp {
         job::spawn_sweeper(db.clone(), imports.clone());
         app::backend::integrations::spawn_sweeper(db.clone(), imports.stale_after);
         let uploads = imports.dir.clone();
-        let state = AppState::new(db.clone(), muster::leptos_options(), false)
-            .with_imports(imports)
-            .with_providers(providers);
+        let state = configure(
+            AppState::new(db.clone(), muster::leptos_options(), false)
+                .with_imports(imports)
+                .with_providers(providers),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let served = state.clone();
         tokio::spawn(async move {
-            axum::serve(listener, muster::router(state)).await.unwrap();
+            axum::serve(listener, muster::service(served))
+                .await
+                .unwrap();
         });
         Self {
             url: format!("http://{addr}"),
             db,
+            state,
             uploads,
             _database: database,
         }

@@ -1,8 +1,14 @@
 //! Organisations, administrators, passwords and sessions.
 
+mod gate;
+mod next;
+mod setup_code;
 mod throttle;
 
-pub use throttle::LoginThrottle;
+pub use gate::HashGate;
+pub use next::{local_path, HOME};
+pub use setup_code::{SetupCode, SetupCodeTooShort};
+pub use throttle::{Attempt, LoginThrottle};
 
 use crate::backend::db::entities::{organisation, session, user, Organisation, Session, User};
 use crate::backend::db::now_ms;
@@ -18,9 +24,40 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 
+/// The session cookie over plain http (a local install).
 pub const SESSION_COOKIE: &str = "muster_session";
-const SESSION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+/// The session cookie over https: the `__Host-` prefix makes the browser
+/// refuse it unless it is `Secure`, for `/`, and set by this very host (no
+/// sibling subdomain can plant or shadow it).
+pub const SECURE_SESSION_COOKIE: &str = "__Host-muster_session";
+
+/// How long sessions last: at most `lifetime` after signing in, and only while
+/// used at least every `idle`.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub lifetime: std::time::Duration,
+    pub idle: std::time::Duration,
+}
+
+impl Default for SessionPolicy {
+    /// Seven days, and twelve hours idle.
+    fn default() -> Self {
+        Self {
+            lifetime: std::time::Duration::from_secs(7 * 24 * 3600),
+            idle: std::time::Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// A session's last use is written at most this often (not on every request),
+/// or a quarter of the idle timeout if that is shorter.
+const SEEN_EVERY_MS: i64 = 60_000;
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
 pub const MIN_PASSWORD_LEN: usize = 12;
+pub const ALREADY_SET_UP: &str = "Muster is already set up. Sign in instead.";
 
 /// The administrator behind a request.
 #[derive(Debug, Clone)]
@@ -157,10 +194,44 @@ pub async fn create_org_with_admin(
     email: &str,
     password: &str,
 ) -> Result<(OrgId, i64), AppError> {
+    insert_org_with_admin(db, org, email, password, false).await
+}
+
+/// Set Muster up: create the first organisation and its administrator,
+/// exactly once however many setups arrive together (the others are told
+/// it is already set up, and nothing of theirs is written).
+pub async fn set_up(
+    db: &DatabaseConnection,
+    org: &NewOrganisation,
+    email: &str,
+    password: &str,
+) -> Result<(OrgId, i64), AppError> {
+    insert_org_with_admin(db, org, email, password, true).await
+}
+
+async fn insert_org_with_admin(
+    db: &DatabaseConnection,
+    org: &NewOrganisation,
+    email: &str,
+    password: &str,
+    first: bool,
+) -> Result<(OrgId, i64), AppError> {
     let org = validate_org(org)?;
     let email = validate_admin(email, password)?;
     let hash = hash_password(password)?;
     let tx = crate::backend::db::begin_write(db).await?;
+    if first {
+        // SQLite's write transaction already excludes every other writer;
+        // PostgreSQL needs the table locked against concurrent inserts (a mode
+        // that conflicts with itself) before counting, or two setups both count 0.
+        if tx.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+            tx.execute_unprepared("LOCK TABLE organisations IN SHARE ROW EXCLUSIVE MODE")
+                .await?;
+        }
+        if Organisation::find().count(&tx).await? > 0 {
+            return Err(AppError::Forbidden(ALREADY_SET_UP.into()));
+        }
+    }
     if user_exists(&tx, &email).await? {
         return Err(AppError::field(
             "email",
@@ -228,33 +299,34 @@ async fn insert_user(
 }
 
 /// Check a password and open a session. Returns the raw session token for the cookie.
+/// `from` is the client's address, for the throttle.
 pub async fn sign_in(
     db: &DatabaseConnection,
-    throttle: &LoginThrottle,
+    throttle: &std::sync::Arc<LoginThrottle>,
+    gate: &HashGate,
+    policy: &SessionPolicy,
     email: &str,
     password: &str,
+    from: std::net::IpAddr,
 ) -> Result<String, AppError> {
+    let attempt = throttle.begin(email, from)?;
     let key = email.trim().to_lowercase();
-    throttle.check(&key)?;
     let user = User::find()
         .filter(user::Column::EmailLower.eq(key.as_str()))
         .one(db)
         .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let password = password.to_string();
-    let ok = tokio::task::spawn_blocking(move || {
-        verify_password(&password, hash.as_deref().unwrap_or_else(|| dummy_hash()))
-    })
-    .await
-    .map_err(AppError::internal)?;
+    let ok = gate
+        .run(move || verify_password(&password, hash.as_deref().unwrap_or_else(|| dummy_hash())))
+        .await?;
     match user {
         Some(user) if ok => {
-            throttle.succeeded(&key);
-            create_session(db, user.id, OrgId::verified(user.org_id)).await
+            attempt.succeeded();
+            create_session(db, policy, user.id, OrgId::verified(user.org_id)).await
         }
         _ => {
-            let delay = throttle.failed(&key);
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(attempt.delay_if_failed).await;
             Err(AppError::BadRequest(
                 "That email and password do not match an administrator.".into(),
             ))
@@ -264,6 +336,7 @@ pub async fn sign_in(
 
 pub async fn create_session(
     db: &impl ConnectionTrait,
+    policy: &SessionPolicy,
     user_id: i64,
     org: OrgId,
 ) -> Result<String, AppError> {
@@ -276,7 +349,8 @@ pub async fn create_session(
         user_id: Set(user_id),
         org_id: Set(org.get()),
         created_at: Set(now),
-        expires_at: Set(now + SESSION_TTL_MS),
+        expires_at: Set(now.saturating_add(ms(policy.lifetime))),
+        last_seen_at: Set(now),
     })
     .exec_without_returning(db)
     .await?;
@@ -295,16 +369,22 @@ struct SessionUser {
     email: String,
     org_name: String,
     default_region: String,
+    last_seen_at: i64,
 }
 
-/// The administrator a session token belongs to, if it is valid and unexpired.
+/// The administrator a session token belongs to, if the session is neither
+/// past its lifetime nor idle for longer than the policy allows. Using it
+/// keeps it alive (written at most once a minute).
 pub async fn user_for_token(
     db: &impl ConnectionTrait,
+    policy: &SessionPolicy,
     token: &str,
 ) -> Result<Option<CurrentUser>, AppError> {
     if token.is_empty() || token.len() > 100 {
         return Ok(None);
     }
+    let now = now_ms();
+    let hash = token_hash(token);
     let row = Session::find()
         .select_only()
         .column_as(user::Column::Id, "user_id")
@@ -312,14 +392,27 @@ pub async fn user_for_token(
         .column(user::Column::Email)
         .column_as(organisation::Column::Name, "org_name")
         .column(organisation::Column::DefaultRegion)
+        .column(session::Column::LastSeenAt)
         .join(JoinType::InnerJoin, session::Relation::User.def())
         .join(JoinType::InnerJoin, user::Relation::Organisation.def())
-        .filter(session::Column::TokenHash.eq(token_hash(token)))
-        .filter(session::Column::ExpiresAt.gt(now_ms()))
+        .filter(session::Column::TokenHash.eq(hash.as_str()))
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(session::Column::LastSeenAt.gt(now.saturating_sub(ms(policy.idle))))
         .into_model::<SessionUser>()
         .one(db)
         .await?;
-    Ok(row.map(|r| CurrentUser {
+    let Some(r) = row else { return Ok(None) };
+    if now - r.last_seen_at >= (ms(policy.idle) / 4).min(SEEN_EVERY_MS) {
+        Session::update_many()
+            .col_expr(
+                session::Column::LastSeenAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(session::Column::TokenHash.eq(hash))
+            .exec(db)
+            .await?;
+    }
+    Ok(Some(CurrentUser {
         user_id: r.user_id,
         org: OrgId::verified(r.org_id),
         email: r.email,
@@ -336,30 +429,134 @@ pub async fn end_session(db: &impl ConnectionTrait, token: &str) -> Result<(), A
     Ok(())
 }
 
-/// The session token in a request's cookies.
-pub fn token_from_headers(headers: &http::HeaderMap) -> Option<String> {
+/// End every session of `user` but the one of `keep` (a token), if given.
+/// Returns how many ended.
+pub async fn end_sessions_of(
+    db: &impl ConnectionTrait,
+    user: &CurrentUser,
+    keep: Option<&str>,
+) -> Result<u64, AppError> {
+    let mut delete = Session::delete_many()
+        .filter(session::Column::UserId.eq(user.user_id))
+        .filter(session::Column::OrgId.eq(user.org.get()));
+    if let Some(token) = keep {
+        delete = delete.filter(session::Column::TokenHash.ne(token_hash(token)));
+    }
+    Ok(delete.exec(db).await?.rows_affected)
+}
+
+/// Delete the sessions past their lifetime or idle for too long.
+pub async fn sweep_sessions(
+    db: &impl ConnectionTrait,
+    policy: &SessionPolicy,
+) -> Result<u64, AppError> {
+    let now = now_ms();
+    Ok(Session::delete_many()
+        .filter(
+            sea_orm::Condition::any()
+                .add(session::Column::ExpiresAt.lte(now))
+                .add(session::Column::LastSeenAt.lte(now.saturating_sub(ms(policy.idle)))),
+        )
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Sweep ended sessions every few minutes, for as long as the server runs.
+pub fn spawn_session_sweeper(db: DatabaseConnection, policy: SessionPolicy) {
+    crate::backend::db::every(
+        std::time::Duration::from_secs(300),
+        "sweeping sessions",
+        move || {
+            let db = db.clone();
+            async move {
+                let n = sweep_sessions(&db, &policy).await?;
+                if n > 0 {
+                    tracing::debug!(sessions = n, "ended sessions deleted");
+                }
+                Ok(())
+            }
+        },
+    );
+}
+
+/// Change `user`'s password: the current one must be right; every other
+/// session of theirs ends (the one of `keep` stays signed in).
+pub async fn change_password(
+    db: &DatabaseConnection,
+    gate: &HashGate,
+    user: &CurrentUser,
+    current: &str,
+    new: &str,
+    keep: Option<&str>,
+) -> Result<u64, AppError> {
+    let row = User::find_by_id(user.user_id)
+        .filter(user::Column::OrgId.eq(user.org.get()))
+        .one(db)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let stored = row.password_hash.clone();
+    let current = current.to_string();
+    if !gate.run(move || verify_password(&current, &stored)).await? {
+        return Err(AppError::field(
+            "current_password",
+            "That is not your current password.",
+        ));
+    }
+    if new.chars().count() < MIN_PASSWORD_LEN {
+        return Err(AppError::field(
+            "new_password",
+            "Use a password of at least 12 characters.",
+        ));
+    }
+    let new = new.to_string();
+    let hash = gate.run(move || hash_password(&new)).await??;
+    let tx = crate::backend::db::begin_write(db).await?;
+    let mut active: user::ActiveModel = row.into();
+    active.password_hash = Set(hash);
+    active.update(&tx).await?;
+    let ended = end_sessions_of(&tx, user, keep).await?;
+    tx.commit().await?;
+    Ok(ended)
+}
+
+/// The session cookie's name: the `__Host-` one when served over https.
+pub fn cookie_name(https: bool) -> &'static str {
+    if https {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
+
+/// The session token in a request's cookies (the cookie of the scheme the
+/// request came by: over https, only the `__Host-` one counts).
+pub fn token_from_headers(headers: &http::HeaderMap, https: bool) -> Option<String> {
+    let name = cookie_name(https);
     headers
         .get_all(http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_string())
 }
 
-pub fn session_cookie(token: &str, secure: bool) -> String {
+pub fn session_cookie(token: &str, policy: &SessionPolicy, https: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-        SESSION_TTL_MS / 1000,
-        if secure { "; Secure" } else { "" }
+        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        cookie_name(https),
+        policy.lifetime.as_secs(),
+        if https { "; Secure" } else { "" }
     )
 }
 
-pub fn clear_session_cookie(secure: bool) -> String {
+pub fn clear_session_cookie(https: bool) -> String {
     format!(
-        "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
-        if secure { "; Secure" } else { "" }
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        cookie_name(https),
+        if https { "; Secure" } else { "" }
     )
 }
 
@@ -382,7 +579,17 @@ mod tests {
             http::header::COOKIE,
             "a=1; muster_session=tok; b=2".parse().unwrap(),
         );
-        assert_eq!(token_from_headers(&h).as_deref(), Some("tok"));
+        assert_eq!(token_from_headers(&h, false).as_deref(), Some("tok"));
+        // Over https only the __Host- cookie counts: a plain one could have
+        // been planted by a sibling subdomain.
+        assert_eq!(token_from_headers(&h, true), None);
+        h.insert(
+            http::header::COOKIE,
+            "muster_session=planted; __Host-muster_session=real"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(token_from_headers(&h, true).as_deref(), Some("real"));
     }
 
     #[test]
@@ -395,8 +602,13 @@ mod tests {
 
     #[test]
     fn session_cookie_flags() {
-        let c = session_cookie("t", true);
+        let policy = SessionPolicy::default();
+        let c = session_cookie("t", &policy, true);
+        assert!(c.starts_with("__Host-muster_session=t; Path=/;"), "{c}");
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.ends_with("Secure"));
-        assert!(!session_cookie("t", false).contains("Secure"));
+        assert!(!c.contains("Domain"));
+        let plain = session_cookie("t", &policy, false);
+        assert!(plain.starts_with("muster_session=t;") && !plain.contains("Secure"));
+        assert!(clear_session_cookie(true).starts_with("__Host-muster_session=;"));
     }
 }

@@ -1,88 +1,346 @@
-//! Slows and then refuses repeated failed sign-ins for one email address.
+//! Failed sign-ins, counted three ways so that guessing is slow and the real
+//! administrator cannot be locked out by someone who does not know the password:
+//!
+//! - per email **and** client address: after [`PAIR_LOCK`] failures in the
+//!   window, that address may not try that email until the window ends;
+//! - per client address: after [`ADDRESS_LOCK`] failures, whatever the email
+//!   (password spraying), that address may not try at all, and it may have
+//!   only [`ADDRESS_IN_FLIGHT`] attempts running at once;
+//! - per email, from every address: failures beyond [`FREE_FAILURES`] slow the
+//!   answer to each further failure, but never lock, so the owner signing in
+//!   from another address still gets in.
+//!
+//! An attempt is checked and counted in one step ([`LoginThrottle::begin`]):
+//! it counts as failed from the start, so attempts sent in parallel cannot all
+//! pass the check before any is counted; a success takes its count back.
+//! Memory is bounded: keys are cut to [`KEY_MAX`] bytes, and each table holds
+//! at most `capacity` entries (expired ones go first, then the oldest).
 
 use crate::model::AppError;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Failures allowed before each further attempt is delayed.
-const FREE_FAILURES: u32 = 3;
-/// Failures within the window after which sign-in is refused until it ends.
-const LOCK_AFTER: u32 = 10;
+/// Failures of one email, from all addresses, before its failures are slowed.
+pub const FREE_FAILURES: u32 = 3;
+/// Failures of one email from one address within the window that lock the pair.
+pub const PAIR_LOCK: u32 = 10;
+/// Failures from one address within the window that lock the address.
+pub const ADDRESS_LOCK: u32 = 50;
+/// Attempts one address may have running at once.
+pub const ADDRESS_IN_FLIGHT: u32 = 2;
+/// Longest stored key (an email is at most 254 characters).
+pub const KEY_MAX: usize = 320;
 const WINDOW: Duration = Duration::from_secs(15 * 60);
+const SLOWEST: Duration = Duration::from_secs(2);
 
-#[derive(Default)]
 pub struct LoginThrottle {
-    entries: Mutex<HashMap<String, Entry>>,
+    tables: Mutex<Tables>,
+    capacity: usize,
 }
 
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::with_capacity(100_000)
+    }
+}
+
+#[derive(Default)]
+struct Tables {
+    pairs: Table<(String, IpAddr)>,
+    addresses: Table<IpAddr>,
+    emails: Table<String>,
+    in_flight: HashMap<IpAddr, u32>,
+}
+
+struct Table<K> {
+    entries: HashMap<K, Entry>,
+}
+
+impl<K> Default for Table<K> {
+    fn default() -> Self {
+        Self {
+            entries: HashMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
 struct Entry {
     failures: u32,
-    first_failure: Instant,
+    first: Instant,
+}
+
+impl<K: Hash + Eq + Clone> Table<K> {
+    /// Failures of `key` in the current window, and when that window ends.
+    fn failures(&mut self, key: &K, now: Instant) -> (u32, Duration) {
+        match self.entries.get(key) {
+            Some(e) if now.duration_since(e.first) < WINDOW => {
+                (e.failures, WINDOW - now.duration_since(e.first))
+            }
+            Some(_) => {
+                self.entries.remove(key);
+                (0, Duration::ZERO)
+            }
+            None => (0, Duration::ZERO),
+        }
+    }
+
+    fn add(&mut self, key: K, now: Instant, capacity: usize) -> u32 {
+        if !self.entries.contains_key(&key) && self.entries.len() >= capacity {
+            self.make_room(now, capacity);
+        }
+        let e = self.entries.entry(key).or_insert(Entry {
+            failures: 0,
+            first: now,
+        });
+        if now.duration_since(e.first) >= WINDOW {
+            *e = Entry {
+                failures: 0,
+                first: now,
+            };
+        }
+        e.failures += 1;
+        e.failures
+    }
+
+    fn take_back(&mut self, key: &K) {
+        if let Some(e) = self.entries.get_mut(key) {
+            e.failures = e.failures.saturating_sub(1);
+            if e.failures == 0 {
+                self.entries.remove(key);
+            }
+        }
+    }
+
+    /// Drop expired entries; if that is not enough, the oldest tenth.
+    fn make_room(&mut self, now: Instant, capacity: usize) {
+        self.entries
+            .retain(|_, e| now.duration_since(e.first) < WINDOW);
+        if self.entries.len() >= capacity {
+            let mut firsts: Vec<Instant> = self.entries.values().map(|e| e.first).collect();
+            let cut = (capacity / 10).max(1).min(firsts.len() - 1);
+            let (_, nth, _) = firsts.select_nth_unstable(cut);
+            let nth = *nth;
+            self.entries.retain(|_, e| e.first > nth);
+        }
+    }
+}
+
+/// One sign-in attempt, counted as failed until [`Attempt::succeeded`].
+/// Dropping it ends its place among its address's running attempts.
+pub struct Attempt {
+    throttle: Arc<LoginThrottle>,
+    email: String,
+    address: IpAddr,
+    /// How long to wait before answering, if it fails.
+    pub delay_if_failed: Duration,
 }
 
 impl LoginThrottle {
-    /// Refuse when this email has failed too often within the window.
-    pub fn check(&self, key: &str) -> Result<(), AppError> {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = entries.get(key) {
-            let elapsed = e.first_failure.elapsed();
-            if elapsed >= WINDOW {
-                entries.remove(key);
-            } else if e.failures >= LOCK_AFTER {
-                let minutes = (WINDOW - elapsed).as_secs().div_ceil(60);
-                return Err(AppError::TooManyAttempts(format!(
-                    "Too many failed sign-ins for this email. Try again in {minutes} minute{}.",
-                    if minutes == 1 { "" } else { "s" }
-                )));
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            tables: Mutex::new(Tables::default()),
+            capacity: capacity.max(10),
+        }
+    }
+
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Check whether `email` may be tried from `address` now, and count the
+    /// attempt, in one step.
+    pub fn begin(self: &Arc<Self>, email: &str, address: IpAddr) -> Result<Attempt, AppError> {
+        let email = key(email);
+        let now = Instant::now();
+        let capacity = self.capacity;
+        let mut t = self.tables();
+        let pair = (email.clone(), address);
+        let (pair_failures, pair_left) = t.pairs.failures(&pair, now);
+        if pair_failures >= PAIR_LOCK {
+            return Err(locked("for this email from your network", pair_left));
+        }
+        let (address_failures, address_left) = t.addresses.failures(&address, now);
+        if address_failures >= ADDRESS_LOCK {
+            return Err(locked("from your network", address_left));
+        }
+        let running = t.in_flight.entry(address).or_insert(0);
+        if *running >= ADDRESS_IN_FLIGHT {
+            return Err(busy());
+        }
+        *running += 1;
+        t.pairs.add(pair, now, capacity);
+        t.addresses.add(address, now, capacity);
+        let email_failures = t.emails.add(email.clone(), now, capacity);
+        // The count includes this attempt: it is the nth failure if it fails,
+        // and the first FREE_FAILURES are answered at once.
+        let beyond = email_failures.saturating_sub(FREE_FAILURES);
+        let delay_if_failed = (Duration::from_millis(250) * beyond).min(SLOWEST);
+        Ok(Attempt {
+            throttle: self.clone(),
+            email,
+            address,
+            delay_if_failed,
+        })
+    }
+
+    /// How many keys the tables hold (for tests of the bound).
+    pub fn len(&self) -> usize {
+        let t = self.tables();
+        t.pairs.entries.len() + t.addresses.entries.len() + t.emails.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Attempt {
+    /// The password was right: this attempt was no failure, and the email's
+    /// and this pair's earlier failures are forgotten.
+    pub fn succeeded(self) {
+        let mut t = self.throttle.tables();
+        let pair = (self.email.clone(), self.address);
+        t.pairs.entries.remove(&pair);
+        t.emails.entries.remove(&self.email);
+        t.addresses.take_back(&self.address);
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let mut t = self.throttle.tables();
+        if let Some(n) = t.in_flight.get_mut(&self.address) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                t.in_flight.remove(&self.address);
             }
         }
-        Ok(())
     }
+}
 
-    /// Record a failure; returns how long to wait before answering.
-    pub fn failed(&self, key: &str) -> Duration {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() > 100_000 {
-            entries.retain(|_, e| e.first_failure.elapsed() < WINDOW);
+/// An email as a key: trimmed, lower case, cut to [`KEY_MAX`] bytes.
+fn key(email: &str) -> String {
+    let mut k = email.trim().to_lowercase();
+    if k.len() > KEY_MAX {
+        let mut end = KEY_MAX;
+        while !k.is_char_boundary(end) {
+            end -= 1;
         }
-        let e = entries.entry(key.to_string()).or_insert(Entry {
-            failures: 0,
-            first_failure: Instant::now(),
-        });
-        e.failures += 1;
-        let extra = e.failures.saturating_sub(FREE_FAILURES);
-        Duration::from_millis(u64::from(extra.min(5)) * 400)
+        k.truncate(end);
     }
+    k
+}
 
-    pub fn succeeded(&self, key: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
-    }
+fn locked(scope: &str, left: Duration) -> AppError {
+    let minutes = left.as_secs().div_ceil(60).max(1);
+    AppError::TooManyAttempts(format!(
+        "Too many failed sign-ins {scope}. Try again in {minutes} minute{}.",
+        if minutes == 1 { "" } else { "s" }
+    ))
+}
+
+/// The answer when sign-in is busy (this address's attempts, or hashing).
+pub fn busy() -> AppError {
+    AppError::TooManyAttempts("Too many sign-in attempts, try again in a moment.".into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn fail(t: &Arc<LoginThrottle>, email: &str, from: &str) -> Result<Duration, AppError> {
+        t.begin(email, ip(from)).map(|a| a.delay_if_failed)
+    }
+
     #[test]
-    fn slows_then_refuses() {
-        let t = LoginThrottle::default();
-        for _ in 0..FREE_FAILURES {
-            assert_eq!(t.failed("a"), Duration::ZERO);
+    fn a_pair_locks_but_the_owner_elsewhere_gets_in() {
+        let t = Arc::new(LoginThrottle::default());
+        for n in 0..PAIR_LOCK {
+            let delay = fail(&t, "Admin@Acme.example", "203.0.113.7").unwrap();
+            if n < FREE_FAILURES {
+                assert_eq!(delay, Duration::ZERO, "failure {n}");
+            } else {
+                assert!(delay > Duration::ZERO && delay <= SLOWEST, "failure {n}");
+            }
         }
-        assert!(t.failed("a") > Duration::ZERO);
-        for _ in 0..LOCK_AFTER {
-            t.failed("a");
-        }
-        let err = t.check("a").unwrap_err();
+        let err = fail(&t, "admin@acme.example", "203.0.113.7").unwrap_err();
         assert!(
-            matches!(err, AppError::TooManyAttempts(m) if m.contains("Try again in 15 minutes"))
+            matches!(&err, AppError::TooManyAttempts(m) if m.contains("Try again in 15 minutes")),
+            "{err:?}"
         );
-        assert!(t.check("b").is_ok());
-        t.succeeded("a");
-        assert!(t.check("a").is_ok());
+        // The owner, elsewhere: slowed at worst, never locked.
+        let owner = t.begin("admin@acme.example", ip("198.51.100.20")).unwrap();
+        assert!(owner.delay_if_failed <= SLOWEST);
+        owner.succeeded();
+        // Success forgets the email's failures, not the attacker's lock.
+        assert_eq!(
+            fail(&t, "admin@acme.example", "198.51.100.20").unwrap(),
+            Duration::ZERO
+        );
+        assert!(fail(&t, "admin@acme.example", "203.0.113.7").is_err());
+    }
+
+    #[test]
+    fn spraying_many_emails_locks_the_address() {
+        let t = Arc::new(LoginThrottle::default());
+        for n in 0..ADDRESS_LOCK {
+            fail(&t, &format!("user{n}@acme.example"), "203.0.113.7").unwrap();
+        }
+        let err = fail(&t, "someone@acme.example", "203.0.113.7").unwrap_err();
+        assert!(matches!(&err, AppError::TooManyAttempts(m) if m.contains("from your network")));
+        assert!(fail(&t, "someone@acme.example", "203.0.113.8").is_ok());
+    }
+
+    #[test]
+    fn attempts_in_parallel_are_counted_before_any_ends() {
+        let t = Arc::new(LoginThrottle::default());
+        let a = t.begin("a@acme.example", ip("203.0.113.7")).unwrap();
+        let b = t.begin("b@acme.example", ip("203.0.113.7")).unwrap();
+        assert!(matches!(
+            t.begin("c@acme.example", ip("203.0.113.7")),
+            Err(AppError::TooManyAttempts(m)) if m.contains("in a moment")
+        ));
+        assert!(t.begin("c@acme.example", ip("203.0.113.9")).is_ok());
+        drop(a);
+        let c = t.begin("c@acme.example", ip("203.0.113.7")).unwrap();
+        drop((b, c));
+
+        // Threads racing on one pair: exactly PAIR_LOCK get through.
+        let t = Arc::new(LoginThrottle::default());
+        let passed = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..64 {
+                let (t, passed) = (&t, &passed);
+                s.spawn(move || {
+                    if let Ok(a) = t.begin("x@acme.example", ip("203.0.113.7")) {
+                        passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        drop(a);
+                    }
+                });
+            }
+        });
+        let passed = passed.into_inner();
+        assert!((1..=PAIR_LOCK).contains(&passed), "{passed}");
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let t = Arc::new(LoginThrottle::with_capacity(1000));
+        for n in 0..20_000u32 {
+            let from = IpAddr::from(n.to_be_bytes());
+            let email = format!("{}{n}@example.com", "x".repeat(2000));
+            let _ = fail(&t, &email, &from.to_string());
+        }
+        assert!(t.len() <= 3 * 1000, "{}", t.len());
+        assert!(t.tables().emails.entries.keys().all(|k| k.len() <= KEY_MAX));
+        assert!(t.tables().in_flight.is_empty());
     }
 }

@@ -36,21 +36,28 @@ pub struct HttpConfig {
     pub graph_url: Option<url::Url>,
     /// Override of the Directory API's host: `MUSTER_GOOGLE_DIRECTORY_URL`.
     pub google_directory_url: Option<url::Url>,
+    /// The largest answer read from a provider (`MUSTER_PROVIDER_MAX_BODY_MB`);
+    /// reading stops there.
+    pub max_body: usize,
+    /// The most people one sync reads (`MUSTER_SYNC_MAX_PEOPLE`): a directory
+    /// that pages for ever is stopped there.
+    pub max_people: usize,
+    /// How long a whole sync may take (`MUSTER_SYNC_DEADLINE_MINUTES`), read
+    /// and apply; then it fails and changes nothing.
+    pub sync_deadline: Duration,
+    /// Syncs one organisation may run at once (`MUSTER_SYNCS_PER_ORG`).
+    pub syncs_per_org: usize,
+    timeout: Duration,
 }
 
 impl HttpConfig {
+    /// Direct connections only: `HTTPS_PROXY` and the like in the environment
+    /// are ignored, because a proxy resolves names itself, past the guard on
+    /// resolved addresses. A proxy is used only when set with [`Self::with_proxy`].
     pub fn new(allow_insecure: bool, timeout: Duration) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            // A redirect could lead to an address the URL check refused.
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(url_guard::GuardedResolver { allow_insecure }))
-            .user_agent(concat!("Muster/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("the HTTP client's settings are valid");
         Self {
-            client,
+            client: build_client(allow_insecure, timeout, None)
+                .expect("the HTTP client's settings are valid"),
             allow_insecure,
             max_attempts: 5,
             base_delay: Duration::from_millis(500),
@@ -59,7 +66,20 @@ impl HttpConfig {
             entra_login_url: None,
             graph_url: None,
             google_directory_url: None,
+            max_body: 64 * 1024 * 1024,
+            max_people: 2_000_000,
+            sync_deadline: Duration::from_secs(2 * 3600),
+            syncs_per_org: 2,
+            timeout,
         }
+    }
+
+    /// Send every provider request through `proxy` (`MUSTER_PROVIDER_PROXY`).
+    /// The proxy then resolves provider names: what it may reach is its
+    /// own policy's business (the URL checks on typed addresses still apply).
+    pub fn with_proxy(mut self, proxy: url::Url) -> Result<Self, reqwest::Error> {
+        self.client = build_client(self.allow_insecure, self.timeout, Some(proxy))?;
+        Ok(self)
     }
 
     pub fn client(&self) -> Client {
@@ -69,6 +89,25 @@ impl HttpConfig {
             retry_also: None,
         }
     }
+}
+
+fn build_client(
+    allow_insecure: bool,
+    timeout: Duration,
+    proxy: Option<url::Url>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    let builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        // A redirect could lead to an address the URL check refused.
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(url_guard::GuardedResolver { allow_insecure }))
+        .user_agent(concat!("Muster/", env!("CARGO_PKG_VERSION")));
+    let builder = match proxy {
+        Some(proxy) => builder.proxy(reqwest::Proxy::all(proxy)?),
+        None => builder.no_proxy(),
+    };
+    builder.build()
 }
 
 /// A failed request, after any retries. An `Error`, so that clients of other
@@ -94,6 +133,9 @@ pub enum HttpError {
     /// The body could not be read.
     #[error("{0}")]
     Body(String),
+    /// The body was longer than `max_body` bytes: reading stopped there.
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
 }
 
 impl HttpError {
@@ -110,6 +152,10 @@ impl HttpError {
             ),
             Self::Connect(detail) => format!("Could not connect to {host}: {detail}."),
             Self::Body(detail) => format!("The answer from {host} was cut off: {detail}. Try again."),
+            Self::TooLarge(max) => format!(
+                "The answer from {host} is larger than {} MB, the most Muster reads (MUSTER_PROVIDER_MAX_BODY_MB); it stopped reading. Check the address, or raise the limit.",
+                max / (1024 * 1024)
+            ),
             Self::Status { status, .. } => format!("{host} answered {status}."),
         }
     }
@@ -178,12 +224,12 @@ impl Client {
                     Ok(resp) => {
                         let status = resp.status();
                         let headers = resp.headers().clone();
-                        match resp.bytes().await {
+                        match read_capped(resp, self.config.max_body).await {
                             Ok(body) if status.is_success() => {
                                 return Ok(Response {
                                     status,
                                     headers,
-                                    body: body.to_vec(),
+                                    body,
                                 })
                             }
                             Ok(body) => Err(HttpError::Status {
@@ -191,8 +237,7 @@ impl Client {
                                 headers,
                                 body: String::from_utf8_lossy(&body).into_owned(),
                             }),
-                            Err(e) if e.is_timeout() => Err(HttpError::Timeout),
-                            Err(e) => Err(HttpError::Body(e.to_string())),
+                            Err(e) => Err(e),
                         }
                     }
                     Err(e) => Err(classify(&e)),
@@ -235,7 +280,29 @@ impl Client {
             HttpError::Timeout | HttpError::Connect(_) | HttpError::Body(_) => {
                 Some(backoff.min(self.config.max_delay))
             }
-            HttpError::Dns(_) | HttpError::Tls(_) => None,
+            HttpError::Dns(_) | HttpError::Tls(_) | HttpError::TooLarge(_) => None,
+        }
+    }
+}
+
+/// Read a body as it streams in, up to `max` bytes: a provider that sends
+/// more (or says it will) is cut off there, not held in memory whole.
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, HttpError> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(HttpError::TooLarge(max));
+    }
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > max {
+                    return Err(HttpError::TooLarge(max));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) if e.is_timeout() => return Err(HttpError::Timeout),
+            Err(e) => return Err(HttpError::Body(e.to_string())),
         }
     }
 }
@@ -368,6 +435,62 @@ fn last_cause(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    /// A local server answering every request with `body_len` bytes, sent in
+    /// chunks without a Content-Length (so only counting can stop it), or
+    /// announcing its length when `announce`.
+    async fn big_answers(body_len: usize, announce: bool) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = socket.read(&mut buf).await;
+                    let head = if announce {
+                        format!("HTTP/1.1 200 OK\r\ncontent-length: {body_len}\r\n\r\n")
+                    } else {
+                        "HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_string()
+                    };
+                    if socket.write_all(head.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let chunk = vec![b'x'; 64 * 1024];
+                    let mut sent = 0;
+                    while sent < body_len {
+                        let n = chunk.len().min(body_len - sent);
+                        if socket.write_all(&chunk[..n]).await.is_err() {
+                            return;
+                        }
+                        sent += n;
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_cap_is_cut_off() {
+        let mut config = HttpConfig::new(true, Duration::from_secs(5));
+        config.max_body = 1024 * 1024;
+        config.max_attempts = 1;
+        let client = config.client();
+        for announce in [false, true] {
+            let url = big_answers(8 * 1024 * 1024, announce).await;
+            let err = client.send(|c| c.get(&url)).await.err().unwrap();
+            assert!(
+                matches!(err, HttpError::TooLarge(n) if n == 1024 * 1024),
+                "{err:?}"
+            );
+            assert!(err
+                .network_message("example.com")
+                .contains("larger than 1 MB"));
+        }
+        let url = big_answers(1000, false).await;
+        assert_eq!(client.send(|c| c.get(&url)).await.unwrap().body.len(), 1000);
+    }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

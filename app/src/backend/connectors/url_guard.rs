@@ -60,7 +60,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -71,21 +71,40 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || a == 0
         // Shared address space (carrier-grade NAT), 100.64.0.0/10.
         || (a == 100 && (64..128).contains(&b))
+        // IETF protocol assignments 192.0.0.0/24, and the 6to4 relay 192.88.99.0/24.
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 192 && b == 88 && c == 99)
         // Benchmarking, 198.18.0.0/15, and reserved, 240.0.0.0/4.
         || (a == 198 && (b == 18 || b == 19))
         || a >= 240)
 }
 
+/// IPv6 outside the public unicast space, or a form of it that reaches IPv4
+/// through a translator or tunnel (whose IPv4 end the guard cannot see).
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
-    !(ip.is_loopback()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        // Unique local fc00::/7 and link-local fe80::/10.
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-        // Documentation 2001:db8::/32.
-        || (first == 0x2001 && ip.segments()[1] == 0x0db8))
+    let s = ip.segments();
+    // 6to4, 2002::/16: it reaches the IPv4 address in its bits 16 to 48.
+    if s[0] == 0x2002 {
+        let [a, b] = s[1].to_be_bytes();
+        let [c, d] = s[2].to_be_bytes();
+        return is_public_v4(Ipv4Addr::new(a, b, c, d));
+    }
+    !(ip.is_multicast()
+        // ::/96: unspecified, loopback, and IPv4-compatible ::a.b.c.d.
+        || s[..6] == [0; 6]
+        // IPv4-translated ::ffff:0:a.b.c.d (the mapped ::ffff:a.b.c.d is read as IPv4 before).
+        || (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0)
+        // NAT64: the well-known 64:ff9b::/96 and the local-use 64:ff9b:1::/48.
+        || (s[0] == 0x64 && s[1] == 0xff9b)
+        // Discard-only 100::/64.
+        || (s[0] == 0x100 && s[1..4] == [0; 3])
+        // Teredo 2001::/32, benchmarking 2001:2::/48, documentation 2001:db8::/32 and 3fff::/20.
+        || (s[0] == 0x2001 && (s[1] == 0 || (s[1] == 2 && s[2] == 0) || s[1] == 0x0db8))
+        || (s[0] == 0x3fff && s[1] < 0x1000)
+        // Unique local fc00::/7, link-local fe80::/10, site-local fec0::/10.
+        || (s[0] & 0xfe00) == 0xfc00
+        || (s[0] & 0xffc0) == 0xfe80
+        || (s[0] & 0xffc0) == 0xfec0)
 }
 
 /// The error a refused resolution carries, found again by [`refusal_in`].
@@ -125,26 +144,123 @@ impl Resolve for GuardedResolver {
             let host = name.as_str().to_string();
             let addrs: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs
-                .iter()
-                .copied()
-                .filter(|a| allow_insecure || is_public(a.ip()))
-                .collect();
-            if allowed.is_empty() {
-                let reason = match addrs.first() {
-                    Some(a) => format!("{host} resolves to {}, a private or local address", a.ip()),
-                    None => format!("{host} has no address"),
-                };
-                return Err(Box::new(Refused(reason)) as Box<dyn std::error::Error + Send + Sync>);
+            match allowed(&host, addrs, allow_insecure) {
+                Ok(allowed) => Ok(Box::new(allowed.into_iter()) as Addrs),
+                Err(reason) => {
+                    Err(Box::new(Refused(reason)) as Box<dyn std::error::Error + Send + Sync>)
+                }
             }
-            Ok(Box::new(allowed.into_iter()) as Addrs)
         })
     }
+}
+
+/// The addresses of `host` that may be connected to, or why none may (never
+/// saying which address a name resolved to: that would map the network).
+fn allowed(
+    host: &str,
+    addrs: Vec<SocketAddr>,
+    allow_insecure: bool,
+) -> Result<Vec<SocketAddr>, String> {
+    if addrs.is_empty() {
+        return Err(format!("{host} has no address"));
+    }
+    let allowed: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|a| allow_insecure || is_public(a.ip()))
+        .collect();
+    if allowed.is_empty() {
+        return Err(format!(
+            "{host} resolves to a private or local address; Muster only connects to public addresses"
+        ));
+    }
+    Ok(allowed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn any_ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(|o| IpAddr::V4(Ipv4Addr::from(o))),
+            any::<[u16; 8]>().prop_map(|s| IpAddr::V6(Ipv6Addr::from(s))),
+            // IPv6 forms that carry an IPv4 address, around the edges that matter.
+            (
+                any::<[u8; 4]>(),
+                prop::sample::select(vec![0u16, 0xffff, 0x64, 0x2002])
+            )
+                .prop_map(|(o, form)| {
+                    let v4 = u32::from(Ipv4Addr::from(o));
+                    let (hi, lo) = ((v4 >> 16) as u16, v4 as u16);
+                    IpAddr::V6(match form {
+                        0x64 => Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, hi, lo),
+                        0x2002 => Ipv6Addr::new(0x2002, hi, lo, 0, 0, 0, 0, 1),
+                        f => Ipv6Addr::new(0, 0, 0, 0, 0, f, hi, lo),
+                    })
+                }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// Whatever a name resolves to, only public addresses are kept, and a
+        /// refusal names no address.
+        #[test]
+        fn any_resolution_keeps_only_public_addresses(
+            ips in prop::collection::vec(any_ip(), 0..6),
+        ) {
+            let addrs: Vec<SocketAddr> = ips.iter().map(|ip| SocketAddr::new(*ip, 443)).collect();
+            match allowed("host.example", addrs.clone(), false) {
+                Ok(kept) => {
+                    prop_assert!(!kept.is_empty());
+                    prop_assert!(kept.iter().all(|a| is_public(a.ip())));
+                    prop_assert_eq!(kept.len(), ips.iter().filter(|ip| is_public(**ip)).count());
+                }
+                Err(reason) => {
+                    prop_assert!(ips.iter().all(|ip| !is_public(*ip)));
+                    for ip in &ips {
+                        prop_assert!(!reason.contains(&ip.to_string()), "{}", reason);
+                    }
+                }
+            }
+            prop_assert_eq!(allowed("h", addrs.clone(), true).map(|a| a.len()).unwrap_or(0), addrs.len());
+        }
+
+        /// An IPv4 address is as public in any IPv6 form that reaches it as it is itself.
+        #[test]
+        fn ipv4_in_ipv6_clothing_is_no_more_public(o in any::<[u8; 4]>()) {
+            let v4 = Ipv4Addr::from(o);
+            prop_assert_eq!(is_public(IpAddr::V6(v4.to_ipv6_mapped())), is_public(IpAddr::V4(v4)));
+            let [a, b, c, d] = o;
+            let six_to_four = Ipv6Addr::new(0x2002, u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]), 0, 0, 0, 0, 1);
+            prop_assert_eq!(is_public(IpAddr::V6(six_to_four)), is_public(IpAddr::V4(v4)));
+            prop_assert!(!is_public(IpAddr::V6(v4.to_ipv6_compatible())));
+        }
+
+        /// Any text typed as a URL is either refused with a message or is an
+        /// https URL to a host that is not a refused address.
+        #[test]
+        fn any_typed_url_is_refused_or_safe(raw in prop_oneof![
+            any::<String>(),
+            "https?://[a-z0-9.:@\\[\\]%-]{0,30}(/[a-z]{0,5})?",
+        ]) {
+            match check_user_url(&raw, false, "f") {
+                Ok(url) => {
+                    prop_assert_eq!(url.scheme(), "https");
+                    prop_assert!(url.username().is_empty() && url.password().is_none());
+                    match url.host() {
+                        Some(Host::Ipv4(ip)) => prop_assert!(is_public(IpAddr::V4(ip))),
+                        Some(Host::Ipv6(ip)) => prop_assert!(is_public(IpAddr::V6(ip))),
+                        Some(Host::Domain(_)) => {}
+                        None => prop_assert!(false, "no host: {}", raw),
+                    }
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
 
     #[test]
     fn private_and_local_addresses_are_refused() {
@@ -160,10 +276,46 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "192.0.0.8",
+            "192.88.99.1",
+            // NAT64, well-known and local-use, even to a public IPv4 address.
+            "64:ff9b::8.8.8.8",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b:1::a00:1",
+            // IPv4-compatible and IPv4-translated.
+            "::127.0.0.1",
+            "::8.8.8.8",
+            "::ffff:0:10.0.0.1",
+            // 6to4 of a private or loopback address.
+            "2002:7f00:1::",
+            "2002:a00:1::1",
+            "2002:c0a8:101::",
+            // Teredo, site-local, unique local, multicast, discard, documentation.
+            "2001::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "feff::1",
+            "fc00::1",
+            "fdff:ffff::1",
+            "ff02::1",
+            "ff0e::1",
+            "100::1",
+            "2001:db8::1",
+            "3fff::1",
+            "2001:2::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "140.82.112.3", "2606:4700::1111"] {
+        for ip in [
+            "8.8.8.8",
+            "140.82.112.3",
+            "2606:4700::1111",
+            "2a00:1450:4009:81f::200e",
+            // 6to4 of a public address reaches that address.
+            "2002:808:808::1",
+            "2001:4860::8888",
+            "3fff:1000::1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }
@@ -191,9 +343,13 @@ mod tests {
             .await
             .err()
             .expect("localhost is refused");
-        assert!(refusal_in(err.as_ref())
-            .unwrap()
-            .contains("private or local"));
+        let reason = refusal_in(err.as_ref()).unwrap();
+        assert!(reason.contains("private or local"), "{reason}");
+        // Which address it resolved to is not said: that would map the network.
+        assert!(
+            !reason.contains("127.0.0.1") && !reason.contains("::1"),
+            "{reason}"
+        );
         let open = GuardedResolver {
             allow_insecure: true,
         };

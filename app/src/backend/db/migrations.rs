@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0002SearchAtScale),
             Box::new(M0003Imports),
             Box::new(M0004Integrations),
+            Box::new(M0005SessionActivity),
         ]
     }
 }
@@ -53,6 +54,7 @@ enum Sessions {
     OrgId,
     CreatedAt,
     ExpiresAt,
+    LastSeenAt,
 }
 
 #[derive(DeriveIden)]
@@ -808,6 +810,46 @@ impl MigrationTrait for M0004Integrations {
                     .col(ContactGroups::ExternalId)
                     .unique()
                     .and_where(Expr::col(ContactGroups::IntegrationId).is_not_null())
+                    .take(),
+            )
+            .await
+    }
+}
+
+struct M0005SessionActivity;
+
+impl MigrationName for M0005SessionActivity {
+    fn name(&self) -> &str {
+        "m0005_session_activity"
+    }
+}
+
+/// When each session was last used, for the idle timeout. Sessions of
+/// earlier releases count as used when this runs.
+#[async_trait::async_trait]
+impl MigrationTrait for M0005SessionActivity {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Sessions::Table)
+                    .add_column(int(Sessions::LastSeenAt).default(0))
+                    .take(),
+            )
+            .await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(Sessions::Table)
+                    .value(Sessions::LastSeenAt, now)
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("sessions_expiry", Sessions::Table)
+                    .col(Sessions::ExpiresAt)
                     .take(),
             )
             .await

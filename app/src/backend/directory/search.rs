@@ -150,6 +150,7 @@ pub async fn search(
     org: OrgId,
     query: &ContactQuery,
 ) -> Result<ContactPage, AppError> {
+    query.check()?;
     let limit = ContactQuery::PAGE_SIZE;
     let (cursor, backwards) = if !query.before.is_empty() {
         (Some(decode_cursor(&query.before)?), true)
@@ -258,6 +259,7 @@ pub async fn export_page(
     after: Option<&ExportCursor>,
     limit: u64,
 ) -> Result<Vec<ExportRow>, AppError> {
+    query.check()?;
     let criteria = Criteria::new(org, query);
     matching::<ExportRow>(db, &criteria, EXPORT_COLUMNS, after, false, limit).await
 }
@@ -416,6 +418,61 @@ mod tests {
         assert!(
             decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("x")).is_err()
         );
+    }
+
+    /// Any search and filter text becomes a query SQLite runs (FTS5 is strict
+    /// about its syntax: a stray quote would be an error), or is refused as
+    /// too long; never a failure, never a panic.
+    #[test]
+    fn any_search_is_a_query_that_runs() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestCaseError, TestRunner};
+        let dir = std::env::temp_dir().join(format!("muster-search-prop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = format!("sqlite://{}/t.db", dir.display());
+        let db = rt.block_on(async {
+            let db = crate::backend::db::connect(&url).await.unwrap();
+            let _ = crate::backend::db::migrate(&db).await.unwrap();
+            db.execute_unprepared(
+                "INSERT INTO organisations (id, name, default_region, time_zone, created_at) \
+                 VALUES (1, 'Org', 'GB', 'UTC', 0)",
+            )
+            .await
+            .unwrap();
+            db
+        });
+        let text = prop_oneof![
+            any::<String>(),
+            "[a-zA-Z0-9 \"'*^:()\\-+.@_]{0,12}",
+            "[\"* ]{0,6}(AND|OR|NOT|NEAR)[\"* ]{0,6}",
+            "[a \"]{195,205}",
+        ];
+        let mut runner = TestRunner::new(Config::with_cases(600));
+        runner
+            .run(&(text.clone(), text), |(q, department)| {
+                let too_long = q.chars().count() > ContactQuery::MAX_TEXT
+                    || department.chars().count() > ContactQuery::MAX_TEXT;
+                let query = ContactQuery {
+                    q,
+                    department,
+                    ..Default::default()
+                };
+                match rt.block_on(search(&db, OrgId::trusted(1), &query)) {
+                    Ok(page) if !too_long => {
+                        prop_assert_eq!(page.total, 0);
+                        Ok(())
+                    }
+                    Err(AppError::Invalid(_)) if too_long => Ok(()),
+                    other => Err(TestCaseError::fail(format!("{query:?}: {other:?}"))),
+                }
+            })
+            .unwrap();
+        drop(db);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -128,6 +128,17 @@ pub fn line_at(text: &str, offset: u64) -> u64 {
 }
 
 fn broken(e: &csv::Error) -> Unusable {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        if let Some(long) = io
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<stream::RecordTooLong>())
+        {
+            return Unusable::Broken {
+                line: long.line,
+                reason: long.to_string(),
+            };
+        }
+    }
     Unusable::Broken {
         line: e.position().map_or(0, |p| p.line()),
         reason: match e.kind() {

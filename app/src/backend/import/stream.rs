@@ -15,6 +15,30 @@ pub fn too_large(limit: u64) -> String {
     )
 }
 
+/// The longest record read, in bytes of text: a longer one is refused with
+/// its line before the reader holds it whole (a quote left open, or a file
+/// that is not a list of people).
+pub const MAX_RECORD: usize = 1024 * 1024;
+
+/// The error a record longer than [`MAX_RECORD`] raises inside the reader;
+/// `import::broken` finds its line in it.
+#[derive(Debug)]
+pub struct RecordTooLong {
+    pub line: u64,
+}
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "a record starts there that is longer than {} MB",
+            MAX_RECORD / (1024 * 1024)
+        )
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
 /// CSV records read from an upload, header first.
 pub type Records<'a> = csv::Reader<Box<dyn Read + Send + 'a>>;
 
@@ -44,6 +68,8 @@ pub fn records<'a, R: Read + Send + 'a>(
         opened_on: 0,
         offset: 0,
         line_start: true,
+        record_bytes: 0,
+        record_line: 1,
         open: watch.open.clone(),
         starts: watch.starts.clone(),
     };
@@ -111,6 +137,9 @@ struct QuoteScanner<R> {
     /// Bytes passed through, and whether the next one begins a line.
     offset: u64,
     line_start: bool,
+    /// Bytes of the record being read so far, and the line it starts on.
+    record_bytes: usize,
+    record_line: u64,
     open: Arc<AtomicU64>,
     starts: Option<LineStarts>,
 }
@@ -125,6 +154,23 @@ impl<R: Read> Read for QuoteScanner<R> {
         for &b in &buf[..n] {
             let at = self.offset;
             self.offset += 1;
+            if self.record_bytes == 0 {
+                self.record_line = self.line;
+            }
+            // A line break outside quotes ends the record.
+            if b == b'\n' && self.state != State::Quoted {
+                self.record_bytes = 0;
+            } else {
+                self.record_bytes += 1;
+                if self.record_bytes > MAX_RECORD {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        RecordTooLong {
+                            line: self.record_line,
+                        },
+                    ));
+                }
+            }
             match b {
                 b'\n' => {
                     self.line += 1;
@@ -217,6 +263,28 @@ mod tests {
             (1, Some(2)),
             "an escaped quote does not close"
         );
+    }
+
+    #[test]
+    fn a_record_longer_than_the_limit_is_refused_with_its_line() {
+        let long = "x".repeat(MAX_RECORD);
+        for text in [
+            format!("a,b\n1,2\n3,{long}\n"),
+            format!("a,b\n1,2\n\"3\n{long}\",4\n"),
+            format!("a,b\n1,2\n\"open,{long}"),
+        ] {
+            let (mut reader, _) = records(text.as_bytes(), TextEncoding::Utf8, b',', false);
+            let err = reader.records().find_map(Result::err).expect("refused");
+            let csv::ErrorKind::Io(io) = err.kind() else {
+                panic!("{err}")
+            };
+            let too_long = io.get_ref().and_then(|e| e.downcast_ref::<RecordTooLong>());
+            assert_eq!(too_long.map(|e| e.line), Some(3), "{err}");
+        }
+        // Just under the limit is read.
+        let fits = format!("a,b\n1,{}\n", "x".repeat(MAX_RECORD - 10));
+        let (mut reader, _) = records(fits.as_bytes(), TextEncoding::Utf8, b',', false);
+        assert_eq!(reader.records().filter(Result::is_ok).count(), 1);
     }
 
     #[test]

@@ -5,15 +5,17 @@
 pub mod sync;
 
 use crate::backend::connectors::{Credentials, HttpConfig};
-use crate::backend::db::entities::{contact, contact_group, integration};
+use crate::backend::db::entities::{contact, contact_group, integration, Organisation};
 use crate::backend::db::{begin_write, from_ms, now_ms};
 use crate::backend::domain::OrgId;
 use crate::backend::vault::Vault;
-use crate::model::{AppError, Integration, IntegrationStatus, Provider, SecretState, SyncResult};
+use crate::model::{
+    AppError, FieldError, Integration, IntegrationStatus, Provider, SecretState, SyncResult,
+};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use secrecy::ExposeSecret;
 use std::collections::BTreeMap;
@@ -185,7 +187,9 @@ pub async fn credentials(
 
 /// The credentials of integration `id` as an edit form changes them: the
 /// settings as typed, and each secret typed replacing the stored one (a secret
-/// left empty keeps the stored value).
+/// left empty keeps the stored value). A stored secret never follows a changed
+/// address: when a setting that decides where secrets go changed, every secret
+/// must be typed again, or nothing is merged.
 pub async fn merge_credentials(
     db: &impl ConnectionTrait,
     vault: &Vault,
@@ -195,6 +199,21 @@ pub async fn merge_credentials(
 ) -> Result<(Provider, Credentials), AppError> {
     let (provider, stored) = credentials(db, vault, org, id).await?;
     let typed = Credentials::from_form(provider, form);
+    let moved = provider.moved_destinations(&stored.settings, form);
+    if !moved.is_empty() {
+        let missing: Vec<FieldError> = provider
+            .fields()
+            .iter()
+            .filter(|f| f.is_secret() && !typed.secrets.contains_key(f.key))
+            .map(|f| FieldError {
+                field: f.key.to_string(),
+                message: Provider::retype_secret(&moved, f.label),
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(AppError::Invalid(missing));
+        }
+    }
     let mut secrets = stored.secrets;
     secrets.extend(typed.secrets);
     Ok((
@@ -301,11 +320,31 @@ pub async fn start_sync(
     stale_after: Duration,
 ) -> Result<Integration, AppError> {
     get(db, org, id).await?;
-    if !claim_sync(db, org, id, stale_after).await? {
+    // At most `syncs_per_org` syncs of one organisation at once, so that one
+    // organisation cannot take every connection: counted and claimed in one
+    // transaction, with the organisation's row locked on PostgreSQL.
+    let tx = begin_write(db).await?;
+    Organisation::find_by_id(org.get())
+        .lock_exclusive()
+        .one(&tx)
+        .await?;
+    let others = integration::Entity::find()
+        .filter(integration::Column::OrgId.eq(org.get()))
+        .filter(integration::Column::Id.ne(id))
+        .filter(running(now_ms(), stale_after))
+        .count(&tx)
+        .await?;
+    if others >= http.syncs_per_org.max(1) as u64 {
+        return Err(AppError::Conflict(format!(
+            "{others} syncs of this organisation are running; start this one when one of them has finished."
+        )));
+    }
+    if !claim_sync(&tx, org, id, stale_after).await? {
         return Err(AppError::Conflict(
             "A sync of this integration is already running.".into(),
         ));
     }
+    tx.commit().await?;
     let (db2, http) = (db.clone(), http.clone());
     tokio::spawn(async move {
         let beat = stale_after / 4;

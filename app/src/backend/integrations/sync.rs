@@ -47,7 +47,16 @@ pub async fn run(
         id,
         beat_every,
     ));
-    let outcome = fetch_and_apply(db, vault, http, org, id).await;
+    // Past the deadline the work is dropped: a read stops, an apply's
+    // transaction rolls back.
+    let outcome = tokio::time::timeout(http.sync_deadline, fetch_and_apply(db, vault, http, org, id))
+        .await
+        .unwrap_or_else(|_| {
+            Err(AppError::Upstream(format!(
+                "The sync did not finish within {} minutes (MUSTER_SYNC_DEADLINE_MINUTES), so it was stopped and nothing was changed. Check that the system answers promptly, then sync again.",
+                http.sync_deadline.as_secs().div_ceil(60)
+            )))
+        });
     heartbeat.abort();
     match &outcome {
         Ok(result) => {
@@ -83,14 +92,20 @@ async fn fetch_and_apply(
     let connector = connectors::connector(provider, &credentials, http)?;
     let region = auth::org(db, org).await?.default_region;
     let started = std::time::Instant::now();
-    let validator = Validator::start(region.clone());
-    let read = connector
+    let validator = Validator::start(region.clone(), http.max_people);
+    let reading = connector
         .directory(&validator)
         .instrument(tracing::info_span!(
             "read_directory",
             provider = provider.key()
-        ))
-        .await;
+        ));
+    let read = tokio::select! {
+        read = reading => read,
+        () = validator.too_many() => Err(connectors::ConnectorError::Provider(format!(
+            "The directory holds more than {} people, the most one sync reads (MUSTER_SYNC_MAX_PEOPLE), so Muster stopped reading and changed nothing. Check the system's user filters, or raise the limit.",
+            http.max_people
+        ))),
+    };
     let checked = validator.finish().await?;
     let dir = read?;
     tracing::info!(
@@ -112,10 +127,19 @@ type Checked = (String, Option<ValidContact>);
 struct Validator {
     people: std::sync::mpsc::Sender<Person>,
     thread: std::thread::JoinHandle<Vec<Checked>>,
+    /// People read so far, the most allowed, and the signal once past it.
+    read: std::sync::atomic::AtomicUsize,
+    max: usize,
+    over: tokio::sync::Notify,
 }
 
 impl Validator {
-    fn start(region: String) -> Self {
+    /// Resolves once more than the allowed number of people have been read.
+    async fn too_many(&self) {
+        self.over.notified().await
+    }
+
+    fn start(region: String, max: usize) -> Self {
         let (people, incoming) = std::sync::mpsc::channel::<Person>();
         let thread = std::thread::spawn(move || {
             incoming
@@ -126,7 +150,13 @@ impl Validator {
                 })
                 .collect()
         });
-        Self { people, thread }
+        Self {
+            people,
+            thread,
+            read: Default::default(),
+            max,
+            over: tokio::sync::Notify::new(),
+        }
     }
 
     /// Everyone checked, in the order they were read.
@@ -142,6 +172,12 @@ impl Validator {
 
 impl connectors::Progress for Validator {
     fn person(&self, person: &Person) {
+        let read = self.read.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if read > self.max {
+            // Stored if nobody waits yet: the read is stopped all the same.
+            self.over.notify_one();
+            return;
+        }
         // The thread lives until `finish`, so the send cannot fail before.
         let _ = self.people.send(person.clone());
     }

@@ -2,7 +2,7 @@
 //! upload itself (streamed to disk, with the browser showing its progress),
 //! the error report of an upload, and the export.
 
-use crate::backend::auth::{self, CurrentUser};
+use crate::backend::auth::CurrentUser;
 use crate::backend::import::export::{self, Export};
 use crate::backend::import::job;
 use crate::backend::AppState;
@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use http::{header, HeaderMap, HeaderValue};
+use http::{header, Extensions, HeaderMap, HeaderValue};
 use serde::Deserialize;
 
 /// An error as the browser's upload code reads it: the status, and the
@@ -20,9 +20,13 @@ fn failure(e: AppError) -> Response {
     (e.status(), Json(e)).into_response()
 }
 
-async fn caller(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser, AppError> {
-    let token = auth::token_from_headers(headers).ok_or(AppError::Unauthenticated)?;
-    auth::user_for_token(&state.db, &token)
+async fn caller(
+    state: &AppState,
+    extensions: &Extensions,
+    headers: &HeaderMap,
+) -> Result<CurrentUser, AppError> {
+    state
+        .session_user(extensions, headers)
         .await?
         .ok_or(AppError::Unauthenticated)
 }
@@ -38,10 +42,11 @@ pub struct UploadQuery {
 pub async fn upload(
     State(state): State<AppState>,
     Query(q): Query<UploadQuery>,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let user = match caller(&state, &headers).await {
+    let user = match caller(&state, &extensions, &headers).await {
         Ok(u) => u,
         Err(e) => return failure(e),
     };
@@ -55,9 +60,12 @@ pub async fn upload(
         Some(n) if n > config.max_bytes => Err(AppError::TooLarge(
             crate::backend::import::stream::too_large(config.max_bytes),
         )),
-        _ => job::store(config, body.into_data_stream()).await,
+        _ => match job::check_space(config, declared) {
+            Ok(()) => job::store(config, body.into_data_stream()).await,
+            Err(e) => Err(e),
+        },
     };
-    match job::receive(&state.db, &user, &q.name, received).await {
+    match job::receive(&state.db, &user, config.max_waiting, &q.name, received).await {
         Ok(preview) => Json(preview).into_response(),
         Err(e) => failure(e),
     }
@@ -85,9 +93,10 @@ fn csv_download(name: &str, body: Body) -> Response {
 pub async fn problems(
     State(state): State<AppState>,
     Path(id): Path<i64>,
+    extensions: Extensions,
     headers: HeaderMap,
 ) -> Response {
-    let user = match caller(&state, &headers).await {
+    let user = match caller(&state, &extensions, &headers).await {
         Ok(u) => u,
         Err(e) => return failure(e),
     };
@@ -146,12 +155,16 @@ pub async fn problems(
 pub async fn export(
     State(state): State<AppState>,
     Query(query): Query<ContactQuery>,
+    extensions: Extensions,
     headers: HeaderMap,
 ) -> Response {
-    let user = match caller(&state, &headers).await {
+    let user = match caller(&state, &extensions, &headers).await {
         Ok(u) => u,
         Err(e) => return failure(e),
     };
+    if let Err(e) = query.check() {
+        return failure(e);
+    }
     let export = Export::new(state.db.clone(), user.org, query);
     let stream = futures_util::stream::unfold(Some(export), |export| async move {
         let mut export = export?;

@@ -1,7 +1,7 @@
 //! Request checks in front of every route: cross-site request refusal for state
 //! changes, and the redirects to setup or sign-in for pages.
 
-use crate::backend::{auth, AppState};
+use crate::backend::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -29,10 +29,10 @@ pub async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next
             Redirect::to("/setup").into_response()
         };
     }
-    let signed_in = match auth::token_from_headers(req.headers()) {
-        Some(token) => matches!(auth::user_for_token(&state.db, &token).await, Ok(Some(_))),
-        None => false,
-    };
+    let signed_in = matches!(
+        state.session_user(req.extensions(), req.headers()).await,
+        Ok(Some(_))
+    );
     match path {
         "/setup" => Redirect::to(if signed_in { "/contacts" } else { "/login" }).into_response(),
         "/login" if signed_in => Redirect::to("/contacts").into_response(),
@@ -45,6 +45,23 @@ pub async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next
                 .map(|p| p.as_str())
                 .unwrap_or("/");
             Redirect::to(&format!("/login?next={}", urlencoding::encode(target))).into_response()
+        }
+    }
+}
+
+/// Middleware: a request that changes state runs as a task of its own, so
+/// that it finishes (or its transaction rolls back whole) whatever the browser
+/// does. Without it, a tab closed right after Connect, Save or Start drops the
+/// connection, and the server drops the request's work wherever it was.
+pub async fn finish_what_starts(req: Request<Body>, next: Next) -> Response {
+    if is_safe(req.method()) {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(res) => res,
+        Err(e) => {
+            tracing::error!("a request's task failed: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
 }

@@ -4,5 +4,7 @@
 
 pub mod files;
 pub mod guard;
+pub mod headers;
 
-pub use guard::guard;
+pub use guard::{finish_what_starts, guard};
+pub use headers::{security_headers, set_page_policy};

@@ -26,7 +26,7 @@ pub fn AppShell(children: Children) -> impl IntoView {
                                 .map(|m| {
                                     view! {
                                         <span class="org-name">{m.org_name}</span>
-                                        <span class="user-email">{m.email}</span>
+                                        <a class="user-email" href="/account" title="Your account">{m.email}</a>
                                     }
                                 })
                         })}

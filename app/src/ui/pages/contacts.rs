@@ -230,6 +230,7 @@ fn Filters(query: Memo<ContactQuery>, facets: Facets) -> impl IntoView {
                     type="search"
                     placeholder="Search by name or email"
                     autocomplete="off"
+                    maxlength=ContactQuery::MAX_TEXT.to_string()
                     value=query.get_untracked().q
                     prop:value=move || text.get()
                     on:input=on_input

@@ -1,5 +1,6 @@
 //! One module per page.
 
+mod account;
 mod contact_detail;
 mod contacts;
 mod imports;
@@ -9,6 +10,7 @@ mod new_contact;
 mod setup;
 mod upload;
 
+pub use account::AccountPage;
 pub use contact_detail::ContactDetailPage;
 pub use contacts::ContactsPage;
 pub use imports::{ImportJobPage, ImportsPage};

@@ -120,6 +120,15 @@ pub fn SetupPage() -> impl IntoView {
                     <div class="notice error" role="alert" hidden=move || general().is_none()>
                         {general}
                     </div>
+                    <Field
+                        label="Setup code"
+                        name="setup_code"
+                        value=RwSignal::new(String::new())
+                        error=field_error(result, "setup_code")
+                        required=true
+                        autocomplete="off"
+                        hint="Muster printed it in its log when it started (the line with “setup code”), unless MUSTER_SETUP_CODE set it. It shows that you run this server."
+                    />
                     <fieldset>
                         <legend>"Organisation"</legend>
                         <Field label="Organisation name" name="org_name" value=RwSignal::new(String::new()) error=field_error(result, "org_name") required=true autocomplete="organization"/>

@@ -11,6 +11,8 @@ pub struct Model {
     pub org_id: i64,
     pub created_at: i64,
     pub expires_at: i64,
+    /// When it was last used (kept to the minute), for the idle timeout.
+    pub last_seen_at: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,12 +4,14 @@ use super::preview::{columns_of, waiting_file};
 use super::run::Run;
 use super::{format_of, get, load, mapping_of, status_of, ImportConfig};
 use crate::backend::auth::CurrentUser;
-use crate::backend::db::entities::import_job;
-use crate::backend::db::now_ms;
+use crate::backend::db::entities::{import_job, Organisation};
+use crate::backend::db::{begin_write, now_ms};
 use crate::backend::domain::OrgId;
 use crate::model::{AppError, ImportJob, ImportStatus};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+};
 
 /// Start importing a waiting upload with the columns mapped as the user chose.
 /// The job runs in the background; its progress is read with [`get`].
@@ -32,6 +34,26 @@ pub async fn start(
     let columns = serde_json::to_string(&columns_of(&mapping)).map_err(AppError::internal)?;
     let now = now_ms();
     use import_job::Column as J;
+    // One import runs per organisation at a time: the check and the start
+    // are one transaction, with the organisation's row locked on PostgreSQL
+    // (SQLite's write transaction already excludes every other writer).
+    let tx = begin_write(db).await?;
+    Organisation::find_by_id(user.org.get())
+        .lock_exclusive()
+        .one(&tx)
+        .await?;
+    let running = import_job::Entity::find()
+        .filter(J::OrgId.eq(user.org.get()))
+        .filter(J::Status.eq(ImportStatus::Running.as_str()))
+        .filter(J::Id.ne(id))
+        .count(&tx)
+        .await?;
+    if running > 0 {
+        return Err(AppError::Conflict(
+            "Another upload is being imported. Start this one when it has finished (or cancel it)."
+                .into(),
+        ));
+    }
     let started = import_job::Entity::update_many()
         .col_expr(J::Status, Expr::value(ImportStatus::Running.as_str()))
         .col_expr(J::Columns, Expr::value(columns))
@@ -40,13 +62,14 @@ pub async fn start(
         .filter(J::Id.eq(id))
         .filter(J::OrgId.eq(user.org.get()))
         .filter(J::Status.eq(ImportStatus::Previewed.as_str()))
-        .exec(db)
+        .exec(&tx)
         .await?;
     if started.rows_affected == 0 {
         return Err(AppError::Conflict(
             "This upload has already started.".into(),
         ));
     }
+    tx.commit().await?;
     let run = Run {
         db: db.clone(),
         id,

@@ -35,6 +35,24 @@ pub struct Received {
 
 /// Store an upload's body under `config.dir`, refusing it as soon as it passes
 /// the size limit.
+/// Refuse an upload of `size` bytes (the limit when not declared) that would
+/// leave the upload folder's disk with less free space than it must keep.
+pub fn check_space(config: &ImportConfig, size: Option<u64>) -> Result<(), AppError> {
+    std::fs::create_dir_all(&config.dir).map_err(AppError::internal)?;
+    let free = fs4::available_space(&config.dir).map_err(AppError::internal)?;
+    let keep = config.keep_free.unwrap_or(config.max_bytes);
+    let size = size.unwrap_or(config.max_bytes).min(config.max_bytes);
+    if free.saturating_sub(size) < keep {
+        tracing::warn!(free, size, keep, dir = %config.dir.display(), "upload refused: disk nearly full");
+        return Err(AppError::NoSpace(format!(
+            "The server's disk is nearly full: this upload would leave less than {} MB free. \
+             Ask whoever runs this Muster server to free some space, then upload again.",
+            keep.div_ceil(1024 * 1024)
+        )));
+    }
+    Ok(())
+}
+
 pub async fn store<S, B, E>(config: &ImportConfig, mut body: S) -> Result<Received, AppError>
 where
     S: futures_util::Stream<Item = Result<B, E>> + Unpin,

@@ -21,7 +21,7 @@ mod run;
 mod sweep;
 
 pub use control::{cancel, start};
-pub use file::{clean_file_name, is_blank, store, Received};
+pub use file::{check_space, clean_file_name, is_blank, store, Received};
 pub use preview::{preview_again, receive};
 pub use problems::{problems, ProblemRow};
 pub use sweep::{spawn_sweeper, sweep};
@@ -53,6 +53,12 @@ pub struct ImportConfig {
     /// Rows between two placements of new contacts in SQLite's search index
     /// (see `apply::Importer::place_every`).
     pub place_every: u64,
+    /// Free space the upload folder's disk must keep after an upload: by
+    /// default the upload limit (an upload that would leave less is refused).
+    pub keep_free: Option<u64>,
+    /// Uploads of one organisation that may wait for confirmation; a newer
+    /// one discards the oldest.
+    pub max_waiting: usize,
 }
 
 impl Default for ImportConfig {
@@ -63,6 +69,8 @@ impl Default for ImportConfig {
             stale_after: Duration::from_secs(30),
             batch_rows: 1000,
             place_every: 10_000,
+            keep_free: None,
+            max_waiting: 5,
         }
     }
 }

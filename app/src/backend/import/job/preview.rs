@@ -10,7 +10,10 @@ use crate::backend::import::columns::Mapping;
 use crate::backend::import::sniff::{TextEncoding, Unusable};
 use crate::backend::import::{self as import, stream};
 use crate::model::{AppError, ImportColumn, ImportPreview, ImportPreviewRow, ImportStatus};
-use sea_orm::{DatabaseConnection, EntityTrait, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use std::path::{Path, PathBuf};
 
 /// Rows shown in a preview.
@@ -29,17 +32,25 @@ fn analyse(path: &Path, region: &str, chose: Option<&[String]>) -> Result<Analys
         line: 0,
         reason: e.to_string(),
     })?;
-    let preview = import::preview(&sample, complete, region, PREVIEW_ROWS, chose)?;
     let file = std::fs::File::open(path).map_err(|e| Unusable::Broken {
         line: 0,
         reason: e.to_string(),
     })?;
-    let (mut reader, watch) = stream::records(
-        std::io::BufReader::with_capacity(256 * 1024, file),
-        preview.encoding,
-        preview.delimiter,
-        false,
-    );
+    let whole = std::io::BufReader::with_capacity(256 * 1024, file);
+    analyse_from(&sample, complete, whole, region, chose)
+}
+
+/// [`analyse`] of a file read as `sample` (its start, or all of it when
+/// `complete`) and then `whole`.
+fn analyse_from(
+    sample: &[u8],
+    complete: bool,
+    whole: impl std::io::Read + Send,
+    region: &str,
+    chose: Option<&[String]>,
+) -> Result<Analysis, Unusable> {
+    let preview = import::preview(sample, complete, region, PREVIEW_ROWS, chose)?;
+    let (mut reader, watch) = stream::records(whole, preview.encoding, preview.delimiter, false);
     let mut record = csv::StringRecord::new();
     let mut total_rows = 0u64;
     // The reader takes the header row itself.
@@ -164,13 +175,14 @@ async fn record(
 pub async fn receive(
     db: &DatabaseConnection,
     user: &CurrentUser,
+    max_waiting: usize,
     file_name: &str,
     received: Result<Received, AppError>,
 ) -> Result<ImportPreview, AppError> {
     let file_name = clean_file_name(file_name);
     let Received { path, bytes } = match received {
         Ok(r) => r,
-        Err(e @ (AppError::TooLarge(_) | AppError::BadRequest(_))) => {
+        Err(e @ (AppError::TooLarge(_) | AppError::BadRequest(_) | AppError::NoSpace(_))) => {
             record(db, user, &file_name, 0, None, None, Some(&e.to_string())).await?;
             return Err(e);
         }
@@ -193,7 +205,10 @@ pub async fn receive(
             let format = (p.encoding, p.delimiter, &p.mapping, analysis.total_rows);
             let id = record(db, user, &file_name, bytes, Some(&path), Some(format), None).await;
             match id {
-                Ok(id) => Ok(to_model_preview(id, &file_name, bytes, &analysis)),
+                Ok(id) => {
+                    discard_oldest_waiting(db, user, max_waiting).await?;
+                    Ok(to_model_preview(id, &file_name, bytes, &analysis))
+                }
                 Err(e) => {
                     let _ = tokio::fs::remove_file(&path).await;
                     Err(e)
@@ -201,6 +216,49 @@ pub async fn receive(
             }
         }
     }
+}
+
+/// Keep at most `max_waiting` uploads of the organisation waiting for
+/// confirmation: older ones are discarded, with their files, and say why.
+async fn discard_oldest_waiting(
+    db: &DatabaseConnection,
+    user: &CurrentUser,
+    max_waiting: usize,
+) -> Result<(), AppError> {
+    use import_job::Column as J;
+    let old = import_job::Entity::find()
+        .filter(J::OrgId.eq(user.org.get()))
+        .filter(J::Status.eq(ImportStatus::Previewed.as_str()))
+        .order_by_desc(J::CreatedAt)
+        .order_by_desc(J::Id)
+        .offset(max_waiting.max(1) as u64)
+        // SQLite has no OFFSET without a LIMIT; far more than can ever wait.
+        .limit(10_000)
+        .all(db)
+        .await?;
+    for job in old {
+        let discarded = import_job::Entity::update_many()
+            .col_expr(J::Status, Expr::value(ImportStatus::Discarded.as_str()))
+            .col_expr(J::StoredPath, Expr::value(None::<String>))
+            .col_expr(J::FinishedAt, Expr::value(now_ms()))
+            .col_expr(
+                J::Message,
+                Expr::value(format!(
+                    "Discarded unconfirmed: at most {} uploads can wait for confirmation, and newer ones arrived.",
+                    max_waiting.max(1)
+                )),
+            )
+            .filter(J::Id.eq(job.id))
+            .filter(J::Status.eq(ImportStatus::Previewed.as_str()))
+            .exec(db)
+            .await?;
+        if discarded.rows_affected > 0 {
+            if let Some(path) = &job.stored_path {
+                let _ = tokio::fs::remove_file(path).await;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A waiting upload's file, or why it cannot be used any more.
@@ -246,4 +304,56 @@ pub async fn preview_again(
         row.file_bytes.max(0) as u64,
         &analysis,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
+        match analyse_from(bytes, true, bytes, "GB", None) {
+            Ok(a) => {
+                prop_assert!(a.preview.rows.len() <= PREVIEW_ROWS);
+                prop_assert!(a.total_rows as usize <= bytes.len());
+            }
+            Err(e) => prop_assert!(!e.to_string().trim().is_empty()),
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1500))]
+
+        /// Any bytes at all: refused with a message, or read; never a panic.
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+            check(&bytes)?;
+        }
+
+        /// Text shaped like a CSV file, with quotes, delimiters, line breaks,
+        /// byte order marks and bytes of other encodings in odd places.
+        #[test]
+        fn csv_like_text_is_read_or_refused(parts in prop::collection::vec(prop_oneof![
+            Just(b"First Name,Last Name,Email\r\n".to_vec()),
+            Just(b"Given name;Surname;E-mail;Cell\n".to_vec()),
+            Just(b"\xEF\xBB\xBF".to_vec()),
+            Just(b"\xFF\xFE".to_vec()),
+            Just(b"\"".to_vec()),
+            Just(b"\"\"".to_vec()),
+            Just(b",".to_vec()),
+            Just(b";".to_vec()),
+            Just(b"\t".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\0".to_vec()),
+            Just("Zo\u{eb} \u{c5}ngstr\u{f6}m".as_bytes().to_vec()),
+            Just(b"caf\xE9".to_vec()),
+            Just(b"ada@example.com".to_vec()),
+            Just(b"+44 7911 123456".to_vec()),
+            "[a-z ]{0,8}".prop_map(String::into_bytes),
+        ], 0..60)) {
+            check(&parts.concat())?;
+        }
+    }
 }

@@ -38,6 +38,10 @@ pub(super) fn ConnectDialog(
             (*f, RwSignal::new(initial))
         })
         .collect();
+    let stored = existing
+        .as_ref()
+        .map(|i| i.settings.clone())
+        .unwrap_or_default();
     let set_at = move |key: &str| {
         existing
             .as_ref()
@@ -53,6 +57,18 @@ pub(super) fn ConnectDialog(
                 .map(|(f, v)| (f.key.to_string(), v.get_untracked()))
                 .collect::<BTreeMap<_, _>>(),
         }
+    };
+    // The settings typed that would send the stored secrets somewhere new:
+    // then the secrets must be typed again (the server refuses otherwise).
+    let moved = {
+        let values = values.clone();
+        Signal::derive(move || {
+            let typed = values
+                .iter()
+                .map(|(f, v)| (f.key.to_string(), v.get()))
+                .collect::<BTreeMap<_, _>>();
+            provider.moved_destinations(&stored, &typed)
+        })
     };
     let tested = RwSignal::new(None::<Result<ConnectionTest, AppError>>);
     let error = RwSignal::new(None::<AppError>);
@@ -130,11 +146,13 @@ pub(super) fn ConnectDialog(
                             .map(|(n, (f, value))| {
                                 view! {
                                     <CredentialInput
+                                        provider
                                         field=*f
                                         value=*value
                                         error=field_error(f.key)
                                         first={n == 0}
                                         set_at=set_at(f.key)
+                                        moved
                                     />
                                 }
                             })
@@ -191,20 +209,40 @@ pub(super) fn ConnectDialog(
 
 #[component]
 fn CredentialInput(
+    provider: Provider,
     field: CredentialField,
     value: RwSignal<String>,
     error: Signal<Option<String>>,
     first: bool,
-    /// When a stored secret was set (editing): it is kept if left empty.
+    /// When a stored secret was set (editing): it is kept if left empty,
+    /// unless a setting that decides where it is sent changes.
     set_at: Option<String>,
+    /// The labels of the settings changed that decide where secrets go.
+    moved: Signal<Vec<&'static str>>,
 ) -> impl IntoView {
-    let help = match &set_at {
-        Some(at) => {
+    let is_stored = set_at.is_some();
+    let destinations = provider
+        .fields()
+        .iter()
+        .filter(|f| provider.secret_destinations().contains(&f.key))
+        .map(|f| f.label)
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let help = move || {
+        match &set_at {
+        Some(_) if !moved.with(Vec::is_empty) => {
+            moved.with(|m| Provider::retype_secret(m, field.label))
+        }
+        Some(at) if destinations.is_empty() => {
             format!("Set {at}; never shown again. Leave empty to keep it, or enter a new one.")
         }
+        Some(at) => format!(
+            "Set {at}; never shown again. Leave empty to keep it (unless you change the {destinations}), or enter a new one."
+        ),
         None => field.help.to_string(),
+    }
     };
-    let placeholder = if set_at.is_some() {
+    let placeholder = if is_stored {
         "••••••••"
     } else {
         field.placeholder

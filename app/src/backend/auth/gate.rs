@@ -1,0 +1,118 @@
+//! Argon2 is meant to be expensive (about 19 MB and tens of milliseconds a
+//! hash): unbounded, a flood of sign-ins would take every core and as much
+//! memory as it likes. At most one hash per core runs at once; a few more
+//! attempts may wait briefly for their turn, and the rest are told to try
+//! again in a moment at once, costing nothing.
+
+use super::throttle::busy;
+use crate::model::AppError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+pub struct HashGate {
+    permits: Semaphore,
+    slots: usize,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    max_wait: Duration,
+    peak: AtomicUsize,
+}
+
+impl Default for HashGate {
+    /// One hash per core; eight waiting per core, for at most 1.5 seconds.
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::new(cores, cores * 8, Duration::from_millis(1500))
+    }
+}
+
+impl HashGate {
+    pub fn new(slots: usize, max_waiting: usize, max_wait: Duration) -> Self {
+        let slots = slots.max(1);
+        Self {
+            permits: Semaphore::new(slots),
+            slots,
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            max_wait,
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Run `hash` on a blocking thread when a slot is free.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        hash: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(busy());
+        }
+        let permit = tokio::time::timeout(self.max_wait, self.permits.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let _permit = match permit {
+            Ok(Ok(p)) => p,
+            _ => return Err(busy()),
+        };
+        let running = self.slots - self.permits.available_permits();
+        self.peak.fetch_max(running, Ordering::SeqCst);
+        tokio::task::spawn_blocking(hash)
+            .await
+            .map_err(AppError::internal)
+    }
+
+    /// The most hashes that ever ran at once.
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    /// How many hashes may run at once.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn at_most_the_slots_run_and_the_overflow_is_refused_at_once() {
+        let gate = Arc::new(HashGate::new(2, 3, Duration::from_millis(300)));
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let (gate, running, most) = (gate.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    gate.run(move || {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(100));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    })
+                    .await
+                })
+            })
+            .collect();
+        let mut done = 0;
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => done += 1,
+                Err(AppError::TooManyAttempts(m)) => {
+                    assert!(m.contains("try again in a moment"));
+                    refused += 1
+                }
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2);
+        assert_eq!(gate.peak(), 2);
+        // Two ran, at most three waited; the others were refused.
+        assert!((2..=5).contains(&done), "{done}");
+        assert_eq!(done + refused, 20);
+    }
+}

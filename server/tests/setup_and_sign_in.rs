@@ -1,0 +1,272 @@
+//! Setting Muster up and signing in, as an attacker would try them: setup
+//! needs the code the server printed and happens exactly once however many
+//! arrive together; the page a sign-in returns to is always Muster's own,
+//! and no `next` can make the server fail after it opened a session.
+
+mod common;
+
+use app::model::{AppError, Me};
+use common::{TestApp, PASSWORD};
+use reqwest::StatusCode;
+
+const CODE: &str = "test-setup-code-0001";
+
+fn setup_form<'a>(org: &'a str, email: &'a str, code: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("org_name", org),
+        ("default_region", "GB"),
+        ("time_zone", "Europe/London"),
+        ("email", email),
+        ("password", PASSWORD),
+        ("setup_code", code),
+    ]
+}
+
+async fn organisations(app: &TestApp) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &app.db;
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT name FROM organisations ORDER BY id".to_string(),
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.try_get::<String>("", "name").unwrap())
+    .collect()
+}
+
+#[tokio::test]
+async fn setup_needs_the_printed_code() {
+    let app = TestApp::spawn_with_setup_code(CODE).await;
+    let browser = app.client();
+    for wrong in ["", "test-setup-code-0002", "TEST-SETUP-CODE-000"] {
+        let res = app
+            .call(
+                &browser,
+                "setup",
+                &setup_form("Mallory Inc", "m@evil.example", wrong),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{wrong:?}");
+        let error: AppError = res.json().await.unwrap();
+        let message = error.field_message("setup_code").unwrap_or_default();
+        assert!(message.contains("not the setup code"), "{error:?}");
+    }
+    assert!(organisations(&app).await.is_empty());
+
+    // Case, spaces and dashes do not matter.
+    let res = app
+        .call(
+            &browser,
+            "setup",
+            &setup_form("Acme", "first@acme.example", " TEST SETUP CODE 0001 "),
+        )
+        .await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{}",
+        res.status()
+    );
+    let me: Me = app
+        .call(&browser, "whoami", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me.org_name, "Acme");
+
+    // Once set up, the code opens nothing.
+    let res = app
+        .call(
+            &app.client(),
+            "setup",
+            &setup_form("Second", "second@acme.example", CODE),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let error: AppError = res.json().await.unwrap();
+    assert_eq!(
+        error,
+        AppError::Forbidden("Muster is already set up. Sign in instead.".into())
+    );
+    assert_eq!(organisations(&app).await, ["Acme"]);
+}
+
+#[tokio::test]
+async fn setups_sent_together_create_one_organisation() {
+    let app = TestApp::spawn_with_setup_code(CODE).await;
+    let attempts = (0..8).map(|n| {
+        let app = &app;
+        async move {
+            let org = format!("Org {n}");
+            let email = format!("admin{n}@example.com");
+            let res = app
+                .call(&app.client(), "setup", &setup_form(&org, &email, CODE))
+                .await;
+            let status = res.status();
+            let body = res.text().await.unwrap();
+            (status, body)
+        }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let won: Vec<_> = results
+        .iter()
+        .filter(|(s, _)| s.is_success() || s.is_redirection())
+        .collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    for (status, body) in results.iter().filter(|(s, _)| s.is_client_error()) {
+        assert_eq!(*status, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains("already set up"), "{body}");
+    }
+    assert_eq!(organisations(&app).await.len(), 1);
+}
+
+/// Sign in with `next`; where the server sends the browser.
+async fn sign_in_to(app: &TestApp, next: &str) -> String {
+    let browser = app.client();
+    let res = app
+        .call(
+            &browser,
+            "login",
+            &[
+                ("email", "admin@acme.example"),
+                ("password", PASSWORD),
+                ("next", next),
+            ],
+        )
+        .await;
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "{next:?}: {}",
+        res.status()
+    );
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    // Signed in for real: the session works.
+    let me = app.call(&browser, "whoami", &[]).await;
+    assert_eq!(me.status(), StatusCode::OK, "{next:?}");
+    location
+}
+
+#[tokio::test]
+async fn sign_in_returns_only_to_pages_of_muster() {
+    let app = TestApp::spawn().await;
+    app.org_admin("Acme", "admin@acme.example").await;
+    assert_eq!(
+        sign_in_to(&app, "/contacts/3?q=a%20b").await,
+        "/contacts/3?q=a%20b"
+    );
+    assert_eq!(sign_in_to(&app, "/imports").await, "/imports");
+    for next in [
+        "//evil.example",
+        "/\t/evil.example",
+        "/\\evil.example",
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "/\n/evil.example",
+        "/x\r\nSet-Cookie: muster_session=stolen",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "",
+    ] {
+        assert_eq!(sign_in_to(&app, next).await, "/contacts", "{next:?}");
+    }
+}
+
+/// A sign-in sent through the trusted proxy on behalf of `from`.
+async fn sign_in_from(app: &TestApp, from: &str, email: &str, password: &str) -> StatusCode {
+    app.client()
+        .post(format!("{}/api/login", app.url))
+        .header("x-forwarded-for", from)
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn behind_proxy(state: app::backend::AppState) -> app::backend::AppState {
+    state.with_trusted_proxies(vec!["127.0.0.1/32".parse().unwrap()])
+}
+
+#[tokio::test]
+async fn an_attacker_cannot_lock_the_owner_out() {
+    let app = TestApp::spawn_configured(behind_proxy).await;
+    app.org_admin("Acme", "admin@acme.example").await;
+    let attacker = "203.0.113.7";
+    let mut statuses = Vec::new();
+    for _ in 0..11 {
+        statuses.push(sign_in_from(&app, attacker, "admin@acme.example", "wrong password!").await);
+    }
+    assert!(
+        statuses[..10]
+            .iter()
+            .all(|s| *s == StatusCode::UNPROCESSABLE_ENTITY),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[10], StatusCode::TOO_MANY_REQUESTS);
+    // The right password from the attacker's address: still locked.
+    assert_eq!(
+        sign_in_from(&app, attacker, "admin@acme.example", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner, from their own address, gets in (slowed at most).
+    let started = std::time::Instant::now();
+    let owner = sign_in_from(&app, "198.51.100.20", "admin@acme.example", PASSWORD).await;
+    assert!(owner.is_success() || owner.is_redirection(), "{owner}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_unless_the_proxy_is_trusted() {
+    let app = TestApp::spawn().await;
+    app.org_admin("Acme", "admin@acme.example").await;
+    // Each attempt claims another address: all are counted as the peer's.
+    for n in 0..10 {
+        let status = sign_in_from(
+            &app,
+            &format!("198.51.100.{n}"),
+            "admin@acme.example",
+            "wrong!",
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let status = sign_in_from(&app, "198.51.100.99", "admin@acme.example", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn a_flood_runs_no_more_hashes_than_the_gate_allows() {
+    use app::backend::auth::HashGate;
+    let app = TestApp::spawn_configured(|s| {
+        behind_proxy(s).with_hashing(HashGate::new(2, 6, std::time::Duration::from_secs(2)))
+    })
+    .await;
+    app.org_admin("Acme", "admin@acme.example").await;
+    // 60 wrong sign-ins at once, random emails, each from its own address.
+    let flood = (0..60).map(|n| {
+        let app = &app;
+        async move {
+            let from = format!("10.{}.{}.{}", n / 65536, (n / 256) % 256, n % 256);
+            let email = format!("nobody{n}-{}@example.com", common::unique_name("x"));
+            sign_in_from(app, &from, &email, "wrong password!").await
+        }
+    });
+    let statuses = futures_util::future::join_all(flood).await;
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    assert_eq!(refused + checked, 60, "{statuses:?}");
+    assert!(refused > 0, "the overflow is refused at once");
+    assert!(checked >= 2);
+    assert_eq!(app.state.hashing.peak(), 2);
+    // Afterwards the owner signs in as usual.
+    let owner = sign_in_from(&app, "198.51.100.20", "admin@acme.example", PASSWORD).await;
+    assert!(owner.is_success() || owner.is_redirection(), "{owner}");
+}
