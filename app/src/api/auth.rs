@@ -1,5 +1,7 @@
 //! Setup, sign-in and sign-out.
 
+#[cfg(feature = "ssr")]
+use crate::model::FieldError;
 use crate::model::{AppError, Me};
 use leptos::prelude::*;
 
@@ -28,18 +30,34 @@ pub async fn setup(
         if state.is_set_up().await? {
             return Err(AppError::Forbidden(auth::ALREADY_SET_UP.into()));
         }
-        if !state.setup_code.matches(&setup_code) {
-            return Err(AppError::field(
-                "setup_code",
-                "That is not the setup code. Muster printed it in its log when it started \
-                 (or it is the value of MUSTER_SETUP_CODE).",
-            ));
-        }
         let org = auth::NewOrganisation {
             name: org_name,
             default_region,
             time_zone,
         };
+        // Every field's problem at once, the code's among them.
+        let mut errors = Vec::new();
+        if !state.setup_code.matches(&setup_code) {
+            errors.push(FieldError {
+                field: "setup_code".into(),
+                message: "That is not the setup code. Muster printed it in its log when it \
+                          started (or it is the value of MUSTER_SETUP_CODE)."
+                    .into(),
+            });
+        }
+        for checked in [
+            auth::validate_org(&org).map(drop),
+            auth::validate_admin(&email, &password).map(drop),
+        ] {
+            match checked {
+                Err(AppError::Invalid(fields)) => errors.extend(fields),
+                Err(other) => return Err(other),
+                Ok(()) => {}
+            }
+        }
+        if !errors.is_empty() {
+            return Err(AppError::Invalid(errors));
+        }
         let (org, user_id) = auth::set_up(&state.db, &org, &email, &password).await?;
         let token = auth::create_session(&state.db, &state.sessions, user_id, org).await?;
         set_cookie(auth::session_cookie(

@@ -8,13 +8,18 @@
 //! Keys ascend exactly as `(sort_name, id)` does. New contacts are inserted
 //! without a key and then [`place`]d between their neighbours; when a gap runs
 //! out, the keys around it are spread out again (an order-maintenance list).
-//! The statements are SQL of their own: they work on key ranges and neighbours
-//! with window functions, which the entity API does not express.
+//! Plain reads and range updates go through the contact entity; the neighbour
+//! lookup and the bulk key update are SQL of their own, each saying why.
 
+use crate::backend::db::entities::contact;
 use crate::backend::db::Sql;
 use crate::backend::domain::OrgId;
 use crate::model::AppError;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
 
 const POSITION_BITS: u32 = 43;
 /// The largest organisation id that search keys can hold (its upper bound is
@@ -61,13 +66,17 @@ pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError
     }
     let (org_low, org_high) = org_bounds(org);
     'pass: loop {
-        let mut sql = Sql::new(DbBackend::Sqlite);
-        sql.push("SELECT id, sort_name FROM contacts WHERE org_id = ")
-            .bind(org.get())
-            .push(&format!(
-                " AND search_key IS NULL ORDER BY sort_name, id LIMIT {PLACE_CHUNK}"
-            ));
-        let rows: Vec<Unkeyed> = sql.all(db).await?;
+        let rows: Vec<Unkeyed> = contact::Entity::find()
+            .select_only()
+            .columns([contact::Column::Id, contact::Column::SortName])
+            .filter(contact::Column::OrgId.eq(org.get()))
+            .filter(contact::Column::SearchKey.is_null())
+            .order_by_asc(contact::Column::SortName)
+            .order_by_asc(contact::Column::Id)
+            .limit(PLACE_CHUNK)
+            .into_model()
+            .all(db)
+            .await?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -128,6 +137,8 @@ async fn neighbours(
     order: &[(&str, i64)],
 ) -> Result<Vec<Neighbours>, AppError> {
     let list = serde_json::to_string(order).map_err(|e| AppError::internal(e.to_string()))?;
+    // Hand-written: three correlated subqueries with row-value comparisons per
+    // element of a JSON list, one statement for the whole chunk.
     let mut sql = Sql::new(DbBackend::Sqlite);
     sql.push("SELECT (SELECT search_key FROM contacts WHERE org_id = ")
         .bind(org.get())
@@ -222,6 +233,8 @@ async fn store_keys(db: &impl ConnectionTrait, keys: &[(i64, i64)]) -> Result<()
         return Ok(());
     }
     let list = serde_json::to_string(keys).map_err(|e| AppError::internal(e.to_string()))?;
+    // Hand-written: UPDATE ... FROM json_each, every key of the chunk in one
+    // statement (the entity API updates one value for many rows, not many).
     let mut sql = Sql::new(DbBackend::Sqlite);
     sql.push("UPDATE contacts SET search_key = j.value ->> 1 FROM json_each(")
         .bind(list)
@@ -247,12 +260,11 @@ async fn clear_window(
     loop {
         let from = (low >> bits) << bits;
         let to = from + (1i64 << bits);
-        let mut sql = Sql::new(DbBackend::Sqlite);
-        sql.push("SELECT COUNT(*) FROM contacts WHERE search_key >= ")
-            .bind(from.max(org_low + 1))
-            .push(" AND search_key < ")
-            .bind(to);
-        let inside = sql.scalar_i64(db).await?.unwrap_or(0);
+        let range = contact::Column::SearchKey.between(from.max(org_low + 1), to - 1);
+        let inside = contact::Entity::find()
+            .filter(range.clone())
+            .count(db)
+            .await? as i64;
         let needed = (inside + incoming + 1).saturating_mul(SPREAD_SPACING);
         if needed <= to - from || bits >= POSITION_BITS {
             if (to - from) / (inside + incoming + 1) < 2 {
@@ -267,12 +279,11 @@ async fn clear_window(
                 bits,
                 "re-spreading search keys"
             );
-            let mut sql = Sql::new(DbBackend::Sqlite);
-            sql.push("UPDATE contacts SET search_key = NULL WHERE search_key >= ")
-                .bind(from.max(org_low + 1))
-                .push(" AND search_key < ")
-                .bind(to);
-            sql.execute(db).await?;
+            contact::Entity::update_many()
+                .col_expr(contact::Column::SearchKey, Expr::value(None::<i64>))
+                .filter(range)
+                .exec(db)
+                .await?;
             return Ok(());
         }
         bits += 1;

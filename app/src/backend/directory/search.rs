@@ -6,19 +6,24 @@
 //! ([`super::keys`]), which ascends as the name order does, so an organisation's
 //! entries are one contiguous range (a total is a count over the index alone),
 //! and a page is the next 51 matching index entries in key order: no sorting,
-//! however many contacts match. The statements are SQL of their own: FTS5
-//! `MATCH` and its rowid ranges have no place in the entity API.
+//! however many contacts match. The statements are SQL of their own (FTS5
+//! `MATCH` and its rowid ranges, row-value cursors and the loose index scan
+//! have no place in the entity API), each saying why.
 //!
 //! On PostgreSQL, filters compare their columns and a search is a `LIKE` on
 //! `search_text`, served by the `pg_trgm` index.
 
 use super::keys::org_bounds;
 use super::text::{self, Facet};
+use crate::backend::db::entities::contact_group;
 use crate::backend::db::{like_escape, Sql};
 use crate::backend::domain::OrgId;
 use crate::model::{AppError, ContactPage, ContactQuery, ContactRow, Facets};
 use base64::Engine;
-use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, TransactionTrait,
+};
 
 /// Keyset cursor: the sort key and id of a row, opaque to the browser.
 fn encode_cursor(sort_name: &str, id: i64) -> String {
@@ -220,6 +225,8 @@ async fn matching<T: FromQueryResult>(
     if db.get_database_backend() == DbBackend::Sqlite && !criteria.is_everyone() {
         return page_by_index(db, criteria, columns, cursor, backwards, want).await;
     }
+    // Hand-written: the WHERE that the count and the index path share
+    // (Criteria), and a row-value cursor `(sort_name, id) > (?, ?)`.
     let mut sql = Sql::new(db.get_database_backend());
     sql.push(columns);
     criteria.push_where(&mut sql);
@@ -267,6 +274,8 @@ pub async fn export_page(
 /// How many contacts match.
 async fn count(db: &impl ConnectionTrait, criteria: &Criteria<'_>) -> Result<u64, AppError> {
     let backend = db.get_database_backend();
+    // Hand-written: the cached total, or a count over the FTS5 index's rowid
+    // range, or over the shared WHERE.
     let mut sql = Sql::new(backend);
     if criteria.is_everyone() {
         sql.push("SELECT contact_count FROM organisations WHERE id = ")
@@ -307,6 +316,7 @@ async fn page_by_index<T: FromQueryResult>(
         } else {
             (">", "ASC")
         };
+        // Hand-written: a row-value comparison with the cursor.
         let mut sql = Sql::new(DbBackend::Sqlite);
         sql.push("SELECT search_key FROM contacts WHERE org_id = ")
             .bind(org.get())
@@ -323,6 +333,7 @@ async fn page_by_index<T: FromQueryResult>(
             Some(key) => low = key - 1,
         }
     }
+    // Hand-written: FTS5 `MATCH` within a rowid range.
     let mut sql = Sql::new(DbBackend::Sqlite);
     criteria.push_fts(&mut sql, low, high);
     sql.push(&format!(
@@ -338,6 +349,7 @@ async fn page_by_index<T: FromQueryResult>(
     if keys.is_empty() {
         return Ok(Vec::new());
     }
+    // Hand-written: the rows of the keys found, under the shared WHERE.
     let mut sql = Sql::new(DbBackend::Sqlite);
     sql.push(columns);
     criteria.push_where(&mut sql);
@@ -365,8 +377,9 @@ pub async fn facets(db: &impl ConnectionTrait, org: OrgId) -> Result<Facets, App
         ("role", &mut out.roles),
         ("location", &mut out.locations),
     ] {
-        // A loose index scan: one seek per distinct value in the (org, column)
-        // index instead of reading every contact, which matters at a million rows.
+        // Hand-written: a loose index scan (a recursive CTE), one seek per
+        // distinct value in the (org, column) index instead of reading every
+        // contact, which matters at a million rows.
         let mut sql = Sql::new(backend);
         sql.push(&format!(
             "WITH RECURSIVE v(name) AS ( \
@@ -389,17 +402,16 @@ pub async fn facets(db: &impl ConnectionTrait, org: OrgId) -> Result<Facets, App
             .map(|r| r.name)
             .collect();
     }
-    let mut sql = Sql::new(backend);
     // The groups a contact can be put in: the organisation's own.
-    sql.push("SELECT name FROM contact_groups WHERE integration_id IS NULL AND org_id = ")
-        .bind(org.get())
-        .push(" ORDER BY name_lower");
-    out.groups = sql
-        .all::<NameRow>(db)
-        .await?
-        .into_iter()
-        .map(|r| r.name)
-        .collect();
+    out.groups = contact_group::Entity::find()
+        .select_only()
+        .column(contact_group::Column::Name)
+        .filter(contact_group::Column::OrgId.eq(org.get()))
+        .filter(contact_group::Column::IntegrationId.is_null())
+        .order_by_asc(contact_group::Column::NameLower)
+        .into_tuple::<String>()
+        .all(db)
+        .await?;
     Ok(out)
 }
 

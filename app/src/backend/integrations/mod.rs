@@ -18,7 +18,7 @@ use sea_orm::{
     IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use secrecy::ExposeSecret;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -149,11 +149,25 @@ pub async fn list(db: &impl ConnectionTrait, org: OrgId) -> Result<Vec<Integrati
         .order_by_asc(integration::Column::Id)
         .all(db)
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        out.push(with_count(db, org, row).await?);
-    }
-    Ok(out)
+    // Every integration's contact count in one grouped query.
+    let counts: HashMap<i64, i64> = contact::Entity::find()
+        .select_only()
+        .column(contact::Column::IntegrationId)
+        .column_as(Expr::col(contact::Column::Id).count(), "n")
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::IntegrationId.is_not_null())
+        .group_by(contact::Column::IntegrationId)
+        .into_tuple::<(i64, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    rows.into_iter()
+        .map(|row| {
+            let count = counts.get(&row.id).copied().unwrap_or(0);
+            to_model(row, u64::try_from(count).unwrap_or(0))
+        })
+        .collect()
 }
 
 pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Integration, AppError> {
