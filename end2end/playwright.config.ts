@@ -53,5 +53,12 @@ export default defineConfig({
       dependencies: ["setup"],
       use: { ...chromium, storageState: admin },
     },
+    {
+      // Last: it changes the password and ends every session.
+      name: "account",
+      testMatch: /account\.spec\.ts/,
+      dependencies: ["hydrated", "no-javascript", "hydrated-readonly"],
+      use: { ...chromium, storageState: admin },
+    },
   ],
 });

@@ -24,8 +24,19 @@ pub fn AccountPage() -> impl IntoView {
         )),
         _ => None,
     };
-    // A fresh form after a change, so that no password stays typed in it.
-    let version = move || change.version().get();
+    // No password stays typed in the form once it is changed.
+    let (current, new, confirm) = (
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+        RwSignal::new(String::new()),
+    );
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = change.value().get() {
+            for field in [current, new, confirm] {
+                field.set(String::new());
+            }
+        }
+    });
     view! {
         <Title text="Your account · Muster"/>
         <AppShell>
@@ -43,21 +54,16 @@ pub fn AccountPage() -> impl IntoView {
                 <div class="notice error" role="alert" hidden=move || general().is_none()>
                     {general}
                 </div>
-                {move || {
-                    let _ = version();
-                    view! {
-                        <ActionForm action=change>
-                            <Field label="Current password" name="current_password" kind="password" value=RwSignal::new(String::new()) error=field_error(result, "current_password") required=true autocomplete="current-password"/>
-                            <Field label="New password" name="new_password" kind="password" value=RwSignal::new(String::new()) error=field_error(result, "new_password") required=true autocomplete="new-password" hint="At least 12 characters."/>
-                            <Field label="Confirm new password" name="confirm_password" kind="password" value=RwSignal::new(String::new()) error=field_error(result, "confirm_password") required=true autocomplete="new-password"/>
-                            <div class="form-actions">
-                                <button type="submit" class="btn primary" disabled=move || change.pending().get()>
-                                    {move || if change.pending().get() { "Changing…" } else { "Change password" }}
-                                </button>
-                            </div>
-                        </ActionForm>
-                    }
-                }}
+                <ActionForm action=change>
+                    <Field label="Current password" name="current_password" kind="password" value=current error=field_error(result, "current_password") required=true autocomplete="current-password"/>
+                    <Field label="New password" name="new_password" kind="password" value=new error=field_error(result, "new_password") required=true autocomplete="new-password" hint="At least 12 characters."/>
+                    <Field label="Confirm new password" name="confirm_password" kind="password" value=confirm error=field_error(result, "confirm_password") required=true autocomplete="new-password"/>
+                    <div class="form-actions">
+                        <button type="submit" class="btn primary" disabled=move || change.pending().get()>
+                            {move || if change.pending().get() { "Changing…" } else { "Change password" }}
+                        </button>
+                    </div>
+                </ActionForm>
             </section>
             <section class="card account-card" aria-labelledby="sessions-title">
                 <h2 id="sessions-title">"Sessions"</h2>
