@@ -109,7 +109,7 @@ impl AppState {
     /// trusted proxy (the last `X-Forwarded-Proto`, the one it wrote).
     pub fn is_https(&self, peer: Option<IpAddr>, headers: &http::HeaderMap) -> bool {
         self.secure_cookies
-            || (peer.is_some_and(|p| self.trusted_proxies.iter().any(|n| n.contains(&p)))
+            || (peer.is_some_and(|p| is_trusted(&self.trusted_proxies, &p))
                 && headers
                     .get_all("x-forwarded-proto")
                     .iter()
@@ -193,6 +193,11 @@ fn peer(extensions: &http::Extensions) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
+/// Whether `ip` is one of the trusted proxies.
+fn is_trusted(trusted: &[ipnet::IpNet], ip: &IpAddr) -> bool {
+    trusted.iter().any(|net| net.contains(ip))
+}
+
 /// The client's address: the peer's own, unless the peer is a trusted proxy;
 /// then the nearest address in `X-Forwarded-For` that is not a trusted proxy
 /// (read from the right, as each proxy appends the address it saw; a value
@@ -203,7 +208,7 @@ pub fn client_address(
     trusted: &[ipnet::IpNet],
 ) -> IpAddr {
     let mut client = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: &IpAddr| is_trusted(trusted, ip);
     if !is_trusted(&client) {
         return client;
     }
