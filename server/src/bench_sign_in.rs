@@ -1,8 +1,9 @@
 //! `muster bench-sign-in`: a flood of concurrent wrong sign-ins with random
 //! emails against a real `muster serve` process, with the owner signing in
-//! correctly in the middle of it. Prints the server's memory before and at
-//! its peak, how the flood was answered, and how long the owner's sign-in
-//! took. Two floods: from one address, and from as many addresses as requests
+//! correctly in the middle of it, twice: from the browser they signed in with
+//! before (its device cookie) and from a new one. Prints the server's memory
+//! before and at its peak, how the flood was answered, and how long the
+//! owner's sign-ins took. Two floods: from one address, and from as many addresses as requests
 //! (through a trusted proxy's `X-Forwarded-For`, as a botnet would look).
 
 use crate::bench_import::{fresh_database, ADMIN, PASSWORD};
@@ -25,8 +26,8 @@ struct Flood {
     checked: usize,
     refused: usize,
     other: usize,
-    owner: StatusCode,
-    owner_ms: f64,
+    /// The owner from their own browser, and from a new one.
+    owner: [(StatusCode, f64); 2],
 }
 
 pub async fn run(opts: SignInOptions) -> anyhow::Result<()> {
@@ -40,15 +41,17 @@ pub async fn run(opts: SignInOptions) -> anyhow::Result<()> {
         for round in 1..=opts.rounds.max(1) {
             let f = one_flood(&opts, spread).await?;
             println!(
-                "  Round {round}: memory {:.0} MB before, {:.0} MB at peak (+{:.0} MB); flood answered: {} checked (wrong password), {} told to wait (429), {} other; owner: {} in {:.0} ms",
+                "  Round {round}: memory {:.0} MB before, {:.0} MB at peak (+{:.0} MB); flood answered: {} checked (wrong password), {} told to wait (429), {} other; owner's browser: {} in {:.0} ms; new browser: {} in {:.0} ms",
                 f.normal_mb,
                 f.peak_mb,
                 f.peak_mb - f.normal_mb,
                 f.checked,
                 f.refused,
                 f.other,
-                f.owner.as_u16(),
-                f.owner_ms
+                f.owner[0].0.as_u16(),
+                f.owner[0].1,
+                f.owner[1].0.as_u16(),
+                f.owner[1].1,
             );
             floods.push(f);
         }
@@ -57,13 +60,21 @@ pub async fn run(opts: SignInOptions) -> anyhow::Result<()> {
             v[v.len() / 2]
         };
         println!(
-            "  Median of {} rounds: memory +{:.0} MB at peak; owner's sign-in {:.0} ms; owner signed in {} of {} times",
+            "  Median of {} rounds: memory +{:.0} MB at peak",
             floods.len(),
             median(floods.iter().map(|f| f.peak_mb - f.normal_mb).collect()),
-            median(floods.iter().map(|f| f.owner_ms).collect()),
-            floods.iter().filter(|f| signed_in(f.owner)).count(),
-            floods.len()
         );
+        for (n, browser) in ["from their own browser", "from a new browser"]
+            .iter()
+            .enumerate()
+        {
+            println!(
+                "  The owner {browser}: signed in {} of {} times, median {:.0} ms",
+                floods.iter().filter(|f| signed_in(f.owner[n].0)).count(),
+                floods.len(),
+                median(floods.iter().map(|f| f.owner[n].1).collect()),
+            );
+        }
     }
     Ok(())
 }
@@ -89,9 +100,12 @@ async fn one_flood(opts: &SignInOptions, spread: bool) -> anyhow::Result<Flood> 
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(opts.flood)
         .build()?;
-    // Warm up: one correct sign-in, so that "before" is the server as it runs.
-    let warm = sign_in(&client, &server.url, "198.51.100.20", ADMIN, PASSWORD).await?;
+    // Warm up: one correct sign-in, so that "before" is the server as it
+    // runs; it gives the owner's browser its device cookie.
+    let (warm, device) =
+        sign_in(&client, &server.url, "198.51.100.20", ADMIN, PASSWORD, None).await?;
     anyhow::ensure!(signed_in(warm), "the warm-up sign-in failed: {warm}");
+    let device = device.ok_or_else(|| anyhow::anyhow!("no device cookie was set"))?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let normal_kb = rss_kb(&server).unwrap_or(0);
 
@@ -122,17 +136,32 @@ async fn one_flood(opts: &SignInOptions, spread: bool) -> anyhow::Result<Flood> 
                 "203.0.113.7".to_string()
             };
             let email = format!("nobody-{tag}-{n}@example.com");
-            sign_in(&client, &url, &from, &email, "a wrong password").await
+            let answer = sign_in(&client, &url, &from, &email, "a wrong password", None).await;
+            answer.map(|(status, _)| status)
         }
     });
-    let owner = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let started = Instant::now();
-        let status = sign_in(&client, &server.url, "198.51.100.20", ADMIN, PASSWORD).await;
-        (status, started.elapsed())
+    let owner = |cookie: Option<String>| {
+        let (client, url) = (client.clone(), server.url.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let started = Instant::now();
+            let answer = sign_in(
+                &client,
+                &url,
+                "198.51.100.20",
+                ADMIN,
+                PASSWORD,
+                cookie.as_deref(),
+            )
+            .await;
+            answer.map(|(status, _)| (status, started.elapsed().as_secs_f64() * 1000.0))
+        }
     };
-    let (answers, (owner, owner_took)) =
-        tokio::join!(futures_util::future::join_all(attempts), owner);
+    let (answers, known, new) = tokio::join!(
+        futures_util::future::join_all(attempts),
+        owner(Some(device)),
+        owner(None)
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     sampling.abort();
     let hwm_kb = server.peak_memory_kb().unwrap_or(0);
@@ -143,8 +172,7 @@ async fn one_flood(opts: &SignInOptions, spread: bool) -> anyhow::Result<Flood> 
         checked: 0,
         refused: 0,
         other: 0,
-        owner: owner?,
-        owner_ms: owner_took.as_secs_f64() * 1000.0,
+        owner: [known?, new?],
     };
     for a in answers {
         match a {
@@ -157,20 +185,33 @@ async fn one_flood(opts: &SignInOptions, spread: bool) -> anyhow::Result<Flood> 
     Ok(flood)
 }
 
+/// A sign-in, with the browser's device cookie if it has one. Returns the
+/// status and the device cookie it was given (as a `Cookie` value).
 async fn sign_in(
     client: &Client,
     url: &str,
     from: &str,
     email: &str,
     password: &str,
-) -> anyhow::Result<StatusCode> {
-    Ok(client
+    device: Option<&str>,
+) -> anyhow::Result<(StatusCode, Option<String>)> {
+    let mut req = client
         .post(format!("{url}/api/login"))
         .header("x-forwarded-for", from)
-        .form(&[("email", email), ("password", password)])
-        .send()
-        .await?
-        .status())
+        .form(&[("email", email), ("password", password)]);
+    if let Some(cookie) = device {
+        req = req.header(reqwest::header::COOKIE, cookie);
+    }
+    let res = req.send().await?;
+    let device = res
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("muster_device="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string);
+    Ok((res.status(), device))
 }
 
 /// A sign-in that worked: a 302, or the 200 with `Location` that a client

@@ -59,6 +59,10 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::admit_sign_in,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), web::guard))
         .layer(middleware::from_fn(web::security_headers))
         .layer(middleware::from_fn(web::finish_what_starts))

@@ -270,3 +270,156 @@ async fn a_flood_runs_no_more_hashes_than_the_gate_allows() {
     let owner = sign_in_from(&app, "198.51.100.20", "admin@acme.example", PASSWORD).await;
     assert!(owner.is_success() || owner.is_redirection(), "{owner}");
 }
+
+/// The `Set-Cookie` of the device cookie a successful sign-in set.
+fn device_cookie_of(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("muster_device="))
+        .expect("a successful sign-in sets a device cookie")
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_owners_own_browser_gets_in_while_a_flood_fills_the_gate() {
+    use app::backend::auth::HashGate;
+    // One hash at a time, four waiting per lane, a patient wait (debug builds
+    // hash slowly): the flood below fills the strangers' lane many times over.
+    let app = TestApp::spawn_configured(|s| {
+        behind_proxy(s).with_hashing(HashGate::new(1, 4, std::time::Duration::from_secs(30)))
+    })
+    .await;
+    app.org_admin("Acme", "admin@acme.example").await;
+    // The owner signed in from this browser before.
+    let first = app
+        .client()
+        .post(format!("{}/api/login", app.url))
+        .header("x-forwarded-for", "198.51.100.20")
+        .form(&[("email", "admin@acme.example"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(first.status().is_success() || first.status().is_redirection());
+    let set = device_cookie_of(&first);
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let device = set.split(';').next().unwrap().to_string();
+
+    // 40 wrong sign-ins at once, each from its own address.
+    let flood = (0..40).map(|n| {
+        let app = &app;
+        async move {
+            let email = format!("nobody{n}-{}@example.com", common::unique_name("x"));
+            sign_in_from(app, &format!("10.0.1.{n}"), &email, "wrong password!").await
+        }
+    });
+    let owner = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // From the flood's own kind of address, with the device cookie.
+        app.client()
+            .post(format!("{}/api/login", app.url))
+            .header("x-forwarded-for", "10.0.1.250")
+            .header(reqwest::header::COOKIE, &device)
+            .form(&[("email", "admin@acme.example"), ("password", PASSWORD)])
+            .send()
+            .await
+            .unwrap()
+    };
+    let (statuses, owner) = tokio::join!(futures_util::future::join_all(flood), owner);
+    assert!(
+        owner.status().is_success() || owner.status().is_redirection(),
+        "{}",
+        owner.status()
+    );
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(refused >= 30, "the strangers' lane was full: {statuses:?}");
+    assert_eq!(app.state.hashing.peak(), 1);
+
+    // A cookie for another email, or a forged one, is a stranger's.
+    let (status, err) = common::refusal(
+        app.client()
+            .post(format!("{}/api/login", app.url))
+            .header("x-forwarded-for", "203.0.113.9")
+            .header(reqwest::header::COOKIE, "muster_device=AAAA.BBBB")
+            .form(&[
+                ("email", "admin@acme.example"),
+                ("password", "wrong password!"),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err:?}");
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_reads_as_the_server_functions_own_error() {
+    let app = TestApp::spawn_configured(behind_proxy).await;
+    app.org_admin("Acme", "admin@acme.example").await;
+    for _ in 0..10 {
+        sign_in_from(&app, "203.0.113.7", "admin@acme.example", "wrong password!").await;
+    }
+    // Refused at the edge: the same status and error body as from the
+    // server function, which the page shows as it is.
+    let res = app
+        .client()
+        .post(format!("{}/api/login", app.url))
+        .header("x-forwarded-for", "203.0.113.7")
+        .form(&[
+            ("email", "admin@acme.example"),
+            ("password", "wrong password!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["serverfnerror"], "/api/login");
+    let (status, err) = common::refusal(res).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        matches!(&err, AppError::TooManyAttempts(m) if m.contains("Try again in 15 minutes")),
+        "{err:?}"
+    );
+    // A form posted without JavaScript goes back to the page with the error.
+    let res = app
+        .client()
+        .post(format!("{}/api/login", app.url))
+        .header("x-forwarded-for", "203.0.113.7")
+        .header("accept", "text/html")
+        .header("referer", format!("{}/login", app.url))
+        .form(&[
+            ("email", "admin@acme.example"),
+            ("password", "wrong password!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let back = res.headers()["location"].to_str().unwrap();
+    assert!(
+        back.starts_with(&format!("{}/login?", app.url)) && back.contains("__err="),
+        "{back}"
+    );
+    // A form too large to be a sign-in is refused before anything is counted.
+    let (status, _) = common::refusal(
+        app.client()
+            .post(format!("{}/api/login", app.url))
+            .header("x-forwarded-for", "198.51.100.30")
+            .form(&[
+                ("email", "admin@acme.example"),
+                ("password", &"x".repeat(20_000)),
+            ])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -76,22 +76,34 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     crate::api::public("login", |state| async move {
         // Checked first: nothing about the target can fail once the session exists.
         let target = auth::local_path(next.as_deref().unwrap_or(""));
-        let from = state.client_address();
-        let token = auth::sign_in(
+        // Admitted at the edge already (`web::sign_in`); here only when the
+        // route was mounted without it.
+        let parts = use_context::<http::request::Parts>()
+            .ok_or_else(|| AppError::internal("the request's parts are missing"))?;
+        let admission = match parts
+            .extensions
+            .get::<auth::Admitted>()
+            .and_then(|a| a.take())
+        {
+            Some(admission) => admission,
+            None => state.admit_sign_in(&parts.extensions, &parts.headers, &email)?,
+        };
+        let signed_in = auth::sign_in(
             &state.db,
-            &state.throttle,
-            &state.hashing,
             &state.sessions,
+            state.vault.device_key(),
+            admission,
             &email,
             &password,
-            from,
         )
         .await?;
+        let https = state.request_is_https();
         set_cookie(auth::session_cookie(
-            &token,
+            &signed_in.session,
             &state.sessions,
-            state.request_is_https(),
+            https,
         ))?;
+        set_cookie(auth::device_cookie(&signed_in.device, https))?;
         leptos_axum::redirect(&target);
         Ok(())
     })

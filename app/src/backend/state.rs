@@ -95,13 +95,35 @@ impl AppState {
 
     /// The address of the client behind the current server function call.
     pub fn client_address(&self) -> IpAddr {
-        let parts = use_context::<http::request::Parts>();
-        let empty = http::HeaderMap::new();
-        let headers = parts.as_ref().map_or(&empty, |p| &p.headers);
-        client_address(
-            parts.as_ref().and_then(|p| peer(&p.extensions)),
-            headers,
-            &self.trusted_proxies,
+        match use_context::<http::request::Parts>() {
+            Some(p) => self.address_of(&p.extensions, &p.headers),
+            None => client_address(None, &http::HeaderMap::new(), &self.trusted_proxies),
+        }
+    }
+
+    /// The address of the client behind a request.
+    pub fn address_of(&self, extensions: &http::Extensions, headers: &http::HeaderMap) -> IpAddr {
+        client_address(peer(extensions), headers, &self.trusted_proxies)
+    }
+
+    /// Let a sign-in for `email` through the throttle and into the hashing
+    /// gate, or refuse it, from what its request says: the client's address
+    /// and the browser's device cookie.
+    pub fn admit_sign_in(
+        &self,
+        extensions: &http::Extensions,
+        headers: &http::HeaderMap,
+        email: &str,
+    ) -> Result<auth::Admission, AppError> {
+        let https = self.is_https(peer(extensions), headers);
+        let device = auth::cookie_value(headers, auth::device_cookie_name(https));
+        auth::admit(
+            &self.throttle,
+            &self.hashing,
+            self.vault.device_key(),
+            email,
+            self.address_of(extensions, headers),
+            device.as_deref(),
         )
     }
 

@@ -33,6 +33,7 @@ pub enum VaultError {
 #[derive(Clone)]
 pub struct Vault {
     cipher: XChaCha20Poly1305,
+    devices: crate::backend::auth::DeviceKey,
 }
 
 impl std::fmt::Debug for Vault {
@@ -45,7 +46,13 @@ impl Vault {
     pub fn from_key(key: &[u8; 32]) -> Self {
         Self {
             cipher: XChaCha20Poly1305::new(key.into()),
+            devices: crate::backend::auth::DeviceKey::derive(key),
         }
+    }
+
+    /// The key that signs device cookies, derived from the master key.
+    pub fn device_key(&self) -> &crate::backend::auth::DeviceKey {
+        &self.devices
     }
 
     /// A vault with a fresh random key, for tests and throwaway instances.

@@ -9,6 +9,13 @@
 //! arena of the thread that used it, so hashes spread over many pool threads
 //! held about 19 MB per thread that ever hashed (measured: +500 MB after a
 //! flood), while a fixed few threads hold at most one block each.
+//!
+//! Two lanes wait for the slots: one for browsers the administrator signed in
+//! with before (a valid device cookie, see [`super::device`]) and one for
+//! everyone else, each with its own bound on waiting attempts. A flood fills
+//! only its own lane, and the slots are handed out in arrival order, so a known
+//! browser waits behind at most that lane's bound of hashes, never refused
+//! because strangers took every place.
 
 use super::throttle::busy;
 use crate::model::AppError;
@@ -19,12 +26,21 @@ use tokio::sync::Semaphore;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Which waiting line an attempt joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// A browser with a valid device cookie for the email it tries.
+    Known,
+    Anyone,
+}
+
 pub struct HashGate {
     /// The hashing threads' queue; they end when the gate is dropped.
     jobs: Mutex<mpsc::Sender<Job>>,
     permits: Semaphore,
     slots: usize,
-    waiting: AtomicUsize,
+    /// Attempts holding a place in each lane ([`Lane::Known`], [`Lane::Anyone`]).
+    waiting: [AtomicUsize; 2],
     max_waiting: usize,
     max_wait: Duration,
     peak: AtomicUsize,
@@ -65,42 +81,36 @@ impl HashGate {
             jobs: Mutex::new(jobs),
             permits: Semaphore::new(slots),
             slots,
-            waiting: AtomicUsize::new(0),
+            waiting: [AtomicUsize::new(0), AtomicUsize::new(0)],
             max_waiting,
             max_wait,
             peak: AtomicUsize::new(0),
         }
     }
 
-    /// Run `hash` on one of the gate's threads when a slot is free.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        hash: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, AppError> {
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
+    /// Take a place in `lane`, or be told to try again in a moment when the
+    /// lane is full. The place is held until the ticket runs its hash or is
+    /// dropped: taking it first, before any other work, is what keeps a flood
+    /// cheap.
+    pub fn enter(self: &Arc<Self>, lane: Lane) -> Result<Ticket, AppError> {
+        let waiting = &self.waiting[lane as usize];
+        if waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            waiting.fetch_sub(1, Ordering::SeqCst);
             return Err(busy());
         }
-        let permit = tokio::time::timeout(self.max_wait, self.permits.acquire()).await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let _permit = match permit {
-            Ok(Ok(p)) => p,
-            _ => return Err(busy()),
-        };
-        let running = self.slots - self.permits.available_permits();
-        self.peak.fetch_max(running, Ordering::SeqCst);
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = done.send(hash());
-        });
-        self.jobs
-            .lock()
-            .map_err(|_| AppError::internal("the password hashing queue is poisoned"))?
-            .send(job)
-            .map_err(|_| AppError::internal("the password hashing threads stopped"))?;
-        answer
-            .await
-            .map_err(|_| AppError::internal("a password hash did not finish"))
+        Ok(Ticket {
+            gate: self.clone(),
+            lane,
+            placed: true,
+        })
+    }
+
+    /// Run `hash` as [`Lane::Anyone`] (a place, then the hash).
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        hash: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        self.enter(Lane::Anyone)?.run(hash).await
     }
 
     /// The most hashes that ever ran at once.
@@ -111,6 +121,56 @@ impl HashGate {
     /// How many hashes may run at once.
     pub fn slots(&self) -> usize {
         self.slots
+    }
+}
+
+/// A place in one of the gate's lanes.
+pub struct Ticket {
+    gate: Arc<HashGate>,
+    lane: Lane,
+    placed: bool,
+}
+
+impl Ticket {
+    /// Run `hash` on one of the gate's threads when a slot is free (waiting
+    /// at most the gate's longest wait).
+    pub async fn run<T: Send + 'static>(
+        mut self,
+        hash: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, AppError> {
+        let gate = self.gate.clone();
+        let permit = tokio::time::timeout(gate.max_wait, gate.permits.acquire()).await;
+        self.leave();
+        let _permit = match permit {
+            Ok(Ok(p)) => p,
+            _ => return Err(busy()),
+        };
+        let running = gate.slots - gate.permits.available_permits();
+        gate.peak.fetch_max(running, Ordering::SeqCst);
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(hash());
+        });
+        gate.jobs
+            .lock()
+            .map_err(|_| AppError::internal("the password hashing queue is poisoned"))?
+            .send(job)
+            .map_err(|_| AppError::internal("the password hashing threads stopped"))?;
+        answer
+            .await
+            .map_err(|_| AppError::internal("a password hash did not finish"))
+    }
+
+    fn leave(&mut self) {
+        if std::mem::take(&mut self.placed) {
+            self.gate.waiting[self.lane as usize].fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.leave();
     }
 }
 
@@ -155,5 +215,36 @@ mod tests {
         // Two ran, at most three waited; the others were refused.
         assert!((2..=5).contains(&done), "{done}");
         assert_eq!(done + refused, 20);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_full_lane_of_strangers_leaves_room_for_a_known_browser() {
+        let gate = Arc::new(HashGate::new(1, 3, Duration::from_secs(5)));
+        let slow = || std::thread::sleep(Duration::from_millis(50));
+        let strangers: Vec<_> = (0..3).map(|_| gate.enter(Lane::Anyone).unwrap()).collect();
+        assert!(matches!(
+            gate.enter(Lane::Anyone),
+            Err(AppError::TooManyAttempts(_))
+        ));
+        let known = gate.enter(Lane::Known).unwrap();
+        let runs: Vec<_> = strangers
+            .into_iter()
+            .map(|t| tokio::spawn(t.run(slow)))
+            .collect();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let started = std::time::Instant::now();
+        known.run(slow).await.unwrap();
+        // Behind at most the strangers' lane (3 hashes of 50 ms), then its own.
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            started.elapsed()
+        );
+        for r in runs {
+            r.await.unwrap().unwrap();
+        }
+        // Places are given back whether the ticket ran or was dropped.
+        drop(gate.enter(Lane::Anyone).unwrap());
+        assert!(gate.waiting.iter().all(|w| w.load(Ordering::SeqCst) == 0));
     }
 }

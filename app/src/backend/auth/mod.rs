@@ -1,11 +1,13 @@
 //! Organisations, administrators, passwords and sessions.
 
+mod device;
 mod gate;
 mod next;
 mod setup_code;
 mod throttle;
 
-pub use gate::HashGate;
+pub use device::{DeviceKey, DEVICE_COOKIE, SECURE_DEVICE_COOKIE};
+pub use gate::{HashGate, Lane, Ticket};
 pub use next::{local_path, HOME};
 pub use setup_code::{SetupCode, SetupCodeTooShort};
 pub use throttle::{Attempt, LoginThrottle};
@@ -298,18 +300,68 @@ async fn insert_user(
     Ok(user.id)
 }
 
-/// Check a password and open a session. Returns the raw session token for the cookie.
-/// `from` is the client's address, for the throttle.
+/// A sign-in let through the throttle, holding a place at the hashing gate.
+pub struct Admission {
+    attempt: Attempt,
+    ticket: Ticket,
+}
+
+/// The first step of a sign-in, before anything that costs: the throttle's
+/// check and count, and a place in the gate's lane (the known browsers' one
+/// when `device_cookie` is valid for `email`). `from` is the client's address.
+pub fn admit(
+    throttle: &std::sync::Arc<LoginThrottle>,
+    gate: &std::sync::Arc<HashGate>,
+    devices: &DeviceKey,
+    email: &str,
+    from: std::net::IpAddr,
+    device_cookie: Option<&str>,
+) -> Result<Admission, AppError> {
+    let device = device_cookie.and_then(|c| devices.verify(c, email));
+    let attempt = throttle.begin(email, from, device)?;
+    let lane = if attempt.from_known_device() {
+        Lane::Known
+    } else {
+        Lane::Anyone
+    };
+    let ticket = gate.enter(lane)?;
+    Ok(Admission { attempt, ticket })
+}
+
+/// An admission handed from the edge (which admits before it reads anything
+/// else) to the `login` server function, in the request's extensions.
+#[derive(Clone, Default)]
+pub struct Admitted(std::sync::Arc<std::sync::Mutex<Option<Admission>>>);
+
+impl Admitted {
+    pub fn new(admission: Admission) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(Some(admission))))
+    }
+
+    /// The admission, the first time it is asked for.
+    pub fn take(&self) -> Option<Admission> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+/// What a successful sign-in gives the browser.
+pub struct SignedIn {
+    /// The raw session token, for the session cookie.
+    pub session: String,
+    /// A fresh device cookie value for this browser and email.
+    pub device: String,
+}
+
+/// Check a password and open a session, for an attempt [`admit`] let through.
 pub async fn sign_in(
     db: &DatabaseConnection,
-    throttle: &std::sync::Arc<LoginThrottle>,
-    gate: &HashGate,
     policy: &SessionPolicy,
+    devices: &DeviceKey,
+    admission: Admission,
     email: &str,
     password: &str,
-    from: std::net::IpAddr,
-) -> Result<String, AppError> {
-    let attempt = throttle.begin(email, from)?;
+) -> Result<SignedIn, AppError> {
+    let Admission { attempt, ticket } = admission;
     let key = email.trim().to_lowercase();
     let user = User::find()
         .filter(user::Column::EmailLower.eq(key.as_str()))
@@ -317,13 +369,16 @@ pub async fn sign_in(
         .await?;
     let hash = user.as_ref().map(|u| u.password_hash.clone());
     let password = password.to_string();
-    let ok = gate
+    let ok = ticket
         .run(move || verify_password(&password, hash.as_deref().unwrap_or_else(|| dummy_hash())))
         .await?;
     match user {
         Some(user) if ok => {
             attempt.succeeded();
-            create_session(db, policy, user.id, OrgId::verified(user.org_id)).await
+            Ok(SignedIn {
+                session: create_session(db, policy, user.id, OrgId::verified(user.org_id)).await?,
+                device: devices.issue(&user.email),
+            })
         }
         _ => {
             tokio::time::sleep(attempt.delay_if_failed).await;
@@ -484,7 +539,7 @@ pub fn spawn_session_sweeper(db: DatabaseConnection, policy: SessionPolicy) {
 /// session of theirs ends (the one of `keep` stays signed in).
 pub async fn change_password(
     db: &DatabaseConnection,
-    gate: &HashGate,
+    gate: &std::sync::Arc<HashGate>,
     user: &CurrentUser,
     current: &str,
     new: &str,
@@ -529,10 +584,17 @@ pub fn cookie_name(https: bool) -> &'static str {
     }
 }
 
-/// The session token in a request's cookies (the cookie of the scheme the
-/// request came by: over https, only the `__Host-` one counts).
-pub fn token_from_headers(headers: &http::HeaderMap, https: bool) -> Option<String> {
-    let name = cookie_name(https);
+/// The device cookie's name: the `__Host-` one when served over https.
+pub fn device_cookie_name(https: bool) -> &'static str {
+    if https {
+        SECURE_DEVICE_COOKIE
+    } else {
+        DEVICE_COOKIE
+    }
+}
+
+/// The value of cookie `name` among a request's cookies.
+pub fn cookie_value(headers: &http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(http::header::COOKIE)
         .iter()
@@ -543,20 +605,43 @@ pub fn token_from_headers(headers: &http::HeaderMap, https: bool) -> Option<Stri
         .map(|(_, value)| value.to_string())
 }
 
-pub fn session_cookie(token: &str, policy: &SessionPolicy, https: bool) -> String {
+/// The session token in a request's cookies (the cookie of the scheme the
+/// request came by: over https, only the `__Host-` one counts).
+pub fn token_from_headers(headers: &http::HeaderMap, https: bool) -> Option<String> {
+    cookie_value(headers, cookie_name(https))
+}
+
+/// A `Set-Cookie` value: never readable by scripts, for the whole site, and
+/// `Secure` over https (the `__Host-` names require it).
+fn cookie(name: &str, value: &str, max_age: u64, same_site: &str, https: bool) -> String {
     format!(
-        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-        cookie_name(https),
-        policy.lifetime.as_secs(),
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
         if https { "; Secure" } else { "" }
     )
 }
 
-pub fn clear_session_cookie(https: bool) -> String {
-    format!(
-        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+pub fn session_cookie(token: &str, policy: &SessionPolicy, https: bool) -> String {
+    cookie(
         cookie_name(https),
-        if https { "; Secure" } else { "" }
+        token,
+        policy.lifetime.as_secs(),
+        "Lax",
+        https,
+    )
+}
+
+pub fn clear_session_cookie(https: bool) -> String {
+    cookie(cookie_name(https), "", 0, "Lax", https)
+}
+
+/// The device cookie: sent only with Muster's own requests (`Strict`).
+pub fn device_cookie(value: &str, https: bool) -> String {
+    cookie(
+        device_cookie_name(https),
+        value,
+        device::DEVICE_MAX_AGE.as_secs(),
+        "Strict",
+        https,
     )
 }
 

@@ -8,7 +8,12 @@
 //!   only [`ADDRESS_IN_FLIGHT`] attempts running at once;
 //! - per email, from every address: failures beyond [`FREE_FAILURES`] slow the
 //!   answer to each further failure, but never lock, so the owner signing in
-//!   from another address still gets in.
+//!   from another address still gets in;
+//! - per known browser (a valid device cookie for the email tried, see
+//!   [`super::device`]): such an attempt is not held to its address's limits,
+//!   only to its device's own: [`PAIR_LOCK`] failures and the device is
+//!   trusted no more until the window ends (it is then an unknown browser),
+//!   and [`ADDRESS_IN_FLIGHT`] attempts at once.
 //!
 //! An attempt is checked and counted in one step ([`LoginThrottle::begin`]):
 //! it counts as failed from the start, so attempts sent in parallel cannot all
@@ -16,6 +21,7 @@
 //! Memory is bounded: keys are cut to [`KEY_MAX`] bytes, and each table holds
 //! at most `capacity` entries (expired ones go first, then the oldest).
 
+use super::device::DeviceId;
 use crate::model::AppError;
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -52,7 +58,15 @@ struct Tables {
     pairs: Table<(String, IpAddr)>,
     addresses: Table<IpAddr>,
     emails: Table<String>,
-    in_flight: HashMap<IpAddr, u32>,
+    devices: Table<DeviceId>,
+    in_flight: HashMap<Source, u32>,
+}
+
+/// Where an attempt comes from, as its running attempts are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Source {
+    Address(IpAddr),
+    Device(DeviceId),
 }
 
 struct Table<K> {
@@ -134,7 +148,7 @@ impl<K: Hash + Eq + Clone> Table<K> {
 pub struct Attempt {
     throttle: Arc<LoginThrottle>,
     email: String,
-    address: IpAddr,
+    source: Source,
     /// How long to wait before answering, if it fails.
     pub delay_if_failed: Duration,
 }
@@ -152,28 +166,48 @@ impl LoginThrottle {
     }
 
     /// Check whether `email` may be tried from `address` now, and count the
-    /// attempt, in one step.
-    pub fn begin(self: &Arc<Self>, email: &str, address: IpAddr) -> Result<Attempt, AppError> {
+    /// attempt, in one step. `device` is the browser's, when it brought a
+    /// valid device cookie for this email.
+    pub fn begin(
+        self: &Arc<Self>,
+        email: &str,
+        address: IpAddr,
+        device: Option<DeviceId>,
+    ) -> Result<Attempt, AppError> {
         let email = key(email);
         let now = Instant::now();
         let capacity = self.capacity;
         let mut t = self.tables();
-        let pair = (email.clone(), address);
-        let (pair_failures, pair_left) = t.pairs.failures(&pair, now);
-        if pair_failures >= PAIR_LOCK {
-            return Err(locked("for this email from your network", pair_left));
-        }
-        let (address_failures, address_left) = t.addresses.failures(&address, now);
-        if address_failures >= ADDRESS_LOCK {
-            return Err(locked("from your network", address_left));
-        }
-        let running = t.in_flight.entry(address).or_insert(0);
+        let known = device.filter(|d| t.devices.failures(d, now).0 < PAIR_LOCK);
+        let source = match known {
+            Some(device) => Source::Device(device),
+            None => {
+                let pair = (email.clone(), address);
+                let (pair_failures, pair_left) = t.pairs.failures(&pair, now);
+                if pair_failures >= PAIR_LOCK {
+                    return Err(locked("for this email from your network", pair_left));
+                }
+                let (address_failures, address_left) = t.addresses.failures(&address, now);
+                if address_failures >= ADDRESS_LOCK {
+                    return Err(locked("from your network", address_left));
+                }
+                Source::Address(address)
+            }
+        };
+        let running = t.in_flight.entry(source).or_insert(0);
         if *running >= ADDRESS_IN_FLIGHT {
             return Err(busy());
         }
         *running += 1;
-        t.pairs.add(pair, now, capacity);
-        t.addresses.add(address, now, capacity);
+        match source {
+            Source::Device(device) => {
+                t.devices.add(device, now, capacity);
+            }
+            Source::Address(address) => {
+                t.pairs.add((email.clone(), address), now, capacity);
+                t.addresses.add(address, now, capacity);
+            }
+        }
         let email_failures = t.emails.add(email.clone(), now, capacity);
         // The count includes this attempt: it is the nth failure if it fails,
         // and the first FREE_FAILURES are answered at once.
@@ -182,7 +216,7 @@ impl LoginThrottle {
         Ok(Attempt {
             throttle: self.clone(),
             email,
-            address,
+            source,
             delay_if_failed,
         })
     }
@@ -190,7 +224,10 @@ impl LoginThrottle {
     /// How many keys the tables hold (for tests of the bound).
     pub fn len(&self) -> usize {
         let t = self.tables();
-        t.pairs.entries.len() + t.addresses.entries.len() + t.emails.entries.len()
+        t.pairs.entries.len()
+            + t.addresses.entries.len()
+            + t.emails.entries.len()
+            + t.devices.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -199,24 +236,36 @@ impl LoginThrottle {
 }
 
 impl Attempt {
+    /// Whether it came from a known browser (the gate gives those a lane of
+    /// their own).
+    pub fn from_known_device(&self) -> bool {
+        matches!(self.source, Source::Device(_))
+    }
+
     /// The password was right: this attempt was no failure, and the email's
-    /// and this pair's earlier failures are forgotten.
+    /// and this pair's (or device's) earlier failures are forgotten.
     pub fn succeeded(self) {
         let mut t = self.throttle.tables();
-        let pair = (self.email.clone(), self.address);
-        t.pairs.entries.remove(&pair);
         t.emails.entries.remove(&self.email);
-        t.addresses.take_back(&self.address);
+        match self.source {
+            Source::Device(device) => {
+                t.devices.entries.remove(&device);
+            }
+            Source::Address(address) => {
+                t.pairs.entries.remove(&(self.email.clone(), address));
+                t.addresses.take_back(&address);
+            }
+        }
     }
 }
 
 impl Drop for Attempt {
     fn drop(&mut self) {
         let mut t = self.throttle.tables();
-        if let Some(n) = t.in_flight.get_mut(&self.address) {
+        if let Some(n) = t.in_flight.get_mut(&self.source) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                t.in_flight.remove(&self.address);
+                t.in_flight.remove(&self.source);
             }
         }
     }
@@ -257,7 +306,7 @@ mod tests {
     }
 
     fn fail(t: &Arc<LoginThrottle>, email: &str, from: &str) -> Result<Duration, AppError> {
-        t.begin(email, ip(from)).map(|a| a.delay_if_failed)
+        t.begin(email, ip(from), None).map(|a| a.delay_if_failed)
     }
 
     #[test]
@@ -277,7 +326,9 @@ mod tests {
             "{err:?}"
         );
         // The owner, elsewhere: slowed at worst, never locked.
-        let owner = t.begin("admin@acme.example", ip("198.51.100.20")).unwrap();
+        let owner = t
+            .begin("admin@acme.example", ip("198.51.100.20"), None)
+            .unwrap();
         assert!(owner.delay_if_failed <= SLOWEST);
         owner.succeeded();
         // Success forgets the email's failures, not the attacker's lock.
@@ -302,15 +353,15 @@ mod tests {
     #[test]
     fn attempts_in_parallel_are_counted_before_any_ends() {
         let t = Arc::new(LoginThrottle::default());
-        let a = t.begin("a@acme.example", ip("203.0.113.7")).unwrap();
-        let b = t.begin("b@acme.example", ip("203.0.113.7")).unwrap();
+        let a = t.begin("a@acme.example", ip("203.0.113.7"), None).unwrap();
+        let b = t.begin("b@acme.example", ip("203.0.113.7"), None).unwrap();
         assert!(matches!(
-            t.begin("c@acme.example", ip("203.0.113.7")),
+            t.begin("c@acme.example", ip("203.0.113.7"), None),
             Err(AppError::TooManyAttempts(m)) if m.contains("in a moment")
         ));
-        assert!(t.begin("c@acme.example", ip("203.0.113.9")).is_ok());
+        assert!(t.begin("c@acme.example", ip("203.0.113.9"), None).is_ok());
         drop(a);
-        let c = t.begin("c@acme.example", ip("203.0.113.7")).unwrap();
+        let c = t.begin("c@acme.example", ip("203.0.113.7"), None).unwrap();
         drop((b, c));
 
         // Threads racing on one pair: exactly PAIR_LOCK get through.
@@ -320,7 +371,7 @@ mod tests {
             for _ in 0..64 {
                 let (t, passed) = (&t, &passed);
                 s.spawn(move || {
-                    if let Ok(a) = t.begin("x@acme.example", ip("203.0.113.7")) {
+                    if let Ok(a) = t.begin("x@acme.example", ip("203.0.113.7"), None) {
                         passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         drop(a);
                     }
@@ -329,6 +380,40 @@ mod tests {
         });
         let passed = passed.into_inner();
         assert!((1..=PAIR_LOCK).contains(&passed), "{passed}");
+    }
+
+    #[test]
+    fn a_known_browser_gets_in_from_a_locked_address_until_it_fails_too_often() {
+        let t = Arc::new(LoginThrottle::default());
+        let shared = "203.0.113.7";
+        for n in 0..ADDRESS_LOCK {
+            fail(&t, &format!("user{n}@acme.example"), shared).unwrap();
+        }
+        let owner = "admin@acme.example";
+        assert!(fail(&t, owner, shared).is_err());
+        // The same address, but the browser where the owner signed in before.
+        let laptop: DeviceId = [1; 16];
+        let known = t.begin(owner, ip(shared), Some(laptop)).unwrap();
+        assert!(known.from_known_device());
+        let also = t.begin(owner, ip(shared), Some(laptop)).unwrap();
+        // Its own attempts at once are bounded like an address's.
+        assert!(t.begin(owner, ip(shared), Some(laptop)).is_err());
+        drop((known, also));
+        // A stolen cookie guessing passwords: PAIR_LOCK failures, then it is
+        // an unknown browser at a locked address.
+        for _ in 1..PAIR_LOCK {
+            t.begin(owner, ip("198.51.100.20"), Some(laptop)).unwrap();
+        }
+        let Err(err) = t.begin(owner, ip(shared), Some(laptop)) else {
+            panic!("a device past its failures is trusted no more")
+        };
+        assert!(matches!(&err, AppError::TooManyAttempts(m) if m.contains("from your network")));
+        // Another browser of the owner's is still known.
+        let phone: DeviceId = [2; 16];
+        let ok = t.begin(owner, ip(shared), Some(phone)).unwrap();
+        assert!(ok.from_known_device());
+        ok.succeeded();
+        assert!(t.tables().in_flight.is_empty());
     }
 
     #[test]

@@ -5,6 +5,8 @@
 pub mod files;
 pub mod guard;
 pub mod headers;
+pub mod sign_in;
 
 pub use guard::{finish_what_starts, guard};
 pub use headers::{security_headers, set_page_policy};
+pub use sign_in::admit_sign_in;
