@@ -52,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/imports", post(web::files::upload))
         .route("/imports/{id}/problems.csv", get(web::files::problems))
         .route("/contacts.csv", get(web::files::export))
+        .route(
+            "/integrations/{id}/syncs/{run}/changes.csv",
+            get(web::files::sync_changes),
+        )
         .leptos_routes_with_context(
             &state,
             routes,

@@ -209,13 +209,25 @@ async fn schema_equals_an_upgraded_release() {
     );
     // Since 0.1.0, upgrading adds exactly the migrations made after it, and
     // takes nothing away: m0005 gives sessions their last use, and an index
-    // for the sweeper.
+    // for the sweeper; m0006 the sync history's two tables and the
+    // integrations' hold settings.
     assert_eq!(only(&described_release, &upgraded), Vec::<String>::new());
     let added = only(&upgraded, &described_release);
-    assert_eq!(added.len(), 2, "{added:#?}");
+    let m0005 = |l: &String| {
+        l.contains("sessions") && (l.contains("last_seen_at") || l.contains("sessions_expiry"))
+    };
+    let m0006 = |l: &String| {
+        l.contains("sync_runs")
+            || l.contains("sync_changes")
+            || (l.contains("integrations")
+                && ["hold_percent", "hold_count", "held_run_id"]
+                    .iter()
+                    .any(|c| l.contains(c)))
+    };
+    assert_eq!(added.iter().filter(|l| m0005(l)).count(), 2, "{added:#?}");
     assert!(
-        added.iter().all(|l| l.contains("sessions")
-            && (l.contains("last_seen_at") || l.contains("sessions_expiry"))),
+        added.iter().filter(|l| m0006(l)).count() >= 3 + 2,
         "{added:#?}"
     );
+    assert!(added.iter().all(|l| m0005(l) || m0006(l)), "{added:#?}");
 }

@@ -1,14 +1,14 @@
 //! The Integrations tab: test, connect, sync and remove HR and identity systems.
 //! Credentials come in; nothing that goes out carries one.
 
-use crate::model::{AppError, ConnectForm, ConnectionTest, Integration};
+use crate::model::{AppError, ConnectForm, ConnectionTest, Hold, Integration, SyncRun};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use crate::{
     backend::{connectors, domain::OrgId, integrations, AppState},
-    model::Provider,
+    model::{HoldResolution, Provider, SyncTrigger},
 };
 
 #[server(endpoint = "integrations")]
@@ -101,7 +101,7 @@ pub async fn connect_integration(form: ConnectForm) -> Result<Integration, AppEr
         try_connection(&state, provider, &credentials).await?;
         let created =
             integrations::create(&state.db, &state.vault, user.org, provider, &credentials).await?;
-        start_sync(&state, user.org, created.id).await
+        start_sync(&state, user.org, created.id, SyncTrigger::Connect).await
     })
     .await
 }
@@ -110,16 +110,82 @@ pub async fn connect_integration(form: ConnectForm) -> Result<Integration, AppEr
 #[server(endpoint = "sync_integration")]
 pub async fn sync_integration(id: i64) -> Result<Integration, AppError> {
     crate::api::as_admin("sync_integration", |state, user| async move {
-        start_sync(&state, user.org, id).await
+        start_sync(&state, user.org, id, SyncTrigger::SyncNow).await
     })
     .await
 }
 
 #[cfg(feature = "ssr")]
-async fn start_sync(state: &AppState, org: OrgId, id: i64) -> Result<Integration, AppError> {
+async fn start_sync(
+    state: &AppState,
+    org: OrgId,
+    id: i64,
+    trigger: SyncTrigger,
+) -> Result<Integration, AppError> {
     let vault = state.vault.clone();
     let stale_after = state.imports.stale_after;
-    integrations::start_sync(&state.db, vault, &state.providers, org, id, stale_after).await
+    integrations::start_sync(
+        &state.db,
+        vault,
+        &state.providers,
+        org,
+        id,
+        trigger,
+        stale_after,
+    )
+    .await
+}
+
+/// Syncs shown per page of the history.
+pub const HISTORY_PAGE: u64 = 10;
+
+/// A page of the integration's sync history, newest first, and how many
+/// syncs there are in all.
+#[server(endpoint = "sync_history")]
+pub async fn sync_history(id: i64, page: u64) -> Result<(Vec<SyncRun>, u64), AppError> {
+    crate::api::as_admin("sync_history", |state, user| async move {
+        integrations::get(&state.db, user.org, id).await?;
+        integrations::history::runs(&state.db, user.org, id, page, HISTORY_PAGE).await
+    })
+    .await
+}
+
+/// The deletions a sync of the integration holds for review, if any.
+#[server(endpoint = "held_deletions")]
+pub async fn held_deletions(id: i64) -> Result<Option<Hold>, AppError> {
+    crate::api::as_admin("held_deletions", |state, user| async move {
+        integrations::history::hold(&state.db, user.org, id).await
+    })
+    .await
+}
+
+/// Apply (or, with `apply` false, discard) the deletions that sync `run` of
+/// the integration holds; returns how many contacts went.
+#[server(endpoint = "settle_held_deletions")]
+pub async fn settle_held_deletions(id: i64, run: i64, apply: bool) -> Result<u64, AppError> {
+    crate::api::as_admin("settle_held_deletions", |state, user| async move {
+        let resolution = if apply {
+            HoldResolution::Applied
+        } else {
+            HoldResolution::Discarded
+        };
+        integrations::history::settle(&state.db, user.org, id, run, resolution).await
+    })
+    .await
+}
+
+/// When a sync of the integration is held: more than `percent` of its
+/// contacts, or more than `count`, to delete (empty: no such bound).
+#[server(endpoint = "set_hold_limits")]
+pub async fn set_hold_limits(
+    id: i64,
+    percent: Option<u32>,
+    count: Option<u64>,
+) -> Result<Integration, AppError> {
+    crate::api::as_admin("set_hold_limits", |state, user| async move {
+        integrations::set_hold_limits(&state.db, user.org, id, percent, count).await
+    })
+    .await
 }
 
 /// How many contacts removing the integration would delete.

@@ -419,6 +419,13 @@ pub struct Integration {
     /// (worked out by the server, whose clock is the one that counts).
     pub expiry_warning: Option<Expiry>,
     pub created_at: DateTime<Utc>,
+    /// Deletions a sync held for review, waiting for an administrator.
+    pub held_deletions: u64,
+    /// A sync that would delete more than this percentage of the contacts is
+    /// held (`None`: no such bound).
+    pub hold_percent: Option<u32>,
+    /// ... or more than this many contacts (`None`: no such bound).
+    pub hold_count: Option<u64>,
 }
 
 /// What Test Connection saw: one page of users.
@@ -445,9 +452,16 @@ pub struct SyncResult {
     /// Suspended, disabled or deprovisioned people left out.
     pub excluded: u64,
     /// People left out because the source gave neither a usable email nor phone,
-    /// or no name.
+    /// or no name, or the same id or email as another.
     pub skipped: u64,
     pub groups: u64,
+    /// Contacts deleted (or given back to their earlier source) because their
+    /// person left the source or was suspended there.
+    #[serde(default)]
+    pub deleted: u64,
+    /// Deletions held for review instead.
+    #[serde(default)]
+    pub held: u64,
 }
 
 /// How close a recorded credential expiry is.
@@ -506,6 +520,9 @@ mod tests {
             last_result: None,
             expiry_warning: None,
             created_at: chrono::DateTime::default(),
+            held_deletions: 0,
+            hold_percent: Some(10),
+            hold_count: Some(500),
         };
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         assert_eq!(i.expiry(today), None);

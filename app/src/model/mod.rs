@@ -3,6 +3,7 @@
 mod error;
 mod import;
 mod integration;
+mod sync;
 pub use error::{AppError, FieldError};
 pub use import::{
     field_label, ImportColumn, ImportJob, ImportPreview, ImportPreviewRow, ImportStatus,
@@ -11,6 +12,10 @@ pub use import::{
 pub use integration::{
     ConnectForm, ConnectionTest, CredentialField, Expiry, FieldKind, Integration,
     IntegrationStatus, Provider, SecretState, SyncResult, EXPIRES_FIELD,
+};
+pub use sync::{
+    ChangeAction, HeldContact, Hold, HoldResolution, SyncRun, SyncStatus, SyncTrigger, GONE,
+    SUSPENDED,
 };
 
 use chrono::{DateTime, Utc};

@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub struct FakeOkta {
-    pub org: FakeOrg,
+    /// The people and groups it serves; a test may change them while it runs.
+    org: std::sync::RwLock<FakeOrg>,
     /// The API token that works.
     pub token: String,
     /// A token that authenticates but whose administrator lacks the role.
@@ -31,7 +32,7 @@ pub struct FakeOkta {
 impl FakeOkta {
     pub fn new(org: FakeOrg, token: &str) -> Self {
         Self {
-            org,
+            org: std::sync::RwLock::new(org),
             token: token.to_string(),
             powerless_token: None,
             faults: Arc::default(),
@@ -53,6 +54,16 @@ impl FakeOkta {
         let faults = self.faults.clone();
         let state = Arc::new(self);
         super::serve(state.clone(), state.router(), faults, port).await
+    }
+
+    /// The people and groups it serves now.
+    pub fn org(&self) -> std::sync::RwLockReadGuard<'_, FakeOrg> {
+        self.org.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Change the people and groups it serves (as an HR system changes).
+    pub fn change(&self, f: impl FnOnce(&mut FakeOrg)) {
+        f(&mut self.org.write().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn request_id(&self) -> String {
@@ -228,7 +239,7 @@ async fn users(
         return resp;
     }
     let items: Vec<(String, Value)> = fake
-        .org
+        .org()
         .people
         .iter()
         .filter(|p| p.status != Status::Deprovisioned)
@@ -290,7 +301,7 @@ async fn groups(
         group_json("00g0everyone", "Everyone", "BUILT_IN"),
     )];
     items.extend(
-        fake.org
+        fake.org()
             .groups
             .iter()
             .map(|g| (g.id.clone(), group_json(&g.id, &g.name, "OKTA_GROUP"))),
@@ -307,11 +318,16 @@ async fn group_users(
     if let Err(resp) = admit(&fake, &headers).await {
         return resp;
     }
+    let org = fake.org();
     let members: Vec<&FakePerson> = if id == "00g0everyone" {
-        fake.org.people.iter().collect()
+        org.people.iter().collect()
     } else {
-        match fake.org.groups.iter().find(|g| g.id == id) {
-            Some(g) => g.members.iter().map(|i| &fake.org.people[*i]).collect(),
+        match org.groups.iter().find(|g| g.id == id) {
+            Some(g) => g
+                .members
+                .iter()
+                .filter_map(|i| org.people.get(*i))
+                .collect(),
             None => {
                 return error(
                     StatusCode::NOT_FOUND,
@@ -327,6 +343,7 @@ async fn group_users(
         .filter(|p| p.status != Status::Deprovisioned)
         .map(|p| (p.id.clone(), user_json(p)))
         .collect();
+    drop(org);
     page(
         &fake,
         &headers,

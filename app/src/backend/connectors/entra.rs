@@ -379,7 +379,7 @@ impl Connector for Entra {
         let mut dir = Directory::default();
         self.each(self.users_url(), |v| {
             if !enabled(&v) {
-                dir.excluded += 1;
+                dir.exclude(person(&v).map(|p| p.external_id));
             } else if let Some(p) = person(&v) {
                 progress.person(&p);
                 dir.people.push(p);

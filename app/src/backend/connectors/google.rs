@@ -397,7 +397,7 @@ impl Connector for Google {
         let mut dir = Directory::default();
         self.each(url, "users", |v| {
             if left_out(&v) {
-                dir.excluded += 1;
+                dir.exclude(person(&v).map(|p| p.external_id));
             } else if let Some(p) = person(&v) {
                 progress.person(&p);
                 dir.people.push(p);

@@ -51,6 +51,18 @@ pub struct Directory {
     /// People left out because the source marks them suspended, disabled or
     /// deprovisioned.
     pub excluded: u64,
+    /// The external ids of those people, where the source gave one: a sync
+    /// deletes them as suspended rather than gone.
+    pub excluded_ids: Vec<String>,
+}
+
+impl Directory {
+    /// Leave out a person the source marks suspended, disabled or deprovisioned.
+    pub fn exclude(&mut self, external_id: Option<String>) {
+        self.excluded += 1;
+        self.excluded_ids
+            .extend(external_id.filter(|x| !x.is_empty()));
+    }
 }
 
 /// What a connector reports as it reads.

@@ -301,7 +301,7 @@ impl Connector for Okta {
         self.all::<User>(url, |page| {
             for u in page.drain(..) {
                 if excluded(&u.status) {
-                    dir.excluded += 1;
+                    dir.exclude(Some(u.id.clone()));
                 } else {
                     let p = person(u);
                     progress.person(&p);

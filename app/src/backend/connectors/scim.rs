@@ -244,7 +244,7 @@ impl Connector for Scim {
         let mut dir = Directory::default();
         self.each("Users", |v| {
             if !is_active(&v) {
-                dir.excluded += 1;
+                dir.exclude(person(&v).map(|p| p.external_id));
             } else if let Some(p) = person(&v) {
                 progress.person(&p);
                 dir.people.push(p);

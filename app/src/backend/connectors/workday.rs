@@ -213,7 +213,7 @@ impl Connector for Workday {
         let mut groups: BTreeMap<String, SourceGroup> = BTreeMap::new();
         for v in &entries {
             if !active(v) {
-                dir.excluded += 1;
+                dir.exclude(person(v).map(|p| p.external_id));
                 continue;
             }
             let Some(p) = person(v) else { continue };

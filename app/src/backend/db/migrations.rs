@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0003Imports),
             Box::new(M0004Integrations),
             Box::new(M0005SessionActivity),
+            Box::new(M0006SyncHistory),
         ]
     }
 }
@@ -159,6 +160,45 @@ enum Integrations {
     HeartbeatAt,
     CreatedAt,
     UpdatedAt,
+    HoldPercent,
+    HoldCount,
+    HeldRunId,
+}
+
+#[derive(DeriveIden)]
+enum SyncRuns {
+    Table,
+    Id,
+    OrgId,
+    IntegrationId,
+    Trigger,
+    Attempt,
+    Status,
+    Resolution,
+    StartedAt,
+    FinishedAt,
+    People,
+    Added,
+    Updated,
+    Unchanged,
+    Deleted,
+    Skipped,
+    Held,
+    Error,
+}
+
+#[derive(DeriveIden)]
+enum SyncChanges {
+    Table,
+    Id,
+    RunId,
+    OrgId,
+    Action,
+    ContactId,
+    ExternalId,
+    Name,
+    Email,
+    Detail,
 }
 
 /// A table's id: SQLite's rowid (`INTEGER PRIMARY KEY`, which reuses no id
@@ -853,5 +893,111 @@ impl MigrationTrait for M0005SessionActivity {
                     .take(),
             )
             .await
+    }
+}
+
+struct M0006SyncHistory;
+
+impl MigrationName for M0006SyncHistory {
+    fn name(&self) -> &str {
+        "m0006_sync_history"
+    }
+}
+
+/// Every sync is kept with its counts (`sync_runs`), and for a while with
+/// what it did to each contact (`sync_changes`: added, updated with each
+/// field before and after, deleted, skipped with why, held). An integration
+/// holds a sync for review when it would delete more than `hold_percent` of
+/// its contacts or more than `hold_count` (either unset: no such bound), and
+/// points at that sync until it is applied, discarded or released.
+#[async_trait::async_trait]
+impl MigrationTrait for M0006SyncHistory {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        use SyncRuns as R;
+        manager
+            .create_table(
+                Table::create()
+                    .table(R::Table)
+                    .col(id(backend, R::Id))
+                    .col(int(R::OrgId))
+                    .col(int(R::IntegrationId))
+                    .col(text(R::Trigger))
+                    .col(int(R::Attempt).default(0))
+                    .col(text(R::Status))
+                    .col(text_null(R::Resolution))
+                    .col(int(R::StartedAt))
+                    .col(int_null(R::FinishedAt))
+                    .col(int(R::People).default(0))
+                    .col(int(R::Added).default(0))
+                    .col(int(R::Updated).default(0))
+                    .col(int(R::Unchanged).default(0))
+                    .col(int(R::Deleted).default(0))
+                    .col(int(R::Skipped).default(0))
+                    .col(int(R::Held).default(0))
+                    .col(text_null(R::Error))
+                    .foreign_key(&mut refers(
+                        (R::Table, R::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut refers(
+                        (R::Table, R::IntegrationId),
+                        Integrations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("sync_runs_integration", R::Table)
+                    .col(R::IntegrationId)
+                    .col(R::Id)
+                    .take(),
+            )
+            .await?;
+        use SyncChanges as C;
+        manager
+            .create_table(
+                Table::create()
+                    .table(C::Table)
+                    .col(id(backend, C::Id))
+                    .col(int(C::RunId))
+                    .col(int(C::OrgId))
+                    .col(text(C::Action))
+                    .col(int_null(C::ContactId))
+                    .col(text(C::ExternalId))
+                    .col(text(C::Name))
+                    .col(text_null(C::Email))
+                    .col(text_null(C::Detail))
+                    .foreign_key(&mut refers(
+                        (C::Table, C::RunId),
+                        R::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("sync_changes_run", C::Table)
+                    .col(C::RunId)
+                    .col(C::Action)
+                    .col(C::Id)
+                    .take(),
+            )
+            .await?;
+        use Integrations as I;
+        for col in [
+            int_null(I::HoldPercent).default(10).take(),
+            int_null(I::HoldCount).default(500).take(),
+            int_null(I::HeldRunId),
+        ] {
+            manager
+                .alter_table(Table::alter().table(I::Table).add_column(col).take())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -2,15 +2,17 @@
 //! listed for the Integrations tab, removed with what they imported.
 //! Every statement is scoped by the caller's organisation.
 
+pub mod history;
 pub mod sync;
 
 use crate::backend::connectors::{Credentials, HttpConfig};
-use crate::backend::db::entities::{contact, contact_group, integration, Organisation};
+use crate::backend::db::entities::{contact, contact_group, integration, Organisation, SyncRun};
 use crate::backend::db::{begin_write, from_ms, now_ms};
 use crate::backend::domain::OrgId;
 use crate::backend::vault::Vault;
 use crate::model::{
     AppError, FieldError, Integration, IntegrationStatus, Provider, SecretState, SyncResult,
+    SyncTrigger,
 };
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -31,7 +33,11 @@ fn find(org: OrgId, id: i64) -> sea_orm::Select<integration::Entity> {
     integration::Entity::find_by_id(id).filter(integration::Column::OrgId.eq(org.get()))
 }
 
-fn to_model(r: integration::Model, contact_count: u64) -> Result<Integration, AppError> {
+fn to_model(
+    r: integration::Model,
+    contact_count: u64,
+    held_deletions: u64,
+) -> Result<Integration, AppError> {
     let provider = Provider::parse(&r.provider)
         .ok_or_else(|| AppError::internal(format!("unknown provider {}", r.provider)))?;
     let settings: BTreeMap<String, String> =
@@ -64,6 +70,9 @@ fn to_model(r: integration::Model, contact_count: u64) -> Result<Integration, Ap
             .and_then(|t| serde_json::from_str::<SyncResult>(t).ok()),
         expiry_warning: None,
         created_at: from_ms(r.created_at),
+        held_deletions,
+        hold_percent: r.hold_percent.and_then(|p| u32::try_from(p).ok()),
+        hold_count: r.hold_count.and_then(|c| u64::try_from(c).ok()),
     };
     out.expiry_warning = out.expiry(chrono::Utc::now().date_naive());
     Ok(out)
@@ -82,7 +91,33 @@ async fn with_count(
     row: integration::Model,
 ) -> Result<Integration, AppError> {
     let count = its_contacts(org, row.id).count(db).await?;
-    to_model(row, count)
+    let held = held_counts(db, org, row.held_run_id.into_iter().collect()).await?;
+    let held = held.get(&row.id).copied().unwrap_or(0);
+    to_model(row, count, held)
+}
+
+/// How many deletions each of these held syncs waits to apply, by integration.
+async fn held_counts(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    runs: Vec<i64>,
+) -> Result<HashMap<i64, u64>, AppError> {
+    use crate::backend::db::entities::sync_run;
+    if runs.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(SyncRun::find()
+        .select_only()
+        .column(sync_run::Column::IntegrationId)
+        .column(sync_run::Column::Held)
+        .filter(sync_run::Column::OrgId.eq(org.get()))
+        .filter(sync_run::Column::Id.is_in(runs))
+        .into_tuple::<(i64, i64)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|(i, n)| (i, u64::try_from(n).unwrap_or(0)))
+        .collect())
 }
 
 /// Save a new integration with its credentials, secrets sealed.
@@ -162,10 +197,12 @@ pub async fn list(db: &impl ConnectionTrait, org: OrgId) -> Result<Vec<Integrati
         .await?
         .into_iter()
         .collect();
+    let held = held_counts(db, org, rows.iter().filter_map(|r| r.held_run_id).collect()).await?;
     rows.into_iter()
         .map(|row| {
             let count = counts.get(&row.id).copied().unwrap_or(0);
-            to_model(row, u64::try_from(count).unwrap_or(0))
+            let held = held.get(&row.id).copied().unwrap_or(0);
+            to_model(row, u64::try_from(count).unwrap_or(0), held)
         })
         .collect()
 }
@@ -284,31 +321,7 @@ pub async fn remove(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<i64,
             "A sync of this integration is running. Remove it when the sync has finished.".into(),
         ));
     }
-    let ours = Condition::all()
-        .add(contact::Column::OrgId.eq(org.get()))
-        .add(contact::Column::IntegrationId.eq(id));
-    contact::Entity::update_many()
-        .col_expr(
-            contact::Column::Source,
-            Expr::col(contact::Column::AdoptedSource),
-        )
-        .col_expr(contact::Column::AdoptedSource, Expr::value(None::<String>))
-        .col_expr(contact::Column::IntegrationId, Expr::value(None::<i64>))
-        .col_expr(contact::Column::ExternalId, Expr::value(None::<String>))
-        .col_expr(
-            contact::Column::Version,
-            Expr::col(contact::Column::Version).add(1),
-        )
-        .col_expr(contact::Column::UpdatedAt, Expr::value(now_ms()))
-        .filter(ours.clone())
-        .filter(contact::Column::AdoptedSource.is_not_null())
-        .exec(&tx)
-        .await?;
-    let deleted = contact::Entity::delete_many()
-        .filter(ours)
-        .exec(&tx)
-        .await?
-        .rows_affected;
+    let deleted = let_go(&tx, org, id, None).await?;
     contact_group::Entity::delete_many()
         .filter(contact_group::Column::OrgId.eq(org.get()))
         .filter(contact_group::Column::IntegrationId.eq(id))
@@ -323,6 +336,98 @@ pub async fn remove(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<i64,
     Ok(deleted as i64)
 }
 
+/// Let go of contacts of integration `id` (those in `only`, or all): the
+/// ones it took over go back to their earlier source, the others are deleted
+/// with their group memberships. Returns how many the integration let go.
+pub(crate) async fn let_go(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    id: i64,
+    only: Option<&[i64]>,
+) -> Result<u64, AppError> {
+    let ours = Condition::all()
+        .add(contact::Column::OrgId.eq(org.get()))
+        .add(contact::Column::IntegrationId.eq(id));
+    let chunks: Vec<Condition> = match only {
+        None => vec![ours],
+        Some(ids) => ids
+            .chunks(2000)
+            .map(|chunk| {
+                ours.clone()
+                    .add(contact::Column::Id.is_in(chunk.iter().copied()))
+            })
+            .collect(),
+    };
+    let mut gone = 0;
+    for which in chunks {
+        let given_back = contact::Entity::update_many()
+            .col_expr(
+                contact::Column::Source,
+                Expr::col(contact::Column::AdoptedSource),
+            )
+            .col_expr(contact::Column::AdoptedSource, Expr::value(None::<String>))
+            .col_expr(contact::Column::IntegrationId, Expr::value(None::<i64>))
+            .col_expr(contact::Column::ExternalId, Expr::value(None::<String>))
+            .col_expr(
+                contact::Column::Version,
+                Expr::col(contact::Column::Version).add(1),
+            )
+            .col_expr(contact::Column::UpdatedAt, Expr::value(now_ms()))
+            .filter(which.clone())
+            .filter(contact::Column::AdoptedSource.is_not_null())
+            .exec(tx)
+            .await?
+            .rows_affected;
+        let deleted = contact::Entity::delete_many()
+            .filter(which)
+            .exec(tx)
+            .await?
+            .rows_affected;
+        gone += if only.is_some() {
+            given_back + deleted
+        } else {
+            deleted
+        };
+    }
+    Ok(gone)
+}
+
+/// Set when a sync of integration `id` is held for review: more than
+/// `percent` of its contacts or more than `count` to delete (`None`: no
+/// such bound; both `None`: never, but for a source that lists nobody).
+pub async fn set_hold_limits(
+    db: &DatabaseConnection,
+    org: OrgId,
+    id: i64,
+    percent: Option<u32>,
+    count: Option<u64>,
+) -> Result<Integration, AppError> {
+    if percent.is_some_and(|p| p > 100) {
+        return Err(AppError::field(
+            "hold_percent",
+            "Enter a percentage from 0 to 100, or leave it empty for no such bound.",
+        ));
+    }
+    let count = count
+        .map(i64::try_from)
+        .transpose()
+        .map_err(|_| AppError::field("hold_count", "Enter a smaller number."))?;
+    let updated = integration::Entity::update_many()
+        .col_expr(
+            integration::Column::HoldPercent,
+            Expr::value(percent.map(i64::from)),
+        )
+        .col_expr(integration::Column::HoldCount, Expr::value(count))
+        .filter(integration::Column::Id.eq(id))
+        .filter(integration::Column::OrgId.eq(org.get()))
+        .exec(db)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Err(AppError::NotFound);
+    }
+    get(db, org, id).await
+}
+
 /// Start a sync of integration `id` in the background, unless one is running
 /// already; its outcome is recorded on the integration, where the page reads it.
 pub async fn start_sync(
@@ -331,6 +436,7 @@ pub async fn start_sync(
     http: &HttpConfig,
     org: OrgId,
     id: i64,
+    trigger: SyncTrigger,
     stale_after: Duration,
 ) -> Result<Integration, AppError> {
     get(db, org, id).await?;
@@ -363,7 +469,7 @@ pub async fn start_sync(
     tokio::spawn(async move {
         let beat = stale_after / 4;
         // The failure is recorded on the integration too, where the page reads it.
-        if let Err(e) = sync::run(&db2, &vault, &http, org, id, beat).await {
+        if let Err(e) = sync::run(&db2, &vault, &http, org, id, trigger, 0, beat).await {
             tracing::warn!(org = org.get(), integration = id, "sync failed: {e}");
         }
     });
@@ -459,7 +565,7 @@ pub async fn sweep_interrupted(
         .filter(running(now, stale_after).not())
         .exec(db)
         .await?;
-    Ok(())
+    history::sweep_interrupted(db).await
 }
 
 /// Sweep for interrupted syncs now, and then regularly.

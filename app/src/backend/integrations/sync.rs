@@ -5,18 +5,26 @@
 //! takes over a contact made in Muster (by hand or upload) with the same email,
 //! and otherwise becomes a new contact with the provider as its Source. The
 //! source's groups become groups of this integration, with exactly the members
-//! the source lists. Nothing is deleted here: removing people who left comes
-//! with the sync engine.
+//! the source lists. A contact whose person the source no longer lists, or
+//! lists as suspended, is let go (deleted, or given back to its earlier source
+//! if the integration took it over), unless there are more of them than the
+//! integration's bounds allow: then those deletions are held for review, and
+//! the rest of the sync is applied all the same. Every sync is recorded in the
+//! history, with what it did to each contact.
 
+use super::history::{self, Change};
 use super::set_status;
 use crate::backend::auth;
 use crate::backend::connectors::{self, Directory, HttpConfig, Person};
-use crate::backend::db::entities::{contact, contact_group, group_member};
+use crate::backend::db::entities::{contact, contact_group, group_member, integration};
 use crate::backend::db::{begin_write, now_ms, Sql};
 use crate::backend::directory::{self, bulk};
-use crate::backend::domain::{validate, Label, OrgId, ValidContact};
+use crate::backend::domain::{validate, Email, Label, OrgId, ValidContact};
 use crate::backend::vault::Vault;
-use crate::model::{AppError, IntegrationStatus, Provider, SyncResult};
+use crate::model::{
+    AppError, ChangeAction, HoldResolution, IntegrationStatus, Provider, SyncResult, SyncTrigger,
+    GONE, SUSPENDED,
+};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
@@ -32,14 +40,18 @@ const CHUNK: usize = 2000;
 /// integration, with a heartbeat every `beat_every` meanwhile. The caller has
 /// claimed the sync ([`super::claim_sync`]).
 #[tracing::instrument(name = "sync", skip_all, fields(org = org.get(), integration = id))]
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     db: &DatabaseConnection,
     vault: &Vault,
     http: &HttpConfig,
     org: OrgId,
     id: i64,
+    trigger: SyncTrigger,
+    attempt: u32,
     beat_every: Duration,
 ) -> Result<SyncResult, AppError> {
+    let run_id = history::start(db, org, id, trigger, attempt).await?;
     let heartbeat = tokio::spawn(crate::backend::db::beat(
         db.clone(),
         "integrations",
@@ -49,7 +61,10 @@ pub async fn run(
     ));
     // Past the deadline the work is dropped: a read stops, an apply's
     // transaction rolls back.
-    let outcome = tokio::time::timeout(http.sync_deadline, fetch_and_apply(db, vault, http, org, id))
+    let outcome = tokio::time::timeout(
+        http.sync_deadline,
+        fetch_and_apply(db, vault, http, org, id, run_id),
+    )
         .await
         .unwrap_or_else(|_| {
             Err(AppError::Upstream(format!(
@@ -58,8 +73,11 @@ pub async fn run(
             )))
         });
     heartbeat.abort();
+    // The run is finished before the integration stops syncing, so that the
+    // sweeper never finds a running sync of an idle integration.
     match &outcome {
         Ok(result) => {
+            history::finish(db, org, run_id, Ok(result)).await?;
             set_status(
                 db,
                 org,
@@ -75,6 +93,7 @@ pub async fn run(
                 AppError::Upstream(m) => m.clone(),
                 other => other.to_string(),
             };
+            history::finish(db, org, run_id, Err(&message)).await?;
             set_status(db, org, id, IntegrationStatus::Failed, Some(&message), None).await?
         }
     }
@@ -87,6 +106,7 @@ async fn fetch_and_apply(
     http: &HttpConfig,
     org: OrgId,
     id: i64,
+    run_id: i64,
 ) -> Result<SyncResult, AppError> {
     let (provider, credentials) = super::credentials(db, vault, org, id).await?;
     let connector = connectors::connector(provider, &credentials, http)?;
@@ -115,7 +135,7 @@ async fn fetch_and_apply(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "directory read and validated"
     );
-    apply(db, org, id, provider, &region, dir, checked).await
+    apply(db, org, id, run_id, provider, &region, dir, checked).await
 }
 
 /// A person's external id and the person as a valid contact, if it is one.
@@ -186,16 +206,63 @@ impl connectors::Progress for Validator {
 /// A contact as stored, matched to a person of the source.
 type Existing = contact::Model;
 
-/// Whether contact `e` already holds what the source says of it.
-fn same_as(e: &Existing, c: &ValidContact) -> bool {
-    let same = |a: &Option<String>, b: &Option<Label>| a.as_deref() == b.as_deref();
-    e.first_name == c.first_name.as_str()
-        && e.last_name == c.last_name.as_str()
-        && e.email.as_deref() == c.email.as_ref().map(|e| e.as_str())
-        && e.phone.as_deref() == c.phone.as_ref().map(|p| p.as_str())
-        && same(&e.department, &c.department)
-        && same(&e.role, &c.role)
-        && same(&e.location, &c.location)
+/// The fields where contact `e` differs from what the source says of it,
+/// each with its value before and after.
+fn changes(e: &Existing, c: &ValidContact) -> Vec<(&'static str, Option<String>, Option<String>)> {
+    let label = |l: &Option<Label>| l.as_deref().map(str::to_string);
+    [
+        (
+            "first_name",
+            Some(e.first_name.clone()),
+            Some(c.first_name.to_string()),
+        ),
+        (
+            "last_name",
+            Some(e.last_name.clone()),
+            Some(c.last_name.to_string()),
+        ),
+        (
+            "email",
+            e.email.clone(),
+            c.email.as_ref().map(|v| v.to_string()),
+        ),
+        (
+            "phone",
+            e.phone.clone(),
+            c.phone.as_ref().map(|v| v.to_string()),
+        ),
+        ("department", e.department.clone(), label(&c.department)),
+        ("role", e.role.clone(), label(&c.role)),
+        ("location", e.location.clone(), label(&c.location)),
+    ]
+    .into_iter()
+    .filter(|(_, before, after)| before != after)
+    .collect()
+}
+
+/// Changed fields as the history keeps them: `{"field": [before, after]}`.
+fn changed_json(changed: &[(&'static str, Option<String>, Option<String>)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = changed
+        .iter()
+        .map(|(f, b, a)| (f.to_string(), serde_json::json!([b, a])))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn change(
+    action: ChangeAction,
+    contact_id: Option<i64>,
+    p: &Person,
+    detail: Option<String>,
+) -> Change {
+    Change {
+        action,
+        contact_id,
+        external_id: p.external_id.clone(),
+        name: p.display_name(),
+        email: Some(p.contact.email.trim().to_string()).filter(|e| !e.is_empty()),
+        detail,
+    }
 }
 
 /// A person as a valid contact: a phone or email the directory holds but
@@ -229,36 +296,53 @@ fn valid(p: &Person, region: &str) -> Option<ValidContact> {
     None
 }
 
+/// Why a person read from the source is not a contact.
+const INVALID: &str = "no name, or neither a usable email nor phone";
+const NO_ID: &str = "the source gave no id";
+const SAME_ID: &str = "the same id as another person of the source";
+const EMAIL_ELSEWHERE: &str = "its email belongs to a contact of another source";
+const SAME_EMAIL: &str = "the same email as another person of the source";
+
 /// One person per external id (the first), each as a valid contact, in the
-/// directory's order; the others are skipped. `checked` holds the people the
-/// connector reported as it read them, in order; anyone else is checked here.
+/// directory's order; and the others, with why they are skipped. `checked`
+/// holds the people the connector reported as it read them, in order; anyone
+/// else is checked here.
+#[allow(clippy::type_complexity)]
 fn validated(
     people: Vec<Person>,
     checked: Vec<Checked>,
     region: &str,
-) -> Vec<(Person, ValidContact)> {
+) -> (Vec<(Person, ValidContact)>, Vec<(Person, &'static str)>) {
     let mut checked = checked.into_iter().peekable();
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(people.len());
+    let mut skipped = Vec::new();
     for p in people {
         let contact = match checked.next_if(|(x, _)| *x == p.external_id) {
             Some((_, c)) => c,
             None => valid(&p, region),
         };
-        if p.external_id.is_empty() || !seen.insert(p.external_id.clone()) {
-            continue;
-        }
-        if let Some(c) = contact {
+        if p.external_id.is_empty() {
+            skipped.push((p, NO_ID));
+        } else if !seen.insert(p.external_id.clone()) {
+            skipped.push((p, SAME_ID));
+        } else if let Some(c) = contact {
             out.push((p, c));
+        } else {
+            skipped.push((p, INVALID));
         }
     }
-    out
+    (out, skipped)
 }
 
+/// Apply a directory read whole to integration `id`, recording what it did
+/// as sync `run_id`.
+#[allow(clippy::too_many_arguments)]
 pub async fn apply(
     db: &DatabaseConnection,
     org: OrgId,
     id: i64,
+    run_id: i64,
     provider: Provider,
     region: &str,
     mut dir: Directory,
@@ -272,17 +356,30 @@ pub async fn apply(
         ..Default::default()
     };
     let started = std::time::Instant::now();
+    // Everyone the source listed, valid or not: only those it no longer
+    // lists at all are let go.
+    let listed: HashSet<String> = dir.people.iter().map(|p| p.external_id.clone()).collect();
+    let suspended: HashSet<String> = std::mem::take(&mut dir.excluded_ids).into_iter().collect();
     // Pair people with their checks outside the transaction, off the async workers.
     let all = std::mem::take(&mut dir.people);
     let region_owned = region.to_string();
-    let people = tokio::task::spawn_blocking(move || validated(all, checked, &region_owned))
-        .await
-        .map_err(AppError::internal)?;
-    result.skipped = result.people - people.len() as u64;
+    let (people, invalid) =
+        tokio::task::spawn_blocking(move || validated(all, checked, &region_owned))
+            .await
+            .map_err(AppError::internal)?;
+    result.skipped = invalid.len() as u64;
+    let mut log: Vec<Change> = invalid
+        .iter()
+        .map(|(p, why)| change(ChangeAction::Skipped, None, p, Some(why.to_string())))
+        .collect();
 
     let t_valid = started.elapsed();
     let tx = begin_write(db).await?;
     let backend = tx.get_database_backend();
+    let settings = super::find(org, id)
+        .one(&tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
     // This integration's contacts, by external id.
     let mut linked: HashMap<String, Existing> = HashMap::new();
     {
@@ -322,7 +419,7 @@ pub async fn apply(
         }
     }
 
-    let mut new: Vec<(&str, &ValidContact)> = Vec::new();
+    let mut new: Vec<(&Person, &ValidContact)> = Vec::new();
     let mut claimed_emails: HashSet<String> = linked
         .values()
         .filter_map(|e| e.email_lower.clone())
@@ -335,21 +432,28 @@ pub async fn apply(
         if let Some(e) = linked.get(&p.external_id) {
             contact_of.insert(&p.external_id, e.id);
             taken.insert(e.id);
-            if same_as(e, c) {
-                result.unchanged += 1;
-                continue;
-            }
-            // Another contact may hold the new email: keep this one's old email then.
             let mut c = c.clone();
+            // Another contact may hold the new email: keep this one's old email then.
             if let Some(em) = &email {
                 if e.email_lower.as_deref() != Some(em)
                     && by_email_taken(&tx, org, em, e.id).await?
                 {
-                    c.email = None;
+                    c.email = e.email.as_deref().and_then(|old| Email::parse(old).ok());
                 }
+            }
+            let changed = changes(e, &c);
+            if changed.is_empty() {
+                result.unchanged += 1;
+                continue;
             }
             write(&tx, org, e, &c, id, &p.external_id, source).await?;
             result.updated += 1;
+            log.push(change(
+                ChangeAction::Updated,
+                Some(e.id),
+                p,
+                Some(changed_json(&changed)),
+            ));
             continue;
         }
         match email.as_ref().and_then(|em| by_email.get(em)) {
@@ -357,20 +461,40 @@ pub async fn apply(
                 write(&tx, org, e, c, id, &p.external_id, source).await?;
                 contact_of.insert(&p.external_id, e.id);
                 result.linked += 1;
+                let mut changed = changes(e, c);
+                changed.push(("source", Some(e.source.clone()), Some(source.to_string())));
+                log.push(change(
+                    ChangeAction::Updated,
+                    Some(e.id),
+                    p,
+                    Some(changed_json(&changed)),
+                ));
             }
             Some(_) => {
                 // The email belongs to a contact of another source (or one
                 // person earlier in this directory): two contacts cannot share it.
                 result.skipped += 1;
+                log.push(change(
+                    ChangeAction::Skipped,
+                    None,
+                    p,
+                    Some(EMAIL_ELSEWHERE.into()),
+                ));
             }
             None => {
                 if let Some(em) = &email {
                     if !claimed_emails.insert(em.clone()) {
                         result.skipped += 1;
+                        log.push(change(
+                            ChangeAction::Skipped,
+                            None,
+                            p,
+                            Some(SAME_EMAIL.into()),
+                        ));
                         continue;
                     }
                 }
-                new.push((&p.external_id, c));
+                new.push((p, c));
             }
         }
     }
@@ -382,7 +506,7 @@ pub async fn apply(
     let mut groups = bulk::GroupIds::new(org, source);
     for chunk in new.chunks(CHUNK) {
         let contacts: Vec<&ValidContact> = chunk.iter().map(|(_, c)| *c).collect();
-        let external: Vec<&str> = chunk.iter().map(|(x, _)| *x).collect();
+        let external: Vec<&str> = chunk.iter().map(|(p, _)| p.external_id.as_str()).collect();
         let ids = bulk::insert_many(
             &tx,
             org,
@@ -393,17 +517,81 @@ pub async fn apply(
             true,
         )
         .await?;
-        for (x, cid) in external.into_iter().zip(ids) {
-            contact_of.insert(x, cid);
+        for ((p, _), cid) in chunk.iter().zip(ids) {
+            contact_of.insert(&p.external_id, cid);
+            log.push(change(ChangeAction::Added, Some(cid), p, None));
         }
         result.created += chunk.len() as u64;
     }
 
     let t_insert = t_match.elapsed();
+    // Those the source no longer lists, or lists as suspended.
+    let mut doomed: Vec<(&Existing, &'static str)> = linked
+        .iter()
+        .filter(|(x, _)| !listed.contains(*x))
+        .map(|(x, e)| {
+            (
+                e,
+                if suspended.contains(x) {
+                    SUSPENDED
+                } else {
+                    GONE
+                },
+            )
+        })
+        .collect();
+    doomed.sort_by_key(|(e, _)| e.id);
+    let hold = history::must_hold(
+        doomed.len() as u64,
+        linked.len() as u64,
+        result.people,
+        settings.hold_percent,
+        settings.hold_count,
+    );
+    let action = if hold {
+        ChangeAction::Held
+    } else {
+        ChangeAction::Deleted
+    };
+    for (e, why) in &doomed {
+        log.push(Change {
+            action,
+            contact_id: Some(e.id),
+            external_id: e.external_id.clone().unwrap_or_default(),
+            name: format!("{} {}", e.first_name, e.last_name)
+                .trim()
+                .to_string(),
+            email: e.email.clone(),
+            detail: Some(why.to_string()),
+        });
+    }
+    if hold {
+        result.held = doomed.len() as u64;
+    } else if !doomed.is_empty() {
+        let ids: Vec<i64> = doomed.iter().map(|(e, _)| e.id).collect();
+        result.deleted = super::let_go(&tx, org, id, Some(&ids)).await?;
+    }
+    // An earlier hold is released: this sync either let its contacts go, or
+    // holds (again) what is still to delete.
+    if let Some(earlier) = settings.held_run_id {
+        history::resolve(&tx, org, earlier, HoldResolution::Released, 0).await?;
+    }
+    integration::Entity::update_many()
+        .col_expr(
+            integration::Column::HeldRunId,
+            Expr::value(hold.then_some(run_id)),
+        )
+        .filter(integration::Column::Id.eq(id))
+        .filter(integration::Column::OrgId.eq(org.get()))
+        .exec(&tx)
+        .await?;
+
     write_groups(&tx, org, id, source, &dir, &contact_of).await?;
     let t_groups = t_match.elapsed();
     directory::place(&tx, org).await?;
     let t_place = t_match.elapsed();
+    history::record(&tx, org, run_id, log).await?;
+    let t_log = t_match.elapsed();
     tx.commit().await?;
     tracing::debug!(
         integration = id,
@@ -412,7 +600,8 @@ pub async fn apply(
         insert_ms = t_insert.as_millis() as u64,
         groups_ms = (t_groups - t_insert).as_millis() as u64,
         place_ms = (t_place - t_groups).as_millis() as u64,
-        commit_ms = (t_match.elapsed() - t_place).as_millis() as u64,
+        log_ms = (t_log - t_place).as_millis() as u64,
+        commit_ms = (t_match.elapsed() - t_log).as_millis() as u64,
         "directory applied"
     );
     Ok(result)

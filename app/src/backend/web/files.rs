@@ -150,6 +150,77 @@ pub async fn problems(
     )
 }
 
+/// `GET /integrations/{id}/syncs/{run}/changes.csv`: what one sync did, a line
+/// per contact added, deleted, skipped or held, and per field updated.
+pub async fn sync_changes(
+    State(state): State<AppState>,
+    Path((integration, run)): Path<(i64, i64)>,
+    extensions: Extensions,
+    headers: HeaderMap,
+) -> Response {
+    use crate::backend::integrations::history;
+    let user = match caller(&state, &extensions, &headers).await {
+        Ok(u) => u,
+        Err(e) => return failure(e),
+    };
+    match history::exists(&state.db, user.org, integration, run).await {
+        Ok(true) => {}
+        Ok(false) => return failure(AppError::NotFound),
+        Err(e) => return failure(e),
+    }
+    let db = state.db.clone();
+    let org = user.org;
+    let stream = futures_util::stream::unfold(Some(0i64), move |after| {
+        let db = db.clone();
+        async move {
+            let after = after?;
+            let mut out = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(if after == 0 {
+                    b"\xEF\xBB\xBF".to_vec()
+                } else {
+                    Vec::new()
+                });
+            if after == 0 {
+                let _ = out.write_record([
+                    "Action",
+                    "External ID",
+                    "Name",
+                    "Email",
+                    "Field",
+                    "Before",
+                    "After",
+                    "Reason",
+                ]);
+            }
+            let rows = match history::changes(&db, org, run, after, PROBLEMS_PAGE).await {
+                Ok(rows) => rows,
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+            };
+            for c in &rows {
+                for line in history::export_lines(c) {
+                    let escaped = line
+                        .iter()
+                        .map(|v| crate::backend::import::cells::escape(v).into_owned());
+                    let _ = out.write_record(escaped);
+                }
+            }
+            let next = match rows.last() {
+                Some(last) if rows.len() as u64 == PROBLEMS_PAGE => Some(last.id),
+                _ => None,
+            };
+            Some((
+                Ok::<_, std::io::Error>(out.into_inner().unwrap_or_default()),
+                next,
+            ))
+        }
+    });
+    csv_download(
+        &format!("sync-{run}-changes.csv"),
+        Body::from_stream(stream),
+    )
+}
+
 /// `GET /contacts.csv?q=&department=&role=&location=`: the list as filtered on
 /// the page, streamed.
 pub async fn export(

@@ -26,6 +26,13 @@ pub struct Model {
     pub heartbeat_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A sync that would delete more than this share of the integration's
+    /// contacts (in percent) is held for review; `None`: no such bound.
+    pub hold_percent: Option<i64>,
+    /// ... or more than this many contacts; `None`: no such bound.
+    pub hold_count: Option<i64>,
+    /// The held sync waiting for an administrator, if any.
+    pub held_run_id: Option<i64>,
 }
 
 /// Leaves the sealed secrets out.

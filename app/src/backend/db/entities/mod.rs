@@ -11,6 +11,8 @@ pub mod import_problem;
 pub mod integration;
 pub mod organisation;
 pub mod session;
+pub mod sync_change;
+pub mod sync_run;
 pub mod user;
 
 pub use contact::Entity as Contact;
@@ -21,4 +23,6 @@ pub use import_problem::Entity as ImportProblem;
 pub use integration::Entity as Integration;
 pub use organisation::Entity as Organisation;
 pub use session::Entity as Session;
+pub use sync_change::Entity as SyncChange;
+pub use sync_run::Entity as SyncRun;
 pub use user::Entity as User;

@@ -1,6 +1,8 @@
 //! One connected integration: status, last sync, contacts, and Manage.
 
 use super::connect::ConnectDialog;
+use super::history::SyncHistory;
+use super::hold::{HeldDeletions, HoldLimits};
 use super::remove::RemoveDialog;
 use super::when;
 use crate::api::integrations::sync_integration;
@@ -21,11 +23,28 @@ fn status_class(status: IntegrationStatus) -> &'static str {
 pub(super) fn IntegrationCard(
     integration: Integration,
     items: RwSignal<Vec<Integration>>,
+    /// The integrations whose Manage panel is open (kept while the list is
+    /// read again during a sync).
+    open_panels: RwSignal<std::collections::HashSet<i64>>,
     reload: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let id = integration.id;
     let provider = integration.provider;
-    let open = RwSignal::new(false);
+    let open = Signal::derive(move || open_panels.with(|s| s.contains(&id)));
+    let toggle = move |_| {
+        open_panels.update(|s| {
+            if !s.remove(&id) {
+                s.insert(id);
+            }
+        })
+    };
+    let replace = move |next: Integration| {
+        items.update(|l| {
+            if let Some(i) = l.iter_mut().find(|i| i.id == id) {
+                *i = next;
+            }
+        })
+    };
     let removing = RwSignal::new(false);
     let editing = RwSignal::new(false);
     let stored = StoredValue::new(integration.clone());
@@ -36,11 +55,7 @@ pub(super) fn IntegrationCard(
         error.set(None);
         spawn_local(async move {
             match sync_integration(id).await {
-                Ok(next) => items.update(|l| {
-                    if let Some(i) = l.iter_mut().find(|i| i.id == id) {
-                        *i = next;
-                    }
-                }),
+                Ok(next) => replace(next),
                 Err(e) => error.set(Some(e)),
             }
         });
@@ -98,13 +113,17 @@ pub(super) fn IntegrationCard(
                 .last_error
                 .clone()
                 .map(|e| view! { <p class="notice error" role="alert" data-testid="integration-error">{e}</p> })}
+            {(integration.held_deletions > 0)
+                .then(|| view! {
+                    <HeldDeletions id count=integration.held_deletions on_settled=Callback::new(move |_| reload())/>
+                })}
             <div class="form-actions">
                 <button
                     type="button"
                     class="btn"
                     aria-expanded=move || open.get().to_string()
                     aria-controls=panel_id.clone()
-                    on:click=move |_| open.update(|o| *o = !*o)
+                    on:click=toggle
                 >
                     "Manage"
                 </button>
@@ -119,10 +138,12 @@ pub(super) fn IntegrationCard(
                                 " linked to existing contacts, " {r.unchanged} " unchanged; "
                                 {r.excluded} " suspended or deactivated left out; " {r.skipped}
                                 " skipped (no name, or neither email nor phone, or an email another contact has); "
-                                {r.groups} " groups."
+                                {r.deleted} " deleted; " {r.held} " deletions held; " {r.groups} " groups."
                             </p>
                         }
                     })}
+                <SyncHistory id/>
+                <HoldLimits integration=stored.get_value() on_saved=Callback::new(replace)/>
                 <h4>"Credentials"</h4>
                 <ul class="plain">
                     {integration
@@ -162,11 +183,7 @@ pub(super) fn IntegrationCard(
                                 on_close=Callback::new(move |_| editing.set(false))
                                 on_connected=Callback::new(move |next: Integration| {
                                     editing.set(false);
-                                    items.update(|l| {
-                                        if let Some(i) = l.iter_mut().find(|i| i.id == id) {
-                                            *i = next;
-                                        }
-                                    });
+                                    replace(next);
                                 })
                             />
                         }

@@ -4,10 +4,14 @@
 //!
 //! - `card`: one connected integration, with its Manage panel;
 //! - `connect`: the Connect (and Edit credentials) dialog and its inputs;
+//! - `history`: the sync history, with each sync's details and export;
+//! - `hold`: deletions held for review, and the bounds that hold them;
 //! - `remove`: the Remove dialog, which states what goes with it.
 
 mod card;
 mod connect;
+mod history;
+mod hold;
 mod remove;
 
 use crate::api::integrations::list_integrations;
@@ -51,6 +55,7 @@ pub fn IntegrationsPage() -> impl IntoView {
 #[component]
 fn Integrations(initial: Vec<Integration>) -> impl IntoView {
     let items = RwSignal::new(initial);
+    let open_panels = RwSignal::new(std::collections::HashSet::<i64>::new());
     let connecting = RwSignal::new(None::<Provider>);
     let reload = move || {
         spawn_local(async move {
@@ -100,7 +105,7 @@ fn Integrations(initial: Vec<Integration>) -> impl IntoView {
                         <div class="integration-list">
                             {list
                                 .into_iter()
-                                .map(|i| view! { <IntegrationCard integration=i items reload/> })
+                                .map(|i| view! { <IntegrationCard integration=i items open_panels reload/> })
                                 .collect_view()}
                         </div>
                     }

@@ -1,0 +1,145 @@
+//! The history of an integration's syncs, and the deletions a sync held for
+//! review.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// An enum stored by name: `as_str`, `parse` and `label`.
+macro_rules! named {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $key:literal, $label:literal;)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vmeta])* $variant,)* }
+
+        impl $name {
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $key,)* }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+
+            pub fn label(self) -> &'static str {
+                match self { $(Self::$variant => $label,)* }
+            }
+        }
+    };
+}
+
+named! {
+    /// How a sync started.
+    pub enum SyncTrigger {
+        /// Right after the integration was connected.
+        Connect = "connect", "Connect";
+        SyncNow = "sync_now", "Sync now";
+        Schedule = "schedule", "Schedule";
+        Retry = "retry", "Retry";
+    }
+}
+
+named! {
+    pub enum SyncStatus {
+        Running = "running", "Running";
+        Succeeded = "succeeded", "Succeeded";
+        Failed = "failed", "Failed";
+        /// Applied but its deletions, which wait for an administrator.
+        Held = "held", "Held";
+        Cancelled = "cancelled", "Cancelled";
+        /// Its server stopped while it ran.
+        Interrupted = "interrupted", "Interrupted";
+    }
+}
+
+named! {
+    /// What became of a held sync's deletions.
+    pub enum HoldResolution {
+        Applied = "applied", "Deletions applied";
+        Discarded = "discarded", "Deletions discarded";
+        /// A later sync no longer deleted them, or held its own.
+        Released = "released", "Released by a later sync";
+    }
+}
+
+named! {
+    /// What a sync did to one contact.
+    pub enum ChangeAction {
+        Added = "added", "Added";
+        Updated = "updated", "Updated";
+        Deleted = "deleted", "Deleted";
+        Skipped = "skipped", "Skipped";
+        /// Would have been deleted; held for review.
+        Held = "held", "Held";
+    }
+}
+
+/// Why a sync deletes a contact.
+pub const GONE: &str = "gone from the source";
+pub const SUSPENDED: &str = "suspended or deactivated in the source";
+
+/// One sync, as the history lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRun {
+    pub id: i64,
+    pub trigger: SyncTrigger,
+    /// The retry's number (1 for the first), for a retry.
+    pub attempt: u32,
+    pub status: SyncStatus,
+    pub resolution: Option<HoldResolution>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// People found in the source.
+    pub people: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    pub skipped: u64,
+    /// Deletions held for review.
+    pub held: u64,
+    pub error: Option<String>,
+}
+
+impl SyncRun {
+    /// The history's "Synced" column: added and updated.
+    pub fn synced(&self) -> u64 {
+        self.added + self.updated
+    }
+}
+
+/// A contact a held sync would delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldContact {
+    pub contact_id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    /// [`GONE`] or [`SUSPENDED`].
+    pub reason: String,
+}
+
+/// The deletions a held sync waits to apply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub run_id: i64,
+    pub held_at: DateTime<Utc>,
+    /// How many contacts it would delete.
+    pub count: u64,
+    /// The first of them, by name.
+    pub contacts: Vec<HeldContact>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_read_back() {
+        for s in SyncStatus::ALL {
+            assert_eq!(SyncStatus::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(SyncTrigger::parse("sync_now"), Some(SyncTrigger::SyncNow));
+        assert_eq!(ChangeAction::parse("nope"), None);
+    }
+}

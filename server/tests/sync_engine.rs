@@ -1,0 +1,488 @@
+//! The sync engine against the fake Okta, whose people change between syncs
+//! as an HR system's do: changes follow the source, people who leave or are
+//! suspended are let go, and a sync that would delete too many is held until
+//! an administrator applies or discards it, or a later sync releases it.
+//! Every sync is in the history, and its counts are what changed.
+
+mod common;
+
+use app::model::{
+    ChangeAction, Hold, HoldResolution, Integration, IntegrationStatus, SyncRun, SyncStatus,
+    SyncTrigger, GONE, SUSPENDED,
+};
+use common::TestApp;
+use muster::fakes::okta::FakeOkta;
+use muster::fakes::org::Status;
+use muster::fakes::{FakeOrg, Faults, Running};
+use reqwest::{Client, StatusCode};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
+use std::sync::Arc;
+
+const TOKEN: &str = "00okta-test-token-0123456789";
+
+struct Setup {
+    app: TestApp,
+    client: Client,
+    fake: Running,
+    okta: Arc<FakeOkta>,
+    integration: Integration,
+}
+
+/// An organisation connected to a fake Okta of `people` (all active), first
+/// sync done.
+async fn connected(people: usize, seed: u64) -> Setup {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let mut org = FakeOrg::generate(people, seed);
+    for p in &mut org.people {
+        p.status = Status::Active;
+    }
+    let fake = FakeOkta::new(org, TOKEN).start(0).await.unwrap();
+    let okta = fake.state::<FakeOkta>().unwrap();
+    let form = json!({ "form": { "provider": "okta", "fields": { "domain": fake.url(), "api_token": TOKEN } } });
+    let res = app.call_json(&client, "connect_integration", &form).await;
+    let (status, created) = common::answer::<Integration>(res).await;
+    assert_eq!(status, StatusCode::OK, "{created:?}");
+    let integration = app.wait_sync(&client, created.unwrap().id).await;
+    assert_eq!(
+        integration.status,
+        IntegrationStatus::Connected,
+        "{integration:?}"
+    );
+    assert_eq!(integration.contact_count, people as i64);
+    Setup {
+        app,
+        client,
+        fake,
+        okta,
+        integration,
+    }
+}
+
+impl Setup {
+    async fn sync_now(&self) -> Integration {
+        let id = self.integration.id.to_string();
+        let _: Integration = self
+            .app
+            .json(&self.client, "sync_integration", &[("id", id.as_str())])
+            .await;
+        self.app.wait_sync(&self.client, self.integration.id).await
+    }
+
+    async fn history(&self) -> (Vec<SyncRun>, u64) {
+        let id = self.integration.id.to_string();
+        self.app
+            .json(
+                &self.client,
+                "sync_history",
+                &[("id", id.as_str()), ("page", "0")],
+            )
+            .await
+    }
+
+    async fn hold(&self) -> Option<Hold> {
+        let id = self.integration.id.to_string();
+        self.app
+            .json(&self.client, "held_deletions", &[("id", id.as_str())])
+            .await
+    }
+
+    async fn settle(&self, run: i64, apply: bool) -> u64 {
+        let (id, run) = (self.integration.id.to_string(), run.to_string());
+        self.app
+            .json(
+                &self.client,
+                "settle_held_deletions",
+                &[
+                    ("id", id.as_str()),
+                    ("run", run.as_str()),
+                    ("apply", if apply { "true" } else { "false" }),
+                ],
+            )
+            .await
+    }
+
+    /// The integration's contacts' emails, sorted.
+    async fn emails(&self) -> Vec<String> {
+        self.column(
+            "email",
+            &format!("integration_id = {}", self.integration.id),
+        )
+        .await
+    }
+
+    async fn column(&self, column: &str, condition: &str) -> Vec<String> {
+        let db = &self.app.db;
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!(
+                    "SELECT COALESCE({column}, '') AS v FROM contacts WHERE {condition} ORDER BY 1"
+                ),
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "v").unwrap())
+            .collect()
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        let db = &self.app.db;
+        db.query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_string(),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap()
+    }
+
+    /// (action, email, detail) of sync `run`'s changes.
+    async fn changes(&self, run: i64) -> Vec<(String, String, String)> {
+        let db = &self.app.db;
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!(
+                    "SELECT action, COALESCE(email, '') AS email, COALESCE(detail, '') AS detail \
+                     FROM sync_changes WHERE run_id = {run} ORDER BY id"
+                ),
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                (
+                    r.try_get::<String>("", "action").unwrap(),
+                    r.try_get::<String>("", "email").unwrap(),
+                    r.try_get::<String>("", "detail").unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn changes_follow_the_source_and_people_who_leave_are_let_go() {
+    let s = connected(60, 3).await;
+    let (moved, suspended, gone) = {
+        let org = s.okta.org();
+        (
+            org.people[0].clone(),
+            org.people[1].clone(),
+            org.people[2].clone(),
+        )
+    };
+    // A contact made by hand before the integration took it over by email:
+    // it goes back to being a hand-made contact, not deleted.
+    let adopted = {
+        let org = s.okta.org();
+        org.people[3].clone()
+    };
+    let group_count = format!(
+        "SELECT COUNT(*) AS n FROM contact_groups WHERE integration_id = {}",
+        s.integration.id
+    );
+    let groups_before = s.count(&group_count).await;
+    let memberships = |email: &str| {
+        format!(
+            "SELECT COUNT(*) AS n FROM group_members m JOIN contacts c ON c.id = m.contact_id \
+             WHERE c.email = '{email}'"
+        )
+    };
+    let member = {
+        let org = s.okta.org();
+        org.people[org.groups[0].members[0]].clone()
+    };
+    let member_groups_before = s.count(&memberships(&member.email)).await;
+    assert!(member_groups_before > 0);
+    s.app
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE contacts SET integration_id = {id}, adopted_source = 'Added by hand' \
+             WHERE email = '{}'",
+            adopted.email,
+            id = s.integration.id
+        ))
+        .await
+        .unwrap();
+
+    s.okta.change(|org| {
+        org.people[0].department = "Research".into();
+        org.people[0].title = "Chief Tinkerer".into();
+        org.people[1].status = Status::Suspended;
+        org.people[2].status = Status::Deprovisioned;
+        org.people[3].status = Status::Deprovisioned;
+        org.groups.pop();
+        let first = org.groups[0].members.remove(0);
+        assert_eq!(org.people[first].email, member.email);
+    });
+    let done = s.sync_now().await;
+    assert_eq!(done.status, IntegrationStatus::Connected, "{done:?}");
+    let result = done.last_result.clone().unwrap();
+    assert_eq!(
+        (result.updated, result.deleted, result.held),
+        (1, 3, 0),
+        "{result:?}"
+    );
+    assert_eq!(result.unchanged, 56);
+    assert_eq!(done.contact_count, 57);
+
+    let emails = s.emails().await;
+    for p in [&suspended, &gone, &adopted] {
+        assert!(!emails.contains(&p.email), "{} is still synced", p.email);
+    }
+    // The adopted contact is a hand-made contact again.
+    let back = s
+        .column("source", &format!("email = '{}'", adopted.email))
+        .await;
+    assert_eq!(back, vec!["Added by hand".to_string()]);
+    assert_eq!(
+        s.count(&format!(
+            "SELECT COUNT(*) AS n FROM contacts WHERE email IN ('{}', '{}')",
+            suspended.email, gone.email
+        ))
+        .await,
+        0
+    );
+    // The moved person's fields follow the source.
+    let dept = s
+        .column("department", &format!("email = '{}'", moved.email))
+        .await;
+    assert_eq!(dept, vec!["Research".to_string()]);
+    // A group gone from the source is gone; a membership removed there too.
+    assert_eq!(s.count(&group_count).await, groups_before - 1);
+    assert!(s.count(&memberships(&member.email)).await < member_groups_before);
+
+    // The history: newest first, the counts are what changed.
+    let (runs, total) = s.history().await;
+    assert_eq!(total, 2);
+    assert_eq!(runs[0].trigger, SyncTrigger::SyncNow);
+    assert_eq!(runs[1].trigger, SyncTrigger::Connect);
+    assert_eq!(runs[0].status, SyncStatus::Succeeded);
+    assert_eq!(
+        (
+            runs[0].people,
+            runs[0].added,
+            runs[0].updated,
+            runs[0].deleted
+        ),
+        (57, 0, 1, 3)
+    );
+    assert_eq!(runs[0].synced(), 1);
+    assert_eq!((runs[1].added, runs[1].deleted), (60, 0));
+    assert!(runs[0].finished_at.is_some());
+    let changes = s.changes(runs[0].id).await;
+    let of = |email: &str| {
+        changes
+            .iter()
+            .find(|(_, e, _)| e == email)
+            .cloned()
+            .unwrap_or_else(|| panic!("no change for {email}: {changes:?}"))
+    };
+    assert_eq!(of(&suspended.email).0, ChangeAction::Deleted.as_str());
+    assert_eq!(of(&suspended.email).2, SUSPENDED);
+    assert_eq!(of(&gone.email).2, GONE);
+    let (action, _, detail) = of(&moved.email);
+    assert_eq!(action, ChangeAction::Updated.as_str());
+    let detail: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(detail["department"][1], "Research");
+    assert_eq!(detail["role"][1], "Chief Tinkerer");
+    assert_eq!(changes.len(), 4, "{changes:?}");
+}
+
+#[tokio::test]
+async fn a_sync_that_would_delete_too_many_is_held_until_applied() {
+    let s = connected(40, 5).await;
+    let leavers: Vec<String> = s.okta.org().people[..10]
+        .iter()
+        .map(|p| p.email.clone())
+        .collect();
+    let stayer = s.okta.org().people[20].email.clone();
+    s.okta.change(|org| {
+        for p in &mut org.people[..10] {
+            p.status = Status::Deprovisioned;
+        }
+        org.people[20].department = "Research".into();
+    });
+    let done = s.sync_now().await;
+    let result = done.last_result.clone().unwrap();
+    // 10 of 40 is more than 10%: held; the update is applied all the same.
+    assert_eq!((result.deleted, result.held, result.updated), (0, 10, 1));
+    assert_eq!(done.held_deletions, 10);
+    assert_eq!(done.contact_count, 40);
+    assert_eq!(
+        s.column("department", &format!("email = '{stayer}'")).await,
+        vec!["Research".to_string()]
+    );
+    let hold = s.hold().await.expect("held");
+    assert_eq!(hold.count, 10);
+    assert_eq!(hold.contacts.len(), 10);
+    assert!(hold.contacts.iter().all(|c| c.reason == GONE));
+    let mut held: Vec<String> = hold
+        .contacts
+        .iter()
+        .filter_map(|c| c.email.clone())
+        .collect();
+    held.sort();
+    let mut expected = leavers.clone();
+    expected.sort();
+    assert_eq!(held, expected);
+    let (runs, _) = s.history().await;
+    assert_eq!(runs[0].status, SyncStatus::Held);
+    assert_eq!(runs[0].held, 10);
+
+    // Another sync while it waits holds them again, and releases the first.
+    let again = s.sync_now().await;
+    assert_eq!(again.last_result.as_ref().unwrap().held, 10);
+    let newer = s.hold().await.unwrap();
+    assert_ne!(newer.run_id, hold.run_id);
+    let (runs, _) = s.history().await;
+    assert_eq!(runs[1].resolution, Some(HoldResolution::Released));
+    // Settling the released hold is refused: the page was out of date.
+    let (id, run) = (s.integration.id.to_string(), hold.run_id.to_string());
+    let res = s
+        .app
+        .call(
+            &s.client,
+            "settle_held_deletions",
+            &[
+                ("id", id.as_str()),
+                ("run", run.as_str()),
+                ("apply", "true"),
+            ],
+        )
+        .await;
+    let (status, _) = common::refusal(res).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(s.emails().await.len(), 40);
+
+    // Applied: they go, and the history says so.
+    assert_eq!(s.settle(newer.run_id, true).await, 10);
+    assert_eq!(s.hold().await, None);
+    let emails = s.emails().await;
+    assert_eq!(emails.len(), 30);
+    assert!(leavers.iter().all(|l| !emails.contains(l)));
+    let (runs, _) = s.history().await;
+    assert_eq!(runs[0].resolution, Some(HoldResolution::Applied));
+    assert_eq!(runs[0].deleted, 10);
+    let listed = s
+        .app
+        .integration(&s.client, s.integration.id)
+        .await
+        .unwrap();
+    assert_eq!(listed.held_deletions, 0);
+}
+
+#[tokio::test]
+async fn discarded_deletions_stay_and_a_later_sync_releases_the_hold() {
+    let s = connected(40, 6).await;
+    s.okta.change(|org| {
+        for p in &mut org.people[..8] {
+            p.status = Status::Suspended;
+        }
+    });
+    s.sync_now().await;
+    let hold = s.hold().await.expect("held");
+    assert!(hold.contacts.iter().all(|c| c.reason == SUSPENDED));
+    assert_eq!(s.settle(hold.run_id, false).await, 0);
+    assert_eq!(s.hold().await, None);
+    assert_eq!(s.emails().await.len(), 40);
+    let (runs, _) = s.history().await;
+    assert_eq!(runs[0].resolution, Some(HoldResolution::Discarded));
+
+    // Still suspended at the next sync: held again.
+    s.sync_now().await;
+    let again = s.hold().await.expect("held again");
+    // They come back: the next sync deletes nothing and releases the hold.
+    s.okta.change(|org| {
+        for p in &mut org.people[..8] {
+            p.status = Status::Active;
+        }
+    });
+    let done = s.sync_now().await;
+    let result = done.last_result.unwrap();
+    assert_eq!((result.held, result.deleted), (0, 0));
+    assert_eq!(s.hold().await, None);
+    assert_eq!(s.emails().await.len(), 40);
+    let (runs, _) = s.history().await;
+    assert_eq!(runs[0].status, SyncStatus::Succeeded);
+    let released = runs.iter().find(|r| r.id == again.run_id).unwrap();
+    assert_eq!(released.resolution, Some(HoldResolution::Released));
+}
+
+#[tokio::test]
+async fn bounds_are_per_integration_and_an_empty_source_is_always_held() {
+    let s = connected(30, 8).await;
+    let id = s.integration.id.to_string();
+    // A percentage over 100 is refused.
+    let res = s
+        .app
+        .call(
+            &s.client,
+            "set_hold_limits",
+            &[("id", id.as_str()), ("percent", "101")],
+        )
+        .await;
+    let (status, _) = common::refusal(res).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // No bounds: half the directory goes without a hold.
+    let off: Integration = s
+        .app
+        .json(&s.client, "set_hold_limits", &[("id", id.as_str())])
+        .await;
+    assert_eq!((off.hold_percent, off.hold_count), (None, None));
+    s.okta.change(|org| {
+        for p in &mut org.people[..15] {
+            p.status = Status::Deprovisioned;
+        }
+    });
+    let done = s.sync_now().await;
+    assert_eq!(done.last_result.as_ref().unwrap().deleted, 15);
+    assert_eq!(done.contact_count, 15);
+    // Nobody at all in the source: held, bounds or not.
+    s.okta.change(|org| {
+        for p in &mut org.people {
+            p.status = Status::Deprovisioned;
+        }
+    });
+    let done = s.sync_now().await;
+    assert_eq!(done.last_result.as_ref().unwrap().held, 15);
+    assert_eq!(done.contact_count, 15);
+    // An absolute bound alone.
+    let five: Integration = s
+        .app
+        .json(
+            &s.client,
+            "set_hold_limits",
+            &[("id", id.as_str()), ("count", "5")],
+        )
+        .await;
+    assert_eq!((five.hold_percent, five.hold_count), (None, Some(5)));
+}
+
+#[tokio::test]
+async fn a_failed_read_deletes_nothing() {
+    let s = connected(450, 9).await;
+    s.okta.change(|org| {
+        for p in &mut org.people[..5] {
+            p.status = Status::Deprovisioned;
+        }
+    });
+    Faults::set(&s.fake.faults.fail_page, Some(2));
+    let failed = s.sync_now().await;
+    assert_eq!(failed.status, IntegrationStatus::Failed);
+    assert_eq!(s.emails().await.len(), 450);
+    let (runs, _) = s.history().await;
+    assert_eq!(runs[0].status, SyncStatus::Failed);
+    assert!(runs[0].error.is_some());
+    assert_eq!(s.changes(runs[0].id).await, vec![]);
+    // Fixed: the next sync lets the five go.
+    Faults::set(&s.fake.faults.fail_page, None);
+    let done = s.sync_now().await;
+    assert_eq!(done.last_result.as_ref().unwrap().deleted, 5);
+}
