@@ -95,3 +95,82 @@ test("connect Okta: test, connect, contacts listed with their source, remove wit
   await list.goto(`q=manual${tag}`);
   await list.expectCount(1);
 });
+
+/** Change the fake Okta's people (its control endpoint). */
+async function changeOkta(
+  request: import("@playwright/test").APIRequestContext,
+  change: Record<string, unknown>,
+) {
+  const res = await request.post(`${FAKE_OKTA}/_fake/people`, { data: change });
+  expect(res.ok()).toBeTruthy();
+}
+
+test("sync history, its export, and deletions held for review", async ({ page, request }) => {
+  await changeOkta(request, { restore: true });
+  await page.goto("/contacts/integrations");
+  await expect(page.locator("html[data-hydrated]")).toHaveCount(1);
+  const dialog = await openConnect(page);
+  await dialog.getByLabel("Domain").fill(FAKE_OKTA);
+  await dialog.getByLabel("API Token").fill(TOKEN);
+  await dialog.getByRole("button", { name: "Connect", exact: true }).click();
+  await expect(dialog).toBeHidden();
+  const card = page.getByTestId("integration");
+  await expect(card.getByTestId("integration-status")).toHaveText("Connected", { timeout: 30_000 });
+  const imported = Number(await card.getByTestId("integration-contacts").textContent());
+
+  // Five people move to another department in Okta; Sync now brings it over.
+  await changeOkta(request, { department: "Research", count: 5 });
+  await card.getByRole("button", { name: "Manage" }).click();
+  await card.getByRole("button", { name: "Sync now" }).click();
+  await expect(card.getByTestId("integration-status")).toHaveText("Connected", { timeout: 30_000 });
+  const history = card.getByTestId("sync-history");
+  const runs = history.getByTestId("sync-run");
+  await expect(runs).toHaveCount(2);
+  const newest = runs.first();
+  await expect(newest.getByTestId("sync-synced")).toHaveText("5");
+  await expect(newest).toContainText("Succeeded");
+  await newest.getByRole("button", { name: /Details of sync/ }).click();
+  const details = newest.getByTestId("sync-details");
+  await expect(details).toBeVisible();
+  await expect(details.getByTestId("sync-updated")).toHaveText("5");
+  await expect(details.getByTestId("sync-deleted")).toHaveText("0");
+  await expect(details).toContainText("Sync now");
+  await page.screenshot({ path: "test-results/integrations-history.png", fullPage: true });
+
+  // The export lists each changed field with its value before and after.
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    newest.getByRole("link", { name: "Export .csv" }).click(),
+  ]);
+  const csv = (await import("node:fs")).readFileSync(await download.path(), "utf8");
+  const lines = csv.trim().split(/\r\n/);
+  expect(lines[0]).toContain("Action,External ID,Name,Email,Field,Before,After,Reason");
+  expect(lines.filter((l) => l.startsWith("Updated,") && l.includes(",department,"))).toHaveLength(5);
+  expect(csv).toContain(",Research,");
+
+  // Most people leave: the sync holds its deletions, with the list.
+  await changeOkta(request, { deprovision: 200 });
+  await card.getByRole("button", { name: "Sync now" }).click();
+  const held = card.getByTestId("integration-held");
+  await expect(held).toContainText("Held: would delete", { timeout: 30_000 });
+  await expect(card.getByTestId("integration-contacts")).toHaveText(String(imported));
+  await held.getByRole("button", { name: "Review deletions" }).click();
+  const list = held.getByTestId("held-list");
+  await expect(list.getByRole("row").nth(1)).toBeVisible();
+  await expect(list).toContainText("gone from the source");
+  const heldCount = Number((await held.locator("strong").textContent())?.match(/\d+/)?.[0]);
+  expect(heldCount).toBeGreaterThan(150);
+  await page.screenshot({ path: "test-results/integrations-held.png", fullPage: true });
+
+  // Applied: the contacts go.
+  await held.getByRole("button", { name: "Apply deletions" }).click();
+  await expect(held).toBeHidden();
+  await expect(card.getByTestId("integration-contacts")).toHaveText(String(imported - heldCount));
+
+  // Leave things as they were: the fake restored, the integration removed.
+  await changeOkta(request, { restore: true });
+  // Manage stays open while the list is read again.
+  await card.getByRole("button", { name: "Remove integration" }).click();
+  await page.getByRole("alertdialog", { name: "Remove Okta?" }).getByRole("button", { name: "Remove integration" }).click();
+  await expect(page.getByTestId("no-integrations")).toBeVisible();
+});

@@ -95,6 +95,10 @@ enum Command {
         /// Minutes a whole sync may take; then it fails and changes nothing.
         #[arg(long, env = "MUSTER_SYNC_DEADLINE_MINUTES", default_value_t = 120)]
         sync_deadline_minutes: u64,
+        /// Days each sync's contact-by-contact details are kept (its counts
+        /// are kept for ever).
+        #[arg(long, env = "MUSTER_SYNC_DETAILS_DAYS", default_value_t = 90)]
+        sync_details_days: u64,
         /// The largest answer read from an HR or identity system, in MB.
         #[arg(long, env = "MUSTER_PROVIDER_MAX_BODY_MB", default_value_t = 64)]
         provider_max_body_mb: usize,
@@ -267,6 +271,7 @@ async fn main() -> anyhow::Result<()> {
             sync_max_people,
             syncs_per_org,
             sync_deadline_minutes,
+            sync_details_days,
             provider_max_body_mb,
             provider_proxy,
             session_idle_minutes,
@@ -318,6 +323,10 @@ async fn main() -> anyhow::Result<()> {
                     .context("MUSTER_PROVIDER_PROXY")?;
             }
             integrations::spawn_sweeper(db.clone(), imports.stale_after);
+            integrations::history::spawn_details_sweeper(
+                db.clone(),
+                std::time::Duration::from_secs(sync_details_days.max(1).saturating_mul(86_400)),
+            );
             let sessions = auth::SessionPolicy {
                 idle: std::time::Duration::from_secs(session_idle_minutes.max(1) * 60),
                 lifetime: std::time::Duration::from_secs(session_lifetime_hours.max(1) * 3600),

@@ -486,3 +486,35 @@ async fn a_failed_read_deletes_nothing() {
     let done = s.sync_now().await;
     assert_eq!(done.last_result.as_ref().unwrap().deleted, 5);
 }
+
+#[tokio::test]
+async fn an_upload_does_not_overwrite_what_the_source_owns() {
+    let s = connected(10, 11).await;
+    let synced = s.okta.org().people[0].clone();
+    let csv = format!(
+        "First Name,Last Name,Email,Department\n\
+         Someone,Else,{},Upload Dept\n\
+         New,Person,new.person@acme.example,Upload Dept\n",
+        synced.email.to_uppercase()
+    );
+    let job = s.app.import(&s.client, "people.csv", csv.as_bytes()).await;
+    assert_eq!(
+        (job.created, job.updated, job.unchanged, job.warnings),
+        (1, 0, 1, 1),
+        "{job:?}"
+    );
+    let dept = s
+        .column("department", &format!("email = '{}'", synced.email))
+        .await;
+    assert_eq!(dept, vec![synced.department.clone()]);
+    let report = s
+        .client
+        .get(format!("{}/imports/{}/problems.csv", s.app.url, job.id))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(report.contains("Skipped: managed by Okta"), "{report}");
+}

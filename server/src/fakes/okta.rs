@@ -4,7 +4,8 @@
 //! `/api/v1/groups/{id}/users`; cursor paging with `after` and `limit` (at
 //! most 200) and absolute `Link` headers; Okta's error bodies (E0000011,
 //! E0000006, E0000047, E0000009); `X-Rate-Limit-*` and `X-Okta-Request-Id`
-//! on every answer.
+//! on every answer. `POST /_fake/people` changes its people while it runs
+//! (no authentication: a fake for tests and trials only).
 
 use super::org::Status;
 use super::{origin, FakeOrg, FakePerson, Faults, PageFault};
@@ -21,6 +22,8 @@ use std::sync::Arc;
 pub struct FakeOkta {
     /// The people and groups it serves; a test may change them while it runs.
     org: std::sync::RwLock<FakeOrg>,
+    /// What it started with, for `{"restore": true}`.
+    original: FakeOrg,
     /// The API token that works.
     pub token: String,
     /// A token that authenticates but whose administrator lacks the role.
@@ -32,6 +35,7 @@ pub struct FakeOkta {
 impl FakeOkta {
     pub fn new(org: FakeOrg, token: &str) -> Self {
         Self {
+            original: org.clone(),
             org: std::sync::RwLock::new(org),
             token: token.to_string(),
             powerless_token: None,
@@ -45,6 +49,7 @@ impl FakeOkta {
             .route("/api/v1/users", get(users))
             .route("/api/v1/groups", get(groups))
             .route("/api/v1/groups/{id}/users", get(group_users))
+            .route("/_fake/people", axum::routing::post(control))
             .fallback(not_found)
             .with_state(self)
     }
@@ -69,6 +74,45 @@ impl FakeOkta {
     fn request_id(&self) -> String {
         format!("fake-{}", self.ids.fetch_add(1, Ordering::Relaxed))
     }
+}
+
+/// A change to the fake's people, as `POST /_fake/people` takes it (each
+/// part optional, applied in this order).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Control {
+    /// Back to the people it started with.
+    restore: bool,
+    /// The first this many people leave (deprovisioned: Okta lists them no more).
+    deprovision: usize,
+    /// The first `count` active people move to this department.
+    department: Option<String>,
+    count: usize,
+}
+
+async fn control(
+    State(fake): State<Arc<FakeOkta>>,
+    axum::Json(c): axum::Json<Control>,
+) -> axum::Json<Value> {
+    fake.change(|org| {
+        if c.restore {
+            *org = fake.original.clone();
+        }
+        for p in org.people.iter_mut().take(c.deprovision) {
+            p.status = Status::Deprovisioned;
+        }
+        if let Some(d) = &c.department {
+            for p in org
+                .people
+                .iter_mut()
+                .filter(|p| p.status == Status::Active)
+                .take(c.count)
+            {
+                p.department = d.clone();
+            }
+        }
+    });
+    axum::Json(json!({ "active": fake.org().active() }))
 }
 
 fn error(status: StatusCode, code: &str, summary: &str, id: String) -> Response {

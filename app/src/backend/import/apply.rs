@@ -2,7 +2,9 @@
 //! row updates the contact with its email (ignoring case), else the one with
 //! its mobile phone, and otherwise creates one. A batch costs a few statements,
 //! whatever its size: its matches are looked up together and its new contacts
-//! inserted together; only contacts that change are written one by one.
+//! inserted together; only contacts that change are written one by one. A
+//! row for a contact an integration keeps changes nothing: it is reported as
+//! managed by that source.
 
 use super::columns::Mapping;
 use super::merge::merge;
@@ -58,6 +60,13 @@ fn seen_key(kind: u8, value: &str) -> u64 {
     kind.hash(&mut h);
     value.hash(&mut h);
     h.finish()
+}
+
+/// Why a row for a synced contact changed nothing.
+pub fn managed_by(source: &str) -> String {
+    format!(
+        "Skipped: managed by {source}. This contact's details change in {source} and come with its next sync."
+    )
 }
 
 /// Applies the rows of one upload in file order.
@@ -274,6 +283,17 @@ impl Importer {
                         write: Some(row.clone()),
                     });
                     counts.created += 1;
+                }
+                // A synced contact's fields are its source's: the row is reported, not applied.
+                Some(i) if batch.pending[i].contact.synced => {
+                    counts.unchanged += 1;
+                    counts.warnings += 1;
+                    problems.push(Problem {
+                        line,
+                        column: String::new(),
+                        message: managed_by(&batch.pending[i].contact.source),
+                        warning: true,
+                    });
                 }
                 Some(i) => match merge(&batch.pending[i].contact, row) {
                     None => counts.unchanged += 1,

@@ -391,6 +391,51 @@ pub async fn sweep_interrupted(db: &impl ConnectionTrait) -> Result<(), AppError
     Ok(())
 }
 
+/// Delete the details of syncs that started longer than `keep` ago (their
+/// counts stay), but those of a sync whose deletions still wait for review.
+/// Returns how many lines went.
+pub async fn sweep_details(
+    db: &impl ConnectionTrait,
+    keep: std::time::Duration,
+) -> Result<u64, AppError> {
+    use sea_orm::sea_query::Query;
+    let cutoff = now_ms().saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX));
+    let old = Query::select()
+        .column(sync_run::Column::Id)
+        .from(SyncRun)
+        .and_where(sync_run::Column::StartedAt.lt(cutoff))
+        .to_owned();
+    let held = Query::select()
+        .column(integration::Column::HeldRunId)
+        .from(integration::Entity)
+        .and_where(integration::Column::HeldRunId.is_not_null())
+        .to_owned();
+    Ok(SyncChange::delete_many()
+        .filter(sync_change::Column::RunId.in_subquery(old))
+        .filter(sync_change::Column::RunId.not_in_subquery(held))
+        .exec(db)
+        .await?
+        .rows_affected)
+}
+
+/// Sweep old sync details now, and then every hour.
+pub fn spawn_details_sweeper(db: DatabaseConnection, keep: std::time::Duration) {
+    crate::backend::db::every(
+        std::time::Duration::from_secs(3600),
+        "sweeping old sync details",
+        move || {
+            let db = db.clone();
+            async move {
+                let n = sweep_details(&db, keep).await?;
+                if n > 0 {
+                    tracing::debug!(lines = n, "old sync details deleted");
+                }
+                Ok(())
+            }
+        },
+    );
+}
+
 /// Whether deleting `doomed` of an integration's `total` contacts must wait
 /// for an administrator: always when the source listed nobody, else when it
 /// is more than `percent` of them or more than `count` (either may be unset).

@@ -142,18 +142,6 @@ pub(super) fn IntegrationCard(
                             </p>
                         }
                     })}
-                <SyncHistory id/>
-                <HoldLimits integration=stored.get_value() on_saved=Callback::new(replace)/>
-                <h4>"Credentials"</h4>
-                <ul class="plain">
-                    {integration
-                        .secrets
-                        .iter()
-                        .map(|s| view! {
-                            <li>{s.label.clone()} " — set " {when(s.set_at)} " (never shown again)"</li>
-                        })
-                        .collect_view()}
-                </ul>
                 {move || error.get().map(|e| view! { <ErrorNotice error=e/> })}
                 <div class="form-actions">
                     <button type="button" class="btn primary" disabled=syncing on:click=sync_now>
@@ -171,6 +159,18 @@ pub(super) fn IntegrationCard(
                         "Remove integration"
                     </button>
                 </div>
+                <SyncHistory id/>
+                <HoldLimits integration=stored.get_value() on_saved=Callback::new(replace)/>
+                <h4>"Credentials"</h4>
+                <ul class="plain">
+                    {integration
+                        .secrets
+                        .iter()
+                        .map(|s| view! {
+                            <li>{s.label.clone()} " — set " {when(s.set_at)} " (never shown again)"</li>
+                        })
+                        .collect_view()}
+                </ul>
             </div>
             {move || {
                 editing

@@ -63,31 +63,9 @@ pub(super) fn HeldDeletions(
                     Some(Ok(Some(h))) => {
                         let more = h.count.saturating_sub(h.contacts.len() as u64);
                         view! {
-                            <table class="contacts compact" data-testid="held-list">
-                                <caption class="sr-only">"Contacts the sync would delete"</caption>
-                                <thead>
-                                    <tr>
-                                        <th scope="col">"Name"</th>
-                                        <th scope="col">"Email"</th>
-                                        <th scope="col">"Why"</th>
-                                    </tr>
-                                </thead>
-                                <tbody>
-                                    {h.contacts
-                                        .into_iter()
-                                        .map(|c| view! {
-                                            <tr>
-                                                <td>{c.name}</td>
-                                                <td>{c.email.unwrap_or_default()}</td>
-                                                <td>{c.reason}</td>
-                                            </tr>
-                                        })
-                                        .collect_view()}
-                                </tbody>
-                            </table>
-                            {(more > 0).then(|| view! {
-                                <p class="muted">"And " {more} " more (the sync's export lists them all)."</p>
-                            })}
+                            <p class="meta-line">
+                                "Apply deletions deletes them now (contacts taken over from an upload or typed by hand go back to being just that). Discard keeps them; the next sync looks again."
+                            </p>
                             {move || error.get().map(|e| view! { <ErrorNotice error=e/> })}
                             <div class="form-actions">
                                 <button
@@ -107,6 +85,32 @@ pub(super) fn HeldDeletions(
                                     "Discard"
                                 </button>
                             </div>
+                            <div class="held-scroll" tabindex="0" role="region" aria-label="Contacts the sync would delete">
+                                <table class="contacts compact" data-testid="held-list">
+                                    <thead>
+                                        <tr>
+                                            <th scope="col">"Name"</th>
+                                            <th scope="col">"Email"</th>
+                                            <th scope="col">"Why"</th>
+                                        </tr>
+                                    </thead>
+                                    <tbody>
+                                        {h.contacts
+                                            .into_iter()
+                                            .map(|c| view! {
+                                                <tr>
+                                                    <td>{c.name}</td>
+                                                    <td>{c.email.unwrap_or_default()}</td>
+                                                    <td>{c.reason}</td>
+                                                </tr>
+                                            })
+                                            .collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                            {(more > 0).then(|| view! {
+                                <p class="muted">"And " {more} " more (the sync's export lists them all)."</p>
+                            })}
                         }
                         .into_any()
                     }
