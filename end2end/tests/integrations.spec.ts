@@ -121,6 +121,17 @@ test("sync history, its export, and deletions held for review", async ({ page, r
   // Five people move to another department in Okta; Sync now brings it over.
   await changeOkta(request, { department: "Research", count: 5 });
   await card.getByRole("button", { name: "Manage" }).click();
+  // Preview changes first: what the sync would do, with nothing applied.
+  await card.getByRole("button", { name: "Preview changes" }).click();
+  const preview = card.getByTestId("sync-preview");
+  await expect(preview.getByTestId("preview-counts")).toContainText("0 would be added, 5 updated", {
+    timeout: 30_000,
+  });
+  await preview.getByTestId("preview-updated").locator("summary").click();
+  await expect(preview.getByTestId("preview-updated")).toContainText("→ Research");
+  await page.screenshot({ path: "test-results/integrations-preview.png", fullPage: true });
+  await preview.getByRole("button", { name: "Close preview" }).click();
+  await expect(preview).toBeHidden();
   await card.getByRole("button", { name: "Sync now" }).click();
   await expect(card.getByTestId("integration-status")).toHaveText("Connected", { timeout: 30_000 });
   const history = card.getByTestId("sync-history");

@@ -518,3 +518,63 @@ async fn an_upload_does_not_overwrite_what_the_source_owns() {
         .unwrap();
     assert!(report.contains("Skipped: managed by Okta"), "{report}");
 }
+
+#[tokio::test]
+async fn a_preview_says_what_a_sync_would_do_and_changes_nothing() {
+    let s = connected(40, 12).await;
+    let (moved, leaving) = {
+        let org = s.okta.org();
+        (org.people[0].clone(), org.people[1].clone())
+    };
+    s.okta.change(|org| {
+        org.people[0].department = "Research".into();
+        org.people[1].status = Status::Deprovisioned;
+        org.people[2].status = Status::Suspended;
+        let mut newcomer = org.people[3].clone();
+        newcomer.id = "00unewcomer000000001".into();
+        newcomer.email = "newcomer@example.com".into();
+        org.people.push(newcomer);
+    });
+    let id = s.integration.id.to_string();
+    let preview: app::model::SyncPreview = s
+        .app
+        .json(&s.client, "preview_sync", &[("id", id.as_str())])
+        .await;
+    let r = &preview.result;
+    assert_eq!((r.created, r.updated, r.unchanged), (1, 1, 37), "{r:?}");
+    assert!(!preview.would_hold);
+    assert_eq!(
+        preview.added[0].email.as_deref(),
+        Some("newcomer@example.com")
+    );
+    let update = &preview.updated[0];
+    assert_eq!(update.email.as_deref(), Some(moved.email.as_str()));
+    assert_eq!(update.changes.len(), 1);
+    assert_eq!(update.changes[0].field, "department");
+    assert_eq!(
+        update.changes[0].before.as_deref(),
+        Some(moved.department.as_str())
+    );
+    assert_eq!(update.changes[0].after.as_deref(), Some("Research"));
+    let mut deleted: Vec<(Option<String>, Option<String>)> = preview
+        .deleted
+        .iter()
+        .map(|d| (d.email.clone(), d.detail.clone()))
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted.len(), 2);
+    assert!(deleted.contains(&(Some(leaving.email.clone()), Some(GONE.to_string()))));
+    // Nothing was applied, and no sync was recorded.
+    assert_eq!(s.emails().await.len(), 40);
+    assert!(s.emails().await.contains(&leaving.email));
+    assert_eq!(
+        s.column("department", &format!("email = '{}'", moved.email))
+            .await,
+        vec![moved.department.clone()]
+    );
+    assert_eq!(s.history().await.1, 1);
+    // The sync then does what the preview said.
+    let done = s.sync_now().await;
+    let result = done.last_result.unwrap();
+    assert_eq!((result.created, result.updated, result.deleted), (1, 1, 2));
+}

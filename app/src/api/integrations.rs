@@ -1,7 +1,9 @@
 //! The Integrations tab: test, connect, sync and remove HR and identity systems.
 //! Credentials come in; nothing that goes out carries one.
 
-use crate::model::{AppError, ConnectForm, ConnectionTest, Hold, Integration, SyncRun};
+use crate::model::{
+    AppError, ConnectForm, ConnectionTest, Hold, Integration, SyncPreview, SyncRun,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -133,6 +135,16 @@ async fn start_sync(
         trigger,
         stale_after,
     )
+    .await
+}
+
+/// Preview changes: read the source and say what a sync would do now,
+/// applying nothing.
+#[server(endpoint = "preview_sync")]
+pub async fn preview_sync(id: i64) -> Result<SyncPreview, AppError> {
+    crate::api::as_admin("preview_sync", |state, user| async move {
+        integrations::sync::preview(&state.db, &state.vault, &state.providers, user.org, id).await
+    })
     .await
 }
 

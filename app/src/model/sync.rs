@@ -130,6 +130,38 @@ pub struct Hold {
     pub contacts: Vec<HeldContact>,
 }
 
+/// One field a sync changes, with its value before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// A contact in a preview: who, and what would happen (why it would be
+/// deleted or skipped; for an update, each changed field).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewItem {
+    pub name: String,
+    pub email: Option<String>,
+    pub detail: Option<String>,
+    pub changes: Vec<FieldChange>,
+}
+
+/// What a sync would do now, read from the source, with nothing applied: the
+/// counts, and the first of each kind of change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPreview {
+    pub result: crate::model::SyncResult,
+    /// The deletions would be held for review.
+    pub would_hold: bool,
+    pub added: Vec<PreviewItem>,
+    /// Updates, and contacts it would take over by email.
+    pub updated: Vec<PreviewItem>,
+    pub deleted: Vec<PreviewItem>,
+    pub skipped: Vec<PreviewItem>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

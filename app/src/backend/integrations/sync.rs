@@ -22,8 +22,8 @@ use crate::backend::directory::{self, bulk};
 use crate::backend::domain::{validate, Email, Label, OrgId, ValidContact};
 use crate::backend::vault::Vault;
 use crate::model::{
-    AppError, ChangeAction, HoldResolution, IntegrationStatus, Provider, SyncResult, SyncTrigger,
-    GONE, SUSPENDED,
+    AppError, ChangeAction, FieldChange, HoldResolution, IntegrationStatus, PreviewItem, Provider,
+    SyncPreview, SyncResult, SyncTrigger, GONE, SUSPENDED,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
@@ -108,34 +108,8 @@ async fn fetch_and_apply(
     id: i64,
     run_id: i64,
 ) -> Result<SyncResult, AppError> {
-    let (provider, credentials) = super::credentials(db, vault, org, id).await?;
-    let connector = connectors::connector(provider, &credentials, http)?;
-    let region = auth::org(db, org).await?.default_region;
-    let started = std::time::Instant::now();
-    let validator = Validator::start(region.clone(), http.max_people);
-    let reading = connector
-        .directory(&validator)
-        .instrument(tracing::info_span!(
-            "read_directory",
-            provider = provider.key()
-        ));
-    let read = tokio::select! {
-        read = reading => read,
-        () = validator.too_many() => Err(connectors::ConnectorError::Provider(format!(
-            "The directory holds more than {} people, the most one sync reads (MUSTER_SYNC_MAX_PEOPLE), so Muster stopped reading and changed nothing. Check the system's user filters, or raise the limit.",
-            http.max_people
-        ))),
-    };
-    let checked = validator.finish().await?;
-    let dir = read?;
-    tracing::info!(
-        integration = id,
-        people = dir.people.len(),
-        groups = dir.groups.len(),
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "directory read and validated"
-    );
-    apply(db, org, id, run_id, provider, &region, dir, checked).await
+    let read = read(db, vault, http, org, id).await?;
+    apply(db, org, id, run_id, read).await
 }
 
 /// A person's external id and the person as a valid contact, if it is one.
@@ -335,66 +309,148 @@ fn validated(
     (out, skipped)
 }
 
-/// Apply a directory read whole to integration `id`, recording what it did
-/// as sync `run_id`.
-#[allow(clippy::too_many_arguments)]
-pub async fn apply(
+/// A directory read whole, with its people checked: what a sync applies, or
+/// a preview shows.
+pub struct Read {
+    pub provider: Provider,
+    pub region: String,
+    pub dir: Directory,
+    checked: Vec<Checked>,
+}
+
+/// Read integration `id`'s source whole, validating people while pages come.
+async fn read(
     db: &DatabaseConnection,
+    vault: &Vault,
+    http: &HttpConfig,
     org: OrgId,
     id: i64,
-    run_id: i64,
-    provider: Provider,
-    region: &str,
-    mut dir: Directory,
-    checked: Vec<Checked>,
-) -> Result<SyncResult, AppError> {
-    let source = provider.label();
-    let mut result = SyncResult {
-        people: dir.people.len() as u64,
-        excluded: dir.excluded,
-        groups: dir.groups.len() as u64,
-        ..Default::default()
-    };
+) -> Result<Read, AppError> {
+    let (provider, credentials) = super::credentials(db, vault, org, id).await?;
+    let connector = connectors::connector(provider, &credentials, http)?;
+    let region = auth::org(db, org).await?.default_region;
     let started = std::time::Instant::now();
+    let validator = Validator::start(region.clone(), http.max_people);
+    let reading = connector
+        .directory(&validator)
+        .instrument(tracing::info_span!(
+            "read_directory",
+            provider = provider.key()
+        ));
+    let read = tokio::select! {
+        read = reading => read,
+        () = validator.too_many() => Err(connectors::ConnectorError::Provider(format!(
+            "The directory holds more than {} people, the most one sync reads (MUSTER_SYNC_MAX_PEOPLE), so Muster stopped reading and changed nothing. Check the system's user filters, or raise the limit.",
+            http.max_people
+        ))),
+    };
+    let checked = validator.finish().await?;
+    let dir = read?;
+    tracing::info!(
+        integration = id,
+        people = dir.people.len(),
+        groups = dir.groups.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "directory read and validated"
+    );
+    Ok(Read {
+        provider,
+        region,
+        dir,
+        checked,
+    })
+}
+
+/// A contact a sync updates: as stored, as it will be, and what changes.
+struct Update<'a> {
+    existing: &'a Existing,
+    person: &'a Person,
+    next: ValidContact,
+    changed: Vec<(&'static str, Option<String>, Option<String>)>,
+}
+
+/// What a sync would do, worked out from the directory and the database
+/// without changing either.
+struct Plan<'a> {
+    result: SyncResult,
+    /// Updates to this integration's contacts, and contacts it takes over by
+    /// email (`taken_over`).
+    updates: Vec<Update<'a>>,
+    taken_over: Vec<Update<'a>>,
+    new: Vec<(&'a Person, &'a ValidContact)>,
+    /// The contacts to let go, with why; held instead when `hold`.
+    doomed: Vec<(&'a Existing, &'static str)>,
+    hold: bool,
+    skipped: Vec<Change>,
+}
+
+/// The database's side of a plan: this integration's contacts by external
+/// id, contacts elsewhere with the emails of people not linked yet, and the
+/// integration's row.
+struct Stored {
+    settings: integration::Model,
+    linked: HashMap<String, Existing>,
+    by_email: HashMap<String, Existing>,
+}
+
+/// The people of a read as valid contacts, the skipped ones, the external ids
+/// the source listed, and those it lists as suspended.
+#[allow(clippy::type_complexity)]
+struct People {
+    valid: Vec<(Person, ValidContact)>,
+    invalid: Vec<(Person, &'static str)>,
+    listed: HashSet<String>,
+    suspended: HashSet<String>,
+}
+
+async fn people(read: &mut Read) -> Result<People, AppError> {
     // Everyone the source listed, valid or not: only those it no longer
     // lists at all are let go.
-    let listed: HashSet<String> = dir.people.iter().map(|p| p.external_id.clone()).collect();
-    let suspended: HashSet<String> = std::mem::take(&mut dir.excluded_ids).into_iter().collect();
-    // Pair people with their checks outside the transaction, off the async workers.
-    let all = std::mem::take(&mut dir.people);
-    let region_owned = region.to_string();
-    let (people, invalid) =
-        tokio::task::spawn_blocking(move || validated(all, checked, &region_owned))
-            .await
-            .map_err(AppError::internal)?;
-    result.skipped = invalid.len() as u64;
-    let mut log: Vec<Change> = invalid
+    let listed: HashSet<String> = read
+        .dir
+        .people
         .iter()
-        .map(|(p, why)| change(ChangeAction::Skipped, None, p, Some(why.to_string())))
+        .map(|p| p.external_id.clone())
         .collect();
+    let suspended = std::mem::take(&mut read.dir.excluded_ids)
+        .into_iter()
+        .collect();
+    // Pair people with their checks off the async workers.
+    let all = std::mem::take(&mut read.dir.people);
+    let checked = std::mem::take(&mut read.checked);
+    let region = read.region.clone();
+    let (valid, invalid) = tokio::task::spawn_blocking(move || validated(all, checked, &region))
+        .await
+        .map_err(AppError::internal)?;
+    Ok(People {
+        valid,
+        invalid,
+        listed,
+        suspended,
+    })
+}
 
-    let t_valid = started.elapsed();
-    let tx = begin_write(db).await?;
-    let backend = tx.get_database_backend();
+async fn stored(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    id: i64,
+    people: &[(Person, ValidContact)],
+) -> Result<Stored, AppError> {
     let settings = super::find(org, id)
-        .one(&tx)
+        .one(db)
         .await?
         .ok_or(AppError::NotFound)?;
-    // This integration's contacts, by external id.
     let mut linked: HashMap<String, Existing> = HashMap::new();
-    {
-        let mine = contact::Entity::find()
-            .filter(contact::Column::OrgId.eq(org.get()))
-            .filter(contact::Column::IntegrationId.eq(id))
-            .all(&tx)
-            .await?;
-        for e in mine {
-            if let Some(x) = e.external_id.clone() {
-                linked.insert(x, e);
-            }
+    let mine = contact::Entity::find()
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::IntegrationId.eq(id))
+        .all(db)
+        .await?;
+    for e in mine {
+        if let Some(x) = e.external_id.clone() {
+            linked.insert(x, e);
         }
     }
-    // Contacts elsewhere with the emails of people not linked yet.
     let emails: Vec<String> = people
         .iter()
         .filter(|(p, _)| !linked.contains_key(&p.external_id))
@@ -404,7 +460,7 @@ pub async fn apply(
     for chunk in emails.chunks(CHUNK) {
         // Hand-written: the emails go as one JSON value (one statement text
         // for any number of them).
-        let mut sql = Sql::new(backend);
+        let mut sql = Sql::new(db.get_database_backend());
         sql.push("SELECT * FROM contacts WHERE org_id = ")
             .bind(org.get())
             .push(" AND email_lower IN ")
@@ -412,69 +468,102 @@ pub async fn apply(
                 serde_json::to_string(chunk).map_err(AppError::internal)?,
                 "TEXT",
             );
-        for e in sql.all::<Existing>(&tx).await? {
+        for e in sql.all::<Existing>(db).await? {
             if let Some(email) = e.email_lower.clone() {
                 by_email.insert(email, e);
             }
         }
     }
+    Ok(Stored {
+        settings,
+        linked,
+        by_email,
+    })
+}
 
-    let mut new: Vec<(&Person, &ValidContact)> = Vec::new();
-    let mut claimed_emails: HashSet<String> = linked
+/// Work out what a sync of `people` does to what is `stored`.
+async fn plan<'a>(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    read: &Read,
+    people: &'a People,
+    stored: &'a Stored,
+) -> Result<Plan<'a>, AppError> {
+    let source = read.provider.label();
+    let mut plan = Plan {
+        result: SyncResult {
+            people: (people.valid.len() + people.invalid.len()) as u64,
+            excluded: read.dir.excluded,
+            groups: read.dir.groups.len() as u64,
+            skipped: people.invalid.len() as u64,
+            ..Default::default()
+        },
+        updates: Vec::new(),
+        taken_over: Vec::new(),
+        new: Vec::new(),
+        doomed: Vec::new(),
+        hold: false,
+        skipped: people
+            .invalid
+            .iter()
+            .map(|(p, why)| change(ChangeAction::Skipped, None, p, Some(why.to_string())))
+            .collect(),
+    };
+    let (linked, by_email) = (&stored.linked, &stored.by_email);
+    // Emails that stay or become some contact's: a second claim on one is
+    // refused (the database allows one contact per email).
+    let mut claimed: HashSet<String> = linked
         .values()
         .filter_map(|e| e.email_lower.clone())
         .collect();
-    let mut contact_of: HashMap<&str, i64> = HashMap::new();
-    // Contacts already taken by a person of this directory.
     let mut taken: HashSet<i64> = HashSet::new();
-    for (p, c) in &people {
+    for (p, c) in &people.valid {
         let email = c.email.as_ref().map(|e| e.lower());
         if let Some(e) = linked.get(&p.external_id) {
-            contact_of.insert(&p.external_id, e.id);
             taken.insert(e.id);
-            let mut c = c.clone();
-            // Another contact may hold the new email: keep this one's old email then.
+            let mut next = c.clone();
+            // Another contact holds the new email, or another update takes
+            // it: keep this one's old email then.
             if let Some(em) = &email {
                 if e.email_lower.as_deref() != Some(em)
-                    && by_email_taken(&tx, org, em, e.id).await?
+                    && (claimed.contains(em) || by_email_taken(db, org, em, e.id).await?)
                 {
-                    c.email = e.email.as_deref().and_then(|old| Email::parse(old).ok());
+                    next.email = e.email.as_deref().and_then(|old| Email::parse(old).ok());
+                } else {
+                    claimed.insert(em.clone());
                 }
             }
-            let changed = changes(e, &c);
+            let changed = changes(e, &next);
             if changed.is_empty() {
-                result.unchanged += 1;
-                continue;
+                plan.result.unchanged += 1;
+            } else {
+                plan.result.updated += 1;
+                plan.updates.push(Update {
+                    existing: e,
+                    person: p,
+                    next,
+                    changed,
+                });
             }
-            write(&tx, org, e, &c, id, &p.external_id, source).await?;
-            result.updated += 1;
-            log.push(change(
-                ChangeAction::Updated,
-                Some(e.id),
-                p,
-                Some(changed_json(&changed)),
-            ));
             continue;
         }
         match email.as_ref().and_then(|em| by_email.get(em)) {
             Some(e) if e.integration_id.is_none() && taken.insert(e.id) => {
-                write(&tx, org, e, c, id, &p.external_id, source).await?;
-                contact_of.insert(&p.external_id, e.id);
-                result.linked += 1;
                 let mut changed = changes(e, c);
                 changed.push(("source", Some(e.source.clone()), Some(source.to_string())));
-                log.push(change(
-                    ChangeAction::Updated,
-                    Some(e.id),
-                    p,
-                    Some(changed_json(&changed)),
-                ));
+                plan.result.linked += 1;
+                plan.taken_over.push(Update {
+                    existing: e,
+                    person: p,
+                    next: c.clone(),
+                    changed,
+                });
             }
             Some(_) => {
                 // The email belongs to a contact of another source (or one
                 // person earlier in this directory): two contacts cannot share it.
-                result.skipped += 1;
-                log.push(change(
+                plan.result.skipped += 1;
+                plan.skipped.push(change(
                     ChangeAction::Skipped,
                     None,
                     p,
@@ -483,9 +572,9 @@ pub async fn apply(
             }
             None => {
                 if let Some(em) = &email {
-                    if !claimed_emails.insert(em.clone()) {
-                        result.skipped += 1;
-                        log.push(change(
+                    if !claimed.insert(em.clone()) {
+                        plan.result.skipped += 1;
+                        plan.skipped.push(change(
                             ChangeAction::Skipped,
                             None,
                             p,
@@ -494,14 +583,101 @@ pub async fn apply(
                         continue;
                     }
                 }
-                new.push((p, c));
+                plan.new.push((p, c));
+                plan.result.created += 1;
             }
         }
+    }
+    // Those the source no longer lists, or lists as suspended.
+    plan.doomed = linked
+        .iter()
+        .filter(|(x, _)| !people.listed.contains(*x))
+        .map(|(x, e)| {
+            (
+                e,
+                if people.suspended.contains(x) {
+                    SUSPENDED
+                } else {
+                    GONE
+                },
+            )
+        })
+        .collect();
+    plan.doomed.sort_by_key(|(e, _)| e.id);
+    plan.hold = history::must_hold(
+        plan.doomed.len() as u64,
+        linked.len() as u64,
+        plan.result.people,
+        stored.settings.hold_percent,
+        stored.settings.hold_count,
+    );
+    if plan.hold {
+        plan.result.held = plan.doomed.len() as u64;
+    }
+    Ok(plan)
+}
+
+fn doomed_change(action: ChangeAction, e: &Existing, why: &str) -> Change {
+    Change {
+        action,
+        contact_id: Some(e.id),
+        external_id: e.external_id.clone().unwrap_or_default(),
+        name: format!("{} {}", e.first_name, e.last_name)
+            .trim()
+            .to_string(),
+        email: e.email.clone(),
+        detail: Some(why.to_string()),
+    }
+}
+
+/// Apply a directory read whole to integration `id`, recording what it did
+/// as sync `run_id`.
+pub async fn apply(
+    db: &DatabaseConnection,
+    org: OrgId,
+    id: i64,
+    run_id: i64,
+    mut read: Read,
+) -> Result<SyncResult, AppError> {
+    let source = read.provider.label();
+    let started = std::time::Instant::now();
+    let people = people(&mut read).await?;
+    let t_valid = started.elapsed();
+    let tx = begin_write(db).await?;
+    let stored = stored(&tx, org, id, &people.valid).await?;
+    let plan = plan(&tx, org, &read, &people, &stored).await?;
+    let mut result = plan.result.clone();
+    let mut log = plan.skipped;
+    let mut contact_of: HashMap<&str, i64> = stored
+        .linked
+        .iter()
+        .filter(|(x, _)| people.listed.contains(*x))
+        .map(|(x, e)| (x.as_str(), e.id))
+        .collect();
+    for u in plan.updates.iter().chain(&plan.taken_over) {
+        write(
+            &tx,
+            org,
+            u.existing,
+            &u.next,
+            id,
+            &u.person.external_id,
+            source,
+        )
+        .await?;
+        contact_of.insert(&u.person.external_id, u.existing.id);
+        log.push(change(
+            ChangeAction::Updated,
+            Some(u.existing.id),
+            u.person,
+            Some(changed_json(&u.changed)),
+        ));
     }
 
     let t_match = std::time::Instant::now();
     let t_matched = started.elapsed() - t_valid;
     // In name order, so that each chunk's keys follow the last chunk's.
+    let mut new = plan.new;
     new.sort_by_cached_key(|(_, c)| c.sort_name());
     let mut groups = bulk::GroupIds::new(org, source);
     for chunk in new.chunks(CHUNK) {
@@ -521,72 +697,39 @@ pub async fn apply(
             contact_of.insert(&p.external_id, cid);
             log.push(change(ChangeAction::Added, Some(cid), p, None));
         }
-        result.created += chunk.len() as u64;
     }
 
     let t_insert = t_match.elapsed();
-    // Those the source no longer lists, or lists as suspended.
-    let mut doomed: Vec<(&Existing, &'static str)> = linked
-        .iter()
-        .filter(|(x, _)| !listed.contains(*x))
-        .map(|(x, e)| {
-            (
-                e,
-                if suspended.contains(x) {
-                    SUSPENDED
-                } else {
-                    GONE
-                },
-            )
-        })
-        .collect();
-    doomed.sort_by_key(|(e, _)| e.id);
-    let hold = history::must_hold(
-        doomed.len() as u64,
-        linked.len() as u64,
-        result.people,
-        settings.hold_percent,
-        settings.hold_count,
-    );
-    let action = if hold {
+    let action = if plan.hold {
         ChangeAction::Held
     } else {
         ChangeAction::Deleted
     };
-    for (e, why) in &doomed {
-        log.push(Change {
-            action,
-            contact_id: Some(e.id),
-            external_id: e.external_id.clone().unwrap_or_default(),
-            name: format!("{} {}", e.first_name, e.last_name)
-                .trim()
-                .to_string(),
-            email: e.email.clone(),
-            detail: Some(why.to_string()),
-        });
-    }
-    if hold {
-        result.held = doomed.len() as u64;
-    } else if !doomed.is_empty() {
-        let ids: Vec<i64> = doomed.iter().map(|(e, _)| e.id).collect();
+    log.extend(
+        plan.doomed
+            .iter()
+            .map(|(e, why)| doomed_change(action, e, why)),
+    );
+    if !plan.hold && !plan.doomed.is_empty() {
+        let ids: Vec<i64> = plan.doomed.iter().map(|(e, _)| e.id).collect();
         result.deleted = super::let_go(&tx, org, id, Some(&ids)).await?;
     }
     // An earlier hold is released: this sync either let its contacts go, or
     // holds (again) what is still to delete.
-    if let Some(earlier) = settings.held_run_id {
+    if let Some(earlier) = stored.settings.held_run_id {
         history::resolve(&tx, org, earlier, HoldResolution::Released, 0).await?;
     }
     integration::Entity::update_many()
         .col_expr(
             integration::Column::HeldRunId,
-            Expr::value(hold.then_some(run_id)),
+            Expr::value(plan.hold.then_some(run_id)),
         )
         .filter(integration::Column::Id.eq(id))
         .filter(integration::Column::OrgId.eq(org.get()))
         .exec(&tx)
         .await?;
 
-    write_groups(&tx, org, id, source, &dir, &contact_of).await?;
+    write_groups(&tx, org, id, source, &read.dir, &contact_of).await?;
     let t_groups = t_match.elapsed();
     directory::place(&tx, org).await?;
     let t_place = t_match.elapsed();
@@ -605,6 +748,85 @@ pub async fn apply(
         "directory applied"
     );
     Ok(result)
+}
+
+/// Changes of each kind a preview lists at most.
+pub const PREVIEW_LISTED: usize = 100;
+
+/// Read integration `id`'s source and say what a sync would do now, changing
+/// nothing.
+pub async fn preview(
+    db: &DatabaseConnection,
+    vault: &Vault,
+    http: &HttpConfig,
+    org: OrgId,
+    id: i64,
+) -> Result<SyncPreview, AppError> {
+    let mut read = tokio::time::timeout(http.sync_deadline, read(db, vault, http, org, id))
+        .await
+        .map_err(|_| AppError::Upstream("The source did not answer in time.".into()))??;
+    let people = people(&mut read).await?;
+    let stored = stored(db, org, id, &people.valid).await?;
+    let plan = plan(db, org, &read, &people, &stored).await?;
+    let item = |p: &Person, detail: Option<String>| PreviewItem {
+        name: p.display_name(),
+        email: Some(p.contact.email.trim().to_string()).filter(|e| !e.is_empty()),
+        detail,
+        changes: Vec::new(),
+    };
+    let updated = |u: &Update| PreviewItem {
+        changes: u
+            .changed
+            .iter()
+            .map(|(f, b, a)| FieldChange {
+                field: f.to_string(),
+                before: b.clone(),
+                after: a.clone(),
+            })
+            .collect(),
+        ..item(u.person, None)
+    };
+    Ok(SyncPreview {
+        result: plan.result.clone(),
+        would_hold: plan.hold,
+        added: plan
+            .new
+            .iter()
+            .take(PREVIEW_LISTED)
+            .map(|(p, _)| item(p, None))
+            .collect(),
+        updated: plan
+            .updates
+            .iter()
+            .chain(&plan.taken_over)
+            .take(PREVIEW_LISTED)
+            .map(updated)
+            .collect(),
+        deleted: plan
+            .doomed
+            .iter()
+            .take(PREVIEW_LISTED)
+            .map(|(e, why)| PreviewItem {
+                name: format!("{} {}", e.first_name, e.last_name)
+                    .trim()
+                    .to_string(),
+                email: e.email.clone(),
+                detail: Some(why.to_string()),
+                changes: Vec::new(),
+            })
+            .collect(),
+        skipped: plan
+            .skipped
+            .iter()
+            .take(PREVIEW_LISTED)
+            .map(|c| PreviewItem {
+                name: c.name.clone(),
+                email: c.email.clone(),
+                detail: c.detail.clone(),
+                changes: Vec::new(),
+            })
+            .collect(),
+    })
 }
 
 async fn by_email_taken(

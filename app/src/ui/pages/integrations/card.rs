@@ -3,6 +3,7 @@
 use super::connect::ConnectDialog;
 use super::history::SyncHistory;
 use super::hold::{HeldDeletions, HoldLimits};
+use super::preview::SyncPreviewPanel;
 use super::remove::RemoveDialog;
 use super::when;
 use crate::api::integrations::sync_integration;
@@ -46,6 +47,7 @@ pub(super) fn IntegrationCard(
         })
     };
     let removing = RwSignal::new(false);
+    let previewing = RwSignal::new(false);
     let editing = RwSignal::new(false);
     let stored = StoredValue::new(integration.clone());
     let error = RwSignal::new(None::<AppError>);
@@ -147,6 +149,14 @@ pub(super) fn IntegrationCard(
                     <button type="button" class="btn primary" disabled=syncing on:click=sync_now>
                         {if syncing { "Syncing…" } else { "Sync now" }}
                     </button>
+                    <button
+                        type="button"
+                        class="btn"
+                        aria-pressed=move || previewing.get().to_string()
+                        on:click=move |_| previewing.update(|p| *p = !*p)
+                    >
+                        "Preview changes"
+                    </button>
                     <button type="button" class="btn" on:click=move |_| editing.set(true)>
                         "Edit credentials"
                     </button>
@@ -159,6 +169,9 @@ pub(super) fn IntegrationCard(
                         "Remove integration"
                     </button>
                 </div>
+                <Show when=move || previewing.get()>
+                    <SyncPreviewPanel id provider on_close=Callback::new(move |_| previewing.set(false))/>
+                </Show>
                 <SyncHistory id/>
                 <HoldLimits integration=stored.get_value() on_saved=Callback::new(replace)/>
                 <h4>"Credentials"</h4>

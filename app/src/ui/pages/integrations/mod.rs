@@ -6,12 +6,14 @@
 //! - `connect`: the Connect (and Edit credentials) dialog and its inputs;
 //! - `history`: the sync history, with each sync's details and export;
 //! - `hold`: deletions held for review, and the bounds that hold them;
+//! - `preview`: what a sync would do now, with nothing applied;
 //! - `remove`: the Remove dialog, which states what goes with it.
 
 mod card;
 mod connect;
 mod history;
 mod hold;
+mod preview;
 mod remove;
 
 use crate::api::integrations::list_integrations;
