@@ -578,3 +578,39 @@ async fn a_preview_says_what_a_sync_would_do_and_changes_nothing() {
     let result = done.last_result.unwrap();
     assert_eq!((result.created, result.updated, result.deleted), (1, 1, 2));
 }
+
+#[tokio::test]
+async fn old_details_are_swept_but_a_held_syncs_are_kept() {
+    let s = connected(20, 13).await;
+    s.okta.change(|org| {
+        for p in &mut org.people[..10] {
+            p.status = Status::Deprovisioned;
+        }
+    });
+    s.sync_now().await;
+    let hold = s.hold().await.expect("held");
+    let (runs, _) = s.history().await;
+    let first = runs.last().unwrap().id;
+    assert_eq!(s.changes(first).await.len(), 20);
+    // Kept for a day: nothing is that old yet.
+    let day = std::time::Duration::from_secs(86_400);
+    assert_eq!(
+        app::backend::integrations::history::sweep_details(&s.app.db, day)
+            .await
+            .unwrap(),
+        0
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let swept = app::backend::integrations::history::sweep_details(
+        &s.app.db,
+        std::time::Duration::from_millis(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(swept, 20);
+    assert_eq!(s.changes(first).await, vec![]);
+    // The held sync's list is still there to apply; the counts stay.
+    assert_eq!(s.changes(hold.run_id).await.len(), 10);
+    assert_eq!(s.history().await.0.last().unwrap().added, 20);
+    assert_eq!(s.settle(hold.run_id, true).await, 10);
+}
