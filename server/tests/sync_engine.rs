@@ -293,6 +293,43 @@ async fn changes_follow_the_source_and_people_who_leave_are_let_go() {
     assert_eq!(detail["department"][1], "Research");
     assert_eq!(detail["role"][1], "Chief Tinkerer");
     assert_eq!(changes.len(), 4, "{changes:?}");
+
+    // The export: a line per deleted contact, one per changed field.
+    let csv = s
+        .client
+        .get(format!(
+            "{}/integrations/{}/syncs/{}/changes.csv",
+            s.app.url, s.integration.id, runs[0].id
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(
+        lines[0],
+        "Action,External ID,Name,Email,Field,Before,After,Reason"
+    );
+    assert_eq!(lines.len(), 1 + 2 + 3, "{csv}");
+    assert!(lines.iter().any(|l| l.starts_with("Updated,")
+        && l.ends_with(",department,Engineering,Research,")
+        || l.starts_with("Updated,") && l.contains(",department,") && l.contains(",Research,")));
+    assert!(lines.iter().any(|l| l.starts_with("Deleted,")
+        && l.contains(&suspended.email)
+        && l.ends_with(SUSPENDED)));
+    // Another organisation cannot read it.
+    let other = s.app.org_admin("Other", "admin@other.example").await;
+    let res = other
+        .get(format!(
+            "{}/integrations/{}/syncs/{}/changes.csv",
+            s.app.url, s.integration.id, runs[0].id
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -88,6 +88,58 @@ fn csv_download(name: &str, body: Body) -> Response {
     res
 }
 
+/// The cursor after a page of `rows`: the last one's id, or `None` when the
+/// page was not full (it was the last).
+fn next_page<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Option<i64> {
+    match rows.last() {
+        Some(last) if rows.len() as u64 == PROBLEMS_PAGE => Some(id(last)),
+        _ => None,
+    }
+}
+
+/// A CSV download streamed a page at a time: a UTF-8 byte order mark (for
+/// spreadsheets) and `header`, then the lines `page(after)` gives for the
+/// rows after id `after`, with the cursor of the next page, until there is
+/// none. Every cell is made formula-safe.
+fn paged_csv<F, Fut>(name: String, header: &'static [&'static str], page: F) -> Response
+where
+    F: Fn(i64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(Vec<Vec<String>>, Option<i64>), AppError>> + Send,
+{
+    let page = std::sync::Arc::new(page);
+    let stream = futures_util::stream::unfold(Some(0i64), move |after| {
+        let page = page.clone();
+        async move {
+            let after = after?;
+            let mut out = csv::WriterBuilder::new()
+                .terminator(csv::Terminator::CRLF)
+                .from_writer(if after == 0 {
+                    b"\xEF\xBB\xBF".to_vec()
+                } else {
+                    Vec::new()
+                });
+            if after == 0 {
+                let _ = out.write_record(header);
+            }
+            let (lines, next) = match page(after).await {
+                Ok(p) => p,
+                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
+            };
+            for line in lines {
+                let _ = out.write_record(
+                    line.iter()
+                        .map(|v| crate::backend::import::cells::escape(v).into_owned()),
+                );
+            }
+            Some((
+                Ok::<_, std::io::Error>(out.into_inner().unwrap_or_default()),
+                next,
+            ))
+        }
+    });
+    csv_download(&name, Body::from_stream(stream))
+}
+
 /// `GET /imports/{id}/problems.csv`: the rows an upload could not apply, and
 /// its warnings, with line, column and reason.
 pub async fn problems(
@@ -105,48 +157,29 @@ pub async fn problems(
         Ok(false) => return failure(AppError::NotFound),
         Err(e) => return failure(e),
     }
-    let db = state.db.clone();
-    let org = user.org;
-    let stream = futures_util::stream::unfold(Some(0i64), move |after| {
-        let db = db.clone();
-        async move {
-            let after = after?;
-            let buf = if after == 0 {
-                b"\xEF\xBB\xBF".to_vec()
-            } else {
-                Vec::new()
-            };
-            let mut out = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::CRLF)
-                .from_writer(buf);
-            if after == 0 {
-                let _ = out.write_record(["Line", "Column", "Problem", "Severity"]);
+    let (db, org) = (state.db.clone(), user.org);
+    paged_csv(
+        format!("upload-{id}-problems.csv"),
+        &["Line", "Column", "Problem", "Severity"],
+        move |after| {
+            let db = db.clone();
+            async move {
+                let rows = job::problems(&db, org, id, after, PROBLEMS_PAGE).await?;
+                let lines = rows
+                    .iter()
+                    .map(|p| {
+                        let severity = if p.warning { "Warning" } else { "Error" };
+                        vec![
+                            p.line.to_string(),
+                            p.column_name.clone(),
+                            p.message.clone(),
+                            severity.to_string(),
+                        ]
+                    })
+                    .collect();
+                Ok((lines, next_page(&rows, |p| p.id)))
             }
-            let rows = match job::problems(&db, org, id, after, PROBLEMS_PAGE).await {
-                Ok(rows) => rows,
-                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
-            };
-            for p in &rows {
-                let line = p.line.to_string();
-                let severity = if p.warning { "Warning" } else { "Error" };
-                let _ = out.write_record([
-                    line.as_str(),
-                    &crate::backend::import::cells::escape(&p.column_name),
-                    &crate::backend::import::cells::escape(&p.message),
-                    severity,
-                ]);
-            }
-            let next = match rows.last() {
-                Some(last) if rows.len() as u64 == PROBLEMS_PAGE => Some(last.id),
-                _ => None,
-            };
-            let bytes = out.into_inner().unwrap_or_default();
-            Some((Ok::<_, std::io::Error>(bytes), next))
-        }
-    });
-    csv_download(
-        &format!("upload-{id}-problems.csv"),
-        Body::from_stream(stream),
+        },
     )
 }
 
@@ -168,56 +201,31 @@ pub async fn sync_changes(
         Ok(false) => return failure(AppError::NotFound),
         Err(e) => return failure(e),
     }
-    let db = state.db.clone();
-    let org = user.org;
-    let stream = futures_util::stream::unfold(Some(0i64), move |after| {
-        let db = db.clone();
-        async move {
-            let after = after?;
-            let mut out = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::CRLF)
-                .from_writer(if after == 0 {
-                    b"\xEF\xBB\xBF".to_vec()
-                } else {
-                    Vec::new()
-                });
-            if after == 0 {
-                let _ = out.write_record([
-                    "Action",
-                    "External ID",
-                    "Name",
-                    "Email",
-                    "Field",
-                    "Before",
-                    "After",
-                    "Reason",
-                ]);
+    let (db, org) = (state.db.clone(), user.org);
+    paged_csv(
+        format!("sync-{run}-changes.csv"),
+        &[
+            "Action",
+            "External ID",
+            "Name",
+            "Email",
+            "Field",
+            "Before",
+            "After",
+            "Reason",
+        ],
+        move |after| {
+            let db = db.clone();
+            async move {
+                let rows = history::changes(&db, org, run, after, PROBLEMS_PAGE).await?;
+                let lines = rows
+                    .iter()
+                    .flat_map(history::export_lines)
+                    .map(Vec::from)
+                    .collect();
+                Ok((lines, next_page(&rows, |c| c.id)))
             }
-            let rows = match history::changes(&db, org, run, after, PROBLEMS_PAGE).await {
-                Ok(rows) => rows,
-                Err(e) => return Some((Err(std::io::Error::other(e.to_string())), None)),
-            };
-            for c in &rows {
-                for line in history::export_lines(c) {
-                    let escaped = line
-                        .iter()
-                        .map(|v| crate::backend::import::cells::escape(v).into_owned());
-                    let _ = out.write_record(escaped);
-                }
-            }
-            let next = match rows.last() {
-                Some(last) if rows.len() as u64 == PROBLEMS_PAGE => Some(last.id),
-                _ => None,
-            };
-            Some((
-                Ok::<_, std::io::Error>(out.into_inner().unwrap_or_default()),
-                next,
-            ))
-        }
-    });
-    csv_download(
-        &format!("sync-{run}-changes.csv"),
-        Body::from_stream(stream),
+        },
     )
 }
 
