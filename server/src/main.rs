@@ -232,8 +232,28 @@ enum AdminCommand {
     },
 }
 
+/// glibc raises its threshold for giving a large block a mapping of its own
+/// to the size of the last such block freed, a little above Argon2's 19 MiB
+/// (page rounding). From the second sign-in on, each password hash's block
+/// then comes from a thread's arena and stays there when freed: measured,
+/// 18 wrong sign-ins at once left 5 arenas of 58 MB (+295 MB). A fixed
+/// threshold keeps every block of 1 MiB or more in a mapping of its own,
+/// returned to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_large_blocks_mapped() {
+    // SAFETY: mallopt only sets an allocator parameter; it is safe to call at
+    // any time, from any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_large_blocks_mapped() {}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    keep_large_blocks_mapped();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("MUSTER_LOG")
