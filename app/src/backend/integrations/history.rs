@@ -4,7 +4,7 @@
 //! administrator, or released by a later sync.
 
 use crate::backend::db::entities::{integration, sync_change, sync_run, SyncChange, SyncRun};
-use crate::backend::db::{begin_write, from_ms, now_ms};
+use crate::backend::db::{begin_write, from_ms, now_ms, Sql};
 use crate::backend::domain::OrgId;
 use crate::model::{
     self, AppError, ChangeAction, HeldContact, Hold, HoldResolution, IntegrationStatus, SyncResult,
@@ -16,8 +16,8 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-/// Rows per insert (nine columns each, well within both databases' limits).
-const CHUNK: usize = 2000;
+/// Lines per insert statement.
+const CHUNK: usize = 5000;
 /// Held contacts listed at most (the count says how many there are).
 pub const HELD_LISTED: u64 = 500;
 
@@ -102,26 +102,40 @@ pub async fn record(
     run: i64,
     changes: Vec<Change>,
 ) -> Result<(), AppError> {
-    let mut changes = changes.into_iter().peekable();
-    while changes.peek().is_some() {
-        let rows: Vec<sync_change::ActiveModel> = changes
-            .by_ref()
-            .take(CHUNK)
-            .map(|c| sync_change::ActiveModel {
-                run_id: Set(run),
-                org_id: Set(org.get()),
-                action: Set(c.action.as_str().to_string()),
-                contact_id: Set(c.contact_id),
-                external_id: Set(c.external_id),
-                name: Set(c.name),
-                email: Set(c.email),
-                detail: Set(c.detail),
-                ..Default::default()
+    for chunk in changes.chunks(CHUNK) {
+        let rows: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|c| {
+                serde_json::json!([
+                    c.action.as_str(),
+                    c.contact_id,
+                    c.external_id,
+                    c.name,
+                    c.email,
+                    c.detail
+                ])
             })
             .collect();
-        SyncChange::insert_many(rows)
-            .exec_without_returning(db)
-            .await?;
+        let rows = serde_json::to_string(&rows).map_err(AppError::internal)?;
+        // Hand-written: the rows go as one JSON value (a first sync writes a
+        // line per contact; bound one by one, they took 1.3 s per 100,000).
+        let mut sql = Sql::new(db.get_database_backend());
+        sql.push("INSERT INTO sync_changes (run_id, org_id, action, contact_id, external_id, name, email, detail) SELECT ")
+            .bind(run)
+            .push(", ")
+            .bind(org.get())
+            .push(", ");
+        for (i, ty) in ["TEXT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT"]
+            .iter()
+            .enumerate()
+        {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.json_col(i, ty);
+        }
+        sql.push(" FROM ").json_rows(rows);
+        sql.execute(db).await?;
     }
     Ok(())
 }
