@@ -473,7 +473,46 @@ pub fn must_hold(
 
 #[cfg(test)]
 mod tests {
-    use super::must_hold;
+    use super::{export_lines, must_hold};
+    use crate::backend::db::entities::sync_change;
+
+    fn line(action: &str, detail: Option<&str>) -> sync_change::Model {
+        sync_change::Model {
+            id: 1,
+            run_id: 1,
+            org_id: 1,
+            action: action.into(),
+            contact_id: Some(7),
+            external_id: "00u1".into(),
+            name: "Ada Lovelace".into(),
+            email: Some("ada@example.com".into()),
+            detail: detail.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_update_is_a_line_per_field_and_the_rest_one_line_with_why() {
+        let update = line(
+            "updated",
+            Some(r#"{"department":["Sales","Research"],"phone":["+441632960001",null]}"#),
+        );
+        let lines = export_lines(&update);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0][0], "Updated");
+        assert_eq!(lines[0][4..7], ["department", "Sales", "Research"]);
+        assert_eq!(lines[1][4..7], ["phone", "+441632960001", ""]);
+        let deleted = export_lines(&line("deleted", Some(crate::model::GONE)));
+        assert_eq!(deleted.len(), 1);
+        assert_eq!(deleted[0][0], "Deleted");
+        assert_eq!(
+            deleted[0][1..4],
+            ["00u1", "Ada Lovelace", "ada@example.com"]
+        );
+        assert_eq!(deleted[0][7], crate::model::GONE);
+        // An update whose detail cannot be read is still one line, never lost.
+        assert_eq!(export_lines(&line("updated", Some("not json"))).len(), 1);
+        assert_eq!(export_lines(&line("added", None))[0][0], "Added");
+    }
 
     #[test]
     fn the_smaller_bound_holds() {
