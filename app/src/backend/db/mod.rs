@@ -73,7 +73,13 @@ pub struct AfterMigration {
 pub async fn migrate(db: &DatabaseConnection) -> Result<AfterMigration, DbErr> {
     let pending = Migrator::get_pending_migrations(db).await?;
     let applied_before = Migrator::get_applied_migrations(db).await?.len();
-    Migrator::up(db, None).await?;
+    // One transaction, so one connection: given the pool, each statement went
+    // to any of its connections, and on SQLite a connection whose snapshot
+    // predated m0002's DROP TRIGGER failed its CREATE TRIGGER with "already
+    // exists" (now and then, on a new database). All or nothing, too.
+    let tx = begin_write(db).await?;
+    Migrator::up(&tx, None).await?;
+    tx.commit().await?;
     Ok(AfterMigration {
         // A new database has no contacts to reindex.
         reindex: applied_before > 0
