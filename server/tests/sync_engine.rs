@@ -61,6 +61,16 @@ async fn connected(people: usize, seed: u64) -> Setup {
 }
 
 impl Setup {
+    /// Give the fake's first `n` people (all of them for `None`) this status.
+    fn set_status(&self, n: Option<usize>, status: Status) {
+        self.okta.change(|org| {
+            let n = n.unwrap_or(org.people.len());
+            for p in &mut org.people[..n] {
+                p.status = status.clone();
+            }
+        });
+    }
+
     async fn sync_now(&self) -> Integration {
         let id = self.integration.id.to_string();
         let _: Integration = self
@@ -419,11 +429,7 @@ async fn a_sync_that_would_delete_too_many_is_held_until_applied() {
 #[tokio::test]
 async fn discarded_deletions_stay_and_a_later_sync_releases_the_hold() {
     let s = connected(40, 6).await;
-    s.okta.change(|org| {
-        for p in &mut org.people[..8] {
-            p.status = Status::Suspended;
-        }
-    });
+    s.set_status(Some(8), Status::Suspended);
     s.sync_now().await;
     let hold = s.hold().await.expect("held");
     assert!(hold.contacts.iter().all(|c| c.reason == SUSPENDED));
@@ -437,11 +443,7 @@ async fn discarded_deletions_stay_and_a_later_sync_releases_the_hold() {
     s.sync_now().await;
     let again = s.hold().await.expect("held again");
     // They come back: the next sync deletes nothing and releases the hold.
-    s.okta.change(|org| {
-        for p in &mut org.people[..8] {
-            p.status = Status::Active;
-        }
-    });
+    s.set_status(Some(8), Status::Active);
     let done = s.sync_now().await;
     let result = done.last_result.unwrap();
     assert_eq!((result.held, result.deleted), (0, 0));
@@ -474,20 +476,12 @@ async fn bounds_are_per_integration_and_an_empty_source_is_always_held() {
         .json(&s.client, "set_hold_limits", &[("id", id.as_str())])
         .await;
     assert_eq!((off.hold_percent, off.hold_count), (None, None));
-    s.okta.change(|org| {
-        for p in &mut org.people[..15] {
-            p.status = Status::Deprovisioned;
-        }
-    });
+    s.set_status(Some(15), Status::Deprovisioned);
     let done = s.sync_now().await;
     assert_eq!(done.last_result.as_ref().unwrap().deleted, 15);
     assert_eq!(done.contact_count, 15);
     // Nobody at all in the source: held, bounds or not.
-    s.okta.change(|org| {
-        for p in &mut org.people {
-            p.status = Status::Deprovisioned;
-        }
-    });
+    s.set_status(None, Status::Deprovisioned);
     let done = s.sync_now().await;
     assert_eq!(done.last_result.as_ref().unwrap().held, 15);
     assert_eq!(done.contact_count, 15);
@@ -506,11 +500,7 @@ async fn bounds_are_per_integration_and_an_empty_source_is_always_held() {
 #[tokio::test]
 async fn a_failed_read_deletes_nothing() {
     let s = connected(450, 9).await;
-    s.okta.change(|org| {
-        for p in &mut org.people[..5] {
-            p.status = Status::Deprovisioned;
-        }
-    });
+    s.set_status(Some(5), Status::Deprovisioned);
     Faults::set(&s.fake.faults.fail_page, Some(2));
     let failed = s.sync_now().await;
     assert_eq!(failed.status, IntegrationStatus::Failed);
@@ -620,11 +610,7 @@ async fn a_preview_says_what_a_sync_would_do_and_changes_nothing() {
 #[tokio::test]
 async fn old_details_are_swept_but_a_held_syncs_are_kept() {
     let s = connected(20, 13).await;
-    s.okta.change(|org| {
-        for p in &mut org.people[..10] {
-            p.status = Status::Deprovisioned;
-        }
-    });
+    s.set_status(Some(10), Status::Deprovisioned);
     s.sync_now().await;
     let hold = s.hold().await.expect("held");
     let (runs, _) = s.history().await;
