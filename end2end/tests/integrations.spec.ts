@@ -105,7 +105,8 @@ async function changeOkta(
   expect(res.ok()).toBeTruthy();
 }
 
-test("sync history, its export, and deletions held for review", async ({ page, request }) => {
+/** The fake Okta as it started, connected, its first sync done. */
+async function connectOkta(page: Page, request: import("@playwright/test").APIRequestContext) {
   await changeOkta(request, { restore: true });
   await page.goto("/contacts/integrations");
   await expect(page.locator("html[data-hydrated]")).toHaveCount(1);
@@ -117,6 +118,11 @@ test("sync history, its export, and deletions held for review", async ({ page, r
   const card = page.getByTestId("integration");
   await expect(card.getByTestId("integration-status")).toHaveText("Connected", { timeout: 30_000 });
   const imported = Number(await card.getByTestId("integration-contacts").textContent());
+  return { card, imported };
+}
+
+test("sync history, its export, and deletions held for review", async ({ page, request }) => {
+  const { card, imported } = await connectOkta(page, request);
 
   // Five people move to another department in Okta; Sync now brings it over.
   await changeOkta(request, { department: "Research", count: 5 });
@@ -181,6 +187,46 @@ test("sync history, its export, and deletions held for review", async ({ page, r
   // Leave things as they were: the fake restored, the integration removed.
   await changeOkta(request, { restore: true });
   // Manage stays open while the list is read again.
+  await card.getByRole("button", { name: "Remove integration" }).click();
+  await page.getByRole("alertdialog", { name: "Remove Okta?" }).getByRole("button", { name: "Remove integration" }).click();
+  await expect(page.getByTestId("no-integrations")).toBeVisible();
+});
+
+test("the schedule, a running sync's progress, and Cancel", async ({ page, request }) => {
+  const { card, imported } = await connectOkta(page, request);
+  const next = card.getByTestId("integration-next-sync");
+  await expect(next).toHaveText(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC$/);
+
+  // The daily time, on the organisation's clocks.
+  await card.getByRole("button", { name: "Manage" }).click();
+  const before = await next.textContent();
+  await card.getByLabel("Daily at").fill("12:34");
+  await card.getByRole("button", { name: "Save time" }).click();
+  await expect(card.getByText("Saved.")).toBeVisible();
+  await expect(next).not.toHaveText(before ?? "");
+  await expect(next).toHaveText(/:34 UTC$/);
+  // The deletion bounds save the same way.
+  await card.getByLabel("or more than this many").fill("1000");
+  await card.getByRole("button", { name: "Save bounds" }).click();
+  await expect(card.getByText("Saved.")).toHaveCount(2);
+
+  // A slow source: the card shows how far the sync has got, and Cancel
+  // stops it with nothing changed.
+  await changeOkta(request, { deprovision: 3, latency_ms: 400 });
+  await card.getByRole("button", { name: "Sync now" }).click();
+  const progress = card.getByTestId("sync-progress");
+  await expect(progress).toContainText(/Reading the source: [1-9]\d* people, [1-9]\d* pages so far/, {
+    timeout: 30_000,
+  });
+  await page.screenshot({ path: "test-results/integrations-progress.png", fullPage: true });
+  await progress.getByRole("button", { name: "Cancel sync" }).click();
+  await expect(card.getByTestId("integration-status")).toHaveText("Connected", { timeout: 30_000 });
+  await expect(progress).toBeHidden();
+  await expect(card.getByTestId("integration-contacts")).toHaveText(String(imported));
+  const newest = card.getByTestId("sync-history").getByTestId("sync-run").first();
+  await expect(newest).toContainText("Cancelled");
+
+  await changeOkta(request, { restore: true });
   await card.getByRole("button", { name: "Remove integration" }).click();
   await page.getByRole("alertdialog", { name: "Remove Okta?" }).getByRole("button", { name: "Remove integration" }).click();
   await expect(page.getByTestId("no-integrations")).toBeVisible();

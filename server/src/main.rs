@@ -99,6 +99,23 @@ enum Command {
         /// are kept for ever).
         #[arg(long, env = "MUSTER_SYNC_DETAILS_DAYS", default_value_t = 90)]
         sync_details_days: u64,
+        /// Minutes to wait before each retry of a sync that failed in a way
+        /// that may pass (network, timeouts, 5xx, rate limits), separated by
+        /// commas; as many retries as values. Fractions allowed.
+        #[arg(
+            long,
+            env = "MUSTER_SYNC_RETRY_MINUTES",
+            value_delimiter = ',',
+            default_value = "5,30,120"
+        )]
+        sync_retry_minutes: Vec<f64>,
+        /// Seconds between two looks for due syncs (daily ones and retries).
+        #[arg(long, env = "MUSTER_SYNC_TICK_SECONDS", default_value_t = 30)]
+        sync_tick_seconds: u64,
+        /// Scheduled syncs one server runs at once; the others wait for a
+        /// later look, or for another server.
+        #[arg(long, env = "MUSTER_SYNCS_PER_SERVER", default_value_t = 4)]
+        syncs_per_server: usize,
         /// The largest answer read from an HR or identity system, in MB.
         #[arg(long, env = "MUSTER_PROVIDER_MAX_BODY_MB", default_value_t = 64)]
         provider_max_body_mb: usize,
@@ -132,6 +149,11 @@ enum Command {
         /// Rounds, each with a fresh database and server; the median is printed.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// Also time a second sync (Sync now) after the first: with nothing
+        /// changed at the source, or with 1% of the people changed and 1%
+        /// gone.
+        #[arg(long, value_enum)]
+        then: Option<muster::bench_sync::Then>,
         /// The benchmark's own database, emptied at each run.
         #[arg(
             long = "database",
@@ -292,6 +314,9 @@ async fn main() -> anyhow::Result<()> {
             syncs_per_org,
             sync_deadline_minutes,
             sync_details_days,
+            sync_retry_minutes,
+            sync_tick_seconds,
+            syncs_per_server,
             provider_max_body_mb,
             provider_proxy,
             session_idle_minutes,
@@ -342,7 +367,19 @@ async fn main() -> anyhow::Result<()> {
                     .with_proxy(proxy)
                     .context("MUSTER_PROVIDER_PROXY")?;
             }
-            integrations::spawn_sweeper(db.clone(), imports.stale_after);
+            providers.sync_retries = sync_retry_minutes
+                .iter()
+                .map(|m| {
+                    std::time::Duration::try_from_secs_f64(m * 60.0).with_context(|| {
+                        format!("MUSTER_SYNC_RETRY_MINUTES: {m} is not a number of minutes")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            integrations::spawn_sweeper(
+                db.clone(),
+                imports.stale_after,
+                providers.sync_retries.len(),
+            );
             integrations::history::spawn_details_sweeper(
                 db.clone(),
                 std::time::Duration::from_secs(sync_details_days.max(1).saturating_mul(86_400)),
@@ -364,6 +401,16 @@ async fn main() -> anyhow::Result<()> {
                 .with_setup_code(setup_code.clone())
                 .with_sessions(sessions)
                 .with_trusted_proxies(parse_networks(&trusted_proxies)?);
+            integrations::schedule::Scheduler::new(
+                state.db.clone(),
+                state.vault.clone(),
+                state.providers.clone(),
+                state.syncs.clone(),
+                state.imports.stale_after,
+                std::time::Duration::from_secs(sync_tick_seconds.max(1)),
+                syncs_per_server,
+            )
+            .spawn();
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("listening on {addr}"))?;
@@ -393,12 +440,14 @@ async fn main() -> anyhow::Result<()> {
         Command::BenchSync {
             people,
             rounds,
+            then,
             bench_database_url,
         } => {
             muster::bench_sync::run(muster::bench_sync::SyncOptions {
                 database_url: bench_database_url,
                 people,
                 rounds,
+                then,
             })
             .await?
         }

@@ -626,7 +626,8 @@ async fn execute(app: &TestApp, sql: String) {
 
 /// One sync at a time per integration, on any replica: Sync now and Remove
 /// are refused while a sync runs; a sync whose heartbeat stopped (its server
-/// died) is recorded as interrupted by the sweeper, and can be run again.
+/// died) is recorded as interrupted by the sweeper and is due at once as a
+/// retry, which a server's scheduler takes over; Sync now can run it too.
 #[tokio::test]
 async fn one_sync_at_a_time_and_interrupted_syncs_are_swept() {
     let app = TestApp::spawn().await;
@@ -662,7 +663,7 @@ async fn one_sync_at_a_time_and_interrupted_syncs_are_swept() {
     );
     execute(&app, died.clone()).await;
     // The sweeper (every 15 s with the default 30 s) is not waited for.
-    app::backend::integrations::sweep_interrupted(&app.db, std::time::Duration::from_secs(30))
+    app::backend::integrations::sweep_interrupted(&app.db, std::time::Duration::from_secs(30), 3)
         .await
         .unwrap();
     let swept = app.integration(&client, id).await.unwrap();
@@ -673,6 +674,25 @@ async fn one_sync_at_a_time_and_interrupted_syncs_are_swept() {
             .as_deref()
             .is_some_and(|e| e.contains("interrupted")),
         "{swept:?}"
+    );
+    assert_eq!(swept.next_retry, 1, "{swept:?}");
+    assert!(
+        swept.next_sync_at.unwrap() <= chrono::Utc::now(),
+        "{swept:?}"
+    );
+    // Any server's scheduler takes it over, as retry 1.
+    let started = app
+        .scheduler(std::time::Duration::from_secs(1))
+        .start_due()
+        .await
+        .unwrap();
+    assert_eq!(started, 1);
+    let retried = app.wait_sync(&client, id).await;
+    assert_eq!(retried.status, IntegrationStatus::Connected, "{retried:?}");
+    assert_eq!(retried.next_retry, 0, "{retried:?}");
+    assert!(
+        retried.next_sync_at.unwrap() > chrono::Utc::now(),
+        "{retried:?}"
     );
     // Before any sweep, Sync now takes over a sync whose heartbeat stopped.
     execute(&app, died).await;

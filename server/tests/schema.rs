@@ -210,7 +210,8 @@ async fn schema_equals_an_upgraded_release() {
     // Since 0.1.0, upgrading adds exactly the migrations made after it, and
     // takes nothing away: m0005 gives sessions their last use, and an index
     // for the sweeper; m0006 the sync history's two tables and the
-    // integrations' hold settings.
+    // integrations' hold settings; m0007 the integrations' schedule (three
+    // columns and the scheduler's index).
     assert_eq!(only(&described_release, &upgraded), Vec::<String>::new());
     let added = only(&upgraded, &described_release);
     let m0005 = |l: &String| {
@@ -229,5 +230,20 @@ async fn schema_equals_an_upgraded_release() {
         added.iter().filter(|l| m0006(l)).count() >= 3 + 2,
         "{added:#?}"
     );
-    assert!(added.iter().all(|l| m0005(l) || m0006(l)), "{added:#?}");
+    let m0007 = |l: &String| {
+        l.contains("integrations")
+            && [
+                "sync_minute",
+                "next_sync_at",
+                "retries",
+                "integrations_next_sync",
+            ]
+            .iter()
+            .any(|c| l.contains(c))
+    };
+    assert_eq!(added.iter().filter(|l| m0007(l)).count(), 4, "{added:#?}");
+    assert!(
+        added.iter().all(|l| m0005(l) || m0006(l) || m0007(l)),
+        "{added:#?}"
+    );
 }

@@ -6,6 +6,9 @@
 
 mod common;
 
+use app::backend::connectors::{Credentials, HttpConfig};
+use app::backend::domain::OrgId;
+use app::backend::integrations::schedule::{self, Scheduler};
 use app::model::{
     ChangeAction, Hold, HoldResolution, Integration, IntegrationStatus, SyncRun, SyncStatus,
     SyncTrigger, GONE, SUSPENDED,
@@ -18,6 +21,7 @@ use reqwest::{Client, StatusCode};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 const TOKEN: &str = "00okta-test-token-0123456789";
 
@@ -32,7 +36,12 @@ struct Setup {
 /// An organisation connected to a fake Okta of `people` (all active), first
 /// sync done.
 async fn connected(people: usize, seed: u64) -> Setup {
-    let app = TestApp::spawn().await;
+    connected_with(people, seed, common::test_providers(true)).await
+}
+
+/// As [`connected`], with these connector and sync settings.
+async fn connected_with(people: usize, seed: u64, providers: HttpConfig) -> Setup {
+    let app = TestApp::spawn_with_providers(providers).await;
     let client = app.org_admin("Acme", "admin@acme.example").await;
     let mut org = FakeOrg::generate(people, seed);
     for p in &mut org.people {
@@ -637,4 +646,309 @@ async fn old_details_are_swept_but_a_held_syncs_are_kept() {
     assert_eq!(s.changes(hold.run_id).await.len(), 10);
     assert_eq!(s.history().await.0.last().unwrap().added, 20);
     assert_eq!(s.settle(hold.run_id, true).await, 10);
+}
+
+/// Look for due syncs until one starts (within 10 s).
+async fn until_started(scheduler: &Scheduler) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while scheduler.start_due().await.unwrap() == 0 {
+        assert!(Instant::now() < deadline, "no due sync started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A sync that fails in a way that may pass (a 500 on a page, still there
+/// after the client's own tries) is retried after each configured wait, as
+/// retry 1, 2 and 3, then waits for its daily time; a retry that passes ends
+/// it. A refusal (Okta's 401 for a revoked token) is not retried: the
+/// integration needs attention until its credentials are edited.
+#[tokio::test]
+async fn passing_failures_are_retried_and_refusals_need_attention() {
+    let mut providers = common::test_providers(true);
+    providers.sync_retries = vec![Duration::from_millis(300); 3];
+    let s = connected_with(40, 21, providers).await;
+    let id = s.integration.id;
+    let scheduler = s.app.scheduler(Duration::from_millis(100));
+    // After the first sync, the next is the daily one.
+    let daily = s.integration.next_sync_at.unwrap();
+    let now = chrono::Utc::now();
+    assert!(
+        daily > now && daily <= now + chrono::Duration::days(1),
+        "{daily}"
+    );
+    assert_eq!(s.integration.next_retry, 0);
+    assert_eq!(scheduler.start_due().await.unwrap(), 0);
+
+    Faults::set(&s.okta.faults.fail_page, Some(1));
+    let failed = s.sync_now().await;
+    assert_eq!(failed.status, IntegrationStatus::Failed, "{failed:?}");
+    assert_eq!(failed.next_retry, 1, "{failed:?}");
+    assert!(failed.next_sync_at.unwrap() < chrono::Utc::now() + chrono::Duration::seconds(5));
+    for n in 1..=3u32 {
+        until_started(&scheduler).await;
+        let after = s.app.wait_sync(&s.client, id).await;
+        assert_eq!(after.status, IntegrationStatus::Failed, "{after:?}");
+        if n < 3 {
+            assert_eq!(after.next_retry, n + 1, "{after:?}");
+        } else {
+            // Retries spent: the daily sync is next.
+            assert_eq!(after.next_retry, 0, "{after:?}");
+            assert_eq!(after.next_sync_at, Some(daily), "{after:?}");
+        }
+    }
+    let (runs, total) = s.history().await;
+    assert_eq!(total, 5);
+    let tries: Vec<(SyncTrigger, u32, SyncStatus)> = runs[..4]
+        .iter()
+        .rev()
+        .map(|r| (r.trigger, r.attempt, r.status))
+        .collect();
+    assert_eq!(
+        tries,
+        vec![
+            (SyncTrigger::SyncNow, 0, SyncStatus::Failed),
+            (SyncTrigger::Retry, 1, SyncStatus::Failed),
+            (SyncTrigger::Retry, 2, SyncStatus::Failed),
+            (SyncTrigger::Retry, 3, SyncStatus::Failed),
+        ]
+    );
+    // The contacts were never touched by the failed reads.
+    assert_eq!(s.emails().await.len(), 40);
+
+    // Failing again, then the source recovers before the first retry.
+    let failed = s.sync_now().await;
+    assert_eq!(failed.next_retry, 1, "{failed:?}");
+    Faults::set(&s.okta.faults.fail_page, None);
+    until_started(&scheduler).await;
+    let healed = s.app.wait_sync(&s.client, id).await;
+    assert_eq!(healed.status, IntegrationStatus::Connected, "{healed:?}");
+    assert_eq!(healed.last_error, None);
+    assert_eq!((healed.next_retry, healed.next_sync_at), (0, Some(daily)));
+    let (runs, _) = s.history().await;
+    assert_eq!(
+        (runs[0].trigger, runs[0].attempt, runs[0].status),
+        (SyncTrigger::Retry, 1, SyncStatus::Succeeded)
+    );
+
+    // The token is revoked: stored credentials that Okta now rejects.
+    let org = s
+        .count(&format!(
+            "SELECT org_id AS n FROM integrations WHERE id = {id}"
+        ))
+        .await;
+    let fields = std::collections::BTreeMap::from([
+        ("domain".to_string(), s.fake.url()),
+        (
+            "api_token".to_string(),
+            "00revoked-token-0123456789".to_string(),
+        ),
+    ]);
+    app::backend::integrations::save_credentials(
+        &s.app.db,
+        &s.app.state.vault,
+        OrgId::trusted(org),
+        id,
+        &Credentials::from_form(app::model::Provider::Okta, &fields),
+        &["api_token".to_string()],
+    )
+    .await
+    .unwrap();
+    let refused = s.sync_now().await;
+    assert_eq!(
+        refused.status,
+        IntegrationStatus::NeedsAttention,
+        "{refused:?}"
+    );
+    assert!(
+        refused
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("Okta rejected the API token")),
+        "{refused:?}"
+    );
+    assert_eq!((refused.next_retry, refused.next_sync_at), (0, Some(daily)));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        scheduler.start_due().await.unwrap(),
+        0,
+        "a refusal is not retried"
+    );
+    assert_eq!(s.emails().await.len(), 40);
+
+    // Editing the credentials (the page tests them first) is what it needed.
+    let form = json!({ "id": id, "form": { "provider": "okta", "fields": { "domain": s.fake.url(), "api_token": TOKEN } } });
+    let res = s
+        .app
+        .call_json(&s.client, "update_integration", &form)
+        .await;
+    let (status, edited) = common::answer::<Integration>(res).await;
+    assert_eq!(status, StatusCode::OK, "{edited:?}");
+    let edited = edited.unwrap();
+    assert_eq!(edited.status, IntegrationStatus::Connected, "{edited:?}");
+    assert_eq!(edited.last_error, None);
+}
+
+/// Each integration syncs by itself daily at its time of day on the
+/// organisation's clocks, which Manage sets; a sync that fell due while no
+/// server ran starts at a server's first look, as a scheduled sync, and the
+/// next is the next day's.
+#[tokio::test]
+async fn the_daily_sync_runs_by_itself_at_its_time() {
+    let s = connected(30, 22).await;
+    let id = s.integration.id.to_string();
+    assert_eq!(s.integration.time_zone, "Europe/London");
+    for bad in ["25:00", "noon", ""] {
+        let res = s
+            .app
+            .call(
+                &s.client,
+                "set_sync_time",
+                &[("id", id.as_str()), ("time", bad)],
+            )
+            .await;
+        let (status, err) = common::refusal(res).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(err.field_message("sync_time").is_some(), "{bad}: {err:?}");
+    }
+    let set: Integration = s
+        .app
+        .json(
+            &s.client,
+            "set_sync_time",
+            &[("id", id.as_str()), ("time", "03:15")],
+        )
+        .await;
+    assert_eq!(set.daily_at, "03:15");
+    let next = set.next_sync_at.unwrap();
+    let london = schedule::zone("Europe/London");
+    assert_eq!(
+        next.with_timezone(&london).format("%H:%M").to_string(),
+        "03:15"
+    );
+    let now = chrono::Utc::now();
+    assert!(
+        next > now && next <= now + chrono::Duration::days(1),
+        "{next}"
+    );
+
+    // Two people leave the source; the sync was due an hour ago, while no
+    // server ran.
+    s.set_status(Some(2), Status::Deprovisioned);
+    let an_hour_ago = now.timestamp_millis() - 3_600_000;
+    s.app
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE integrations SET next_sync_at = {an_hour_ago} WHERE id = {id}"
+        ))
+        .await
+        .unwrap();
+    let scheduler = s.app.scheduler(Duration::from_secs(1));
+    assert_eq!(scheduler.start_due().await.unwrap(), 1);
+    let after = s.app.wait_sync(&s.client, s.integration.id).await;
+    assert_eq!(after.status, IntegrationStatus::Connected, "{after:?}");
+    assert_eq!(after.contact_count, 28);
+    assert_eq!(after.next_sync_at, Some(next), "the next day's sync");
+    let (runs, _) = s.history().await;
+    assert_eq!(
+        (runs[0].trigger, runs[0].attempt, runs[0].deleted),
+        (SyncTrigger::Schedule, 0, 2)
+    );
+    assert_eq!(scheduler.start_due().await.unwrap(), 0);
+}
+
+/// While a sync runs, the list says how far it has got (people and pages
+/// read); Cancel stops it and it changes nothing: the changes the source
+/// made meanwhile wait for the next sync. Cancel with no sync running is
+/// refused. On PostgreSQL, the progress and the cancel go through the
+/// database, as between two servers.
+#[tokio::test]
+async fn a_running_sync_shows_its_progress_and_a_cancelled_one_changes_nothing() {
+    let s = connected(600, 23).await;
+    let id = s.integration.id;
+    let id_text = id.to_string();
+    let before = s.emails().await;
+    let res = s
+        .app
+        .call(&s.client, "cancel_sync", &[("id", id_text.as_str())])
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+
+    // Three people leave, and each page of the source now takes a while.
+    s.set_status(Some(3), Status::Deprovisioned);
+    s.okta
+        .faults
+        .latency_ms
+        .store(300, std::sync::atomic::Ordering::SeqCst);
+    let _: Integration = s
+        .app
+        .json(&s.client, "sync_integration", &[("id", id_text.as_str())])
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let progress = loop {
+        let listed = s.app.integration(&s.client, id).await.unwrap();
+        assert_eq!(listed.status, IntegrationStatus::Syncing, "{listed:?}");
+        if let Some(p) = listed.progress.filter(|p| p.read > 0) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no progress shown: {listed:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(progress.phase, app::model::SyncPhase::Reading);
+    assert!(progress.pages >= 1 && progress.read < 600, "{progress:?}");
+    assert!(!progress.cancelling);
+
+    if s.app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // As another server sees it (one that does not run the sync): the
+        // progress from the sync's run, written every second, and Cancel
+        // asked through it.
+        use app::backend::integrations::{self, live};
+        let elsewhere = live::RunningSyncs::default();
+        let org = OrgId::trusted(
+            s.count(&format!(
+                "SELECT org_id AS n FROM integrations WHERE id = {id}"
+            ))
+            .await,
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut seen = [integrations::get(&s.app.db, org, id).await.unwrap()];
+            live::attach(&s.app.db, &elsewhere, org, &mut seen)
+                .await
+                .unwrap();
+            if seen[0].progress.is_some_and(|p| p.read > 0 && p.pages > 0) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no progress in the run: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        live::cancel(&s.app.db, &elsewhere, org, id).await.unwrap();
+    } else {
+        let cancelling: Integration = s
+            .app
+            .json(&s.client, "cancel_sync", &[("id", id_text.as_str())])
+            .await;
+        assert!(
+            cancelling.progress.is_some_and(|p| p.cancelling),
+            "{cancelling:?}"
+        );
+    }
+    let after = s.app.wait_sync(&s.client, id).await;
+    assert_eq!(after.status, IntegrationStatus::Connected, "{after:?}");
+    assert_eq!(after.last_error, None);
+    assert_eq!(s.emails().await, before, "a cancelled sync changes nothing");
+    let (runs, _) = s.history().await;
+    assert_eq!(runs[0].status, SyncStatus::Cancelled);
+    assert!(runs[0].finished_at.is_some());
+    assert_eq!(s.changes(runs[0].id).await, vec![]);
+
+    // The next sync applies what the source changed.
+    s.okta
+        .faults
+        .latency_ms
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    let synced = s.sync_now().await;
+    assert_eq!(synced.contact_count, 597, "{synced:?}");
 }

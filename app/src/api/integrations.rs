@@ -16,7 +16,9 @@ use crate::{
 #[server(endpoint = "integrations")]
 pub async fn list_integrations() -> Result<Vec<Integration>, AppError> {
     crate::api::as_admin("integrations", |state, user| async move {
-        integrations::list(&state.db, user.org).await
+        let mut list = integrations::list(&state.db, user.org).await?;
+        integrations::live::attach(&state.db, &state.syncs, user.org, &mut list).await?;
+        Ok(list)
     })
     .await
 }
@@ -130,6 +132,7 @@ async fn start_sync(
         &state.db,
         vault,
         &state.providers,
+        state.syncs.clone(),
         org,
         id,
         trigger,
@@ -215,6 +218,30 @@ pub async fn integration_removal_count(id: i64) -> Result<i64, AppError> {
 pub async fn remove_integration(id: i64) -> Result<i64, AppError> {
     crate::api::as_admin("remove_integration", |state, user| async move {
         integrations::remove(&state.db, user.org, id).await
+    })
+    .await
+}
+
+/// The time of day ("HH:MM", on the organisation's clocks) the integration
+/// syncs by itself.
+#[server(endpoint = "set_sync_time")]
+pub async fn set_sync_time(id: i64, time: String) -> Result<Integration, AppError> {
+    crate::api::as_admin("set_sync_time", |state, user| async move {
+        integrations::set_sync_time(&state.db, user.org, id, &time).await
+    })
+    .await
+}
+
+/// Cancel the integration's running sync: it stops at its next step and
+/// changes nothing.
+#[server(endpoint = "cancel_sync")]
+pub async fn cancel_sync(id: i64) -> Result<Integration, AppError> {
+    crate::api::as_admin("cancel_sync", |state, user| async move {
+        integrations::live::cancel(&state.db, &state.syncs, user.org, id).await?;
+        let mut one = [integrations::get(&state.db, user.org, id).await?];
+        integrations::live::attach(&state.db, &state.syncs, user.org, &mut one).await?;
+        let [integration] = one;
+        Ok(integration)
     })
     .await
 }

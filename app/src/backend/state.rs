@@ -3,6 +3,7 @@
 use crate::backend::auth::{self, CurrentUser, HashGate, LoginThrottle, SessionPolicy, SetupCode};
 use crate::backend::connectors::HttpConfig;
 use crate::backend::import::job::ImportConfig;
+use crate::backend::integrations::live::RunningSyncs;
 use crate::backend::vault::Vault;
 use crate::model::AppError;
 use axum::extract::{ConnectInfo, FromRef};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     /// How connectors reach HR and identity systems.
     pub providers: HttpConfig,
+    /// The syncs this server runs: their progress, and Cancel.
+    pub syncs: Arc<RunningSyncs>,
     /// What the setup page must be given before it creates the first
     /// organisation. `new` draws a random one that nobody is told; the server
     /// sets the one it prints with [`AppState::with_setup_code`].
@@ -58,6 +61,7 @@ impl AppState {
             imports: Arc::default(),
             vault: Arc::new(Vault::ephemeral()),
             providers: HttpConfig::new(false, std::time::Duration::from_secs(30)),
+            syncs: Arc::default(),
             setup_code: Arc::new(SetupCode::generate()),
             set_up: Arc::default(),
         }

@@ -367,13 +367,19 @@ pub struct SecretState {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum IntegrationStatus {
     /// Connected; no sync running.
     Connected,
     Syncing,
-    /// The last sync failed (see `last_error`).
+    /// The last sync failed in a way that may pass (see `last_error`); it is
+    /// retried unless its retries are spent.
     Failed,
+    /// The last sync failed in a way that waiting will not mend (credentials
+    /// rejected or expired, a permission missing, a report without its
+    /// keys): nothing is retried until the credentials are edited or a sync
+    /// succeeds. `last_error` says what to do.
+    NeedsAttention,
 }
 
 impl IntegrationStatus {
@@ -382,13 +388,19 @@ impl IntegrationStatus {
             Self::Connected => "connected",
             Self::Syncing => "syncing",
             Self::Failed => "failed",
+            Self::NeedsAttention => "needs_attention",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Connected, Self::Syncing, Self::Failed]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Self::Connected,
+            Self::Syncing,
+            Self::Failed,
+            Self::NeedsAttention,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 
     pub fn label(self) -> &'static str {
@@ -396,6 +408,7 @@ impl IntegrationStatus {
             Self::Connected => "Connected",
             Self::Syncing => "Syncing",
             Self::Failed => "Sync failed",
+            Self::NeedsAttention => "Needs attention",
         }
     }
 }
@@ -426,6 +439,17 @@ pub struct Integration {
     pub hold_percent: Option<u32>,
     /// ... or more than this many contacts (`None`: no such bound).
     pub hold_count: Option<u64>,
+    /// The time of day it syncs by itself ("02:07"), in `time_zone`.
+    pub daily_at: String,
+    /// The organisation's time zone (IANA name).
+    pub time_zone: String,
+    /// When it syncs next by itself, if known yet.
+    pub next_sync_at: Option<DateTime<Utc>>,
+    /// The next sync is the retry with this number after a failure that may
+    /// pass; 0: it is the daily sync.
+    pub next_retry: u32,
+    /// How far the running sync has got, while one runs.
+    pub progress: Option<crate::model::SyncProgress>,
 }
 
 /// What Test Connection saw: one page of users.
@@ -523,6 +547,11 @@ mod tests {
             held_deletions: 0,
             hold_percent: Some(10),
             hold_count: Some(500),
+            daily_at: "02:07".into(),
+            time_zone: "UTC".into(),
+            next_sync_at: None,
+            next_retry: 0,
+            progress: None,
         };
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         assert_eq!(i.expiry(today), None);

@@ -14,8 +14,8 @@ pub use integration::{
     IntegrationStatus, Provider, SecretState, SyncResult, EXPIRES_FIELD,
 };
 pub use sync::{
-    ChangeAction, FieldChange, HeldContact, Hold, HoldResolution, PreviewItem, SyncPreview,
-    SyncRun, SyncStatus, SyncTrigger, GONE, SUSPENDED,
+    ChangeAction, FieldChange, HeldContact, Hold, HoldResolution, PreviewItem, SyncPhase,
+    SyncPreview, SyncProgress, SyncRun, SyncStatus, SyncTrigger, GONE, SUSPENDED,
 };
 
 use chrono::{DateTime, Utc};

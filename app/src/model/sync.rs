@@ -54,6 +54,31 @@ named! {
 }
 
 named! {
+    /// Where a running sync is.
+    pub enum SyncPhase {
+        /// Reading the source's people and groups.
+        Reading = "reading", "Reading the source";
+        /// Writing the changes, in one transaction.
+        Applying = "applying", "Applying changes";
+    }
+}
+
+/// How far a running sync has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncProgress {
+    pub phase: SyncPhase,
+    /// People read from the source so far.
+    pub read: u64,
+    /// Pages (answers) read from the source so far.
+    pub pages: u64,
+    /// Contacts written so far, of `total` to write (while applying).
+    pub applied: u64,
+    pub total: u64,
+    /// Cancel was asked for; the sync stops at its next step.
+    pub cancelling: bool,
+}
+
+named! {
     /// What became of a held sync's deletions.
     pub enum HoldResolution {
         Applied = "applied", "Deletions applied";

@@ -30,7 +30,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct FakeEntra {
-    pub org: FakeOrg,
+    /// The people and groups it serves; a benchmark or test may change them
+    /// while it runs.
+    org: std::sync::RwLock<FakeOrg>,
     pub tenant: String,
     pub client_id: String,
     pub secret: String,
@@ -52,7 +54,7 @@ pub struct FakeEntra {
 impl FakeEntra {
     pub fn new(org: FakeOrg, tenant: &str, client_id: &str, secret: &str) -> Self {
         Self {
-            org,
+            org: std::sync::RwLock::new(org),
             tenant: tenant.into(),
             client_id: client_id.into(),
             secret: secret.into(),
@@ -65,6 +67,15 @@ impl FakeEntra {
             token_requests: AtomicUsize::new(0),
             next: AtomicU64::new(1),
         }
+    }
+
+    pub fn org(&self) -> std::sync::RwLockReadGuard<'_, FakeOrg> {
+        self.org.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Change the people and groups it serves (as a directory changes).
+    pub fn change(&self, f: impl FnOnce(&mut FakeOrg)) {
+        f(&mut self.org.write().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn router(self: Arc<Self>) -> Router {
@@ -396,15 +407,9 @@ async fn users(
         return resp;
     }
     let p = paging(&q);
-    let listed: Vec<usize> = (0..fake.org.people.len())
-        .filter(|i| fake.org.people[*i].status != Status::Deprovisioned)
-        .collect();
-    let item = |n: usize| {
-        let i = listed[n];
-        project(user_json(i, &fake.org.people[i]), &p.select)
-    };
-    match fake.faults.page_fault(p.skip / p.top + 1) {
-        PageFault::None => {}
+    let fault = fake.faults.page_fault(p.skip / p.top + 1);
+    match fault {
+        PageFault::None | PageFault::Malformed => {}
         PageFault::Fail(code) => {
             return graph_error(
                 &fake,
@@ -413,13 +418,23 @@ async fn users(
                 "The service is temporarily unavailable.",
             )
         }
-        PageFault::Malformed => {
-            let full = collection(&headers, "/v1.0/users", "users", &p, listed.len(), item);
-            return super::cut_in_half(full).await;
-        }
         PageFault::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
     }
-    collection(&headers, "/v1.0/users", "users", &p, listed.len(), item)
+    let full = {
+        let org = fake.org();
+        let listed: Vec<usize> = (0..org.people.len())
+            .filter(|i| org.people[*i].status != Status::Deprovisioned)
+            .collect();
+        let item = |n: usize| {
+            let i = listed[n];
+            project(user_json(i, &org.people[i]), &p.select)
+        };
+        collection(&headers, "/v1.0/users", "users", &p, listed.len(), item)
+    };
+    if matches!(fault, PageFault::Malformed) {
+        return super::cut_in_half(full).await;
+    }
+    full
 }
 
 async fn groups(
@@ -431,8 +446,9 @@ async fn groups(
         return resp;
     }
     let p = paging(&q);
+    let org = fake.org();
     let item = |i: usize| {
-        let g = &fake.org.groups[i];
+        let g = &org.groups[i];
         project(
             json!({
                 "id": group_id(i),
@@ -451,7 +467,7 @@ async fn groups(
         "/v1.0/groups",
         "groups",
         &p,
-        fake.org.groups.len(),
+        org.groups.len(),
         item,
     )
 }
@@ -465,9 +481,10 @@ async fn members(
     if let Err(resp) = admit(&fake, &headers).await {
         return resp;
     }
-    let Some(g) = (0..fake.org.groups.len())
+    let org = fake.org();
+    let Some(g) = (0..org.groups.len())
         .find(|i| group_id(*i) == id)
-        .map(|i| &fake.org.groups[i])
+        .map(|i| &org.groups[i])
     else {
         return graph_error(
             &fake,
@@ -481,7 +498,7 @@ async fn members(
         .members
         .iter()
         .copied()
-        .filter(|i| fake.org.people[*i].status != Status::Deprovisioned)
+        .filter(|i| org.people[*i].status != Status::Deprovisioned)
         .collect();
     let item =
         |n: usize| json!({ "@odata.type": "#microsoft.graph.user", "id": user_id(listed[n]) });

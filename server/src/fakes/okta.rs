@@ -88,12 +88,21 @@ struct Control {
     /// The first `count` active people move to this department.
     department: Option<String>,
     count: usize,
+    /// Added to every answer from now on, in milliseconds (a slow source);
+    /// `restore` sets it back to 0.
+    latency_ms: Option<u64>,
 }
 
 async fn control(
     State(fake): State<Arc<FakeOkta>>,
     axum::Json(c): axum::Json<Control>,
 ) -> axum::Json<Value> {
+    let latency = c.latency_ms.or(c.restore.then_some(0));
+    if let Some(ms) = latency {
+        fake.faults
+            .latency_ms
+            .store(ms, std::sync::atomic::Ordering::SeqCst);
+    }
     fake.change(|org| {
         if c.restore {
             *org = fake.original.clone();

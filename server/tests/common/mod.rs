@@ -6,6 +6,7 @@
 
 use app::backend::connectors::HttpConfig;
 use app::backend::import::job::{self, ImportConfig};
+use app::backend::integrations::schedule::Scheduler;
 use app::backend::{auth, AppState};
 use app::model::{AppError, Contact, ImportJob, ImportPreview, Integration, IntegrationStatus};
 use reqwest::{Client, Response, StatusCode};
@@ -166,7 +167,11 @@ impl TestApp {
             ..imports
         };
         job::spawn_sweeper(db.clone(), imports.clone());
-        app::backend::integrations::spawn_sweeper(db.clone(), imports.stale_after);
+        app::backend::integrations::spawn_sweeper(
+            db.clone(),
+            imports.stale_after,
+            providers.sync_retries.len(),
+        );
         let uploads = imports.dir.clone();
         let state = configure(
             AppState::new(db.clone(), muster::leptos_options(), false)
@@ -328,6 +333,21 @@ pub fn test_providers(allow_insecure: bool) -> HttpConfig {
 }
 
 impl TestApp {
+    /// The server's scheduler of due syncs, looking every `tick` (not
+    /// started: call `start_due` for one look, or `spawn`). Tests start it
+    /// themselves, so that no sync starts behind the back of the others.
+    pub fn scheduler(&self, tick: std::time::Duration) -> Scheduler {
+        Scheduler::new(
+            self.db.clone(),
+            self.state.vault.clone(),
+            self.state.providers.clone(),
+            self.state.syncs.clone(),
+            self.state.imports.stale_after,
+            tick,
+            4,
+        )
+    }
+
     /// Integration `id` as the Integrations tab lists it, if listed.
     pub async fn integration(&self, client: &Client, id: i64) -> Option<Integration> {
         let list: Vec<Integration> = self.json(client, "integrations", &[]).await;

@@ -140,6 +140,7 @@ impl Entra {
 
     fn token_error(&self, e: RequestTokenError<HttpError, BasicErrorResponse>) -> ConnectorError {
         let host = self.token_url.host_str().unwrap_or("Microsoft").to_string();
+        let passing = matches!(&e, RequestTokenError::Request(h) if h.may_pass());
         let message = match e {
             RequestTokenError::ServerResponse(r) => {
                 let description = r.error_description().cloned().unwrap_or_default();
@@ -175,7 +176,11 @@ impl Entra {
             ),
             other => format!("Could not get a token from {host}: {other}"),
         };
-        ConnectorError::Provider(message)
+        if passing {
+            ConnectorError::Unavailable(message)
+        } else {
+            ConnectorError::Provider(message)
+        }
     }
 
     /// GET a Graph URL, with a fresh token once if the cached one expired.
@@ -197,7 +202,7 @@ impl Entra {
             .unwrap_or("Microsoft Graph")
             .to_string();
         let HttpError::Status { status, body, .. } = &e else {
-            return ConnectorError::Provider(e.network_message(&host));
+            return ConnectorError::http(&e, e.network_message(&host));
         };
         let error: GraphError = serde_json::from_str(body).unwrap_or_default();
         let code = error.error.code.as_str();
@@ -215,7 +220,7 @@ impl Entra {
             (s, _) if s >= 500 => format!("Microsoft Graph failed with HTTP {s}{said}, also when tried again. Try again later."),
             (s, _) => format!("Microsoft Graph answered HTTP {s}{said}."),
         };
-        ConnectorError::Provider(message)
+        ConnectorError::http(&e, message)
     }
 
     /// Every item of a collection, following `@odata.nextLink`, handed to
@@ -225,7 +230,7 @@ impl Entra {
         while let Some(url) = next {
             let mut page = self.get(&url).await?;
             let Some(Value::Array(items)) = page.get_mut("value").map(Value::take) else {
-                return Err(ConnectorError::Provider(
+                return Err(ConnectorError::Unavailable(
                     "Microsoft Graph answered without a list of values. Try again.".into(),
                 ));
             };

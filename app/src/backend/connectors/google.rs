@@ -169,7 +169,7 @@ impl Google {
                     expires_in: Option<Value>,
                 }
                 let t: Token = serde_json::from_slice(&resp.body).map_err(|_| {
-                    ConnectorError::Provider(
+                    ConnectorError::Unavailable(
                         "Google's token answer could not be read. Try again.".into(),
                     )
                 })?;
@@ -188,7 +188,7 @@ impl Google {
     fn token_error(&self, e: HttpError) -> ConnectorError {
         let host = self.token_uri.host_str().unwrap_or("Google").to_string();
         let HttpError::Status { status, body, .. } = &e else {
-            return ConnectorError::Provider(e.network_message(&host));
+            return ConnectorError::http(&e, e.network_message(&host));
         };
         #[derive(Deserialize, Default)]
         struct OAuthError {
@@ -211,7 +211,7 @@ impl Google {
             "" => format!("Google's token endpoint answered HTTP {status}."),
             code => format!("Google refused the token request ({code}: {}).", err.error_description),
         };
-        ConnectorError::Provider(message)
+        ConnectorError::http(&e, message)
     }
 
     async fn get(&self, url: &Url) -> Result<Value, ConnectorError> {
@@ -228,7 +228,7 @@ impl Google {
     fn error(&self, e: HttpError) -> ConnectorError {
         let host = self.directory.host_str().unwrap_or("Google").to_string();
         let HttpError::Status { status, body, .. } = &e else {
-            return ConnectorError::Provider(e.network_message(&host));
+            return ConnectorError::http(&e, e.network_message(&host));
         };
         let message = serde_json::from_str::<Value>(body)
             .ok()
@@ -245,7 +245,7 @@ impl Google {
             s if s >= 500 => format!("The Directory API failed with HTTP {s}{message}, also when tried again. Try again later."),
             s => format!("The Directory API answered HTTP {s}{message}."),
         };
-        ConnectorError::Provider(text)
+        ConnectorError::http(&e, text)
     }
 
     /// Every item under `key` of a list, following `nextPageToken`, handed

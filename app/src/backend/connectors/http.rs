@@ -47,6 +47,11 @@ pub struct HttpConfig {
     pub sync_deadline: Duration,
     /// Syncs one organisation may run at once (`MUSTER_SYNCS_PER_ORG`).
     pub syncs_per_org: usize,
+    /// The waits before each retry of a sync that failed in a way that may
+    /// pass (`MUSTER_SYNC_RETRY_MINUTES`, default 5, 30 and 120 minutes).
+    pub sync_retries: Vec<Duration>,
+    /// Counts the answers read (a sync's pages, for its progress).
+    pub answers: Option<Arc<std::sync::atomic::AtomicU64>>,
     timeout: Duration,
 }
 
@@ -70,6 +75,8 @@ impl HttpConfig {
             max_people: 2_000_000,
             sync_deadline: Duration::from_secs(2 * 3600),
             syncs_per_org: 2,
+            sync_retries: [5, 30, 120].map(|m| Duration::from_secs(m * 60)).to_vec(),
+            answers: None,
             timeout,
         }
     }
@@ -80,6 +87,12 @@ impl HttpConfig {
     pub fn with_proxy(mut self, proxy: url::Url) -> Result<Self, reqwest::Error> {
         self.client = build_client(self.allow_insecure, self.timeout, Some(proxy))?;
         Ok(self)
+    }
+
+    /// The same settings, counting each answer read in `counter`.
+    pub fn counting(mut self, counter: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        self.answers = Some(counter);
+        self
     }
 
     pub fn client(&self) -> Client {
@@ -139,6 +152,20 @@ pub enum HttpError {
 }
 
 impl HttpError {
+    /// Whether the failure may pass by waiting: no answer, a dropped or cut
+    /// connection, a rate limit, or the provider's own failure (5xx). A
+    /// refusal (other 4xx), an address that does not resolve, a certificate
+    /// and an answer too large stay as they are until someone changes them.
+    pub fn may_pass(&self) -> bool {
+        match self {
+            Self::Timeout | Self::Connect(_) | Self::Body(_) => true,
+            Self::Status { status, .. } => {
+                status.is_server_error() || matches!(status.as_u16(), 408 | 425 | 429)
+            }
+            Self::Dns(_) | Self::Tls(_) | Self::TooLarge(_) => false,
+        }
+    }
+
     /// What to tell the administrator about a failure that is not the
     /// provider's own error answer.
     pub fn network_message(&self, host: &str) -> String {
@@ -226,11 +253,14 @@ impl Client {
                         let headers = resp.headers().clone();
                         match read_capped(resp, self.config.max_body).await {
                             Ok(body) if status.is_success() => {
+                                if let Some(n) = &self.config.answers {
+                                    n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
                                 return Ok(Response {
                                     status,
                                     headers,
                                     body,
-                                })
+                                });
                             }
                             Ok(body) => Err(HttpError::Status {
                                 status,
@@ -435,6 +465,39 @@ fn last_cause(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn failures_that_may_pass_are_told_from_refusals() {
+        let status = |code: u16| HttpError::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            headers: HeaderMap::new(),
+            body: String::new(),
+        };
+        for passing in [
+            HttpError::Timeout,
+            HttpError::Connect("reset".into()),
+            HttpError::Body("cut off".into()),
+            status(500),
+            status(502),
+            status(503),
+            status(504),
+            status(429),
+            status(408),
+        ] {
+            assert!(passing.may_pass(), "{passing:?}");
+        }
+        for refused in [
+            status(400),
+            status(401),
+            status(403),
+            status(404),
+            HttpError::Dns("no such host".into()),
+            HttpError::Tls("untrusted".into()),
+            HttpError::TooLarge(1),
+        ] {
+            assert!(!refused.may_pass(), "{refused:?}");
+        }
+    }
 
     /// A local server answering every request with `body_len` bytes, sent in
     /// chunks without a Content-Length (so only counting can stop it), or

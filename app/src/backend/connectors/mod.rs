@@ -88,12 +88,33 @@ pub enum ConnectorError {
     /// A form field is wrong before anything is sent.
     #[error("{message}")]
     Field { field: String, message: String },
-    /// The provider refused or failed; `message` says what to do.
+    /// The provider refused, or failed in a way that waiting will not mend
+    /// (credentials, permissions, addresses, a report's keys); `message`
+    /// says what to do.
     #[error("{0}")]
     Provider(String),
+    /// The provider could not be reached or failed for a while (network,
+    /// timeouts, 5xx, rate limits, an answer cut off): a later try may pass.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl ConnectorError {
+    /// Request `e` failed, told to the administrator as `message`: passing
+    /// or not as the failure is.
+    pub fn http(e: &HttpError, message: String) -> Self {
+        if e.may_pass() {
+            Self::Unavailable(message)
+        } else {
+            Self::Provider(message)
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn may_pass(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         Self::Field {
             field: field.to_string(),
@@ -106,7 +127,9 @@ impl From<ConnectorError> for AppError {
     fn from(e: ConnectorError) -> Self {
         match e {
             ConnectorError::Field { field, message } => AppError::field(&field, message),
-            ConnectorError::Provider(message) => AppError::Upstream(message),
+            ConnectorError::Provider(message) | ConnectorError::Unavailable(message) => {
+                AppError::Upstream(message)
+            }
         }
     }
 }
@@ -263,7 +286,7 @@ where
         match result {
             Ok(resp) => {
                 return serde_json::from_slice(&resp.body).map_err(|e| {
-                    ConnectorError::Provider(format!(
+                    ConnectorError::Unavailable(format!(
                         "The answer from {api} could not be read ({e}). Try again."
                     ))
                 })

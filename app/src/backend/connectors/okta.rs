@@ -67,7 +67,8 @@ impl Okta {
             .await
             .map_err(|e| self.error(e))?;
         let items: Vec<T> = serde_json::from_slice(&resp.body).map_err(|e| {
-            ConnectorError::Provider(format!(
+            // Once connected, most likely cut short on the way: it may pass.
+            ConnectorError::Unavailable(format!(
                 "The answer from {} is not Okta's list of users or groups ({e}). Check the domain.",
                 self.host()
             ))
@@ -100,7 +101,7 @@ impl Okta {
     fn error(&self, e: HttpError) -> ConnectorError {
         let host = self.host();
         let HttpError::Status { status, body, .. } = &e else {
-            return ConnectorError::Provider(e.network_message(&host));
+            return ConnectorError::http(&e, e.network_message(&host));
         };
         let okta: OktaError = serde_json::from_str(body).unwrap_or_default();
         let code = okta.error_code.as_deref().unwrap_or("");
@@ -127,7 +128,7 @@ impl Okta {
             ),
             (s, _) => format!("Okta answered HTTP {s}{said}."),
         };
-        ConnectorError::Provider(message)
+        ConnectorError::http(&e, message)
     }
 }
 

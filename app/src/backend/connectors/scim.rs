@@ -110,11 +110,11 @@ impl Scim {
         let (status, body) = match &e {
             HttpError::Status { status, body, .. } => (status.as_u16(), body.as_str()),
             HttpError::Body(detail) => {
-                return ConnectorError::Provider(format!(
+                return ConnectorError::Unavailable(format!(
                     "The answer from {host} is not a SCIM 2.0 list ({detail}). Check the SCIM API URL: it is the base that /Users is under."
                 ))
             }
-            _ => return ConnectorError::Provider(e.network_message(&host)),
+            _ => return ConnectorError::http(&e, e.network_message(&host)),
         };
         let detail = serde_json::from_str::<Value>(body)
             .ok()
@@ -129,7 +129,7 @@ impl Scim {
             s if s >= 500 => format!("{host} failed with HTTP {s}{detail}, also when tried again. Try again later."),
             s => format!("{host} answered HTTP {s}{detail}."),
         };
-        ConnectorError::Provider(message)
+        ConnectorError::http(&e, message)
     }
 }
 

@@ -105,7 +105,7 @@ impl Workday {
     fn error(&self, e: HttpError) -> ConnectorError {
         let host = self.host();
         let HttpError::Status { status, .. } = &e else {
-            return ConnectorError::Provider(e.network_message(&host));
+            return ConnectorError::http(&e, e.network_message(&host));
         };
         let message = match status.as_u16() {
             401 => "Workday refused the username or password (HTTP 401). Check them, and that the account is not locked or expired.".to_string(),
@@ -115,7 +115,7 @@ impl Workday {
             s if s >= 500 => format!("Workday failed with HTTP {s}, also when tried again. Try again later."),
             s => format!("Workday answered HTTP {s}."),
         };
-        ConnectorError::Provider(message)
+        ConnectorError::http(&e, message)
     }
 }
 

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0004Integrations),
             Box::new(M0005SessionActivity),
             Box::new(M0006SyncHistory),
+            Box::new(M0007SyncSchedule),
         ]
     }
 }
@@ -163,6 +164,9 @@ enum Integrations {
     HoldPercent,
     HoldCount,
     HeldRunId,
+    SyncMinute,
+    NextSyncAt,
+    Retries,
 }
 
 #[derive(DeriveIden)]
@@ -185,6 +189,11 @@ enum SyncRuns {
     Skipped,
     Held,
     Error,
+    Phase,
+    Pages,
+    Applied,
+    Total,
+    CancelRequested,
 }
 
 #[derive(DeriveIden)]
@@ -999,5 +1008,65 @@ impl MigrationTrait for M0006SyncHistory {
                 .await?;
         }
         Ok(())
+    }
+}
+
+struct M0007SyncSchedule;
+
+impl MigrationName for M0007SyncSchedule {
+    fn name(&self) -> &str {
+        "m0007_sync_schedule"
+    }
+}
+
+/// Every integration syncs by itself daily at `sync_minute` (minutes after
+/// midnight in its organisation's time zone), and sooner after a failure
+/// that may pass: `next_sync_at` is when any server may claim its next sync
+/// (NULL: to be worked out from `sync_minute`), and `retries` how many
+/// retries of the current failure have been scheduled. Integrations that
+/// exist already get times spread through the night, as new ones do.
+/// A running sync's progress (`phase`, `pages`, `applied` of `total`; people
+/// read go in `people`) is on its run, for pages served by other servers,
+/// which ask for a cancel with `cancel_requested`.
+#[async_trait::async_trait]
+impl MigrationTrait for M0007SyncSchedule {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use Integrations as I;
+        for col in [
+            int(I::SyncMinute).default(120).take(),
+            int_null(I::NextSyncAt),
+            int(I::Retries).default(0).take(),
+        ] {
+            manager
+                .alter_table(Table::alter().table(I::Table).add_column(col).take())
+                .await?;
+        }
+        manager
+            .exec_stmt(
+                Query::update()
+                    .table(I::Table)
+                    .value(I::SyncMinute, Expr::col(I::Id).mul(127).modulo(360))
+                    .to_owned(),
+            )
+            .await?;
+        use SyncRuns as R;
+        for col in [
+            text_null(R::Phase),
+            int(R::Pages).default(0).take(),
+            int(R::Applied).default(0).take(),
+            int(R::Total).default(0).take(),
+            flag(R::CancelRequested, false),
+        ] {
+            manager
+                .alter_table(Table::alter().table(R::Table).add_column(col).take())
+                .await?;
+        }
+        manager
+            .create_index(
+                index("integrations_next_sync", I::Table)
+                    .col(I::NextSyncAt)
+                    .take(),
+            )
+            .await
     }
 }

@@ -43,6 +43,21 @@ pub async fn start(
     Ok(run.id)
 }
 
+/// Record that sync `run` was cancelled before it changed anything.
+pub async fn cancelled(db: &impl ConnectionTrait, org: OrgId, run: i64) -> Result<(), AppError> {
+    SyncRun::update_many()
+        .col_expr(
+            sync_run::Column::Status,
+            Expr::value(SyncStatus::Cancelled.as_str()),
+        )
+        .col_expr(sync_run::Column::FinishedAt, Expr::value(now_ms()))
+        .filter(sync_run::Column::Id.eq(run))
+        .filter(sync_run::Column::OrgId.eq(org.get()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Record how sync `run` ended: its counts, or its error.
 pub async fn finish(
     db: &impl ConnectionTrait,

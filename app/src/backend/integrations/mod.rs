@@ -3,6 +3,8 @@
 //! Every statement is scoped by the caller's organisation.
 
 pub mod history;
+pub mod live;
+pub mod schedule;
 pub mod sync;
 
 use crate::backend::connectors::{Credentials, HttpConfig};
@@ -37,6 +39,7 @@ fn to_model(
     r: integration::Model,
     contact_count: u64,
     held_deletions: u64,
+    time_zone: &str,
 ) -> Result<Integration, AppError> {
     let provider = Provider::parse(&r.provider)
         .ok_or_else(|| AppError::internal(format!("unknown provider {}", r.provider)))?;
@@ -73,6 +76,11 @@ fn to_model(
         held_deletions,
         hold_percent: r.hold_percent.and_then(|p| u32::try_from(p).ok()),
         hold_count: r.hold_count.and_then(|c| u64::try_from(c).ok()),
+        daily_at: schedule::clock(r.sync_minute),
+        time_zone: time_zone.to_string(),
+        next_sync_at: r.next_sync_at.map(from_ms),
+        next_retry: u32::try_from(r.retries).unwrap_or(0),
+        progress: None,
     };
     out.expiry_warning = out.expiry(chrono::Utc::now().date_naive());
     Ok(out)
@@ -93,7 +101,8 @@ async fn with_count(
     let count = its_contacts(org, row.id).count(db).await?;
     let held = held_counts(db, org, row.held_run_id.into_iter().collect()).await?;
     let held = held.get(&row.id).copied().unwrap_or(0);
-    to_model(row, count, held)
+    let zone = crate::backend::auth::org(db, org).await?.time_zone;
+    to_model(row, count, held, &zone)
 }
 
 /// How many deletions each of these held syncs waits to apply, by integration.
@@ -143,9 +152,49 @@ pub async fn create(
     }
     .insert(&tx)
     .await?;
+    // Its daily sync: a time of the night, from its id.
+    let minute = schedule::night_minute(row.id);
+    let zone = schedule::zone(&crate::backend::auth::org(&tx, org).await?.time_zone);
+    let next = schedule::next_daily(minute, zone, chrono::Utc::now());
+    let mut row = row.into_active_model();
+    row.sync_minute = Set(minute);
+    row.next_sync_at = Set(Some(next.timestamp_millis()));
+    let row = row.update(&tx).await?;
     let row = write_secrets(&tx, vault, org, row, credentials, &BTreeMap::new()).await?;
     tx.commit().await?;
     with_count(db, org, row).await
+}
+
+/// Set the time of day integration `id` syncs by itself ("HH:MM", on the
+/// organisation's clocks). Its next sync moves there, unless a retry is due
+/// first.
+pub async fn set_sync_time(
+    db: &DatabaseConnection,
+    org: OrgId,
+    id: i64,
+    time: &str,
+) -> Result<Integration, AppError> {
+    let minute = schedule::parse_clock(time).ok_or_else(|| {
+        AppError::field(
+            "sync_time",
+            "Enter a time of day as HH:MM, from 00:00 to 23:59.",
+        )
+    })?;
+    let row = find(org, id).one(db).await?.ok_or(AppError::NotFound)?;
+    let zone = schedule::zone(&crate::backend::auth::org(db, org).await?.time_zone);
+    let mut update = integration::Entity::update_many()
+        .col_expr(integration::Column::SyncMinute, Expr::value(minute))
+        .filter(integration::Column::Id.eq(id))
+        .filter(integration::Column::OrgId.eq(org.get()));
+    if row.retries == 0 {
+        let next = schedule::next_daily(minute, zone, chrono::Utc::now());
+        update = update.col_expr(
+            integration::Column::NextSyncAt,
+            Expr::value(next.timestamp_millis()),
+        );
+    }
+    update.exec(db).await?;
+    get(db, org, id).await
 }
 
 /// Seal the secrets of `credentials` into integration `row`, record when each
@@ -198,11 +247,12 @@ pub async fn list(db: &impl ConnectionTrait, org: OrgId) -> Result<Vec<Integrati
         .into_iter()
         .collect();
     let held = held_counts(db, org, rows.iter().filter_map(|r| r.held_run_id).collect()).await?;
+    let zone = crate::backend::auth::org(db, org).await?.time_zone;
     rows.into_iter()
         .map(|row| {
             let count = counts.get(&row.id).copied().unwrap_or(0);
             let held = held.get(&row.id).copied().unwrap_or(0);
-            to_model(row, u64::try_from(count).unwrap_or(0), held)
+            to_model(row, u64::try_from(count).unwrap_or(0), held, &zone)
         })
         .collect()
 }
@@ -291,7 +341,15 @@ pub async fn save_credentials(
     let mut kept: BTreeMap<String, i64> =
         serde_json::from_str(&row.secrets_set).map_err(AppError::internal)?;
     kept.retain(|k, _| !replaced.contains(k));
-    write_secrets(&tx, vault, org, row, credentials, &kept).await?;
+    let needed_attention = row.status == IntegrationStatus::NeedsAttention.as_str();
+    let row = write_secrets(&tx, vault, org, row, credentials, &kept).await?;
+    if needed_attention {
+        // Edited credentials are what it needed: the next sync will tell.
+        let mut row = row.into_active_model();
+        row.status = Set(IntegrationStatus::Connected.as_str().to_string());
+        row.last_error = Set(None);
+        row.update(&tx).await?;
+    }
     tx.commit().await?;
     get(db, org, id).await
 }
@@ -430,19 +488,70 @@ pub async fn set_hold_limits(
 
 /// Start a sync of integration `id` in the background, unless one is running
 /// already; its outcome is recorded on the integration, where the page reads it.
+#[allow(clippy::too_many_arguments)]
 pub async fn start_sync(
     db: &DatabaseConnection,
     vault: Arc<Vault>,
     http: &HttpConfig,
+    syncs: Arc<live::RunningSyncs>,
     org: OrgId,
     id: i64,
     trigger: SyncTrigger,
     stale_after: Duration,
 ) -> Result<Integration, AppError> {
     get(db, org, id).await?;
-    // At most `syncs_per_org` syncs of one organisation at once, so that one
-    // organisation cannot take every connection: counted and claimed in one
-    // transaction, with the organisation's row locked on PostgreSQL.
+    match claim(db, org, id, stale_after, http.syncs_per_org, None).await? {
+        Claim::Claimed => {}
+        Claim::Running => {
+            return Err(AppError::Conflict(
+                "A sync of this integration is already running.".into(),
+            ))
+        }
+        Claim::OrgBusy(others) => {
+            return Err(AppError::Conflict(format!(
+                "{others} syncs of this organisation are running; start this one when one of them has finished."
+            )))
+        }
+    }
+    spawn_run(
+        db.clone(),
+        vault,
+        http.clone(),
+        syncs,
+        org,
+        id,
+        trigger,
+        0,
+        stale_after,
+        || {},
+    );
+    get(db, org, id).await
+}
+
+/// Whether a sync may start.
+pub enum Claim {
+    /// Marked as syncing: this caller runs it.
+    Claimed,
+    /// A sync of it runs already (or, for a due sync, it is no longer due).
+    Running,
+    /// This many syncs of its organisation run, the most allowed at once.
+    OrgBusy(u64),
+}
+
+/// Claim the sync of integration `id`: at most one sync per integration,
+/// and at most `per_org` syncs of one organisation at once, so that one
+/// organisation cannot take every connection. Counted and claimed in one
+/// transaction, with the organisation's row locked on PostgreSQL. With
+/// `due`, only while the integration's next sync is still that moment: of
+/// the servers that saw it due, one wins.
+pub async fn claim(
+    db: &DatabaseConnection,
+    org: OrgId,
+    id: i64,
+    stale_after: Duration,
+    per_org: usize,
+    due: Option<i64>,
+) -> Result<Claim, AppError> {
     let tx = begin_write(db).await?;
     Organisation::find_by_id(org.get())
         .lock_exclusive()
@@ -454,57 +563,44 @@ pub async fn start_sync(
         .filter(running(now_ms(), stale_after))
         .count(&tx)
         .await?;
-    if others >= http.syncs_per_org.max(1) as u64 {
-        return Err(AppError::Conflict(format!(
-            "{others} syncs of this organisation are running; start this one when one of them has finished."
-        )));
+    if others >= per_org.max(1) as u64 {
+        return Ok(Claim::OrgBusy(others));
     }
-    if !claim_sync(&tx, org, id, stale_after).await? {
-        return Err(AppError::Conflict(
-            "A sync of this integration is already running.".into(),
-        ));
+    if !claim_sync(&tx, org, id, stale_after, due).await? {
+        return Ok(Claim::Running);
     }
     tx.commit().await?;
-    let (db2, http) = (db.clone(), http.clone());
+    Ok(Claim::Claimed)
+}
+
+/// Run the claimed sync of integration `id` in the background; `done` is
+/// called when it has ended, however it ended.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spawn_run(
+    db: DatabaseConnection,
+    vault: Arc<Vault>,
+    http: HttpConfig,
+    syncs: Arc<live::RunningSyncs>,
+    org: OrgId,
+    id: i64,
+    trigger: SyncTrigger,
+    attempt: u32,
+    stale_after: Duration,
+    done: impl FnOnce() + Send + 'static,
+) {
     tokio::spawn(async move {
         let beat = stale_after / 4;
         // The failure is recorded on the integration too, where the page reads it.
-        if let Err(e) = sync::run(&db2, &vault, &http, org, id, trigger, 0, beat).await {
-            tracing::warn!(org = org.get(), integration = id, "sync failed: {e}");
+        match sync::run(&db, &vault, &http, &syncs, org, id, trigger, attempt, beat).await {
+            Ok(_) => {}
+            // Cancelled by an administrator.
+            Err(AppError::Conflict(m)) => {
+                tracing::info!(org = org.get(), integration = id, "sync stopped: {m}")
+            }
+            Err(e) => tracing::warn!(org = org.get(), integration = id, "sync failed: {e}"),
         }
+        done();
     });
-    get(db, org, id).await
-}
-
-/// Set the status (and the error, or the result) of integration `id`.
-pub async fn set_status(
-    db: &impl ConnectionTrait,
-    org: OrgId,
-    id: i64,
-    status: IntegrationStatus,
-    error: Option<&str>,
-    result: Option<&SyncResult>,
-) -> Result<(), AppError> {
-    let now = now_ms();
-    let mut row = integration::ActiveModel {
-        status: Set(status.as_str().to_string()),
-        updated_at: Set(now),
-        last_error: Set(error.map(str::to_string)),
-        ..Default::default()
-    };
-    if let Some(r) = result {
-        row.last_result = Set(Some(json(r)));
-        row.last_sync_at = Set(Some(now));
-    } else if status == IntegrationStatus::Failed {
-        row.last_sync_at = Set(Some(now));
-    }
-    integration::Entity::update_many()
-        .set(row)
-        .filter(integration::Column::Id.eq(id))
-        .filter(integration::Column::OrgId.eq(org.get()))
-        .exec(db)
-        .await?;
-    Ok(())
 }
 
 /// Mark integration `id` as syncing, unless a sync of it is already running
@@ -515,9 +611,10 @@ pub async fn claim_sync(
     org: OrgId,
     id: i64,
     stale_after: Duration,
+    due: Option<i64>,
 ) -> Result<bool, AppError> {
     let now = now_ms();
-    let claimed = integration::Entity::update_many()
+    let mut claim = integration::Entity::update_many()
         .col_expr(
             integration::Column::Status,
             Expr::value(IntegrationStatus::Syncing.as_str()),
@@ -525,10 +622,11 @@ pub async fn claim_sync(
         .col_expr(integration::Column::HeartbeatAt, Expr::value(now))
         .filter(integration::Column::Id.eq(id))
         .filter(integration::Column::OrgId.eq(org.get()))
-        .filter(running(now, stale_after).not())
-        .exec(db)
-        .await?;
-    Ok(claimed.rows_affected == 1)
+        .filter(running(now, stale_after).not());
+    if let Some(due) = due {
+        claim = claim.filter(integration::Column::NextSyncAt.eq(due));
+    }
+    Ok(claim.exec(db).await?.rows_affected == 1)
 }
 
 /// The integration is syncing and its heartbeat is fresh.
@@ -542,36 +640,50 @@ fn running(now: i64, stale_after: Duration) -> Condition {
 }
 
 /// A sync whose heartbeat stopped (its server stopped or crashed) will not
-/// finish: say so instead of showing it as syncing forever. Every replica
-/// runs this regularly ([`spawn_sweeper`]).
+/// finish: say so instead of showing it as syncing forever, and let any
+/// server take it over at once, as a retry (up to `retries` of them; then
+/// it waits for its daily sync). Every replica runs this regularly
+/// ([`spawn_sweeper`]).
 pub async fn sweep_interrupted(
     db: &impl ConnectionTrait,
     stale_after: Duration,
+    retries: usize,
 ) -> Result<(), AppError> {
+    use integration::Column as I;
     let now = now_ms();
-    integration::Entity::update_many()
-        .col_expr(
-            integration::Column::Status,
-            Expr::value(IntegrationStatus::Failed.as_str()),
-        )
-        .col_expr(
-            integration::Column::LastError,
-            Expr::value(
-                "The sync was interrupted: the server running it stopped. Run Sync now again.",
-            ),
-        )
-        .col_expr(integration::Column::LastSyncAt, Expr::value(now))
-        .filter(integration::Column::Status.eq(IntegrationStatus::Syncing.as_str()))
-        .filter(running(now, stale_after).not())
+    let interrupted = || {
+        integration::Entity::update_many()
+            .col_expr(I::Status, Expr::value(IntegrationStatus::Failed.as_str()))
+            .col_expr(
+                I::LastError,
+                Expr::value(
+                    "The sync was interrupted: the server running it stopped, so it starts again.",
+                ),
+            )
+            .col_expr(I::LastSyncAt, Expr::value(now))
+            .filter(I::Status.eq(IntegrationStatus::Syncing.as_str()))
+            .filter(running(now, stale_after).not())
+    };
+    let retries = i64::try_from(retries).unwrap_or(i64::MAX);
+    interrupted()
+        .col_expr(I::NextSyncAt, Expr::value(now))
+        .col_expr(I::Retries, Expr::col(I::Retries).add(1))
+        .filter(I::Retries.lt(retries))
+        .exec(db)
+        .await?;
+    // Out of retries: the scheduler gives it its daily time again.
+    interrupted()
+        .col_expr(I::NextSyncAt, Expr::value(None::<i64>))
+        .col_expr(I::Retries, Expr::value(0))
         .exec(db)
         .await?;
     history::sweep_interrupted(db).await
 }
 
 /// Sweep for interrupted syncs now, and then regularly.
-pub fn spawn_sweeper(db: DatabaseConnection, stale_after: Duration) {
+pub fn spawn_sweeper(db: DatabaseConnection, stale_after: Duration, retries: usize) {
     crate::backend::db::every(stale_after / 2, "sweeping interrupted syncs", move || {
         let db = db.clone();
-        async move { sweep_interrupted(&db, stale_after).await }
+        async move { sweep_interrupted(&db, stale_after, retries).await }
     });
 }

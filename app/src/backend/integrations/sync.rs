@@ -13,13 +13,14 @@
 //! history, with what it did to each contact.
 
 use super::history::{self, Change};
-use super::set_status;
+use super::live::{self, Cancelled, Live, RunningSyncs};
+use super::schedule::{self, Ended};
 use crate::backend::auth;
 use crate::backend::connectors::{self, Directory, HttpConfig, Person};
 use crate::backend::db::entities::{contact, contact_group, group_member, integration};
 use crate::backend::db::{begin_write, now_ms, Sql};
 use crate::backend::directory::{self, bulk};
-use crate::backend::domain::{validate, Email, Label, OrgId, ValidContact};
+use crate::backend::domain::{validate, Email, OrgId, ValidContact};
 use crate::backend::vault::Vault;
 use crate::model::{
     AppError, ChangeAction, FieldChange, HoldResolution, IntegrationStatus, PreviewItem, Provider,
@@ -30,6 +31,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -45,6 +47,7 @@ pub async fn run(
     db: &DatabaseConnection,
     vault: &Vault,
     http: &HttpConfig,
+    syncs: &Arc<RunningSyncs>,
     org: OrgId,
     id: i64,
     trigger: SyncTrigger,
@@ -52,6 +55,7 @@ pub async fn run(
     beat_every: Duration,
 ) -> Result<SyncResult, AppError> {
     let run_id = history::start(db, org, id, trigger, attempt).await?;
+    let (live, _registered) = syncs.register(id);
     let heartbeat = tokio::spawn(crate::backend::db::beat(
         db.clone(),
         "integrations",
@@ -59,45 +63,110 @@ pub async fn run(
         id,
         beat_every,
     ));
+    let published = tokio::spawn(live::publish(db.clone(), run_id, live.clone()));
     // Past the deadline the work is dropped: a read stops, an apply's
     // transaction rolls back.
     let outcome = tokio::time::timeout(
         http.sync_deadline,
-        fetch_and_apply(db, vault, http, org, id, run_id),
+        fetch_and_apply(db, vault, http, org, id, run_id, &live),
     )
         .await
         .unwrap_or_else(|_| {
-            Err(AppError::Upstream(format!(
+            Err(Failure::passing(format!(
                 "The sync did not finish within {} minutes (MUSTER_SYNC_DEADLINE_MINUTES), so it was stopped and nothing was changed. Check that the system answers promptly, then sync again.",
                 http.sync_deadline.as_secs().div_ceil(60)
             )))
         });
     heartbeat.abort();
+    published.abort();
     // The run is finished before the integration stops syncing, so that the
-    // sweeper never finds a running sync of an idle integration.
-    match &outcome {
-        Ok(result) => {
-            history::finish(db, org, run_id, Ok(result)).await?;
-            set_status(
-                db,
-                org,
-                id,
-                IntegrationStatus::Connected,
-                None,
-                Some(result),
-            )
-            .await?
-        }
-        Err(e) => {
-            let message = match e {
-                AppError::Upstream(m) => m.clone(),
-                other => other.to_string(),
-            };
-            history::finish(db, org, run_id, Err(&message)).await?;
-            set_status(db, org, id, IntegrationStatus::Failed, Some(&message), None).await?
+    // sweeper never finds a running sync of an idle integration; and the
+    // integration stops syncing even if the run could not be written.
+    let (recorded, ended) = match &outcome {
+        Ok(result) => (
+            history::finish(db, org, run_id, Ok(result)).await,
+            Ended::Succeeded(result),
+        ),
+        Err(f) if f.cancelled => (history::cancelled(db, org, run_id).await, Ended::Cancelled),
+        Err(f) => (
+            history::finish(db, org, run_id, Err(&f.message)).await,
+            Ended::Failed {
+                message: &f.message,
+                may_pass: f.may_pass,
+            },
+        ),
+    };
+    schedule::record_end(db, org, id, attempt, ended, &http.sync_retries).await?;
+    recorded?;
+    outcome.map_err(|f| f.error)
+}
+
+/// Why a sync failed: what the integration shows, and whether a retry
+/// later may pass.
+struct Failure {
+    error: AppError,
+    message: String,
+    may_pass: bool,
+    /// Cancelled by an administrator: not a failure of the source.
+    cancelled: bool,
+}
+
+impl Failure {
+    fn passing(message: String) -> Self {
+        Self {
+            error: AppError::Upstream(message.clone()),
+            message,
+            may_pass: true,
+            cancelled: false,
         }
     }
-    outcome
+}
+
+impl From<Cancelled> for Failure {
+    fn from(_: Cancelled) -> Self {
+        let message = "The sync was cancelled; it changed nothing.".to_string();
+        Self {
+            error: AppError::Conflict(message.clone()),
+            message,
+            may_pass: false,
+            cancelled: true,
+        }
+    }
+}
+
+impl From<AppError> for Failure {
+    /// The database's own failures (`Internal`) may pass; the rest needs
+    /// someone to act.
+    fn from(error: AppError) -> Self {
+        let message = match &error {
+            AppError::Upstream(m) => m.clone(),
+            other => other.to_string(),
+        };
+        Self {
+            may_pass: matches!(error, AppError::Internal(_)),
+            message,
+            error,
+            cancelled: false,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for Failure {
+    fn from(e: sea_orm::DbErr) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+impl From<connectors::ConnectorError> for Failure {
+    fn from(e: connectors::ConnectorError) -> Self {
+        let may_pass = e.may_pass();
+        Self {
+            message: e.to_string(),
+            error: e.into(),
+            may_pass,
+            cancelled: false,
+        }
+    }
 }
 
 async fn fetch_and_apply(
@@ -107,9 +176,11 @@ async fn fetch_and_apply(
     org: OrgId,
     id: i64,
     run_id: i64,
-) -> Result<SyncResult, AppError> {
-    let read = read(db, vault, http, org, id).await?;
-    apply(db, org, id, run_id, read).await
+    live: &Live,
+) -> Result<SyncResult, Failure> {
+    let read = read(db, vault, http, org, id, live).await?;
+    live.check()?;
+    apply(db, org, id, run_id, read, live).await
 }
 
 /// A person's external id and the person as a valid contact, if it is one.
@@ -118,22 +189,23 @@ type Checked = (String, Option<ValidContact>);
 /// Validates the people a connector reads on a thread of its own, while the
 /// connector waits for the next page: phone numbers take long to check
 /// (libphonenumber's rules), and a sync should not add that time to the read.
-struct Validator {
+struct Validator<'a> {
     people: std::sync::mpsc::Sender<Person>,
     thread: std::thread::JoinHandle<Vec<Checked>>,
+    live: &'a Live,
     /// People read so far, the most allowed, and the signal once past it.
     read: std::sync::atomic::AtomicUsize,
     max: usize,
     over: tokio::sync::Notify,
 }
 
-impl Validator {
+impl<'a> Validator<'a> {
     /// Resolves once more than the allowed number of people have been read.
     async fn too_many(&self) {
         self.over.notified().await
     }
 
-    fn start(region: String, max: usize) -> Self {
+    fn start(region: String, max: usize, live: &'a Live) -> Self {
         let (people, incoming) = std::sync::mpsc::channel::<Person>();
         let thread = std::thread::spawn(move || {
             incoming
@@ -147,6 +219,7 @@ impl Validator {
         Self {
             people,
             thread,
+            live,
             read: Default::default(),
             max,
             over: tokio::sync::Notify::new(),
@@ -164,8 +237,9 @@ impl Validator {
     }
 }
 
-impl connectors::Progress for Validator {
+impl connectors::Progress for Validator<'_> {
     fn person(&self, person: &Person) {
+        self.live.person_read();
         let read = self.read.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if read > self.max {
             // Stored if nobody waits yet: the read is stopped all the same.
@@ -180,42 +254,48 @@ impl connectors::Progress for Validator {
 /// A contact as stored, matched to a person of the source.
 type Existing = contact::Model;
 
+/// A field a sync changes: its name, its value before and after.
+type Diff = (&'static str, Option<String>, Option<String>);
+
 /// The fields where contact `e` differs from what the source says of it,
-/// each with its value before and after.
-fn changes(e: &Existing, c: &ValidContact) -> Vec<(&'static str, Option<String>, Option<String>)> {
-    let label = |l: &Option<Label>| l.as_deref().map(str::to_string);
-    [
+/// each with its value before and after. Values are compared borrowed and
+/// copied only for the fields that differ: most people of a sync are
+/// unchanged.
+fn changes(e: &Existing, c: &ValidContact) -> Vec<Diff> {
+    let pairs: [(&'static str, Option<&str>, Option<&str>); 7] = [
         (
             "first_name",
-            Some(e.first_name.clone()),
-            Some(c.first_name.to_string()),
+            Some(&e.first_name),
+            Some(c.first_name.as_str()),
         ),
-        (
-            "last_name",
-            Some(e.last_name.clone()),
-            Some(c.last_name.to_string()),
-        ),
+        ("last_name", Some(&e.last_name), Some(c.last_name.as_str())),
         (
             "email",
-            e.email.clone(),
-            c.email.as_ref().map(|v| v.to_string()),
+            e.email.as_deref(),
+            c.email.as_ref().map(|v| v.as_str()),
         ),
         (
             "phone",
-            e.phone.clone(),
-            c.phone.as_ref().map(|v| v.to_string()),
+            e.phone.as_deref(),
+            c.phone.as_ref().map(|v| v.as_str()),
         ),
-        ("department", e.department.clone(), label(&c.department)),
-        ("role", e.role.clone(), label(&c.role)),
-        ("location", e.location.clone(), label(&c.location)),
-    ]
-    .into_iter()
-    .filter(|(_, before, after)| before != after)
-    .collect()
+        (
+            "department",
+            e.department.as_deref(),
+            c.department.as_deref(),
+        ),
+        ("role", e.role.as_deref(), c.role.as_deref()),
+        ("location", e.location.as_deref(), c.location.as_deref()),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, before, after)| before != after)
+        .map(|(f, before, after)| (f, before.map(str::to_string), after.map(str::to_string)))
+        .collect()
 }
 
 /// Changed fields as the history keeps them: `{"field": [before, after]}`.
-fn changed_json(changed: &[(&'static str, Option<String>, Option<String>)]) -> String {
+fn changed_json(changed: &[Diff]) -> String {
     let map: serde_json::Map<String, serde_json::Value> = changed
         .iter()
         .map(|(f, b, a)| (f.to_string(), serde_json::json!([b, a])))
@@ -325,12 +405,14 @@ async fn read(
     http: &HttpConfig,
     org: OrgId,
     id: i64,
-) -> Result<Read, AppError> {
+    live: &Live,
+) -> Result<Read, Failure> {
     let (provider, credentials) = super::credentials(db, vault, org, id).await?;
-    let connector = connectors::connector(provider, &credentials, http)?;
+    let http = http.clone().counting(live.page_counter());
+    let connector = connectors::connector(provider, &credentials, &http)?;
     let region = auth::org(db, org).await?.default_region;
     let started = std::time::Instant::now();
-    let validator = Validator::start(region.clone(), http.max_people);
+    let validator = Validator::start(region.clone(), http.max_people, live);
     let reading = connector
         .directory(&validator)
         .instrument(tracing::info_span!(
@@ -338,11 +420,12 @@ async fn read(
             provider = provider.key()
         ));
     let read = tokio::select! {
-        read = reading => read,
+        read = reading => read.map_err(Failure::from),
         () = validator.too_many() => Err(connectors::ConnectorError::Provider(format!(
             "The directory holds more than {} people, the most one sync reads (MUSTER_SYNC_MAX_PEOPLE), so Muster stopped reading and changed nothing. Check the system's user filters, or raise the limit.",
             http.max_people
-        ))),
+        )).into()),
+        () = live.cancelled() => Err(Cancelled.into()),
     };
     let checked = validator.finish().await?;
     let dir = read?;
@@ -366,7 +449,7 @@ struct Update<'a> {
     existing: &'a Existing,
     person: &'a Person,
     next: ValidContact,
-    changed: Vec<(&'static str, Option<String>, Option<String>)>,
+    changed: Vec<Diff>,
 }
 
 /// What a sync would do, worked out from the directory and the database
@@ -632,13 +715,14 @@ fn doomed_change(action: ChangeAction, e: &Existing, why: &str) -> Change {
 
 /// Apply a directory read whole to integration `id`, recording what it did
 /// as sync `run_id`.
-pub async fn apply(
+async fn apply(
     db: &DatabaseConnection,
     org: OrgId,
     id: i64,
     run_id: i64,
     mut read: Read,
-) -> Result<SyncResult, AppError> {
+    live: &Live,
+) -> Result<SyncResult, Failure> {
     let source = read.provider.label();
     let started = std::time::Instant::now();
     let people = people(&mut read).await?;
@@ -646,6 +730,8 @@ pub async fn apply(
     let tx = begin_write(db).await?;
     let stored = stored(&tx, org, id, &people.valid).await?;
     let plan = plan(&tx, org, &read, &people, &stored).await?;
+    let deleting = if plan.hold { 0 } else { plan.doomed.len() };
+    live.applying((plan.updates.len() + plan.taken_over.len() + plan.new.len() + deleting) as u64);
     let mut result = plan.result.clone();
     let mut log = plan.skipped;
     let mut contact_of: HashMap<&str, i64> = stored
@@ -654,7 +740,11 @@ pub async fn apply(
         .filter(|(x, _)| people.listed.contains(*x))
         .map(|(x, e)| (x.as_str(), e.id))
         .collect();
-    for u in plan.updates.iter().chain(&plan.taken_over) {
+    for (n, u) in plan.updates.iter().chain(&plan.taken_over).enumerate() {
+        if n % 100 == 0 {
+            live.check()?;
+        }
+        live.wrote(1);
         write(
             &tx,
             org,
@@ -681,6 +771,7 @@ pub async fn apply(
     new.sort_by_cached_key(|(_, c)| c.sort_name());
     let mut groups = bulk::GroupIds::new(org, source);
     for chunk in new.chunks(CHUNK) {
+        live.check()?;
         let contacts: Vec<&ValidContact> = chunk.iter().map(|(_, c)| *c).collect();
         let external: Vec<&str> = chunk.iter().map(|(p, _)| p.external_id.as_str()).collect();
         let ids = bulk::insert_many(
@@ -697,6 +788,7 @@ pub async fn apply(
             contact_of.insert(&p.external_id, cid);
             log.push(change(ChangeAction::Added, Some(cid), p, None));
         }
+        live.wrote(chunk.len() as u64);
     }
 
     let t_insert = t_match.elapsed();
@@ -711,8 +803,10 @@ pub async fn apply(
             .map(|(e, why)| doomed_change(action, e, why)),
     );
     if !plan.hold && !plan.doomed.is_empty() {
+        live.check()?;
         let ids: Vec<i64> = plan.doomed.iter().map(|(e, _)| e.id).collect();
         result.deleted = super::let_go(&tx, org, id, Some(&ids)).await?;
+        live.wrote(ids.len() as u64);
     }
     // An earlier hold is released: this sync either let its contacts go, or
     // holds (again) what is still to delete.
@@ -735,6 +829,8 @@ pub async fn apply(
     let t_place = t_match.elapsed();
     history::record(&tx, org, run_id, log).await?;
     let t_log = t_match.elapsed();
+    // The last moment a cancel stops it: after the commit it is done.
+    live.check()?;
     tx.commit().await?;
     tracing::debug!(
         integration = id,
@@ -762,9 +858,13 @@ pub async fn preview(
     org: OrgId,
     id: i64,
 ) -> Result<SyncPreview, AppError> {
-    let mut read = tokio::time::timeout(http.sync_deadline, read(db, vault, http, org, id))
-        .await
-        .map_err(|_| AppError::Upstream("The source did not answer in time.".into()))??;
+    let mut read = tokio::time::timeout(
+        http.sync_deadline,
+        read(db, vault, http, org, id, &Live::default()),
+    )
+    .await
+    .map_err(|_| AppError::Upstream("The source did not answer in time.".into()))?
+    .map_err(|f| f.error)?;
     let people = people(&mut read).await?;
     let stored = stored(db, org, id, &people.valid).await?;
     let plan = plan(db, org, &read, &people, &stored).await?;

@@ -33,6 +33,14 @@ pub struct Model {
     pub hold_count: Option<i64>,
     /// The held sync waiting for an administrator, if any.
     pub held_run_id: Option<i64>,
+    /// Minutes after midnight, in the organisation's time zone, of its
+    /// daily sync.
+    pub sync_minute: i64,
+    /// When its next sync is due (a retry, or the daily one); `None`: to be
+    /// worked out from `sync_minute`.
+    pub next_sync_at: Option<i64>,
+    /// Retries of the current failure scheduled so far.
+    pub retries: i64,
 }
 
 /// Leaves the sealed secrets out.

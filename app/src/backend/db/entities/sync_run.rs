@@ -29,6 +29,14 @@ pub struct Model {
     /// Deletions held for review.
     pub held: i64,
     pub error: Option<String>,
+    /// While it runs: `model::SyncPhase`, by its name.
+    pub phase: Option<String>,
+    /// While it runs: pages read, and contacts written of those to write.
+    pub pages: i64,
+    pub applied: i64,
+    pub total: i64,
+    /// Someone asked a server other than the one running it to cancel it.
+    pub cancel_requested: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@ use super::history::SyncHistory;
 use super::hold::{HeldDeletions, HoldLimits};
 use super::preview::SyncPreviewPanel;
 use super::remove::RemoveDialog;
+use super::schedule::{next_sync, SyncProgressLine, SyncSchedule};
 use super::when;
 use crate::api::integrations::sync_integration;
 use crate::model::{AppError, Expiry, Integration, IntegrationStatus};
@@ -16,7 +17,7 @@ fn status_class(status: IntegrationStatus) -> &'static str {
     match status {
         IntegrationStatus::Connected => "badge ok",
         IntegrationStatus::Syncing => "badge busy",
-        IntegrationStatus::Failed => "badge bad",
+        IntegrationStatus::Failed | IntegrationStatus::NeedsAttention => "badge bad",
     }
 }
 
@@ -46,6 +47,16 @@ pub(super) fn IntegrationCard(
             }
         })
     };
+    // Keep a change that this card shows itself, without drawing the list
+    // again (which would lose the card's "Saved." and open forms).
+    let keep = move |next: Integration| {
+        items.update_untracked(|l| {
+            if let Some(i) = l.iter_mut().find(|i| i.id == id) {
+                *i = next;
+            }
+        })
+    };
+    let next_text = RwSignal::new(next_sync(&integration));
     let removing = RwSignal::new(false);
     let previewing = RwSignal::new(false);
     let editing = RwSignal::new(false);
@@ -91,6 +102,10 @@ pub(super) fn IntegrationCard(
                     <dt>"Last sync"</dt>
                     <dd>{integration.last_sync_at.map(when).unwrap_or_else(|| "Not yet".into())}</dd>
                 </div>
+                <div>
+                    <dt>"Next sync"</dt>
+                    <dd data-testid="integration-next-sync">{move || next_text.get()}</dd>
+                </div>
                 {settings
                     .into_iter()
                     .map(|(label, value)| view! {
@@ -111,6 +126,7 @@ pub(super) fn IntegrationCard(
                     };
                     view! { <p class="notice warning" role="status" data-testid="integration-expiry">{text}</p> }
                 })}
+            {integration.progress.map(|p| view! { <SyncProgressLine id progress=p on_cancelled=Callback::new(replace)/> })}
             {integration
                 .last_error
                 .clone()
@@ -173,7 +189,14 @@ pub(super) fn IntegrationCard(
                     <SyncPreviewPanel id provider on_close=Callback::new(move |_| previewing.set(false))/>
                 </Show>
                 <SyncHistory id/>
-                <HoldLimits integration=stored.get_value() on_saved=Callback::new(replace)/>
+                <SyncSchedule
+                    integration=stored.get_value()
+                    on_saved=Callback::new(move |next: Integration| {
+                        next_text.set(next_sync(&next));
+                        keep(next);
+                    })
+                />
+                <HoldLimits integration=stored.get_value() on_saved=Callback::new(keep)/>
                 <h4>"Credentials"</h4>
                 <ul class="plain">
                     {integration

@@ -15,6 +15,7 @@ mod history;
 mod hold;
 mod preview;
 mod remove;
+mod schedule;
 
 use crate::api::integrations::list_integrations;
 use crate::model::{Integration, IntegrationStatus, Provider};
