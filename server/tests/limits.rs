@@ -39,7 +39,9 @@ async fn a_directory_larger_than_the_ceiling_fails_and_changes_nothing() {
         .await
         .unwrap();
     let done = connect(&app, &client, &fake.url()).await;
-    assert_eq!(done.status, IntegrationStatus::Failed);
+    // Waiting will not shrink the directory: no retry, someone must act.
+    assert_eq!(done.status, IntegrationStatus::NeedsAttention);
+    assert_eq!(done.next_retry, 0);
     let error = done.last_error.unwrap_or_default();
     assert!(error.contains("more than 100 people"), "{error}");
     assert_eq!(app.contact_count(1).await, 0);
@@ -64,7 +66,9 @@ async fn a_sync_past_its_deadline_fails_and_changes_nothing() {
     assert_eq!(res.status(), StatusCode::OK);
     let id = res.json::<Integration>().await.unwrap().id;
     let done: Integration = app.wait_sync(&client, id).await;
+    // A slow source may be quicker later: retried.
     assert_eq!(done.status, IntegrationStatus::Failed);
+    assert_eq!(done.next_retry, 1);
     let error = done.last_error.unwrap_or_default();
     assert!(error.contains("did not finish within"), "{error}");
     assert_eq!(app.contact_count(1).await, 0);
