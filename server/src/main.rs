@@ -4,6 +4,7 @@ use anyhow::{bail, Context};
 use app::backend::connectors::HttpConfig;
 use app::backend::domain::OrgId;
 use app::backend::import::job::{self, ImportConfig};
+use app::backend::integrations::live::RunningSyncs;
 use app::backend::vault::Vault;
 use app::backend::{auth, demo, integrations, AppState};
 use clap::{Parser, Subcommand};
@@ -273,6 +274,22 @@ fn keep_large_blocks_mapped() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn keep_large_blocks_mapped() {}
 
+/// A sync holds a whole directory in many small blocks; freed, they stay in
+/// glibc's arenas (measured: a process that had synced 100,000 people kept
+/// 190 MB it no longer used, and the next sync's peak came on top of it).
+/// Called when the last running sync has ended, to give them back.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: malloc_trim only returns free memory to the system; it is safe
+    // to call at any time, from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     keep_large_blocks_mapped();
@@ -398,6 +415,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_imports(imports)
                 .with_vault(vault)
                 .with_providers(providers)
+                .with_syncs(RunningSyncs::calling_after_last(release_free_memory))
                 .with_setup_code(setup_code.clone())
                 .with_sessions(sessions)
                 .with_trusted_proxies(parse_networks(&trusted_proxies)?);

@@ -77,6 +77,11 @@ impl AppState {
         self
     }
 
+    pub fn with_syncs(mut self, syncs: RunningSyncs) -> Self {
+        self.syncs = Arc::new(syncs);
+        self
+    }
+
     pub fn with_setup_code(mut self, code: SetupCode) -> Self {
         self.setup_code = Arc::new(code);
         self

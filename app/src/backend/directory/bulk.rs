@@ -258,6 +258,27 @@ pub async fn insert_many(
     Ok(ids)
 }
 
+/// Remove `(group id, contact id)` memberships, in statements of a few
+/// thousand.
+pub async fn remove_members(
+    tx: &impl ConnectionTrait,
+    members: &[(i64, i64)],
+) -> Result<(), AppError> {
+    for chunk in members.chunks(2000) {
+        // Hand-written: the pairs go as one JSON value, compared as row values.
+        let mut sql = Sql::new(tx.get_database_backend());
+        sql.push("DELETE FROM group_members WHERE (group_id, contact_id) IN (SELECT ")
+            .json_col(0, "BIGINT")
+            .push(", ")
+            .json_col(1, "BIGINT")
+            .push(" FROM ")
+            .json_rows(json(chunk)?)
+            .push(")");
+        sql.execute(tx).await?;
+    }
+    Ok(())
+}
+
 /// Add `(group id, contact id)` memberships, in statements of a few thousand;
 /// ones that exist already are left as they are.
 pub async fn add_members(

@@ -95,13 +95,26 @@ pub struct Cancelled;
 
 /// The syncs this server runs, by integration.
 #[derive(Default)]
-pub struct RunningSyncs(Mutex<HashMap<i64, Arc<Live>>>);
+pub struct RunningSyncs {
+    running: Mutex<HashMap<i64, Arc<Live>>>,
+    /// Called when the last running sync has ended (the server gives the
+    /// memory the syncs freed back to the system).
+    after_last: Option<fn()>,
+}
 
 impl RunningSyncs {
+    /// Call `f` each time the last running sync has ended.
+    pub fn calling_after_last(f: fn()) -> Self {
+        Self {
+            after_last: Some(f),
+            ..Self::default()
+        }
+    }
+
     /// Follow the sync of integration `id` until the guard is dropped.
     pub fn register(self: &Arc<Self>, id: i64) -> (Arc<Live>, Registered) {
         let live = Arc::new(Live::default());
-        self.0
+        self.running
             .lock()
             .expect("never poisoned")
             .insert(id, live.clone());
@@ -115,7 +128,11 @@ impl RunningSyncs {
     }
 
     pub fn get(&self, id: i64) -> Option<Arc<Live>> {
-        self.0.lock().expect("never poisoned").get(&id).cloned()
+        self.running
+            .lock()
+            .expect("never poisoned")
+            .get(&id)
+            .cloned()
     }
 }
 
@@ -127,8 +144,15 @@ pub struct Registered {
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        if let Ok(mut map) = self.syncs.0.lock() {
-            map.remove(&self.id);
+        let last = match self.syncs.running.lock() {
+            Ok(mut map) => {
+                map.remove(&self.id);
+                map.is_empty()
+            }
+            Err(_) => false,
+        };
+        if let (true, Some(f)) = (last, self.syncs.after_last) {
+            f();
         }
     }
 }
