@@ -409,7 +409,7 @@ pub(crate) async fn let_go(
     let chunks: Vec<Condition> = match only {
         None => vec![ours],
         Some(ids) => ids
-            .chunks(2000)
+            .chunks(sync::CHUNK)
             .map(|chunk| {
                 ours.clone()
                     .add(contact::Column::Id.is_in(chunk.iter().copied()))

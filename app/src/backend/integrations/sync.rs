@@ -36,7 +36,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 /// Rows per statement for lookups and inserts.
-const CHUNK: usize = 2000;
+pub(super) const CHUNK: usize = 2000;
 
 /// Read and apply integration `id`'s directory, recording the outcome on the
 /// integration, with a heartbeat every `beat_every` meanwhile. The caller has

@@ -91,6 +91,8 @@ fn RunRows(id: i64, run: SyncRun) -> impl IntoView {
     let details_id = format!("sync-{}-details", run.id);
     let export = format!("/integrations/{id}/syncs/{}/changes.csv", run.id);
     let r = run.clone();
+    let counted = matches!(run.status, SyncStatus::Succeeded | SyncStatus::Held);
+    let count = move |n: u64| if counted { n.to_string() } else { "—".into() };
     view! {
         <tbody data-testid="sync-run">
             <tr>
@@ -99,8 +101,12 @@ fn RunRows(id: i64, run: SyncRun) -> impl IntoView {
                     <span class=status_class(run.status)>{run.status.label()}</span>
                     {run.resolution.map(|x| view! { <span class="muted">" · " {x.label()}</span> })}
                 </td>
-                <td>{run.people}</td>
-                <td data-testid="sync-synced">{run.synced()}</td>
+                // Only a sync that applied has counts (a running one shows
+                // its progress on the card).
+                <td>{count(run.people)}</td>
+                <td data-testid="sync-synced">
+                    {count(run.synced())}
+                </td>
                 <td>{when(run.started_at)}</td>
                 <td>{run.finished_at.map(when).unwrap_or_else(|| "—".into())}</td>
                 <td>
