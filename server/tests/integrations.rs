@@ -694,6 +694,27 @@ async fn one_sync_at_a_time_and_interrupted_syncs_are_swept() {
         retried.next_sync_at.unwrap() > chrono::Utc::now(),
         "{retried:?}"
     );
+    // Interrupted with its retries spent: not taken over again, its next
+    // sync the daily one (given back by the scheduler's next look).
+    execute(
+        &app,
+        format!("UPDATE integrations SET retries = 3, status = 'syncing', heartbeat_at = {a_minute_ago} WHERE id = {id}"),
+    )
+    .await;
+    app::backend::integrations::sweep_interrupted(&app.db, std::time::Duration::from_secs(30), 3)
+        .await
+        .unwrap();
+    let spent = app.integration(&client, id).await.unwrap();
+    assert_eq!(spent.status, IntegrationStatus::Failed, "{spent:?}");
+    assert_eq!(
+        (spent.next_retry, spent.next_sync_at),
+        (0, None),
+        "{spent:?}"
+    );
+    let scheduler = app.scheduler(std::time::Duration::from_secs(1));
+    assert_eq!(scheduler.start_due().await.unwrap(), 0);
+    let daily = app.integration(&client, id).await.unwrap();
+    assert_eq!(daily.next_sync_at, retried.next_sync_at, "{daily:?}");
     // Before any sweep, Sync now takes over a sync whose heartbeat stopped.
     execute(&app, died).await;
     let again = sync_now(&app, &client, id).await;

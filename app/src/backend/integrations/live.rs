@@ -46,8 +46,9 @@ impl Live {
     }
 
     /// One more person read.
-    pub fn person_read(&self) {
-        self.read.fetch_add(1, Ordering::Relaxed);
+    /// One more person read; returns how many have been read.
+    pub fn person_read(&self) -> u64 {
+        self.read.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// The counter of answers the source's client has read (pages).

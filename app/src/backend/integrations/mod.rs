@@ -154,8 +154,7 @@ pub async fn create(
     .await?;
     // Its daily sync: a time of the night, from its id.
     let minute = schedule::night_minute(row.id);
-    let zone = schedule::zone(&crate::backend::auth::org(&tx, org).await?.time_zone);
-    let next = schedule::next_daily(minute, zone, chrono::Utc::now());
+    let next = schedule::next_daily_of(&tx, org, minute).await?;
     let mut row = row.into_active_model();
     row.sync_minute = Set(minute);
     row.next_sync_at = Set(Some(next.timestamp_millis()));
@@ -181,13 +180,12 @@ pub async fn set_sync_time(
         )
     })?;
     let row = find(org, id).one(db).await?.ok_or(AppError::NotFound)?;
-    let zone = schedule::zone(&crate::backend::auth::org(db, org).await?.time_zone);
     let mut update = integration::Entity::update_many()
         .col_expr(integration::Column::SyncMinute, Expr::value(minute))
         .filter(integration::Column::Id.eq(id))
         .filter(integration::Column::OrgId.eq(org.get()));
     if row.retries == 0 {
-        let next = schedule::next_daily(minute, zone, chrono::Utc::now());
+        let next = schedule::next_daily_of(db, org, minute).await?;
         update = update.col_expr(
             integration::Column::NextSyncAt,
             Expr::value(next.timestamp_millis()),

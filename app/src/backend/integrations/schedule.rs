@@ -82,6 +82,16 @@ fn local(zone: Tz, at: NaiveDateTime) -> DateTime<Utc> {
     }
 }
 
+/// The next daily sync after now, at `minute` on the clocks of `org`.
+pub async fn next_daily_of(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    minute: i64,
+) -> Result<DateTime<Utc>, AppError> {
+    let zone = zone(&crate::backend::auth::org(db, org).await?.time_zone);
+    Ok(next_daily(minute, zone, Utc::now()))
+}
+
 /// How a sync ended, as its integration records it.
 pub enum Ended<'a> {
     Succeeded(&'a SyncResult),
@@ -135,9 +145,8 @@ pub async fn record_end(
         .one(db)
         .await?
         .ok_or(AppError::NotFound)?;
-    let zone = zone(&crate::backend::auth::org(db, org).await?.time_zone);
+    let daily = next_daily_of(db, org, row.sync_minute).await?;
     let now = Utc::now();
-    let daily = next_daily(row.sync_minute, zone, now);
     let (status, next, retries) = next_after(&ended, attempt, delays, daily, now);
     let mut update = integration::Entity::update_many()
         .col_expr(integration::Column::Status, Expr::value(status.as_str()))

@@ -192,9 +192,9 @@ type Checked = (String, Option<ValidContact>);
 struct Validator<'a> {
     people: std::sync::mpsc::Sender<Person>,
     thread: std::thread::JoinHandle<Vec<Checked>>,
+    /// Counts the people read (the sync's progress).
     live: &'a Live,
-    /// People read so far, the most allowed, and the signal once past it.
-    read: std::sync::atomic::AtomicUsize,
+    /// The most people allowed, and the signal once past it.
     max: usize,
     over: tokio::sync::Notify,
 }
@@ -220,7 +220,6 @@ impl<'a> Validator<'a> {
             people,
             thread,
             live,
-            read: Default::default(),
             max,
             over: tokio::sync::Notify::new(),
         }
@@ -239,9 +238,8 @@ impl<'a> Validator<'a> {
 
 impl connectors::Progress for Validator<'_> {
     fn person(&self, person: &Person) {
-        self.live.person_read();
-        let read = self.read.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if read > self.max {
+        let read = self.live.person_read();
+        if read > self.max as u64 {
             // Stored if nobody waits yet: the read is stopped all the same.
             self.over.notify_one();
             return;
