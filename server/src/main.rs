@@ -277,7 +277,8 @@ fn keep_large_blocks_mapped() {}
 /// A sync holds a whole directory in many small blocks; freed, they stay in
 /// glibc's arenas (measured: a process that had synced 100,000 people kept
 /// 190 MB it no longer used, and the next sync's peak came on top of it).
-/// Called when the last running sync has ended, to give them back.
+/// Called between a sync's phases and when the last running sync has ended,
+/// to give them back.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn release_free_memory() {
     // SAFETY: malloc_trim only returns free memory to the system; it is safe
@@ -415,7 +416,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_imports(imports)
                 .with_vault(vault)
                 .with_providers(providers)
-                .with_syncs(RunningSyncs::calling_after_last(release_free_memory))
+                .with_syncs(RunningSyncs::releasing_memory_with(release_free_memory))
                 .with_setup_code(setup_code.clone())
                 .with_sessions(sessions)
                 .with_trusted_proxies(parse_networks(&trusted_proxies)?);

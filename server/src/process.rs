@@ -26,7 +26,18 @@ impl ServerProcess {
         // picked here and released could be taken before the server binds it.
         let addr_file = uploads.with_extension("addr");
         let _ = std::fs::remove_file(&addr_file);
-        let mut child = Command::new(exe)
+        // A profiler may run the server: MUSTER_BENCH_SERVER_WRAPPER="heaptrack"
+        // (its memory is then the profiler's, and the figures not to quote).
+        let wrapper = std::env::var("MUSTER_BENCH_SERVER_WRAPPER").unwrap_or_default();
+        let mut command = match wrapper.split_whitespace().collect::<Vec<_>>().split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args(["serve", "--addr", "127.0.0.1:0", "--addr-file"])
             .arg(&addr_file)
             .env("DATABASE_URL", database_url)

@@ -16,7 +16,8 @@
 use super::http::{Client, HttpConfig, HttpError};
 use super::TokenCache;
 use super::{
-    get_bearer_json, next_page, non_empty, sample_names, Connector, ConnectorError, Credentials,
+    get_bearer_json, next_page, non_empty_owned, sample_names, Connector, ConnectorError,
+    Credentials,
 };
 use super::{Directory, Person, Progress, SourceGroup};
 use crate::model::{ConnectionTest, ContactDraft};
@@ -25,8 +26,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use oauth2::basic::{BasicClient, BasicErrorResponse};
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use serde_json::Value;
 use std::time::Duration;
 use url::Url;
 
@@ -184,7 +185,7 @@ impl Entra {
     }
 
     /// GET a Graph URL, with a fresh token once if the cached one expired.
-    async fn get(&self, url: &Url) -> Result<Value, ConnectorError> {
+    async fn get<D: DeserializeOwned>(&self, url: &Url) -> Result<D, ConnectorError> {
         get_bearer_json(
             &self.http,
             url,
@@ -224,19 +225,20 @@ impl Entra {
     }
 
     /// Every item of a collection, following `@odata.nextLink`, handed to
-    /// `each` page by page (a large directory is never held as JSON).
-    async fn each(&self, first: Url, mut each: impl FnMut(Value)) -> Result<(), ConnectorError> {
+    /// `each` page by page (a large directory is never held as JSON). Items
+    /// are read straight into `T`: a page read as JSON values first took
+    /// as long again as the read itself.
+    async fn each<T: DeserializeOwned>(
+        &self,
+        first: Url,
+        mut each: impl FnMut(T),
+    ) -> Result<(), ConnectorError> {
         let mut next = Some(first);
         while let Some(url) = next {
-            let mut page = self.get(&url).await?;
-            let Some(Value::Array(items)) = page.get_mut("value").map(Value::take) else {
-                return Err(ConnectorError::Unavailable(
-                    "Microsoft Graph answered without a list of values. Try again.".into(),
-                ));
-            };
-            items.into_iter().for_each(&mut each);
-            next = match page.get("@odata.nextLink").and_then(Value::as_str) {
-                Some(n) => Some(next_page(&self.graph, n, "Microsoft Graph")?),
+            let page: Page<T> = self.get(&url).await?;
+            page.value.into_iter().for_each(&mut each);
+            next = match page.next_link {
+                Some(n) => Some(next_page(&self.graph, &n, "Microsoft Graph")?),
                 None => None,
             };
         }
@@ -244,7 +246,7 @@ impl Entra {
     }
 
     /// Every item of a collection, following `@odata.nextLink`.
-    async fn all(&self, first: Url) -> Result<Vec<Value>, ConnectorError> {
+    async fn all<T: DeserializeOwned>(&self, first: Url) -> Result<Vec<T>, ConnectorError> {
         let mut out = Vec::new();
         self.each(first, |v| out.push(v)).await?;
         Ok(out)
@@ -317,32 +319,66 @@ struct GraphErrorBody {
     message: String,
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
-    non_empty(v.get(key).and_then(Value::as_str))
+/// A page of a Graph collection.
+#[derive(Deserialize)]
+struct Page<T> {
+    value: Vec<T>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
 }
 
-fn enabled(v: &Value) -> bool {
-    v.get("accountEnabled").and_then(Value::as_bool) != Some(false)
+/// A user as `USER_FIELDS` selects it.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct User {
+    id: Option<String>,
+    given_name: Option<String>,
+    surname: Option<String>,
+    display_name: Option<String>,
+    mail: Option<String>,
+    user_principal_name: Option<String>,
+    mobile_phone: Option<String>,
+    business_phones: Option<Vec<Option<String>>>,
+    department: Option<String>,
+    job_title: Option<String>,
+    office_location: Option<String>,
+    city: Option<String>,
+    account_enabled: Option<bool>,
 }
 
-fn person(v: &Value) -> Option<Person> {
-    let external_id = text(v, "id")?;
-    let (mut first, mut last) = (text(v, "givenName"), text(v, "surname"));
+/// A group, or a member of one (a user, a group, a device...).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Entry {
+    id: Option<String>,
+    display_name: Option<String>,
+    #[serde(rename = "@odata.type")]
+    kind: Option<String>,
+}
+
+impl User {
+    fn enabled(&self) -> bool {
+        self.account_enabled != Some(false)
+    }
+}
+
+fn person(v: User) -> Option<Person> {
+    let external_id = non_empty_owned(v.id)?;
+    let (mut first, mut last) = (non_empty_owned(v.given_name), non_empty_owned(v.surname));
     if first.is_none() && last.is_none() {
-        if let Some(display) = text(v, "displayName") {
+        if let Some(display) = non_empty_owned(v.display_name) {
             let mut parts = display.rsplitn(2, ' ');
             last = parts.next().map(str::to_string);
             first = parts.next().map(str::to_string);
         }
     }
-    let phone = text(v, "mobilePhone").or_else(|| {
-        v.get("businessPhones")
-            .and_then(Value::as_array)
-            .and_then(|l| l.first())
-            .and_then(|p| non_empty(p.as_str()))
+    let phone = non_empty_owned(v.mobile_phone).or_else(|| {
+        v.business_phones
+            .and_then(|l| l.into_iter().next())
+            .and_then(non_empty_owned)
     });
-    let email =
-        text(v, "mail").or_else(|| text(v, "userPrincipalName").filter(|u| u.contains('@')));
+    let email = non_empty_owned(v.mail)
+        .or_else(|| non_empty_owned(v.user_principal_name).filter(|u| u.contains('@')));
     Some(Person {
         external_id,
         contact: ContactDraft {
@@ -350,10 +386,10 @@ fn person(v: &Value) -> Option<Person> {
             last_name: last.unwrap_or_default(),
             email: email.unwrap_or_default(),
             phone: phone.unwrap_or_default(),
-            department: text(v, "department").unwrap_or_default(),
-            role: text(v, "jobTitle").unwrap_or_default(),
-            location: text(v, "officeLocation")
-                .or_else(|| text(v, "city"))
+            department: non_empty_owned(v.department).unwrap_or_default(),
+            role: non_empty_owned(v.job_title).unwrap_or_default(),
+            location: non_empty_owned(v.office_location)
+                .or_else(|| non_empty_owned(v.city))
                 .unwrap_or_default(),
             groups: Vec::new(),
         },
@@ -367,27 +403,28 @@ impl Connector for Entra {
         url.query_pairs_mut()
             .append_pair("$select", USER_FIELDS)
             .append_pair("$top", "100");
-        let page = self.get(&url).await?;
+        let page: Page<User> = self.get(&url).await?;
+        let more = page.next_link.is_some();
         let people: Vec<Person> = page
-            .get("value")
-            .and_then(Value::as_array)
-            .map(|l| l.iter().filter(|v| enabled(v)).filter_map(person).collect())
-            .unwrap_or_default();
+            .value
+            .into_iter()
+            .filter(User::enabled)
+            .filter_map(person)
+            .collect();
         Ok(ConnectionTest {
             users: people.len() as u64,
-            more: page.get("@odata.nextLink").is_some(),
+            more,
             sample: sample_names(&people),
         })
     }
 
     async fn directory(&self, progress: &dyn Progress) -> Result<Directory, ConnectorError> {
         let mut dir = Directory::default();
-        self.each(self.users_url(), |v| {
-            if !enabled(&v) {
-                dir.exclude(person(&v).map(|p| p.external_id));
-            } else if let Some(p) = person(&v) {
-                progress.person(&p);
-                dir.people.push(p);
+        self.each(self.users_url(), |v: User| {
+            if !v.enabled() {
+                dir.exclude(person(v).map(|p| p.external_id));
+            } else if let Some(p) = person(v) {
+                dir.add(p, progress);
             }
         })
         .await?;
@@ -395,11 +432,11 @@ impl Connector for Entra {
         url.query_pairs_mut()
             .append_pair("$select", "id,displayName")
             .append_pair("$top", &PAGE.to_string());
-        let groups = self.all(url).await?;
+        let groups: Vec<Entry> = self.all(url).await?;
         let concurrency = self.http.config().concurrency.max(1);
         let named: Vec<(String, String)> = groups
-            .iter()
-            .filter_map(|g| Some((text(g, "id")?, text(g, "displayName")?)))
+            .into_iter()
+            .filter_map(|g| Some((non_empty_owned(g.id)?, non_empty_owned(g.display_name)?)))
             .collect();
         dir.groups = futures_util::stream::iter(named)
             .map(|(id, name)| async move {
@@ -407,18 +444,17 @@ impl Connector for Entra {
                 url.query_pairs_mut()
                     .append_pair("$select", "id")
                     .append_pair("$top", &PAGE.to_string());
-                let members = self.all(url).await?;
+                let mut members = Vec::new();
+                self.each(url, |m: Entry| {
+                    if m.kind.as_deref() == Some("#microsoft.graph.user") {
+                        members.extend(non_empty_owned(m.id));
+                    }
+                })
+                .await?;
                 Ok::<_, ConnectorError>(SourceGroup {
                     external_id: id,
                     name,
-                    members: members
-                        .iter()
-                        .filter(|m| {
-                            m.get("@odata.type").and_then(Value::as_str)
-                                == Some("#microsoft.graph.user")
-                        })
-                        .filter_map(|m| text(m, "id"))
-                        .collect(),
+                    members,
                 })
             })
             .buffered(concurrency)
@@ -460,20 +496,26 @@ mod tests {
 
     #[test]
     fn users_are_mapped_and_disabled_ones_excluded() {
-        let v: Value = serde_json::from_str(
+        let v: User = serde_json::from_str(
             r#"{"businessPhones": ["425-555-0100"], "displayName": "MOD Administrator", "givenName": "MOD", "jobTitle": null,
                 "mail": null, "mobilePhone": null, "officeLocation": null, "preferredLanguage": "en-US",
                 "surname": "Administrator", "userPrincipalName": "admin@contoso.com", "id": "4562bcc8-c436-4f95-b7c0-4f8ce89dca5e",
                 "accountEnabled": true, "city": "Redmond"}"#,
         )
         .unwrap();
-        let p = person(&v).unwrap();
+        assert!(v.enabled());
+        let p = person(v).unwrap();
         assert_eq!(p.contact.email, "admin@contoso.com");
         assert_eq!(p.contact.phone, "425-555-0100");
         assert_eq!(p.contact.location, "Redmond");
         assert_eq!(p.contact.role, "");
-        assert!(enabled(&v));
-        let off: Value = serde_json::from_str(r#"{"id":"x","accountEnabled":false}"#).unwrap();
-        assert!(!enabled(&off));
+        let off: User = serde_json::from_str(r#"{"id":"x","accountEnabled":false}"#).unwrap();
+        assert!(!off.enabled());
+        let page: Page<User> =
+            serde_json::from_str(r#"{"value":[{"id":" y ","givenName":"  "}]}"#).unwrap();
+        assert!(page.next_link.is_none());
+        let p = person(page.value.into_iter().next().unwrap()).unwrap();
+        assert_eq!(p.external_id, "y");
+        assert_eq!(p.contact.first_name, "");
     }
 }

@@ -399,8 +399,7 @@ impl Connector for Google {
             if left_out(&v) {
                 dir.exclude(person(&v).map(|p| p.external_id));
             } else if let Some(p) = person(&v) {
-                progress.person(&p);
-                dir.people.push(p);
+                dir.add(p, progress);
             }
         })
         .await?;

@@ -63,13 +63,21 @@ impl Directory {
         self.excluded_ids
             .extend(external_id.filter(|x| !x.is_empty()));
     }
+
+    /// A person read: `progress` takes it, or the directory holds it.
+    pub fn add(&mut self, person: Person, progress: &dyn Progress) {
+        self.people.extend(progress.person(person));
+    }
 }
 
 /// What a connector reports as it reads.
 pub trait Progress: Send + Sync {
-    /// A person the directory will hold, as soon as it is read, in the
-    /// directory's order: the sync validates people while the next pages come.
-    fn person(&self, _person: &Person) {}
+    /// A person read, as soon as it is read, in the directory's order: a sync
+    /// takes each (and validates it while the next pages come); one not taken
+    /// is handed back, for the directory to hold.
+    fn person(&self, person: Person) -> Option<Person> {
+        Some(person)
+    }
 }
 
 impl Progress for () {}
@@ -260,16 +268,17 @@ impl TokenCache {
     }
 }
 
-/// GET `url` as JSON with a bearer token from `token(fresh)`. A 401 gets one
+/// GET `url` as JSON (read into `D`) with a bearer token from `token(fresh)`. A 401 gets one
 /// fresh token and one more try (a token that expired during the run).
-pub(crate) async fn get_bearer_json<T, Fut>(
+pub(crate) async fn get_bearer_json<D, T, Fut>(
     http: &http::Client,
     url: &url::Url,
     token: T,
     error: impl Fn(HttpError) -> ConnectorError,
     api: &str,
-) -> Result<serde_json::Value, ConnectorError>
+) -> Result<D, ConnectorError>
 where
+    D: serde::de::DeserializeOwned,
     T: Fn(bool) -> Fut,
     Fut: std::future::Future<Output = Result<String, ConnectorError>>,
 {
@@ -326,6 +335,15 @@ pub(crate) fn non_empty(value: Option<&str>) -> Option<String> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_string)
+}
+
+/// [`non_empty`] for an owned value: kept as it is (no copy) when it has
+/// nothing to trim.
+pub(crate) fn non_empty_owned(value: Option<String>) -> Option<String> {
+    match value {
+        Some(v) if v.trim().len() == v.len() => Some(v).filter(|v| !v.is_empty()),
+        other => non_empty(other.as_deref()),
+    }
 }
 
 #[cfg(test)]

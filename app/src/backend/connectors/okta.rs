@@ -305,8 +305,7 @@ impl Connector for Okta {
                     dir.exclude(Some(u.id.clone()));
                 } else {
                     let p = person(u);
-                    progress.person(&p);
-                    dir.people.push(p);
+                    dir.add(p, progress);
                 }
             }
         })

@@ -246,8 +246,7 @@ impl Connector for Scim {
             if !is_active(&v) {
                 dir.exclude(person(&v).map(|p| p.external_id));
             } else if let Some(p) = person(&v) {
-                progress.person(&p);
-                dir.people.push(p);
+                dir.add(p, progress);
             }
         })
         .await

@@ -232,8 +232,7 @@ impl Connector for Workday {
                     .members
                     .push(p.external_id.clone());
             }
-            progress.person(&p);
-            dir.people.push(p);
+            dir.add(p, progress);
         }
         dir.groups = groups.into_values().collect();
         Ok(dir)

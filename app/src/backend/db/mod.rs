@@ -46,11 +46,20 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 .pragma("cache_size", "-16384")
+                // All connections' pages together: without it each of the
+                // pool's connections kept its own 16 MB (measured: 150 MB
+                // of a sync's peak of 390). SQLite stops growing any cache
+                // once its memory nears this (process-wide) bound.
+                .pragma("soft_heap_limit", SQLITE_HEAP_LIMIT)
                 .pragma("temp_store", "memory")
         });
     }
     Database::connect(opts).await
 }
+
+/// SQLite's memory, all connections together, that its page caches keep
+/// under (64 MiB).
+const SQLITE_HEAP_LIMIT: &str = "67108864";
 
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url

@@ -258,6 +258,100 @@ pub async fn insert_many(
     Ok(ids)
 }
 
+/// A contact's new values as [`update_many`] reads them: a JSON array,
+/// column by column.
+#[derive(serde::Serialize)]
+struct Update<'a>(
+    i64,
+    &'a str,
+    &'a str,
+    String,
+    String,
+    Option<&'a str>,
+    Option<String>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+);
+
+/// Write each contact `(id, values, external id)` of `org` as integration
+/// `integration`'s, with `source`, in one statement: what
+/// [`super::write_fields`] writes, and the link. A contact the integration
+/// takes over remembers its earlier source, to get it back on removal.
+pub async fn update_many(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    contacts: &[(i64, &ValidContact, &str)],
+    source: &str,
+    integration: i64,
+) -> Result<(), AppError> {
+    if contacts.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Update> = contacts
+        .iter()
+        .map(|(id, c, external)| {
+            Update(
+                *id,
+                &c.first_name,
+                &c.last_name,
+                c.sort_name(),
+                super::text::of(c),
+                c.email.as_ref().map(|e| e.as_str()),
+                c.email.as_ref().map(|e| e.lower()),
+                c.phone.as_ref().map(|p| p.as_str()),
+                c.department.as_deref(),
+                c.role.as_deref(),
+                c.location.as_deref(),
+                external,
+            )
+        })
+        .collect();
+    // Hand-written: UPDATE ... FROM a JSON value (one statement for a
+    // thousand contacts; one per contact cost half a millisecond each). The
+    // right-hand sides read the row as it was.
+    let mut sql = Sql::new(tx.get_database_backend());
+    sql.push("UPDATE contacts SET search_key = CASE WHEN contacts.sort_name = ")
+        .json_col(3, "TEXT")
+        .push(" THEN contacts.search_key END");
+    for (i, column) in [
+        (1, "first_name"),
+        (2, "last_name"),
+        (3, "sort_name"),
+        (4, "search_text"),
+        (5, "email"),
+        (6, "email_lower"),
+        (7, "phone"),
+        (8, "department"),
+        (9, "role"),
+        (10, "location"),
+        (11, "external_id"),
+    ] {
+        sql.push(&format!(", {column} = ")).json_col(i, "TEXT");
+    }
+    sql.push(", version = contacts.version + 1, updated_at = ")
+        .bind(now_ms())
+        .push(
+            ", adopted_source = CASE WHEN contacts.integration_id IS NULL \
+             THEN contacts.source ELSE contacts.adopted_source END, source = ",
+        )
+        .bind(source.to_string())
+        .push(", integration_id = ")
+        .bind(integration)
+        .push(" FROM ")
+        .json_rows(json(&rows)?)
+        .push(" WHERE contacts.id = ")
+        .json_col(0, "BIGINT")
+        // The unary + keeps SQLite from walking the organisation's contacts
+        // for each row (its index on org_id would look cheaper than the ids).
+        .push(" AND +contacts.org_id = ")
+        .bind(org.get());
+    sql.execute(tx).await?;
+    Ok(())
+}
+
 /// Remove `(group id, contact id)` memberships, in statements of a few
 /// thousand.
 pub async fn remove_members(

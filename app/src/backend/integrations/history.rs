@@ -101,6 +101,7 @@ pub async fn finish(
 }
 
 /// One line of a sync's details, before it is written.
+#[derive(Clone)]
 pub struct Change {
     pub action: ChangeAction,
     pub contact_id: Option<i64>,

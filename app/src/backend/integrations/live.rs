@@ -27,6 +27,8 @@ pub struct Live {
     applied: AtomicU64,
     total: AtomicU64,
     cancel: CancellationToken,
+    /// Gives the memory freed so far back to the system (see [`RunningSyncs`]).
+    release: Option<fn()>,
 }
 
 impl Live {
@@ -45,10 +47,17 @@ impl Live {
         }
     }
 
-    /// One more person read.
     /// One more person read; returns how many have been read.
     pub fn person_read(&self) -> u64 {
         self.read.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// A phase has ended and freed what it held: give it back to the system
+    /// now, so that the next phase's peak does not come on top of it.
+    pub fn release_memory(&self) {
+        if let Some(f) = self.release {
+            f();
+        }
     }
 
     /// The counter of answers the source's client has read (pages).
@@ -98,23 +107,26 @@ pub struct Cancelled;
 #[derive(Default)]
 pub struct RunningSyncs {
     running: Mutex<HashMap<i64, Arc<Live>>>,
-    /// Called when the last running sync has ended (the server gives the
-    /// memory the syncs freed back to the system).
-    after_last: Option<fn()>,
+    /// Gives the memory the process freed back to the system: called
+    /// between a sync's phases and when the last running sync has ended.
+    release: Option<fn()>,
 }
 
 impl RunningSyncs {
-    /// Call `f` each time the last running sync has ended.
-    pub fn calling_after_last(f: fn()) -> Self {
+    /// With `f` to give freed memory back to the system.
+    pub fn releasing_memory_with(f: fn()) -> Self {
         Self {
-            after_last: Some(f),
+            release: Some(f),
             ..Self::default()
         }
     }
 
     /// Follow the sync of integration `id` until the guard is dropped.
     pub fn register(self: &Arc<Self>, id: i64) -> (Arc<Live>, Registered) {
-        let live = Arc::new(Live::default());
+        let live = Arc::new(Live {
+            release: self.release,
+            ..Live::default()
+        });
         self.running
             .lock()
             .expect("never poisoned")
@@ -152,7 +164,7 @@ impl Drop for Registered {
             }
             Err(_) => false,
         };
-        if let (true, Some(f)) = (last, self.syncs.after_last) {
+        if let (true, Some(f)) = (last, self.syncs.release) {
             f();
         }
     }

@@ -30,6 +30,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
 };
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,16 +180,57 @@ async fn fetch_and_apply(
     live: &Live,
 ) -> Result<SyncResult, Failure> {
     let read = read(db, vault, http, org, id, live).await?;
+    // The read's pages and people as read are freed.
+    live.release_memory();
     live.check()?;
     apply(db, org, id, run_id, read, live).await
 }
 
-/// A person's external id and the person as a valid contact, if it is one.
-type Checked = (String, Option<ValidContact>);
+/// A person read from the source, checked: its external id and the person
+/// as a valid contact, or the person as read (to say why it is skipped). Of
+/// a valid person only the valid contact is kept: holding both doubled what
+/// a sync holds per person.
+enum Checked {
+    Valid(String, ValidContact),
+    Invalid(Person),
+}
 
-/// Validates the people a connector reads on a thread of its own, while the
-/// connector waits for the next page: phone numbers take long to check
-/// (libphonenumber's rules), and a sync should not add that time to the read.
+impl Checked {
+    fn of(p: Person, region: &str) -> Self {
+        match valid(&p, region) {
+            Some(c) => Self::Valid(p.external_id, c),
+            None => Self::Invalid(p),
+        }
+    }
+
+    fn external_id(&self) -> &str {
+        match self {
+            Self::Valid(x, _) => x,
+            Self::Invalid(p) => &p.external_id,
+        }
+    }
+
+    /// Skipped, for `why`, as the history records it.
+    fn skipped(&self, why: &str) -> Change {
+        let why = Some(why.to_string());
+        match self {
+            Self::Valid(x, c) => change(ChangeAction::Skipped, None, x, c, why),
+            Self::Invalid(p) => Change {
+                action: ChangeAction::Skipped,
+                contact_id: None,
+                external_id: p.external_id.clone(),
+                name: p.display_name(),
+                email: Some(p.contact.email.trim().to_string()).filter(|e| !e.is_empty()),
+                detail: why,
+            },
+        }
+    }
+}
+
+/// Takes the people a connector reads and validates them on a thread of its
+/// own, while the connector waits for the next page: phone numbers take long
+/// to check (libphonenumber's rules), and a sync should not add that time to
+/// the read.
 struct Validator<'a> {
     people: std::sync::mpsc::Sender<Person>,
     thread: std::thread::JoinHandle<Vec<Checked>>,
@@ -210,10 +252,7 @@ impl<'a> Validator<'a> {
         let thread = std::thread::spawn(move || {
             incoming
                 .into_iter()
-                .map(|p| {
-                    let c = valid(&p, &region);
-                    (p.external_id, c)
-                })
+                .map(|p| Checked::of(p, &region))
                 .collect()
         });
         Self {
@@ -237,15 +276,16 @@ impl<'a> Validator<'a> {
 }
 
 impl connectors::Progress for Validator<'_> {
-    fn person(&self, person: &Person) {
+    fn person(&self, person: Person) -> Option<Person> {
         let read = self.live.person_read();
         if read > self.max as u64 {
             // Stored if nobody waits yet: the read is stopped all the same.
             self.over.notify_one();
-            return;
+            return None;
         }
         // The thread lives until `finish`, so the send cannot fail before.
-        let _ = self.people.send(person.clone());
+        let _ = self.people.send(person);
+        None
     }
 }
 
@@ -318,20 +358,29 @@ fn changed_json(changed: &[Diff]) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
+/// What a sync did to the person with external id `x`, valid as `c`, as the
+/// history records it.
 fn change(
     action: ChangeAction,
     contact_id: Option<i64>,
-    p: &Person,
+    x: &str,
+    c: &ValidContact,
     detail: Option<String>,
 ) -> Change {
     Change {
         action,
         contact_id,
-        external_id: p.external_id.clone(),
-        name: p.display_name(),
-        email: Some(p.contact.email.trim().to_string()).filter(|e| !e.is_empty()),
+        external_id: x.to_string(),
+        name: full_name(c),
+        email: c.email.as_ref().map(|e| e.to_string()),
         detail,
     }
+}
+
+fn full_name(c: &ValidContact) -> String {
+    format!("{} {}", c.first_name.as_str(), c.last_name.as_str())
+        .trim()
+        .to_string()
 }
 
 /// A person as a valid contact: a phone or email the directory holds but
@@ -373,32 +422,27 @@ const EMAIL_ELSEWHERE: &str = "its email belongs to a contact of another source"
 const SAME_EMAIL: &str = "the same email as another person of the source";
 
 /// One person per external id (the first), each as a valid contact, in the
-/// directory's order; and the others, with why they are skipped. `checked`
-/// holds the people the connector reported as it read them, in order; anyone
-/// else is checked here.
-#[allow(clippy::type_complexity)]
-fn validated(
-    people: Vec<Person>,
-    checked: Vec<Checked>,
-    region: &str,
-) -> (Vec<(Person, ValidContact)>, Vec<(Person, &'static str)>) {
-    let mut checked = checked.into_iter().peekable();
-    let mut seen = HashSet::new();
-    let mut out = Vec::with_capacity(people.len());
+/// directory's order; and the others, as the history records them skipped.
+fn validated(checked: Vec<Checked>) -> (Vec<(String, ValidContact)>, Vec<Change>) {
+    let first: Vec<bool> = {
+        let mut seen = HashSet::with_capacity(checked.len());
+        checked
+            .iter()
+            .map(|c| seen.insert(c.external_id()))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(checked.len());
     let mut skipped = Vec::new();
-    for p in people {
-        let contact = match checked.next_if(|(x, _)| *x == p.external_id) {
-            Some((_, c)) => c,
-            None => valid(&p, region),
-        };
-        if p.external_id.is_empty() {
-            skipped.push((p, NO_ID));
-        } else if !seen.insert(p.external_id.clone()) {
-            skipped.push((p, SAME_ID));
-        } else if let Some(c) = contact {
-            out.push((p, c));
+    for (c, first) in checked.into_iter().zip(first) {
+        if c.external_id().is_empty() {
+            skipped.push(c.skipped(NO_ID));
+        } else if !first {
+            skipped.push(c.skipped(SAME_ID));
         } else {
-            skipped.push((p, INVALID));
+            match c {
+                Checked::Valid(x, v) => out.push((x, v)),
+                invalid => skipped.push(invalid.skipped(INVALID)),
+            }
         }
     }
     (out, skipped)
@@ -446,7 +490,7 @@ async fn read(
     let dir = read?;
     tracing::info!(
         integration = id,
-        people = dir.people.len(),
+        people = checked.len() + dir.people.len(),
         groups = dir.groups.len(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "directory read and validated"
@@ -462,7 +506,7 @@ async fn read(
 /// A contact a sync updates: as stored, as it will be, and what changes.
 struct Update<'a> {
     existing: &'a Existing,
-    person: &'a Person,
+    external_id: &'a str,
     next: ValidContact,
     changed: Vec<Diff>,
 }
@@ -471,11 +515,15 @@ struct Update<'a> {
 /// without changing either.
 struct Plan<'a> {
     result: SyncResult,
+    /// The integration's contacts by external id.
+    linked: HashMap<&'a str, &'a Existing>,
+    /// The external ids the source lists, valid or not.
+    listed: HashSet<&'a str>,
     /// Updates to this integration's contacts, and contacts it takes over by
     /// email (`taken_over`).
     updates: Vec<Update<'a>>,
     taken_over: Vec<Update<'a>>,
-    new: Vec<(&'a Person, &'a ValidContact)>,
+    new: Vec<(&'a str, &'a ValidContact)>,
     /// The contacts to let go, with why; held instead when `hold`.
     doomed: Vec<(&'a Existing, &'static str)>,
     hold: bool,
@@ -487,43 +535,36 @@ struct Plan<'a> {
 /// integration's row.
 struct Stored {
     settings: integration::Model,
-    linked: HashMap<String, Existing>,
+    linked: Vec<Existing>,
     by_email: HashMap<String, Existing>,
 }
 
-/// The people of a read as valid contacts, the skipped ones, the external ids
-/// the source listed, and those it lists as suspended.
-#[allow(clippy::type_complexity)]
+/// The people of a read as valid contacts by external id, the skipped ones,
+/// and those the source lists as suspended.
 struct People {
-    valid: Vec<(Person, ValidContact)>,
-    invalid: Vec<(Person, &'static str)>,
-    listed: HashSet<String>,
+    valid: Vec<(String, ValidContact)>,
+    skipped: Vec<Change>,
     suspended: HashSet<String>,
 }
 
 async fn people(read: &mut Read) -> Result<People, AppError> {
-    // Everyone the source listed, valid or not: only those it no longer
-    // lists at all are let go.
-    let listed: HashSet<String> = read
-        .dir
-        .people
-        .iter()
-        .map(|p| p.external_id.clone())
-        .collect();
     let suspended = std::mem::take(&mut read.dir.excluded_ids)
         .into_iter()
         .collect();
-    // Pair people with their checks off the async workers.
-    let all = std::mem::take(&mut read.dir.people);
-    let checked = std::mem::take(&mut read.checked);
+    // Those the connector kept (none when the validator took them all) are
+    // checked here, all off the async workers.
+    let kept = std::mem::take(&mut read.dir.people);
+    let mut checked = std::mem::take(&mut read.checked);
     let region = read.region.clone();
-    let (valid, invalid) = tokio::task::spawn_blocking(move || validated(all, checked, &region))
-        .await
-        .map_err(AppError::internal)?;
+    let (valid, skipped) = tokio::task::spawn_blocking(move || {
+        checked.extend(kept.into_iter().map(|p| Checked::of(p, &region)));
+        validated(checked)
+    })
+    .await
+    .map_err(AppError::internal)?;
     Ok(People {
         valid,
-        invalid,
-        listed,
+        skipped,
         suspended,
     })
 }
@@ -532,23 +573,24 @@ async fn stored(
     db: &impl ConnectionTrait,
     org: OrgId,
     id: i64,
-    people: &[(Person, ValidContact)],
+    people: &[(String, ValidContact)],
 ) -> Result<Stored, AppError> {
     let settings = super::find(org, id)
         .one(db)
         .await?
         .ok_or(AppError::NotFound)?;
-    let mut linked: HashMap<String, Existing> = HashMap::new();
-    for e in linked_contacts(db, org, id).await? {
-        if let Some(x) = e.external_id.clone() {
-            linked.insert(x, e);
-        }
-    }
-    let emails: Vec<String> = people
-        .iter()
-        .filter(|(p, _)| !linked.contains_key(&p.external_id))
-        .filter_map(|(_, c)| c.email.as_ref().map(|e| e.lower()))
-        .collect();
+    let linked = linked_contacts(db, org, id).await?;
+    let emails: Vec<String> = {
+        let known: HashSet<&str> = linked
+            .iter()
+            .filter_map(|e| e.external_id.as_deref())
+            .collect();
+        people
+            .iter()
+            .filter(|(x, _)| !known.contains(x.as_str()))
+            .filter_map(|(_, c)| c.email.as_ref().map(|e| e.lower()))
+            .collect()
+    };
     let mut by_email: HashMap<String, Existing> = HashMap::new();
     for chunk in emails.chunks(CHUNK) {
         // Hand-written: the emails go as one JSON value (one statement text
@@ -595,6 +637,13 @@ async fn linked_contacts(
     // at a time through the driver, 100,000 contacts took 1.8 s and 210 MB;
     // as JSON, a fraction of that. Chunks follow the external id, the index's
     // order (by id, each chunk sorted every contact of the integration).
+    // Sized once: grown chunk by chunk, the list held twice its size at
+    // the last doubling.
+    let count = contact::Entity::find()
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::IntegrationId.eq(id))
+        .count(db)
+        .await?;
     let backend = db.get_database_backend();
     let (rows, row) = match backend {
         sea_orm::DbBackend::Postgres => {
@@ -602,7 +651,7 @@ async fn linked_contacts(
         }
         _ => ("json_group_array(json_array", "))"),
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(count as usize);
     let mut after = String::new();
     loop {
         let mut sql = Sql::new(backend);
@@ -633,6 +682,17 @@ async fn linked_contacts(
     }
 }
 
+/// An email as addresses are compared (lower-cased), copied only if it
+/// has upper-case letters.
+fn lowered(e: &Email) -> Cow<'_, str> {
+    let e = e.as_str();
+    if e.chars().any(char::is_uppercase) {
+        Cow::Owned(e.to_lowercase())
+    } else {
+        Cow::Borrowed(e)
+    }
+}
+
 /// Work out what a sync of `people` does to what is `stored`.
 async fn plan<'a>(
     db: &impl ConnectionTrait,
@@ -642,71 +702,89 @@ async fn plan<'a>(
     stored: &'a Stored,
 ) -> Result<Plan<'a>, AppError> {
     let source = read.provider.label();
+    let linked: HashMap<&str, &Existing> = stored
+        .linked
+        .iter()
+        .filter_map(|e| Some((e.external_id.as_deref()?, e)))
+        .collect();
+    // Everyone the source lists, valid or not: only those it no longer
+    // lists at all are let go.
+    let listed: HashSet<&str> = people
+        .valid
+        .iter()
+        .map(|(x, _)| x.as_str())
+        .chain(people.skipped.iter().map(|c| c.external_id.as_str()))
+        .collect();
     let mut plan = Plan {
         result: SyncResult {
-            people: (people.valid.len() + people.invalid.len()) as u64,
+            people: (people.valid.len() + people.skipped.len()) as u64,
             excluded: read.dir.excluded,
             groups: read.dir.groups.len() as u64,
-            skipped: people.invalid.len() as u64,
+            skipped: people.skipped.len() as u64,
             ..Default::default()
         },
+        linked,
+        listed,
         updates: Vec::new(),
         taken_over: Vec::new(),
         new: Vec::new(),
         doomed: Vec::new(),
         hold: false,
-        skipped: people
-            .invalid
-            .iter()
-            .map(|(p, why)| change(ChangeAction::Skipped, None, p, Some(why.to_string())))
-            .collect(),
+        skipped: people.skipped.clone(),
     };
-    let (linked, by_email) = (&stored.linked, &stored.by_email);
+    let (linked, by_email) = (&plan.linked, &stored.by_email);
     // Emails that stay or become some contact's: a second claim on one is
     // refused (the database allows one contact per email).
-    let mut claimed: HashSet<String> = linked
+    let mut claimed: HashSet<Cow<str>> = linked
         .values()
-        .filter_map(|e| e.email_lower.clone())
+        .copied()
+        .filter_map(|e| e.email_lower.as_deref().map(Cow::Borrowed))
         .collect();
     let mut taken: HashSet<i64> = HashSet::new();
-    for (p, c) in &people.valid {
-        let email = c.email.as_ref().map(|e| e.lower());
-        if let Some(e) = linked.get(&p.external_id) {
+    for (x, c) in &people.valid {
+        let email = c.email.as_ref().map(lowered);
+        if let Some(&e) = linked.get(x.as_str()) {
             taken.insert(e.id);
-            let mut next = c.clone();
             // Another contact holds the new email, or another update takes
             // it: keep this one's old email then.
-            if let Some(em) = &email {
-                if e.email_lower.as_deref() != Some(em)
-                    && (claimed.contains(em) || by_email_taken(db, org, em, e.id).await?)
-                {
-                    next.email = e.email.as_deref().and_then(|old| Email::parse(old).ok());
-                } else {
-                    claimed.insert(em.clone());
+            let mut keep_old = false;
+            if let Some(em) = email {
+                if e.email_lower.as_deref() != Some(&*em) {
+                    if claimed.contains(&em) || by_email_taken(db, org, &em, e.id).await? {
+                        keep_old = true;
+                    } else {
+                        claimed.insert(em);
+                    }
                 }
             }
-            let changed = changes(e, &next);
+            // Copied only when it differs: most people of a sync are unchanged.
+            let next = keep_old.then(|| {
+                let mut next = c.clone();
+                next.email = e.email.as_deref().and_then(|old| Email::parse(old).ok());
+                next
+            });
+            let changed = changes(e, next.as_ref().unwrap_or(c));
             if changed.is_empty() {
                 plan.result.unchanged += 1;
             } else {
                 plan.result.updated += 1;
                 plan.updates.push(Update {
                     existing: e,
-                    person: p,
-                    next,
+                    external_id: x,
+                    next: next.unwrap_or_else(|| c.clone()),
                     changed,
                 });
             }
             continue;
         }
-        match email.as_ref().and_then(|em| by_email.get(em)) {
+        match email.as_ref().and_then(|em| by_email.get(em.as_ref())) {
             Some(e) if e.integration_id.is_none() && taken.insert(e.id) => {
                 let mut changed = changes(e, c);
                 changed.push(("source", Some(e.source.clone()), Some(source.to_string())));
                 plan.result.linked += 1;
                 plan.taken_over.push(Update {
                     existing: e,
-                    person: p,
+                    external_id: x,
                     next: c.clone(),
                     changed,
                 });
@@ -718,36 +796,39 @@ async fn plan<'a>(
                 plan.skipped.push(change(
                     ChangeAction::Skipped,
                     None,
-                    p,
+                    x,
+                    c,
                     Some(EMAIL_ELSEWHERE.into()),
                 ));
             }
             None => {
-                if let Some(em) = &email {
-                    if !claimed.insert(em.clone()) {
+                if let Some(em) = email {
+                    if !claimed.insert(em) {
                         plan.result.skipped += 1;
                         plan.skipped.push(change(
                             ChangeAction::Skipped,
                             None,
-                            p,
+                            x,
+                            c,
                             Some(SAME_EMAIL.into()),
                         ));
                         continue;
                     }
                 }
-                plan.new.push((p, c));
+                plan.new.push((x, c));
                 plan.result.created += 1;
             }
         }
     }
     // Those the source no longer lists, or lists as suspended.
-    plan.doomed = linked
+    plan.doomed = plan
+        .linked
         .iter()
-        .filter(|(x, _)| !people.listed.contains(*x))
+        .filter(|(x, _)| !plan.listed.contains(*x))
         .map(|(x, e)| {
             (
-                e,
-                if people.suspended.contains(x) {
+                *e,
+                if people.suspended.contains(*x) {
                     SUSPENDED
                 } else {
                     GONE
@@ -758,7 +839,7 @@ async fn plan<'a>(
     plan.doomed.sort_by_key(|(e, _)| e.id);
     plan.hold = history::must_hold(
         plan.doomed.len() as u64,
-        linked.len() as u64,
+        plan.linked.len() as u64,
         plan.result.people,
         stored.settings.hold_percent,
         stored.settings.hold_count,
@@ -798,6 +879,8 @@ async fn apply(
     let t_valid = started.elapsed();
     let tx = begin_write(db).await?;
     let stored = stored(&tx, org, id, &people.valid).await?;
+    // As are the stored contacts' rows as the database gave them.
+    live.release_memory();
     let t_stored = started.elapsed() - t_valid;
     let plan = plan(&tx, org, &read, &people, &stored).await?;
     let t_plan = started.elapsed() - t_valid - t_stored;
@@ -805,34 +888,31 @@ async fn apply(
     live.applying((plan.updates.len() + plan.taken_over.len() + plan.new.len() + deleting) as u64);
     let mut result = plan.result.clone();
     let mut log = plan.skipped;
-    let mut contact_of: HashMap<&str, i64> = stored
+    let mut contact_of: HashMap<&str, i64> = plan
         .linked
         .iter()
-        .filter(|(x, _)| people.listed.contains(*x))
-        .map(|(x, e)| (x.as_str(), e.id))
+        .filter(|(x, _)| plan.listed.contains(*x))
+        .map(|(x, e)| (*x, e.id))
         .collect();
-    for (n, u) in plan.updates.iter().chain(&plan.taken_over).enumerate() {
-        if n % 100 == 0 {
-            live.check()?;
+    let updates: Vec<&Update> = plan.updates.iter().chain(&plan.taken_over).collect();
+    for chunk in updates.chunks(CHUNK) {
+        live.check()?;
+        let rows: Vec<(i64, &ValidContact, &str)> = chunk
+            .iter()
+            .map(|u| (u.existing.id, &u.next, u.external_id))
+            .collect();
+        bulk::update_many(&tx, org, &rows, source, id).await?;
+        for u in chunk {
+            contact_of.insert(u.external_id, u.existing.id);
+            log.push(change(
+                ChangeAction::Updated,
+                Some(u.existing.id),
+                u.external_id,
+                &u.next,
+                Some(changed_json(&u.changed)),
+            ));
         }
-        live.wrote(1);
-        write(
-            &tx,
-            org,
-            u.existing,
-            &u.next,
-            id,
-            &u.person.external_id,
-            source,
-        )
-        .await?;
-        contact_of.insert(&u.person.external_id, u.existing.id);
-        log.push(change(
-            ChangeAction::Updated,
-            Some(u.existing.id),
-            u.person,
-            Some(changed_json(&u.changed)),
-        ));
+        live.wrote(chunk.len() as u64);
     }
 
     let t_match = std::time::Instant::now();
@@ -844,7 +924,7 @@ async fn apply(
     for chunk in new.chunks(CHUNK) {
         live.check()?;
         let contacts: Vec<&ValidContact> = chunk.iter().map(|(_, c)| *c).collect();
-        let external: Vec<&str> = chunk.iter().map(|(p, _)| p.external_id.as_str()).collect();
+        let external: Vec<&str> = chunk.iter().map(|(x, _)| *x).collect();
         let ids = bulk::insert_many(
             &tx,
             org,
@@ -855,9 +935,9 @@ async fn apply(
             true,
         )
         .await?;
-        for ((p, _), cid) in chunk.iter().zip(ids) {
-            contact_of.insert(&p.external_id, cid);
-            log.push(change(ChangeAction::Added, Some(cid), p, None));
+        for ((x, c), cid) in chunk.iter().zip(ids) {
+            contact_of.insert(x, cid);
+            log.push(change(ChangeAction::Added, Some(cid), x, c, None));
         }
         live.wrote(chunk.len() as u64);
     }
@@ -941,10 +1021,10 @@ pub async fn preview(
     let people = people(&mut read).await?;
     let stored = stored(db, org, id, &people.valid).await?;
     let plan = plan(db, org, &read, &people, &stored).await?;
-    let item = |p: &Person, detail: Option<String>| PreviewItem {
-        name: p.display_name(),
-        email: Some(p.contact.email.trim().to_string()).filter(|e| !e.is_empty()),
-        detail,
+    let item = |c: &ValidContact| PreviewItem {
+        name: full_name(c),
+        email: c.email.as_ref().map(|e| e.to_string()),
+        detail: None,
         changes: Vec::new(),
     };
     let updated = |u: &Update| PreviewItem {
@@ -957,7 +1037,7 @@ pub async fn preview(
                 after: a.clone(),
             })
             .collect(),
-        ..item(u.person, None)
+        ..item(&u.next)
     };
     Ok(SyncPreview {
         result: plan.result.clone(),
@@ -966,7 +1046,7 @@ pub async fn preview(
             .new
             .iter()
             .take(PREVIEW_LISTED)
-            .map(|(p, _)| item(p, None))
+            .map(|(_, c)| item(c))
             .collect(),
         updated: plan
             .updates
@@ -1015,33 +1095,6 @@ async fn by_email_taken(
         .count(tx)
         .await?;
     Ok(others > 0)
-}
-
-/// Write a person's fields to contact `e` and link it to the integration.
-async fn write(
-    tx: &impl ConnectionTrait,
-    org: OrgId,
-    e: &Existing,
-    c: &ValidContact,
-    integration: i64,
-    external_id: &str,
-    source: &str,
-) -> Result<(), AppError> {
-    use contact::Column as C;
-    let mut update = directory::write_fields(contact::Entity::update_many(), c)
-        .col_expr(C::Source, Expr::value(source))
-        .col_expr(C::IntegrationId, Expr::value(integration))
-        .col_expr(C::ExternalId, Expr::value(external_id));
-    if e.integration_id.is_none() {
-        // Taken over: remember where it came from, to give it back on removal.
-        update = update.col_expr(C::AdoptedSource, Expr::value(e.source.clone()));
-    }
-    update
-        .filter(C::Id.eq(e.id))
-        .filter(C::OrgId.eq(org.get()))
-        .exec(tx)
-        .await?;
-    Ok(())
 }
 
 /// The integration's groups become exactly the source's, with exactly its members.
