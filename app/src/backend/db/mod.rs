@@ -58,8 +58,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
 }
 
 /// SQLite's memory, all connections together, that its page caches keep
-/// under (64 MiB).
-const SQLITE_HEAP_LIMIT: &str = "67108864";
+/// under (32 MiB).
+const SQLITE_HEAP_LIMIT: &str = "33554432";
 
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url

@@ -16,7 +16,7 @@ use super::history::{self, Change};
 use super::live::{self, Cancelled, Live, RunningSyncs};
 use super::schedule::{self, Ended};
 use crate::backend::auth;
-use crate::backend::connectors::{self, Directory, HttpConfig, Person};
+use crate::backend::connectors::{self, Directory, HttpConfig, Person, SourceGroup};
 use crate::backend::db::entities::{contact, contact_group, integration};
 use crate::backend::db::{begin_write, now_ms, Sql};
 use crate::backend::directory::{self, bulk};
@@ -28,7 +28,8 @@ use crate::model::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    PaginatorTrait, QueryFilter, Set,
 };
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -876,14 +877,85 @@ async fn apply(
     let source = read.provider.label();
     let started = std::time::Instant::now();
     let people = people(&mut read).await?;
-    let t_valid = started.elapsed();
     let tx = begin_write(db).await?;
-    let stored = stored(&tx, org, id, &people.valid).await?;
+    let written = write_contacts(&tx, org, id, &mut read, people, live).await?;
+    // The people and the stored contacts are freed: what is left to write
+    // (groups, history) does not come on top of them.
+    live.release_memory();
+    let t_contacts = started.elapsed();
+    let Written {
+        result,
+        log,
+        members,
+        held_run_id,
+        hold,
+    } = written;
+    // An earlier hold is released: this sync either let its contacts go, or
+    // holds (again) what is still to delete.
+    if let Some(earlier) = held_run_id {
+        history::resolve(&tx, org, earlier, HoldResolution::Released, 0).await?;
+    }
+    integration::Entity::update_many()
+        .col_expr(
+            integration::Column::HeldRunId,
+            Expr::value(hold.then_some(run_id)),
+        )
+        .filter(integration::Column::Id.eq(id))
+        .filter(integration::Column::OrgId.eq(org.get()))
+        .exec(&tx)
+        .await?;
+    write_groups(&tx, org, id, source, &read.dir.groups, &members).await?;
+    let t_groups = started.elapsed();
+    directory::place(&tx, org).await?;
+    let t_place = started.elapsed();
+    history::record(&tx, org, run_id, log).await?;
+    let t_log = started.elapsed();
+    // The last moment a cancel stops it: after the commit it is done.
+    live.check()?;
+    tx.commit().await?;
+    tracing::debug!(
+        integration = id,
+        contacts_ms = t_contacts.as_millis() as u64,
+        groups_ms = (t_groups - t_contacts).as_millis() as u64,
+        place_ms = (t_place - t_groups).as_millis() as u64,
+        log_ms = (t_log - t_place).as_millis() as u64,
+        commit_ms = (started.elapsed() - t_log).as_millis() as u64,
+        "directory applied"
+    );
+    Ok(result)
+}
+
+/// What [`write_contacts`] leaves for the rest of a sync.
+struct Written {
+    result: SyncResult,
+    log: Vec<Change>,
+    /// The members of each source group (in the directory's order), as
+    /// contact ids.
+    members: Vec<Vec<i64>>,
+    /// The sync held before, if any.
+    held_run_id: Option<i64>,
+    hold: bool,
+}
+
+/// Write `people` to integration `id`'s contacts in `tx`: plan, then add,
+/// update, and delete (or hold); and resolve the source groups' members to
+/// contacts. Everything it reads and plans is freed when it returns.
+async fn write_contacts(
+    tx: &DatabaseTransaction,
+    org: OrgId,
+    id: i64,
+    read: &mut Read,
+    people: People,
+    live: &Live,
+) -> Result<Written, Failure> {
+    let source = read.provider.label();
+    let started = std::time::Instant::now();
+    let stored = stored(tx, org, id, &people.valid).await?;
     // As are the stored contacts' rows as the database gave them.
     live.release_memory();
-    let t_stored = started.elapsed() - t_valid;
-    let plan = plan(&tx, org, &read, &people, &stored).await?;
-    let t_plan = started.elapsed() - t_valid - t_stored;
+    let t_stored = started.elapsed();
+    let plan = plan(tx, org, read, &people, &stored).await?;
+    let t_plan = started.elapsed();
     let deleting = if plan.hold { 0 } else { plan.doomed.len() };
     live.applying((plan.updates.len() + plan.taken_over.len() + plan.new.len() + deleting) as u64);
     let mut result = plan.result.clone();
@@ -901,7 +973,7 @@ async fn apply(
             .iter()
             .map(|u| (u.existing.id, &u.next, u.external_id))
             .collect();
-        bulk::update_many(&tx, org, &rows, source, id).await?;
+        bulk::update_many(tx, org, &rows, source, id).await?;
         for u in chunk {
             contact_of.insert(u.external_id, u.existing.id);
             log.push(change(
@@ -914,9 +986,8 @@ async fn apply(
         }
         live.wrote(chunk.len() as u64);
     }
+    let t_updated = started.elapsed();
 
-    let t_match = std::time::Instant::now();
-    let t_matched = started.elapsed() - t_valid;
     // In name order, so that each chunk's keys follow the last chunk's.
     let mut new = plan.new;
     new.sort_by_cached_key(|(_, c)| c.sort_name());
@@ -926,7 +997,7 @@ async fn apply(
         let contacts: Vec<&ValidContact> = chunk.iter().map(|(_, c)| *c).collect();
         let external: Vec<&str> = chunk.iter().map(|(x, _)| *x).collect();
         let ids = bulk::insert_many(
-            &tx,
+            tx,
             org,
             &contacts,
             source,
@@ -941,8 +1012,8 @@ async fn apply(
         }
         live.wrote(chunk.len() as u64);
     }
+    let t_inserted = started.elapsed();
 
-    let t_insert = t_match.elapsed();
     let action = if plan.hold {
         ChangeAction::Held
     } else {
@@ -956,47 +1027,36 @@ async fn apply(
     if !plan.hold && !plan.doomed.is_empty() {
         live.check()?;
         let ids: Vec<i64> = plan.doomed.iter().map(|(e, _)| e.id).collect();
-        result.deleted = super::let_go(&tx, org, id, Some(&ids)).await?;
+        result.deleted = super::let_go(tx, org, id, Some(&ids)).await?;
         live.wrote(ids.len() as u64);
     }
-    // An earlier hold is released: this sync either let its contacts go, or
-    // holds (again) what is still to delete.
-    if let Some(earlier) = stored.settings.held_run_id {
-        history::resolve(&tx, org, earlier, HoldResolution::Released, 0).await?;
-    }
-    integration::Entity::update_many()
-        .col_expr(
-            integration::Column::HeldRunId,
-            Expr::value(plan.hold.then_some(run_id)),
-        )
-        .filter(integration::Column::Id.eq(id))
-        .filter(integration::Column::OrgId.eq(org.get()))
-        .exec(&tx)
-        .await?;
-
-    write_groups(&tx, org, id, source, &read.dir, &contact_of).await?;
-    let t_groups = t_match.elapsed();
-    directory::place(&tx, org).await?;
-    let t_place = t_match.elapsed();
-    history::record(&tx, org, run_id, log).await?;
-    let t_log = t_match.elapsed();
-    // The last moment a cancel stops it: after the commit it is done.
-    live.check()?;
-    tx.commit().await?;
+    let members = read
+        .dir
+        .groups
+        .iter_mut()
+        .map(|g| {
+            std::mem::take(&mut g.members)
+                .iter()
+                .filter_map(|m| contact_of.get(m.as_str()).copied())
+                .collect()
+        })
+        .collect();
     tracing::debug!(
         integration = id,
-        pair_ms = t_valid.as_millis() as u64,
         stored_ms = t_stored.as_millis() as u64,
-        plan_ms = t_plan.as_millis() as u64,
-        match_ms = t_matched.as_millis() as u64,
-        insert_ms = t_insert.as_millis() as u64,
-        groups_ms = (t_groups - t_insert).as_millis() as u64,
-        place_ms = (t_place - t_groups).as_millis() as u64,
-        log_ms = (t_log - t_place).as_millis() as u64,
-        commit_ms = (t_match.elapsed() - t_log).as_millis() as u64,
-        "directory applied"
+        plan_ms = (t_plan - t_stored).as_millis() as u64,
+        update_ms = (t_updated - t_plan).as_millis() as u64,
+        insert_ms = (t_inserted - t_updated).as_millis() as u64,
+        delete_ms = (started.elapsed() - t_inserted).as_millis() as u64,
+        "contacts written"
     );
-    Ok(result)
+    Ok(Written {
+        result,
+        log,
+        members,
+        held_run_id: stored.settings.held_run_id,
+        hold: plan.hold,
+    })
 }
 
 /// Changes of each kind a preview lists at most.
@@ -1097,14 +1157,15 @@ async fn by_email_taken(
     Ok(others > 0)
 }
 
-/// The integration's groups become exactly the source's, with exactly its members.
+/// The integration's groups become exactly the source's, with exactly its
+/// members (`members_of`, by group).
 async fn write_groups(
     tx: &impl ConnectionTrait,
     org: OrgId,
     integration: i64,
     source: &str,
-    dir: &Directory,
-    contact_of: &HashMap<&str, i64>,
+    groups: &[SourceGroup],
+    members_of: &[Vec<i64>],
 ) -> Result<(), AppError> {
     use contact_group::Column as G;
     let backend = tx.get_database_backend();
@@ -1113,7 +1174,7 @@ async fn write_groups(
     let before = memberships(tx, org, integration).await?;
     let mut kept: Vec<String> = Vec::new();
     let mut members: HashSet<(i64, i64)> = HashSet::new();
-    for g in &dir.groups {
+    for (g, group_members) in groups.iter().zip(members_of) {
         let gid = contact_group::Entity::insert(contact_group::ActiveModel {
             org_id: Set(org.get()),
             name: Set(g.name.clone()),
@@ -1135,11 +1196,7 @@ async fn write_groups(
         .await?
         .id;
         kept.push(g.external_id.clone());
-        for m in &g.members {
-            if let Some(cid) = contact_of.get(m.as_str()) {
-                members.insert((gid, *cid));
-            }
-        }
+        members.extend(group_members.iter().map(|cid| (gid, *cid)));
     }
     let gone: Vec<(i64, i64)> = before.difference(&members).copied().collect();
     bulk::remove_members(tx, &gone).await?;
