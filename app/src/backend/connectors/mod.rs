@@ -351,6 +351,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn values_are_trimmed_and_empty_ones_dropped() {
+        for (given, kept) in [
+            (None, None),
+            (Some(""), None),
+            (Some("   "), None),
+            (Some("Ada"), Some("Ada")),
+            (Some(" Ada "), Some("Ada")),
+            (Some("Ada\n"), Some("Ada")),
+        ] {
+            assert_eq!(non_empty(given).as_deref(), kept, "{given:?}");
+            assert_eq!(
+                non_empty_owned(given.map(str::to_string)).as_deref(),
+                kept,
+                "{given:?}"
+            );
+        }
+    }
+
+    #[test]
     fn credentials_debug_without_their_secrets() {
         for provider in Provider::ALL {
             let form: BTreeMap<String, String> = provider

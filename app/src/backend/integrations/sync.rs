@@ -877,6 +877,8 @@ async fn apply(
     let source = read.provider.label();
     let started = std::time::Instant::now();
     let people = people(&mut read).await?;
+    // The people as checked, before they were paired, are freed.
+    live.release_memory();
     let tx = begin_write(db).await?;
     let written = write_contacts(&tx, org, id, &mut read, people, live).await?;
     // The people and the stored contacts are freed: what is left to write
