@@ -786,6 +786,27 @@ async fn passing_failures_are_retried_and_refusals_need_attention() {
     let edited = edited.unwrap();
     assert_eq!(edited.status, IntegrationStatus::Connected, "{edited:?}");
     assert_eq!(edited.last_error, None);
+
+    // A refusal fixed at the source (say, a permission granted there, the
+    // credentials unchanged) heals with the next sync that succeeds.
+    s.app
+        .db
+        .execute_unprepared(&format!(
+            "UPDATE integrations SET status = 'needs_attention', \
+             last_error = 'Okta refused: missing permission' WHERE id = {id}"
+        ))
+        .await
+        .unwrap();
+    let listed = s.app.integration(&s.client, id).await.unwrap();
+    assert_eq!(
+        listed.status,
+        IntegrationStatus::NeedsAttention,
+        "{listed:?}"
+    );
+    let healed = s.sync_now().await;
+    assert_eq!(healed.status, IntegrationStatus::Connected, "{healed:?}");
+    assert_eq!(healed.last_error, None);
+    assert_eq!(s.emails().await.len(), 40);
 }
 
 /// Each integration syncs by itself daily at its time of day on the
