@@ -352,6 +352,18 @@ pub async fn update_many(
     Ok(())
 }
 
+/// `SELECT group_id, contact_id FROM` the `(group id, contact id)` pairs
+/// of `chunk`, carried as one JSON value.
+fn member_pairs<'a>(sql: &'a mut Sql, chunk: &[(i64, i64)]) -> Result<&'a mut Sql, AppError> {
+    Ok(sql
+        .push("SELECT ")
+        .json_col(0, "BIGINT")
+        .push(", ")
+        .json_col(1, "BIGINT")
+        .push(" FROM ")
+        .json_rows(json(chunk)?))
+}
+
 /// Remove `(group id, contact id)` memberships, in statements of a few
 /// thousand.
 pub async fn remove_members(
@@ -361,13 +373,8 @@ pub async fn remove_members(
     for chunk in members.chunks(2000) {
         // Hand-written: the pairs go as one JSON value, compared as row values.
         let mut sql = Sql::new(tx.get_database_backend());
-        sql.push("DELETE FROM group_members WHERE (group_id, contact_id) IN (SELECT ")
-            .json_col(0, "BIGINT")
-            .push(", ")
-            .json_col(1, "BIGINT")
-            .push(" FROM ")
-            .json_rows(json(chunk)?)
-            .push(")");
+        sql.push("DELETE FROM group_members WHERE (group_id, contact_id) IN (");
+        member_pairs(&mut sql, chunk)?.push(")");
         sql.execute(tx).await?;
     }
     Ok(())
@@ -383,14 +390,9 @@ pub async fn add_members(
     members.dedup();
     for chunk in members.chunks(2000) {
         let mut sql = Sql::new(tx.get_database_backend());
-        sql.push("INSERT INTO group_members (group_id, contact_id) SELECT ")
-            .json_col(0, "BIGINT")
-            .push(", ")
-            .json_col(1, "BIGINT")
-            .push(" FROM ")
-            .json_rows(json(chunk)?)
-            // SQLite needs a WHERE before an upsert's ON to parse it.
-            .push(" WHERE true ON CONFLICT DO NOTHING");
+        sql.push("INSERT INTO group_members (group_id, contact_id) ");
+        // SQLite needs a WHERE before an upsert's ON to parse it.
+        member_pairs(&mut sql, chunk)?.push(" WHERE true ON CONFLICT DO NOTHING");
         sql.execute(tx).await?;
     }
     Ok(())
