@@ -7,7 +7,7 @@ pub mod bench_sync;
 pub mod fakes;
 pub mod process;
 
-use app::backend::{db, directory, web, AppState};
+use app::backend::{db, directory, scim, web, AppState};
 use app::{shell, App};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
             "/integrations/{id}/syncs/{run}/changes.csv",
             get(web::files::sync_changes),
         )
+        .nest("/scim/v2", scim::http::router(state.clone()))
         .leptos_routes_with_context(
             &state,
             routes,

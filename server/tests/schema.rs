@@ -211,8 +211,14 @@ async fn schema_equals_an_upgraded_release() {
     // takes nothing away: m0005 gives sessions their last use, and an index
     // for the sweeper; m0006 the sync history's two tables and the
     // integrations' hold settings; m0007 the integrations' schedule (three
-    // columns and the scheduler's index).
-    assert_eq!(only(&described_release, &upgraded), Vec::<String>::new());
+    // columns and the scheduler's index); m0008 SCIM provisioning's four
+    // tables, the contacts' and groups' link to a SCIM source, and one index
+    // changed: a group's own name is unique only among the groups made in
+    // Muster (neither synced nor pushed over SCIM).
+    let own_name = |l: &String| l.contains("contact_groups_org_own_name");
+    let taken = only(&described_release, &upgraded);
+    assert_eq!(taken.len(), 1, "{taken:#?}");
+    assert!(own_name(&taken[0]), "{taken:#?}");
     let added = only(&upgraded, &described_release);
     let m0005 = |l: &String| {
         l.contains("sessions") && (l.contains("last_seen_at") || l.contains("sessions_expiry"))
@@ -242,8 +248,21 @@ async fn schema_equals_an_upgraded_release() {
             .any(|c| l.contains(c))
     };
     assert_eq!(added.iter().filter(|l| m0007(l)).count(), 4, "{added:#?}");
+    let m0008 = |l: &String| l.contains("scim") || own_name(l);
     assert!(
-        added.iter().all(|l| m0005(l) || m0006(l) || m0007(l)),
+        added.iter().filter(|l| m0008(l)).count() >= 7,
+        "{added:#?}"
+    );
+    assert!(
+        added
+            .iter()
+            .any(|l| own_name(l) && l.contains("scim_source_id")),
+        "{added:#?}"
+    );
+    assert!(
+        added
+            .iter()
+            .all(|l| m0005(l) || m0006(l) || m0007(l) || m0008(l)),
         "{added:#?}"
     );
 }

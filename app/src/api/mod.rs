@@ -5,6 +5,7 @@ pub mod auth;
 pub mod contacts;
 pub mod imports;
 pub mod integrations;
+pub mod scim;
 
 #[cfg(feature = "ssr")]
 use crate::backend::{auth::CurrentUser, state, AppState};

@@ -156,6 +156,36 @@ impl AppState {
             .is_some_and(|p| self.is_https(peer(&p.extensions), &p.headers))
     }
 
+    /// Where the client reached this server, as `scheme://host[:port]`, from
+    /// the request's `Host` (a value that is not a host name or address
+    /// gives `localhost`): what SCIM's `meta.location` and the Provisioning
+    /// panel's base URL start with.
+    pub fn origin_of(&self, extensions: &http::Extensions, headers: &http::HeaderMap) -> String {
+        let scheme = if self.is_https(peer(extensions), headers) {
+            "https"
+        } else {
+            "http"
+        };
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+            })
+            .unwrap_or("localhost");
+        format!("{scheme}://{host}")
+    }
+
+    /// [`AppState::origin_of`] the current server function call.
+    pub fn request_origin(&self) -> String {
+        match use_context::<http::request::Parts>() {
+            Some(p) => self.origin_of(&p.extensions, &p.headers),
+            None => self.origin_of(&http::Extensions::new(), &http::HeaderMap::new()),
+        }
+    }
+
     /// The session token of the current server function call.
     pub fn request_token(&self) -> Option<String> {
         let parts = use_context::<http::request::Parts>()?;

@@ -1,8 +1,10 @@
-//! Types shared by the browser and the server. None of them can carry a secret.
+//! Types shared by the browser and the server. None of them can carry a secret,
+//! except `IssuedScimToken`: a token Muster just made, shown once to be copied.
 
 mod error;
 mod import;
 mod integration;
+mod scim;
 mod sync;
 pub use error::{AppError, FieldError};
 pub use import::{
@@ -12,6 +14,9 @@ pub use import::{
 pub use integration::{
     ConnectForm, ConnectionTest, CredentialField, Expiry, FieldKind, Integration,
     IntegrationStatus, Provider, SecretState, SyncResult, EXPIRES_FIELD,
+};
+pub use scim::{
+    IssuedScimToken, ScimOverview, ScimScope, ScimSource, ScimSourceForm, ScimToken, ScimTokenForm,
 };
 pub use sync::{
     ChangeAction, FieldChange, HeldContact, Hold, HoldResolution, PreviewItem, SyncPhase,

@@ -412,7 +412,8 @@ pub async fn create_session(
     Ok(token)
 }
 
-fn token_hash(token: &str) -> String {
+/// The SHA-256 of a bearer token, in hex: what is stored of it.
+pub(in crate::backend) fn token_hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }

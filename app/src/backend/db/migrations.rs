@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0005SessionActivity),
             Box::new(M0006SyncHistory),
             Box::new(M0007SyncSchedule),
+            Box::new(M0008ScimProvisioning),
         ]
     }
 }
@@ -83,6 +84,7 @@ enum Contacts {
     SearchKey,
     IntegrationId,
     AdoptedSource,
+    ScimSourceId,
 }
 
 #[derive(DeriveIden)]
@@ -96,6 +98,7 @@ enum ContactGroups {
     CreatedAt,
     IntegrationId,
     ExternalId,
+    ScimSourceId,
 }
 
 #[derive(DeriveIden)]
@@ -208,6 +211,63 @@ enum SyncChanges {
     Name,
     Email,
     Detail,
+}
+
+#[derive(DeriveIden)]
+enum ScimSources {
+    Table,
+    Id,
+    OrgId,
+    Name,
+    NameLower,
+    Scope,
+    KeepDeleted,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ScimTokens {
+    Table,
+    Id,
+    OrgId,
+    SourceId,
+    Name,
+    TokenHash,
+    Hint,
+    CreatedAt,
+    LastUsedAt,
+    ExpiresAt,
+    RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum ScimUsers {
+    Table,
+    ContactId,
+    OrgId,
+    SourceId,
+    UserName,
+    UserNameLower,
+    ExternalId,
+    Resource,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum ScimGroups {
+    Table,
+    GroupId,
+    OrgId,
+    SourceId,
+    DisplayNameLower,
+    ExternalId,
+    Resource,
+    Version,
+    CreatedAt,
+    UpdatedAt,
 }
 
 /// A table's id: SQLite's rowid (`INTEGER PRIMARY KEY`, which reuses no id
@@ -1065,6 +1125,229 @@ impl MigrationTrait for M0007SyncSchedule {
             .create_index(
                 index("integrations_next_sync", I::Table)
                     .col(I::NextSyncAt)
+                    .take(),
+            )
+            .await
+    }
+}
+
+struct M0008ScimProvisioning;
+
+impl MigrationName for M0008ScimProvisioning {
+    fn name(&self) -> &str {
+        "m0008_scim_provisioning"
+    }
+}
+
+/// Identity providers that push users and groups into Muster over SCIM 2.0.
+/// Each is a named source (`scim_sources`, unique per organisation ignoring
+/// case) that manages only the contacts it created (`scope` "own") or all of
+/// the organisation's (`scope` "all"), and keeps the contacts it deletes as
+/// deactivated when `keep_deleted` is set. Its bearer tokens (`scim_tokens`)
+/// are stored as SHA-256 hashes with the last characters as a hint; each has
+/// a name, an optional expiry, and is revoked on its own.
+/// A user it pushes is a contact (`contacts.scim_source_id`) and its SCIM
+/// resource as the client wrote it (`scim_users`, JSON, with the userName
+/// unique per organisation ignoring case); a group is a group of that source
+/// (`contact_groups.scim_source_id`, so its name may repeat a group made in
+/// Muster's) and its resource without members (`scim_groups`). `version`
+/// counts writes, for ETags.
+#[async_trait::async_trait]
+impl MigrationTrait for M0008ScimProvisioning {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        use ScimSources as S;
+        manager
+            .create_table(
+                Table::create()
+                    .table(S::Table)
+                    .col(id(backend, S::Id))
+                    .col(int(S::OrgId))
+                    .col(text(S::Name))
+                    .col(text(S::NameLower))
+                    .col(text(S::Scope).default("own"))
+                    .col(flag(S::KeepDeleted, false))
+                    .col(int(S::CreatedAt))
+                    .col(int(S::UpdatedAt))
+                    .foreign_key(&mut refers(
+                        (S::Table, S::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("scim_sources_org_name", S::Table)
+                    .col(S::OrgId)
+                    .col(S::NameLower)
+                    .unique()
+                    .take(),
+            )
+            .await?;
+        use ScimTokens as T;
+        manager
+            .create_table(
+                Table::create()
+                    .table(T::Table)
+                    .col(id(backend, T::Id))
+                    .col(int(T::OrgId))
+                    .col(int(T::SourceId))
+                    .col(text(T::Name))
+                    .col(text(T::TokenHash))
+                    .col(text(T::Hint))
+                    .col(int(T::CreatedAt))
+                    .col(int_null(T::LastUsedAt))
+                    .col(int_null(T::ExpiresAt))
+                    .col(int_null(T::RevokedAt))
+                    .foreign_key(&mut refers(
+                        (T::Table, T::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut refers(
+                        (T::Table, T::SourceId),
+                        S::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("scim_tokens_hash", T::Table)
+                    .col(T::TokenHash)
+                    .unique()
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("scim_tokens_source", T::Table)
+                    .col(T::SourceId)
+                    .col(T::Id)
+                    .take(),
+            )
+            .await?;
+        // SQLite adds a column with a reference only by its definition's own
+        // REFERENCES clause, which the schema builder leaves to `extra`.
+        for (table, on_delete) in [
+            (Contacts::Table.into_iden(), ""),
+            (ContactGroups::Table.into_iden(), " ON DELETE CASCADE"),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(table)
+                        .add_column(
+                            int_null(Contacts::ScimSourceId)
+                                .extra(format!("REFERENCES scim_sources(id){on_delete}"))
+                                .take(),
+                        )
+                        .take(),
+                )
+                .await?;
+        }
+        manager
+            .create_index(
+                index("contacts_scim_source", Contacts::Table)
+                    .col(Contacts::ScimSourceId)
+                    .and_where(Expr::col(Contacts::ScimSourceId).is_not_null())
+                    .take(),
+            )
+            .await?;
+        manager
+            .drop_index(Index::drop().name("contact_groups_org_own_name").to_owned())
+            .await?;
+        manager
+            .create_index(
+                index("contact_groups_org_own_name", ContactGroups::Table)
+                    .col(ContactGroups::OrgId)
+                    .col(ContactGroups::NameLower)
+                    .unique()
+                    .and_where(Expr::col(ContactGroups::IntegrationId).is_null())
+                    .and_where(Expr::col(ContactGroups::ScimSourceId).is_null())
+                    .take(),
+            )
+            .await?;
+        use ScimUsers as U;
+        manager
+            .create_table(
+                Table::create()
+                    .table(U::Table)
+                    .col(int(U::ContactId).primary_key())
+                    .col(int(U::OrgId))
+                    .col(int(U::SourceId))
+                    .col(text(U::UserName))
+                    .col(text(U::UserNameLower))
+                    .col(text_null(U::ExternalId))
+                    .col(text(U::Resource))
+                    .col(int(U::Version).default(1))
+                    .col(int(U::CreatedAt))
+                    .col(int(U::UpdatedAt))
+                    .foreign_key(&mut refers(
+                        (U::Table, U::ContactId),
+                        Contacts::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut refers(
+                        (U::Table, U::SourceId),
+                        S::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("scim_users_org_user_name", U::Table)
+                    .col(U::OrgId)
+                    .col(U::UserNameLower)
+                    .unique()
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("scim_users_org_external", U::Table)
+                    .col(U::OrgId)
+                    .col(U::ExternalId)
+                    .take(),
+            )
+            .await?;
+        use ScimGroups as G;
+        manager
+            .create_table(
+                Table::create()
+                    .table(G::Table)
+                    .col(int(G::GroupId).primary_key())
+                    .col(int(G::OrgId))
+                    .col(int(G::SourceId))
+                    .col(text(G::DisplayNameLower))
+                    .col(text_null(G::ExternalId))
+                    .col(text(G::Resource))
+                    .col(int(G::Version).default(1))
+                    .col(int(G::CreatedAt))
+                    .col(int(G::UpdatedAt))
+                    .foreign_key(&mut refers(
+                        (G::Table, G::GroupId),
+                        ContactGroups::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .foreign_key(&mut refers(
+                        (G::Table, G::SourceId),
+                        S::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("scim_groups_org_name", G::Table)
+                    .col(G::OrgId)
+                    .col(G::DisplayNameLower)
                     .take(),
             )
             .await

@@ -10,7 +10,7 @@ pub use keys::{keys_for, place};
 pub use search::{export_page, facets, search, ExportCursor, ExportRow};
 
 use crate::backend::db::entities::{contact, contact_group, group_member};
-use crate::backend::db::{from_ms, now_ms, Sql};
+use crate::backend::db::{from_ms, is_unique_violation, now_ms, Sql};
 use crate::backend::domain::{validate, Label, OrgId, ValidContact};
 use crate::model::{AppError, Contact, ContactDraft};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
@@ -287,13 +287,6 @@ pub fn label(l: &Option<Label>) -> Option<String> {
     l.as_ref().map(|l| l.to_string())
 }
 
-fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
-    matches!(
-        e.sql_err(),
-        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-    )
-}
-
 #[derive(FromQueryResult)]
 struct MemberRow {
     contact_id: i64,
@@ -315,7 +308,8 @@ pub async fn groups_of(
     let mut sql = Sql::new(db.get_database_backend());
     sql.push(
         "SELECT m.contact_id, g.name FROM group_members m \
-         JOIN contact_groups g ON g.id = m.group_id WHERE g.integration_id IS NULL AND g.org_id = ",
+         JOIN contact_groups g ON g.id = m.group_id WHERE g.integration_id IS NULL AND g.scim_source_id IS NULL \
+         AND g.org_id = ",
     )
     .bind(org.get())
     .push(" AND m.contact_id IN ")
@@ -348,6 +342,7 @@ async fn set_groups(
         .from(contact_group::Entity)
         .and_where(contact_group::Column::OrgId.eq(org.get()))
         .and_where(contact_group::Column::IntegrationId.is_null())
+        .and_where(contact_group::Column::ScimSourceId.is_null())
         .to_owned();
     group_member::Entity::delete_many()
         .filter(group_member::Column::ContactId.eq(contact_id))
@@ -377,7 +372,7 @@ async fn set_groups(
 }
 
 /// The id of the organisation's own group (made in Muster, not synced from a
-/// source) with this name, case-insensitive, created if missing.
+/// source or pushed over SCIM) with this name, case-insensitive, created if missing.
 pub async fn group_id(
     db: &impl ConnectionTrait,
     org: OrgId,
@@ -397,7 +392,11 @@ pub async fn group_id(
     // The target of the partial unique index on the organisation's own groups.
     .on_conflict(
         OnConflict::columns([G::OrgId, G::NameLower])
-            .target_and_where(Expr::col(G::IntegrationId).is_null())
+            .target_and_where(
+                Expr::col(G::IntegrationId)
+                    .is_null()
+                    .and(Expr::col(G::ScimSourceId).is_null()),
+            )
             .do_nothing()
             .to_owned(),
     )
@@ -408,6 +407,7 @@ pub async fn group_id(
         .column(G::Id)
         .filter(G::OrgId.eq(org.get()))
         .filter(G::IntegrationId.is_null())
+        .filter(G::ScimSourceId.is_null())
         .filter(G::NameLower.eq(lower))
         .into_tuple::<i64>()
         .one(db)

@@ -408,6 +408,7 @@ pub async fn facets(db: &impl ConnectionTrait, org: OrgId) -> Result<Facets, App
         .column(contact_group::Column::Name)
         .filter(contact_group::Column::OrgId.eq(org.get()))
         .filter(contact_group::Column::IntegrationId.is_null())
+        .filter(contact_group::Column::ScimSourceId.is_null())
         .order_by_asc(contact_group::Column::NameLower)
         .into_tuple::<String>()
         .all(db)

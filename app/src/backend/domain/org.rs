@@ -1,7 +1,7 @@
 //! The organisation every query is scoped to.
 
 /// An organisation id. Outside tests and the command line, only a verified
-/// session or a new organisation makes one, so a query scoped by `OrgId` is
+/// session, a SCIM token or a new organisation makes one, so a query scoped by `OrgId` is
 /// scoped to the caller's own organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OrgId(i64);
@@ -11,8 +11,8 @@ impl OrgId {
         self.0
     }
 
-    /// An organisation that a session or a new organisation's row vouches for
-    /// (`auth` only).
+    /// An organisation that a session, a SCIM token or a new organisation's
+    /// row vouches for (`auth` and `scim` only).
     pub(in crate::backend) fn verified(id: i64) -> Self {
         Self(id)
     }

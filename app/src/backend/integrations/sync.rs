@@ -308,6 +308,9 @@ struct Existing {
     source: String,
     external_id: Option<String>,
     integration_id: Option<i64>,
+    /// Read only for contacts found by email (a linked contact has none).
+    #[serde(default)]
+    scim_source_id: Option<i64>,
 }
 
 /// A field a sync changes: its name, its value before and after.
@@ -599,7 +602,8 @@ async fn stored(
         let mut sql = Sql::new(db.get_database_backend());
         sql.push(
             "SELECT id, first_name, last_name, email, email_lower, phone, department, role, \
-             location, source, external_id, integration_id FROM contacts WHERE org_id = ",
+             location, source, external_id, integration_id, scim_source_id FROM contacts \
+             WHERE org_id = ",
         )
         .bind(org.get())
         .push(" AND email_lower IN ")
@@ -779,7 +783,11 @@ async fn plan<'a>(
             continue;
         }
         match email.as_ref().and_then(|em| by_email.get(em.as_ref())) {
-            Some(e) if e.integration_id.is_none() && taken.insert(e.id) => {
+            Some(e)
+                if e.integration_id.is_none()
+                    && e.scim_source_id.is_none()
+                    && taken.insert(e.id) =>
+            {
                 let mut changed = changes(e, c);
                 changed.push(("source", Some(e.source.clone()), Some(source.to_string())));
                 plan.result.linked += 1;
@@ -791,7 +799,8 @@ async fn plan<'a>(
                 });
             }
             Some(_) => {
-                // The email belongs to a contact of another source (or one
+                // The email belongs to a contact of another source (an
+                // integration or an identity provider pushing over SCIM), or one
                 // person earlier in this directory): two contacts cannot share it.
                 plan.result.skipped += 1;
                 plan.skipped.push(change(

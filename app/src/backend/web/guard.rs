@@ -70,11 +70,13 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// A page is a GET for a path that is not an API call or a static file.
+/// A page is a GET for a path that is not an API call (server functions,
+/// SCIM) or a static file.
 fn is_page(method: &Method, path: &str) -> bool {
     is_safe(method)
         && !path.starts_with("/api/")
         && !path.starts_with("/pkg/")
+        && !path.starts_with("/scim/")
         && !path.rsplit('/').next().unwrap_or("").contains('.')
 }
 
@@ -129,6 +131,7 @@ mod tests {
         assert!(is_page(&Method::GET, "/contacts"));
         assert!(!is_page(&Method::GET, "/api/list_contacts"));
         assert!(!is_page(&Method::GET, "/pkg/muster.js"));
+        assert!(!is_page(&Method::GET, "/scim/v2/Users"));
         assert!(!is_page(&Method::GET, "/favicon.svg"));
         assert!(!is_page(&Method::POST, "/contacts"));
     }

@@ -36,6 +36,8 @@ pub struct Model {
     pub integration_id: Option<i64>,
     /// The source a contact had before an integration took it over.
     pub adopted_source: Option<String>,
+    /// The identity provider that pushed this contact over SCIM, if any.
+    pub scim_source_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

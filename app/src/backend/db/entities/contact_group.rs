@@ -1,5 +1,6 @@
-//! A group of contacts: the organisation's own (`integration_id` empty), or
-//! one read from an integration's source.
+//! A group of contacts: the organisation's own (`integration_id` and
+//! `scim_source_id` empty), one read from an integration's source, or one
+//! pushed over SCIM.
 
 use sea_orm::entity::prelude::*;
 
@@ -16,6 +17,8 @@ pub struct Model {
     pub created_at: i64,
     pub integration_id: Option<i64>,
     pub external_id: Option<String>,
+    /// The identity provider that pushed this group over SCIM, if any.
+    pub scim_source_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@
 //! - `history`: the sync history, with each sync's details and export;
 //! - `hold`: deletions held for review, and the bounds that hold them;
 //! - `preview`: what a sync would do now, with nothing applied;
+//! - `provisioning`: identity providers pushing over SCIM, and their tokens;
 //! - `remove`: the Remove dialog, which states what goes with it.
 
 mod card;
@@ -14,6 +15,7 @@ mod connect;
 mod history;
 mod hold;
 mod preview;
+mod provisioning;
 mod remove;
 mod schedule;
 
@@ -51,6 +53,7 @@ pub fn IntegrationsPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <provisioning::Provisioning/>
         </AppShell>
     }
 }

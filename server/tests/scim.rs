@@ -1,0 +1,685 @@
+//! SCIM provisioning over real HTTP: tokens made in the Provisioning panel
+//! (shown once, revoked and regenerated on their own), the protocol's edge
+//! and discovery, Users as Entra ID and Okta send them, and isolation
+//! between organisations and between identity providers.
+
+mod common;
+
+use app::model::{Contact, IssuedScimToken, ScimOverview};
+use common::TestApp;
+use reqwest::{Client, StatusCode};
+use sea_orm::ConnectionTrait;
+use serde_json::{json, Value};
+
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+/// An identity provider's side: the base URL and a token.
+struct Idp {
+    base: String,
+    token: String,
+    http: Client,
+}
+
+impl Idp {
+    fn new(app: &TestApp, token: &str) -> Self {
+        Self {
+            base: format!("{}/scim/v2", app.url),
+            token: token.to_string(),
+            http: Client::new(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.send_with(method, path, &[], body).await
+    }
+
+    async fn send_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .query(query)
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        if let Some(kind) = res.headers().get("content-type") {
+            assert_eq!(kind, "application/scim+json", "{path}");
+        }
+        let text = res.text().await.unwrap();
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+        };
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    async fn get_with(&self, path: &str, query: &[(&str, &str)]) -> (StatusCode, Value) {
+        self.send_with(reqwest::Method::GET, path, query, None)
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    async fn patch(&self, path: &str, ops: Value) -> (StatusCode, Value) {
+        let body = json!({"schemas": [PATCH_OP], "Operations": ops});
+        self.send(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.send(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// The users whose userName is `name`, as Entra asks.
+    async fn find(&self, name: &str) -> Value {
+        let filter = format!("userName eq \"{name}\"");
+        let (status, body) = self.get_with("/Users", &[("filter", &filter)]).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+/// Add an identity provider named `name` through the panel; its first token.
+async fn add_source(
+    app: &TestApp,
+    admin: &Client,
+    name: &str,
+    scope: &str,
+    keep: bool,
+) -> IssuedScimToken {
+    let res = app
+        .call_json(
+            admin,
+            "create_scim_source",
+            &json!({
+                "form": {"name": name, "scope": scope, "keep_deleted": keep},
+                "token": {"name": "Token 1", "expires_on": ""}
+            }),
+        )
+        .await;
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn overview(app: &TestApp, admin: &Client) -> (ScimOverview, String) {
+    let res = app.call(admin, "scim_overview", &[]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    (serde_json::from_str(&text).unwrap(), text)
+}
+
+async fn contact(app: &TestApp, admin: &Client, id: &str) -> Contact {
+    app.json(admin, "get_contact", &[("id", id)]).await
+}
+
+fn assert_scim_error(body: &Value, status: u16) {
+    assert_eq!(body["schemas"], json!([ERROR]), "{body}");
+    assert_eq!(body["status"], status.to_string(), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn tokens_are_shown_once_and_revoked_or_regenerated_on_their_own() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let issued = add_source(&app, &admin, "Entra ID (SCIM)", "Own", false).await;
+    assert!(issued.secret.starts_with("muster_scim_"));
+    let (list, raw) = overview(&app, &admin).await;
+    assert!(
+        !raw.contains(&issued.secret),
+        "the overview must not carry a token"
+    );
+    assert_eq!(list.base_url, format!("{}/scim/v2", app.url));
+    assert_eq!(list.sources.len(), 1);
+    assert_eq!(list.sources[0].name, "Entra ID (SCIM)");
+    assert_eq!(
+        list.sources[0].tokens[0].hint,
+        issued.secret[issued.secret.len() - 4..]
+    );
+    assert!(list.sources[0].tokens[0].last_used_at.is_none());
+
+    let first = Idp::new(&app, &issued.secret);
+    let (status, _) = first.get("/ServiceProviderConfig").await;
+    assert_eq!(status, StatusCode::OK);
+    let (list, _) = overview(&app, &admin).await;
+    assert!(
+        list.sources[0].tokens[0].last_used_at.is_some(),
+        "use is recorded"
+    );
+
+    // A second token, then the first revoked: only the first is refused.
+    let second: IssuedScimToken = {
+        let res = app
+            .call_json(
+                &admin,
+                "add_scim_token",
+                &json!({"source_id": issued.source_id, "form": {"name": "Rotation", "expires_on": ""}}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.unwrap()
+    };
+    let id = issued.token.id.to_string();
+    let res = app.call(&admin, "revoke_scim_token", &[("id", &id)]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (status, body) = first.get("/ServiceProviderConfig").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_scim_error(&body, 401);
+    let other = Idp::new(&app, &second.secret);
+    assert_eq!(other.get("/ServiceProviderConfig").await.0, StatusCode::OK);
+
+    // Regenerating the second: its old value is refused, the new one works.
+    let renewed: IssuedScimToken = app
+        .json(
+            &admin,
+            "regenerate_scim_token",
+            &[("id", &second.token.id.to_string())],
+        )
+        .await;
+    assert_ne!(renewed.secret, second.secret);
+    assert_eq!(renewed.token.id, second.token.id);
+    assert_eq!(
+        other.get("/ServiceProviderConfig").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        Idp::new(&app, &renewed.secret)
+            .get("/ServiceProviderConfig")
+            .await
+            .0,
+        StatusCode::OK
+    );
+
+    // An expired token is refused.
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE scim_tokens SET expires_at = 1 WHERE id = {}",
+            renewed.token.id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        Idp::new(&app, &renewed.secret)
+            .get("/ServiceProviderConfig")
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // No token, or another scheme.
+    let res = Client::new()
+        .get(format!("{}/scim/v2/Users", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(res.headers().contains_key("www-authenticate"));
+    let res = Client::new()
+        .get(format!("{}/scim/v2/Users", app.url))
+        .basic_auth("x", Some(&issued.secret))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn names_and_expiry_are_checked() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    add_source(&app, &admin, "Okta (SCIM)", "All", false).await;
+    for (form, field) in [
+        (
+            json!({"name": "okta (scim)", "scope": "Own", "keep_deleted": false}),
+            "name",
+        ),
+        (
+            json!({"name": "  ", "scope": "Own", "keep_deleted": false}),
+            "name",
+        ),
+    ] {
+        let res = app
+            .call_json(
+                &admin,
+                "create_scim_source",
+                &json!({"form": form, "token": {"name": "t", "expires_on": ""}}),
+            )
+            .await;
+        let (status, err) = common::refusal(res).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err.field_message(field).is_some(), "{err:?}");
+    }
+    let res = app
+        .call_json(
+            &admin,
+            "create_scim_source",
+            &json!({"form": {"name": "Entra", "scope": "Own", "keep_deleted": false}, "token": {"name": "t", "expires_on": "2001-01-01"}}),
+        )
+        .await;
+    let (_, err) = common::refusal(res).await;
+    assert!(err.field_message("expires_on").is_some(), "{err:?}");
+    let (list, _) = overview(&app, &admin).await;
+    assert_eq!(list.sources.len(), 1, "nothing is added by a refused form");
+}
+
+#[tokio::test]
+async fn discovery_answers_in_scim() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let idp = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
+    let (status, spc) = idp.get("/ServiceProviderConfig").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(spc["patch"]["supported"], true);
+    assert_eq!(spc["filter"]["supported"], true);
+    assert_eq!(
+        spc["meta"]["location"],
+        format!("{}/ServiceProviderConfig", idp.base)
+    );
+    let (_, types) = idp.get("/ResourceTypes").await;
+    assert_eq!(types["totalResults"], 2);
+    let (status, user) = idp.get("/ResourceTypes/User").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["schemaExtensions"][0]["schema"], ENTERPRISE);
+    let (_, schemas) = idp.get("/Schemas").await;
+    assert_eq!(schemas["totalResults"], 3);
+    let (status, schema) = idp.get(&format!("/Schemas/{USER}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        schema["meta"]["location"],
+        format!("{}/Schemas/{USER}", idp.base)
+    );
+    for path in [
+        "/Schemas/nope",
+        "/ResourceTypes/nope",
+        "/0b1c6e0e-nothing-here",
+    ] {
+        let (status, body) = idp.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_scim_error(&body, 404);
+    }
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+    ] {
+        for path in ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"] {
+            let (status, body) = idp.send(method.clone(), path, None).await;
+            assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_scim_error(&body, 405);
+        }
+    }
+}
+
+fn entra_user(name: &str) -> Value {
+    json!({
+        "schemas": [USER, ENTERPRISE],
+        "externalId": "0a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef",
+        "userName": name,
+        "active": true,
+        "displayName": "Barbara Jensen",
+        "title": "Tour Guide",
+        "emails": [{"primary": true, "type": "work", "value": name}],
+        "name": {"formatted": "Barbara Jensen", "familyName": "Jensen", "givenName": "Barbara"},
+        "phoneNumbers": [{"type": "mobile", "value": "+44 7400 123456"}],
+        "addresses": [{"type": "work", "locality": "London", "country": "GB"}],
+        ENTERPRISE: {"department": "Tour Operations", "manager": {"value": "42"}},
+        "x509Certificates": [{"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAw"}]
+    })
+}
+
+#[tokio::test]
+async fn users_round_trip_and_become_contacts() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let idp = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
+
+    // Entra's Test Connection: a filter for a user who does not exist.
+    let none = idp.find("ee2e1a3a-not-a-user@example.com").await;
+    assert_eq!(none["totalResults"], 0);
+    assert_eq!(none["Resources"], json!([]));
+
+    let sent = entra_user("bjensen@example.com");
+    let (status, made) = idp.post("/Users", sent.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    assert_eq!(made["schemas"][0], USER);
+    assert_eq!(made["meta"]["resourceType"], "User");
+    assert_eq!(made["meta"]["location"], format!("{}/Users/{id}", idp.base));
+    for key in [
+        "externalId",
+        "userName",
+        "displayName",
+        "emails",
+        "phoneNumbers",
+        "addresses",
+        "x509Certificates",
+        ENTERPRISE,
+    ] {
+        assert_eq!(made[key], sent[key], "{key} round-trips");
+    }
+    let (status, read) = idp.get(&format!("/Users/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read, made);
+
+    let c = contact(&app, &admin, &id).await;
+    assert_eq!(
+        (c.first_name.as_str(), c.last_name.as_str()),
+        ("Barbara", "Jensen")
+    );
+    assert_eq!(c.email.as_deref(), Some("bjensen@example.com"));
+    assert_eq!(c.phone.as_deref(), Some("+447400123456"));
+    assert_eq!(c.department.as_deref(), Some("Tour Operations"));
+    assert_eq!(c.role.as_deref(), Some("Tour Guide"));
+    assert_eq!(c.location.as_deref(), Some("London"));
+    assert_eq!(c.source, "Entra ID (SCIM)");
+
+    // Found by userName ignoring case; the same userName again conflicts.
+    let found = idp.find("BJensen@Example.com").await;
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["id"], id);
+    let (status, body) = idp.post("/Users", sent.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["scimType"], "uniqueness");
+
+    // Entra's PATCH dialect: op in any case, path-less replace with dotted
+    // and URN keys, active as "False".
+    let (status, patched) = idp
+        .patch(
+            &format!("/Users/{id}"),
+            json!([
+                {"op": "Replace", "value": {
+                    "name.givenName": "Babs",
+                    format!("{ENTERPRISE}:department"): "Guides"
+                }},
+                {"op": "Add", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+44 7400 654321"},
+                {"op": "Replace", "path": "active", "value": "False"}
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{patched}");
+    assert_eq!(patched["active"], false);
+    assert_eq!(patched["name"]["givenName"], "Babs");
+    let c = contact(&app, &admin, &id).await;
+    assert_eq!(c.first_name, "Babs");
+    assert_eq!(c.department.as_deref(), Some("Guides"));
+    assert_eq!(
+        c.phone.as_deref(),
+        Some("+447400654321"),
+        "{}",
+        patched["phoneNumbers"]
+    );
+
+    // Okta's: replace with a value object; then PUT of the whole user.
+    let (status, _) = idp
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": true}}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut next = sent.clone();
+    next["name"]["familyName"] = "Jensen-Smith".into();
+    next["emails"] = json!([{"primary": true, "type": "work", "value": "babs@example.com"}]);
+    let (status, put) = idp.put(&format!("/Users/{id}"), next.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["emails"], next["emails"]);
+    assert!(put.get("phoneNumbers").is_some());
+    let c = contact(&app, &admin, &id).await;
+    assert_eq!(c.last_name, "Jensen-Smith");
+    assert_eq!(c.email.as_deref(), Some("babs@example.com"));
+
+    // A stale If-Match is refused; attributes choose what is returned.
+    let res = idp
+        .http
+        .put(format!("{}/Users/{id}", idp.base))
+        .bearer_auth(&idp.token)
+        .header("if-match", "W/\"1\"")
+        .json(&next)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PRECONDITION_FAILED);
+    let (_, some) = idp
+        .get_with(
+            &format!("/Users/{id}"),
+            &[("attributes", "userName,name.familyName")],
+        )
+        .await;
+    assert_eq!(some["userName"], "bjensen@example.com");
+    assert_eq!(some["name"], json!({"familyName": "Jensen-Smith"}));
+    assert!(some.get("emails").is_none());
+
+    // A bad PATCH changes nothing.
+    let (status, body) = idp
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "emails[type eq", "value": "x"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["scimType"], "invalidPath");
+    assert_eq!(idp.get(&format!("/Users/{id}")).await.1, put);
+
+    let (status, _) = idp.delete(&format!("/Users/{id}")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = idp.get(&format!("/Users/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_scim_error(&body, 404);
+    let res = app.call(&admin, "get_contact", &[("id", &id)]).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn lists_page_and_filter() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let idp = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Okta (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
+    for i in 0..5 {
+        let (status, _) = idp
+            .post("/Users", json!({"schemas": [USER], "userName": format!("user{i}@example.com"), "title": if i % 2 == 0 { "Even" } else { "Odd" }}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let (_, page) = idp.get("/Users?startIndex=2&count=2").await;
+    assert_eq!(page["totalResults"], 5);
+    assert_eq!(page["startIndex"], 2);
+    assert_eq!(page["itemsPerPage"], 2);
+    assert_eq!(page["Resources"][0]["userName"], "user1@example.com");
+    let (_, even) = idp
+        .get_with(
+            "/Users",
+            &[
+                ("filter", "title eq \"even\" and userName sw \"user\""),
+                ("count", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(even["totalResults"], 3);
+    assert_eq!(even["Resources"].as_array().unwrap().len(), 1);
+    let (status, body) = idp.get("/Users?filter=userName%20eq").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["scimType"], "invalidFilter");
+    let (status, searched) = idp
+        .post("/Users/.search", json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"], "filter": "userName ew \"3@example.com\"", "attributes": ["userName"]}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(searched["totalResults"], 1);
+    assert!(searched["Resources"][0].get("title").is_none());
+}
+
+#[tokio::test]
+async fn every_endpoint_is_isolated_per_organisation_and_identity_provider() {
+    let app = TestApp::spawn().await;
+    let acme = app.org_admin("Acme", "admin@acme.example").await;
+    let globex = app.org_admin("Globex", "admin@globex.example").await;
+    let acme_idp = Idp::new(
+        &app,
+        &add_source(&app, &acme, "Entra ID (SCIM)", "All", false)
+            .await
+            .secret,
+    );
+    let globex_idp = Idp::new(
+        &app,
+        &add_source(&app, &globex, "Entra ID (SCIM)", "All", false)
+            .await
+            .secret,
+    );
+    let okta_at_acme = Idp::new(
+        &app,
+        &add_source(&app, &acme, "Okta (SCIM)", "All", false)
+            .await
+            .secret,
+    );
+    let (_, made) = acme_idp
+        .post("/Users", entra_user("bjensen@acme.example"))
+        .await;
+    let id = made["id"].as_str().unwrap().to_string();
+    let path = format!("/Users/{id}");
+    for other in [&globex_idp, &okta_at_acme] {
+        assert_eq!(other.get(&path).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            other.put(&path, entra_user("x@y.example")).await.0,
+            StatusCode::NOT_FOUND
+        );
+        let ops = json!([{"op": "replace", "path": "active", "value": false}]);
+        assert_eq!(other.patch(&path, ops).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(other.delete(&path).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(other.find("bjensen@acme.example").await["totalResults"], 0);
+        assert_eq!(other.get("/Users").await.1["totalResults"], 0);
+        let (_, all) = other.post("/.search", json!({})).await;
+        assert_eq!(all["totalResults"], 0);
+    }
+    // Another organisation may use the same userName; within one, the
+    // userName is taken even for another identity provider.
+    assert_eq!(
+        globex_idp
+            .post("/Users", entra_user("bjensen@acme.example"))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        okta_at_acme
+            .post("/Users", entra_user("bjensen@acme.example"))
+            .await
+            .0,
+        StatusCode::CONFLICT
+    );
+    let c = contact(&app, &acme, &id).await;
+    assert_eq!(c.first_name, "Barbara", "untouched by the refused requests");
+    let res = app.call(&globex, "get_contact", &[("id", &id)]).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn managing_all_contacts_links_by_email_and_deleted_users_may_stay_deactivated() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let typed = app
+        .create(
+            &admin,
+            &[
+                ("draft[first_name]", "Barb"),
+                ("draft[last_name]", "J"),
+                ("draft[email]", "bjensen@example.com"),
+            ],
+        )
+        .await;
+    // Managing only its own contacts, the provider may not take it.
+    let own = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Okta (SCIM)", "Own", true)
+            .await
+            .secret,
+    );
+    let (status, body) = own.post("/Users", entra_user("bjensen@example.com")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["scimType"], "uniqueness");
+
+    let all = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Entra ID (SCIM)", "All", true)
+            .await
+            .secret,
+    );
+    let (status, made) = all.post("/Users", entra_user("bjensen@example.com")).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(
+        made["id"],
+        typed.id.to_string(),
+        "linked to the contact with its email"
+    );
+    let c = contact(&app, &admin, made["id"].as_str().unwrap()).await;
+    assert_eq!(
+        (c.first_name.as_str(), c.source.as_str()),
+        ("Barbara", "Entra ID (SCIM)")
+    );
+
+    // Kept as deactivated: gone from SCIM, still in the directory.
+    let path = format!("/Users/{}", typed.id);
+    assert_eq!(all.delete(&path).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(all.get(&path).await.0, StatusCode::NOT_FOUND);
+    let active: bool = {
+        use sea_orm::EntityTrait;
+        app::backend::db::entities::Contact::find_by_id(typed.id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .expect("kept")
+            .active
+    };
+    assert!(!active);
+    // Pushed again, it comes back as the same contact.
+    let (status, again) = all.post("/Users", entra_user("bjensen@example.com")).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["id"], typed.id.to_string());
+}
