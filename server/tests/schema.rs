@@ -249,10 +249,7 @@ async fn schema_equals_an_upgraded_release() {
     };
     assert_eq!(added.iter().filter(|l| m0007(l)).count(), 4, "{added:#?}");
     let m0008 = |l: &String| l.contains("scim") || own_name(l);
-    assert!(
-        added.iter().filter(|l| m0008(l)).count() >= 7,
-        "{added:#?}"
-    );
+    assert!(added.iter().filter(|l| m0008(l)).count() >= 7, "{added:#?}");
     assert!(
         added
             .iter()

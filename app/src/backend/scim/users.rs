@@ -101,6 +101,8 @@ fn normalise(mut body: Value) -> Result<(Value, String), ScimError> {
     for key in ["id", "meta", "schemas", "password", "groups"] {
         remove_ci(map, key);
     }
+    // Entra sends attributes it has no value for as null: they are absent.
+    map.retain(|_, v| !v.is_null());
     if let Some(k) = resource::key_ci(map, "active") {
         let flag = match &map[&k] {
             Value::Bool(b) => Some(*b),
@@ -123,6 +125,7 @@ fn normalise(mut body: Value) -> Result<(Value, String), ScimError> {
         match map.get_mut(&k) {
             Some(Value::Object(ext)) => {
                 remove_ci(ext, "schemas");
+                ext.retain(|_, v| !v.is_null());
                 if let Some(mk) = resource::key_ci(ext, "manager") {
                     if let Value::String(id) = &ext[&mk] {
                         let id = id.clone();
@@ -643,8 +646,8 @@ mod tests {
     fn normalising_keeps_what_the_client_wrote_but_server_fields() {
         let (r, name) = normalise(json!({
             "schemas": [SCHEMA_USER], "id": "9", "meta": {}, "password": "p", "groups": [],
-            "userName": " bjensen ", "active": "False",
-            SCHEMA_ENTERPRISE: {"schemas": [SCHEMA_ENTERPRISE], "manager": "42"},
+            "userName": " bjensen ", "active": "False", "addresses": null, "title": null,
+            SCHEMA_ENTERPRISE: {"schemas": [SCHEMA_ENTERPRISE], "manager": "42", "department": null},
             "x509Certificates": [{"value": "MIIC"}]
         }))
         .unwrap();
