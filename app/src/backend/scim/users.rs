@@ -102,7 +102,7 @@ fn normalise(mut body: Value) -> Result<(Value, String), ScimError> {
         remove_ci(map, key);
     }
     // Entra sends attributes it has no value for as null: they are absent.
-    map.retain(|_, v| !v.is_null());
+    map.retain(|_, v| !Value::is_null(v));
     if let Some(k) = resource::key_ci(map, "active") {
         let flag = match &map[&k] {
             Value::Bool(b) => Some(*b),
@@ -125,7 +125,7 @@ fn normalise(mut body: Value) -> Result<(Value, String), ScimError> {
         match map.get_mut(&k) {
             Some(Value::Object(ext)) => {
                 remove_ci(ext, "schemas");
-                ext.retain(|_, v| !v.is_null());
+                ext.retain(|_, v| !Value::is_null(v));
                 if let Some(mk) = resource::key_ci(ext, "manager") {
                     if let Value::String(id) = &ext[&mk] {
                         let id = id.clone();
