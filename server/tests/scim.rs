@@ -683,3 +683,202 @@ async fn managing_all_contacts_links_by_email_and_deleted_users_may_stay_deactiv
     assert_eq!(status, StatusCode::CREATED, "{again}");
     assert_eq!(again["id"], typed.id.to_string());
 }
+
+async fn user_id(idp: &Idp, name: &str) -> String {
+    let (status, made) = idp
+        .post("/Users", json!({"schemas": [USER], "userName": name, "name": {"givenName": name, "familyName": "Member"}}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    made["id"].as_str().unwrap().to_string()
+}
+
+/// The names of the groups from a source that contact `id` is in.
+async fn source_groups(app: &TestApp, admin: &Client, id: &str) -> Vec<String> {
+    contact(app, admin, id).await.synced_groups
+}
+
+#[tokio::test]
+async fn groups_as_entra_sends_them() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let idp = Idp::new(&app, &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false).await.secret);
+    let (a, b) = (user_id(&idp, "a@acme.example").await, user_id(&idp, "b@acme.example").await);
+
+    // Entra's random-group check, then the create with a second schema URN.
+    let (status, none) = idp
+        .get_with("/Groups", &[("excludedAttributes", "members"), ("filter", "displayName eq \"no such group\"")])
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(none["totalResults"], 0);
+    let (status, made) = idp
+        .post(
+            "/Groups",
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+                "externalId": "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159",
+                "displayName": "Tour Guides",
+                "meta": {"resourceType": "Group"}
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    assert_eq!(made["members"], json!([]));
+    assert_eq!(made["meta"]["resourceType"], "Group");
+    let id = made["id"].as_str().unwrap().to_string();
+    let path = format!("/Groups/{id}");
+    let (_, slim) = idp.get_with(&path, &[("excludedAttributes", "members")]).await;
+    assert!(slim.get("members").is_none());
+    assert_eq!(slim["displayName"], "Tour Guides");
+    let (_, found) = idp
+        .get_with("/Groups", &[("excludedAttributes", "members"), ("filter", "displayName eq \"tour guides\"")])
+        .await;
+    assert_eq!(found["totalResults"], 1);
+
+    // Members added with "$ref": null, several in one operation: 204.
+    let (status, _) = idp
+        .patch(&path, json!([{"op": "Add", "path": "members", "value": [{"$ref": null, "value": a}, {"$ref": null, "value": b}]}]))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(source_groups(&app, &admin, &a).await, ["Tour Guides"]);
+    assert_eq!(source_groups(&app, &admin, &b).await, ["Tour Guides"]);
+    let (_, read) = idp.get(&path).await;
+    assert_eq!(read["members"], json!([{"value": a}, {"value": b}]));
+
+    // Renamed, then one member removed by value list.
+    let (status, _) = idp.patch(&path, json!([{"op": "Replace", "path": "displayName", "value": "Guides"}])).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = idp
+        .patch(&path, json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": a}]}]))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(source_groups(&app, &admin, &a).await.is_empty());
+    assert_eq!(source_groups(&app, &admin, &b).await, ["Guides"]);
+
+    // A member that is not one of its users is refused; nothing changes.
+    let (status, body) = idp.patch(&path, json!([{"op": "Add", "path": "members", "value": [{"value": "999999"}]}])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["scimType"], "invalidValue");
+    let (status, body) = idp.post("/Groups", json!({"displayName": "GUIDES"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // A deleted user leaves its groups; a deleted group leaves its members.
+    assert_eq!(idp.delete(&format!("/Users/{b}")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(idp.get(&path).await.1["members"], json!([]));
+    assert_eq!(idp.delete(&path).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(idp.get(&path).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(contact(&app, &admin, &a).await.first_name, "a@acme.example");
+}
+
+#[tokio::test]
+async fn groups_as_okta_pushes_them() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let idp = Idp::new(&app, &add_source(&app, &admin, "Okta (SCIM)", "Own", false).await.secret);
+    let a = user_id(&idp, "a@acme.example").await;
+    let b = user_id(&idp, "b@acme.example").await;
+    let c = user_id(&idp, "c@acme.example").await;
+    let (status, made) = idp
+        .post("/Groups", json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Test SCIMv2", "members": []}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = made["id"].as_str().unwrap().to_string();
+    let path = format!("/Groups/{id}");
+    let (_, page) = idp.get_with("/Groups", &[("startIndex", "1"), ("count", "100")]).await;
+    assert_eq!(page["totalResults"], 1);
+
+    // Rename with the id in the value, then remove one member and add one in one request.
+    let (status, _) = idp
+        .patch(&path, json!([{"op": "replace", "value": {"id": id, "displayName": "Test SCIMv2"}}]))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = idp
+        .patch(&path, json!([{"op": "add", "path": "members", "value": [{"value": a, "display": "a@acme.example"}, {"value": b, "display": "b@acme.example"}]}]))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = idp
+        .patch(
+            &path,
+            json!([
+                {"op": "remove", "path": format!("members[value eq \"{a}\"]")},
+                {"op": "add", "path": "members", "value": [{"value": c, "display": "c@acme.example"}]}
+            ]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, read) = idp.get(&path).await;
+    assert_eq!(
+        read["members"],
+        json!([{"value": b, "display": "b@acme.example"}, {"value": c, "display": "c@acme.example"}])
+    );
+    assert!(source_groups(&app, &admin, &a).await.is_empty());
+
+    // A full push replaces the list; PUT too.
+    let (status, _) = idp
+        .patch(&path, json!([{"op": "replace", "path": "members", "value": [{"value": a}]}]))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(source_groups(&app, &admin, &a).await, ["Test SCIMv2"]);
+    assert!(source_groups(&app, &admin, &b).await.is_empty());
+    let (status, put) = idp
+        .put(&path, json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Pushed", "members": [{"value": b}, {"value": c}]}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["members"], json!([{"value": b}, {"value": c}]));
+    assert!(source_groups(&app, &admin, &a).await.is_empty());
+    assert_eq!(source_groups(&app, &admin, &c).await, ["Pushed"]);
+
+    // Another organisation's token sees none of it, nor can it touch it.
+    let other = app.org_admin("Globex", "admin@globex.example").await;
+    let stranger = Idp::new(&app, &add_source(&app, &other, "Okta (SCIM)", "Own", false).await.secret);
+    assert_eq!(stranger.get(&path).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(stranger.put(&path, json!({"displayName": "x"})).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(stranger.patch(&path, json!([{"op": "replace", "path": "displayName", "value": "x"}])).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(stranger.delete(&path).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(stranger.get("/Groups").await.1["totalResults"], 0);
+    // Nor can it put the other organisation's users in its own group.
+    let (status, _) = stranger.post("/Groups", json!({"displayName": "Mine", "members": [{"value": a}]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The root search lists users, then groups.
+    let (_, all) = idp.post("/.search", json!({"startIndex": 3, "count": 2})).await;
+    assert_eq!(all["totalResults"], 4);
+    assert_eq!(all["Resources"][0]["userName"], "c@acme.example");
+    assert_eq!(all["Resources"][1]["displayName"], "Pushed");
+}
+
+/// The python conformance suite `scim2-cli` (installed by `.ci/setup`, found
+/// by `MUSTER_SCIM_CLI`) against a running Muster: it exits 0 only when
+/// every check is a SUCCESS, none skipped.
+#[tokio::test]
+async fn the_conformance_suite_passes() {
+    let cli = std::env::var("MUSTER_SCIM_CLI").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/muster/scim2-cli/bin/scim",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    assert!(
+        std::path::Path::new(&cli).exists(),
+        "the SCIM conformance suite is missing at {cli}: run `bash .ci/setup`"
+    );
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let token = add_source(&app, &admin, "Conformance (SCIM)", "Own", false).await.secret;
+    let base = format!("{}/scim/v2", app.url);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(cli)
+            .args(["--url", &base, "test"])
+            .env("SCIM_CLI_HEADERS", format!("Authorization: Bearer {token}"))
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("the conformance suite runs");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{report}");
+    assert!(!report.contains("SKIPPED"), "{report}");
+}

@@ -227,10 +227,11 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
         .one(db)
         .await?
         .ok_or(AppError::NotFound)?;
-    let groups: Vec<(String, Option<i64>)> = contact_group::Entity::find()
+    let groups: Vec<(String, Option<i64>, Option<i64>)> = contact_group::Entity::find()
         .select_only()
         .column(contact_group::Column::Name)
         .column(contact_group::Column::IntegrationId)
+        .column(contact_group::Column::ScimSourceId)
         .join(
             JoinType::InnerJoin,
             contact_group::Relation::GroupMember.def(),
@@ -241,7 +242,10 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
         .into_tuple()
         .all(db)
         .await?;
-    let (synced, own): (Vec<_>, Vec<_>) = groups.into_iter().partition(|(_, i)| i.is_some());
+    // A source's groups (synced or pushed over SCIM) are the source's to change.
+    let (synced, own): (Vec<_>, Vec<_>) = groups
+        .into_iter()
+        .partition(|(_, i, s)| i.is_some() || s.is_some());
     Ok(Contact {
         id: c.id,
         first_name: c.first_name,
@@ -251,8 +255,8 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
         department: c.department,
         role: c.role,
         location: c.location,
-        groups: own.into_iter().map(|(name, _)| name).collect(),
-        synced_groups: synced.into_iter().map(|(name, _)| name).collect(),
+        groups: own.into_iter().map(|(name, ..)| name).collect(),
+        synced_groups: synced.into_iter().map(|(name, ..)| name).collect(),
         synced: c.integration_id.is_some(),
         source: c.source,
         version: c.version,

@@ -4,9 +4,10 @@
 //! with a bound, and the discovery endpoints (RFC 7644 section 4), whose
 //! documents are in `discovery/`.
 
-use super::resource::{self, ListParams, ListQuery};
+use super::groups;
+use super::resource::{self, Answer, ListParams, ListQuery};
 use super::sources::{self, Caller};
-use super::users::{self, User};
+use super::users;
 use crate::backend::AppState;
 use crate::model::AppError;
 use axum::body::{Body, Bytes};
@@ -50,6 +51,15 @@ pub fn router(state: AppState) -> Router<AppState> {
                 .put(replace_user)
                 .patch(patch_user)
                 .delete(delete_user),
+        )
+        .route("/Groups", get(list_groups).post(create_group))
+        .route("/Groups/.search", post(search_groups))
+        .route(
+            "/Groups/{id}",
+            get(get_group)
+                .put(replace_group)
+                .patch(patch_group)
+                .delete(delete_group),
         )
         .route("/.search", post(search_all))
         .fallback(no_such_endpoint)
@@ -248,7 +258,7 @@ impl<S: Send + Sync> FromRequest<S> for ScimBody {
 
 /// A single resource's answer: its body, its ETag, and for a new one its
 /// location.
-fn one(status: StatusCode, user: User, location: Option<String>) -> Response {
+fn one(status: StatusCode, user: Answer, location: Option<String>) -> Response {
     let etag = resource::etag(user.version);
     let mut res = Scim(status, user.body).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag) {
@@ -352,21 +362,119 @@ async fn search_users(
     ))
 }
 
-/// POST /.search at the root: every resource type (RFC 7644 section 3.4.3).
-async fn search_all(
+async fn create_group(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(base): Extension<Base>,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let group = groups::create(&state.db, &caller, &base.0, body).await?;
+    tracing::info!(org = %caller.org, source = caller.source_id, group = group.id, "SCIM group created");
+    let location = format!("{}/Groups/{}", base.0, groups::scim_id(group.id));
+    Ok(one(StatusCode::CREATED, group, Some(location)))
+}
+
+async fn get_group(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(base): Extension<Base>,
+    Path(id): Path<String>,
+    Query(params): Query<ListParams>,
+    headers: HeaderMap,
+) -> Result<Response, ScimError> {
+    let q = ListQuery::from_params(params)?;
+    let mut group = groups::get(&state.db, &caller, &base.0, &id).await?;
+    if resource::not_modified(&headers, group.version) {
+        return Ok(StatusCode::NOT_MODIFIED.into_response());
+    }
+    group.body = resource::project(group.body, &q.attributes, &q.excluded);
+    Ok(one(StatusCode::OK, group, None))
+}
+
+async fn replace_group(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(base): Extension<Base>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let group = groups::replace(&state.db, &caller, &base.0, &id, &headers, body).await?;
+    Ok(one(StatusCode::OK, group, None))
+}
+
+/// A group's PATCH answers 204 with its ETag, as Entra ID expects: the
+/// members of a large group are not sent back for each change.
+async fn patch_group(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(base): Extension<Base>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ScimBody(body): ScimBody,
+) -> Result<Response, ScimError> {
+    let group = groups::patch(&state.db, &caller, &base.0, &id, &headers, body).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    if let Ok(v) = HeaderValue::from_str(&resource::etag(group.version)) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(res)
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ScimError> {
+    groups::delete(&state.db, &caller, &id, &headers).await?;
+    tracing::info!(org = %caller.org, source = caller.source_id, group = %id, "SCIM group deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(base): Extension<Base>,
+    Query(params): Query<ListParams>,
+) -> Result<Scim, ScimError> {
+    let q = ListQuery::from_params(params)?;
+    let (page, total) = groups::list(&state.db, &caller, &base.0, &q).await?;
+    Ok(Scim(StatusCode::OK, list_response(page, total, q.start_index)))
+}
+
+async fn search_groups(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Extension(base): Extension<Base>,
     ScimBody(body): ScimBody,
 ) -> Result<Scim, ScimError> {
     let q = ListQuery::from_search(&body)?;
-    let (page, total) = users::list(&state.db, &caller, &base.0, &q).await?;
-    Ok(Scim(
-        StatusCode::OK,
-        list_response(page, total, q.start_index),
-    ))
+    let (page, total) = groups::list(&state.db, &caller, &base.0, &q).await?;
+    Ok(Scim(StatusCode::OK, list_response(page, total, q.start_index)))
 }
 
+/// POST /.search at the root: Users, then Groups, as one list (RFC 7644
+/// section 3.4.3).
+async fn search_all(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Extension(base): Extension<Base>,
+    ScimBody(body): ScimBody,
+) -> Result<Scim, ScimError> {
+    let mut q = ListQuery::from_search(&body)?;
+    let start_index = q.start_index;
+    let (mut page, users) = users::list(&state.db, &caller, &base.0, &q).await?;
+    // The groups' part of the page: what follows the users.
+    q.start_index = start_index.saturating_sub(users).max(1);
+    q.count -= page.len();
+    let (more, groups) = groups::list(&state.db, &caller, &base.0, &q).await?;
+    page.extend(more);
+    Ok(Scim(
+        StatusCode::OK,
+        list_response(page, users + groups, start_index),
+    ))
+}
 /// A list of resources as one page (RFC 7644 section 3.4.2).
 pub fn list_response(resources: Vec<Value>, total: usize, start_index: usize) -> Value {
     json!({

@@ -7,6 +7,8 @@
 //!   and media type, and the discovery endpoints (`discovery/` holds their
 //!   documents);
 //! - `users`: Users, each a contact and the resource as written;
+//! - `groups`: Groups, each a group of the source and the resource as
+//!   written, its members being its memberships;
 //! - `resource`: what Users and Groups share: list parameters, the
 //!   attributes returned, `meta` and ETags;
 //! - `patch`: PATCH operations applied to a resource as JSON;
@@ -14,6 +16,7 @@
 //!   as JSON.
 
 pub mod filter;
+pub mod groups;
 pub mod http;
 mod patch;
 mod resource;

@@ -23,13 +23,11 @@ use std::fmt;
 use serde_json::{json, Map, Value};
 
 use super::filter::{parse_path, AttrPath, CompValue, CompareOp, Filter, PatchPath};
+use super::http::{SCHEMA_ENTERPRISE as ENTERPRISE, SCHEMA_GROUP as CORE_GROUP, SCHEMA_USER as CORE_USER};
 
 type Object = Map<String, Value>;
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const CORE_USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const CORE_GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 /// Most operations in one request: Entra batches membership changes, but
 /// nowhere near this many; the bound keeps a hostile body's work small.
 const MAX_OPERATIONS: usize = 1000;

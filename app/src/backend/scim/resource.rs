@@ -10,6 +10,14 @@ use http::{header, HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+/// A resource as answered: its body, and its id and version for the
+/// `Location` and `ETag` headers.
+pub struct Answer {
+    pub id: i64,
+    pub version: i64,
+    pub body: Value,
+}
+
 /// A list request, from the query string (`GET /Users?...`) or a `/.search`
 /// body.
 #[derive(Debug, Default)]

@@ -9,7 +9,7 @@
 //! say) leaves that contact field empty, and the resource keeps it.
 
 use super::http::{ScimError, SCHEMA_ENTERPRISE, SCHEMA_USER};
-use super::resource::{self, get_ci, lookup, meta, project, remove_ci, str_ci, ListQuery};
+use super::resource::{self, Answer, get_ci, lookup, meta, project, remove_ci, str_ci, ListQuery};
 use super::sources::Caller;
 use crate::backend::db::entities::{contact, group_member, scim_user, Organisation, ScimUser};
 use crate::backend::db::{begin_write, now_ms};
@@ -28,13 +28,6 @@ use serde_json::Value;
 const NO_LAST_NAME: &str = "—";
 /// Users read per statement when a filter must look at every one.
 const SCAN_CHUNK: u64 = 1000;
-
-/// A stored user, as answered.
-pub struct User {
-    pub id: i64,
-    pub version: i64,
-    pub body: Value,
-}
 
 fn of_caller(caller: &Caller) -> sea_orm::Select<ScimUser> {
     ScimUser::find()
@@ -59,7 +52,7 @@ async fn find(
 
 /// The resource as answered: what the client wrote, with `schemas`, `id`
 /// and `meta`.
-fn answer(row: &scim_user::Model, base: &str) -> Result<User, ScimError> {
+fn answer(row: &scim_user::Model, base: &str) -> Result<Answer, ScimError> {
     let mut body: Value = serde_json::from_str(&row.resource)
         .map_err(|e| ScimError::from(crate::model::AppError::internal(e)))?;
     let map = body.as_object_mut().ok_or_else(|| {
@@ -83,7 +76,7 @@ fn answer(row: &scim_user::Model, base: &str) -> Result<User, ScimError> {
             row.version,
         ),
     );
-    Ok(User {
+    Ok(Answer {
         id: row.contact_id,
         version: row.version,
         body,
@@ -306,7 +299,7 @@ pub async fn create(
     caller: &Caller,
     base: &str,
     body: Value,
-) -> Result<User, ScimError> {
+) -> Result<Answer, ScimError> {
     let (resource, user_name) = normalise(body)?;
     let lower = user_name.to_lowercase();
     let region = region(db, caller.org).await?;
@@ -386,7 +379,7 @@ pub async fn get(
     caller: &Caller,
     base: &str,
     id: &str,
-) -> Result<User, ScimError> {
+) -> Result<Answer, ScimError> {
     answer(&find(db, caller, id).await?, base)
 }
 
@@ -398,7 +391,7 @@ pub async fn replace(
     id: &str,
     headers: &HeaderMap,
     body: Value,
-) -> Result<User, ScimError> {
+) -> Result<Answer, ScimError> {
     let (resource, user_name) = normalise(body)?;
     let tx = begin_write(db).await?;
     let row = find(&tx, caller, id).await?;
@@ -416,7 +409,7 @@ pub async fn patch(
     id: &str,
     headers: &HeaderMap,
     body: Value,
-) -> Result<User, ScimError> {
+) -> Result<Answer, ScimError> {
     let tx = begin_write(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
@@ -497,6 +490,7 @@ pub async fn delete(
     let tx = begin_write(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
+    super::groups::forget_member(&tx, caller, row.contact_id).await?;
     ScimUser::delete_by_id(row.contact_id).exec(&tx).await?;
     if caller.keep_deleted {
         contact::Entity::update_many()
