@@ -701,12 +701,26 @@ async fn source_groups(app: &TestApp, admin: &Client, id: &str) -> Vec<String> {
 async fn groups_as_entra_sends_them() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let idp = Idp::new(&app, &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false).await.secret);
-    let (a, b) = (user_id(&idp, "a@acme.example").await, user_id(&idp, "b@acme.example").await);
+    let idp = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
+    let (a, b) = (
+        user_id(&idp, "a@acme.example").await,
+        user_id(&idp, "b@acme.example").await,
+    );
 
     // Entra's random-group check, then the create with a second schema URN.
     let (status, none) = idp
-        .get_with("/Groups", &[("excludedAttributes", "members"), ("filter", "displayName eq \"no such group\"")])
+        .get_with(
+            "/Groups",
+            &[
+                ("excludedAttributes", "members"),
+                ("filter", "displayName eq \"no such group\""),
+            ],
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(none["totalResults"], 0);
@@ -726,11 +740,19 @@ async fn groups_as_entra_sends_them() {
     assert_eq!(made["meta"]["resourceType"], "Group");
     let id = made["id"].as_str().unwrap().to_string();
     let path = format!("/Groups/{id}");
-    let (_, slim) = idp.get_with(&path, &[("excludedAttributes", "members")]).await;
+    let (_, slim) = idp
+        .get_with(&path, &[("excludedAttributes", "members")])
+        .await;
     assert!(slim.get("members").is_none());
     assert_eq!(slim["displayName"], "Tour Guides");
     let (_, found) = idp
-        .get_with("/Groups", &[("excludedAttributes", "members"), ("filter", "displayName eq \"tour guides\"")])
+        .get_with(
+            "/Groups",
+            &[
+                ("excludedAttributes", "members"),
+                ("filter", "displayName eq \"tour guides\""),
+            ],
+        )
         .await;
     assert_eq!(found["totalResults"], 1);
 
@@ -745,24 +767,40 @@ async fn groups_as_entra_sends_them() {
     assert_eq!(read["members"], json!([{"value": a}, {"value": b}]));
 
     // Renamed, then one member removed by value list.
-    let (status, _) = idp.patch(&path, json!([{"op": "Replace", "path": "displayName", "value": "Guides"}])).await;
+    let (status, _) = idp
+        .patch(
+            &path,
+            json!([{"op": "Replace", "path": "displayName", "value": "Guides"}]),
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = idp
-        .patch(&path, json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": a}]}]))
+        .patch(
+            &path,
+            json!([{"op": "Remove", "path": "members", "value": [{"$ref": null, "value": a}]}]),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(source_groups(&app, &admin, &a).await.is_empty());
     assert_eq!(source_groups(&app, &admin, &b).await, ["Guides"]);
 
     // A member that is not one of its users is refused; nothing changes.
-    let (status, body) = idp.patch(&path, json!([{"op": "Add", "path": "members", "value": [{"value": "999999"}]}])).await;
+    let (status, body) = idp
+        .patch(
+            &path,
+            json!([{"op": "Add", "path": "members", "value": [{"value": "999999"}]}]),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["scimType"], "invalidValue");
     let (status, body) = idp.post("/Groups", json!({"displayName": "GUIDES"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 
     // A deleted user leaves its groups; a deleted group leaves its members.
-    assert_eq!(idp.delete(&format!("/Users/{b}")).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(
+        idp.delete(&format!("/Users/{b}")).await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(idp.get(&path).await.1["members"], json!([]));
     assert_eq!(idp.delete(&path).await.0, StatusCode::NO_CONTENT);
     assert_eq!(idp.get(&path).await.0, StatusCode::NOT_FOUND);
@@ -773,7 +811,12 @@ async fn groups_as_entra_sends_them() {
 async fn groups_as_okta_pushes_them() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let idp = Idp::new(&app, &add_source(&app, &admin, "Okta (SCIM)", "Own", false).await.secret);
+    let idp = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Okta (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
     let a = user_id(&idp, "a@acme.example").await;
     let b = user_id(&idp, "b@acme.example").await;
     let c = user_id(&idp, "c@acme.example").await;
@@ -783,12 +826,17 @@ async fn groups_as_okta_pushes_them() {
     assert_eq!(status, StatusCode::CREATED);
     let id = made["id"].as_str().unwrap().to_string();
     let path = format!("/Groups/{id}");
-    let (_, page) = idp.get_with("/Groups", &[("startIndex", "1"), ("count", "100")]).await;
+    let (_, page) = idp
+        .get_with("/Groups", &[("startIndex", "1"), ("count", "100")])
+        .await;
     assert_eq!(page["totalResults"], 1);
 
     // Rename with the id in the value, then remove one member and add one in one request.
     let (status, _) = idp
-        .patch(&path, json!([{"op": "replace", "value": {"id": id, "displayName": "Test SCIMv2"}}]))
+        .patch(
+            &path,
+            json!([{"op": "replace", "value": {"id": id, "displayName": "Test SCIMv2"}}]),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = idp
@@ -814,7 +862,10 @@ async fn groups_as_okta_pushes_them() {
 
     // A full push replaces the list; PUT too.
     let (status, _) = idp
-        .patch(&path, json!([{"op": "replace", "path": "members", "value": [{"value": a}]}]))
+        .patch(
+            &path,
+            json!([{"op": "replace", "path": "members", "value": [{"value": a}]}]),
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(source_groups(&app, &admin, &a).await, ["Test SCIMv2"]);
@@ -829,18 +880,42 @@ async fn groups_as_okta_pushes_them() {
 
     // Another organisation's token sees none of it, nor can it touch it.
     let other = app.org_admin("Globex", "admin@globex.example").await;
-    let stranger = Idp::new(&app, &add_source(&app, &other, "Okta (SCIM)", "Own", false).await.secret);
+    let stranger = Idp::new(
+        &app,
+        &add_source(&app, &other, "Okta (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
     assert_eq!(stranger.get(&path).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(stranger.put(&path, json!({"displayName": "x"})).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(stranger.patch(&path, json!([{"op": "replace", "path": "displayName", "value": "x"}])).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        stranger.put(&path, json!({"displayName": "x"})).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        stranger
+            .patch(
+                &path,
+                json!([{"op": "replace", "path": "displayName", "value": "x"}])
+            )
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(stranger.delete(&path).await.0, StatusCode::NOT_FOUND);
     assert_eq!(stranger.get("/Groups").await.1["totalResults"], 0);
     // Nor can it put the other organisation's users in its own group.
-    let (status, _) = stranger.post("/Groups", json!({"displayName": "Mine", "members": [{"value": a}]})).await;
+    let (status, _) = stranger
+        .post(
+            "/Groups",
+            json!({"displayName": "Mine", "members": [{"value": a}]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // The root search lists users, then groups.
-    let (_, all) = idp.post("/.search", json!({"startIndex": 3, "count": 2})).await;
+    let (_, all) = idp
+        .post("/.search", json!({"startIndex": 3, "count": 2}))
+        .await;
     assert_eq!(all["totalResults"], 4);
     assert_eq!(all["Resources"][0]["userName"], "c@acme.example");
     assert_eq!(all["Resources"][1]["displayName"], "Pushed");
@@ -863,7 +938,9 @@ async fn the_conformance_suite_passes() {
     );
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let token = add_source(&app, &admin, "Conformance (SCIM)", "Own", false).await.secret;
+    let token = add_source(&app, &admin, "Conformance (SCIM)", "Own", false)
+        .await
+        .secret;
     let base = format!("{}/scim/v2", app.url);
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(cli)

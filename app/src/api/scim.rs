@@ -17,6 +17,7 @@ pub async fn get_scim_overview() -> Result<ScimOverview, AppError> {
         Ok(ScimOverview {
             base_url: format!("{}/scim/v2", state.request_origin()),
             sources: sources::list(&state.db, user.org).await?,
+            today: chrono::Utc::now().date_naive(),
         })
     })
     .await

@@ -92,6 +92,9 @@ pub struct ScimOverview {
     /// `https://muster.example.com/scim/v2`.
     pub base_url: String,
     pub sources: Vec<ScimSource>,
+    /// The server's date (UTC), which token states and warnings are
+    /// worked out from (the browser has no clock of its own here).
+    pub today: NaiveDate,
 }
 
 /// A source's settings, as typed.

@@ -7,7 +7,9 @@
 //! (Entra ID requires it).
 
 use super::http::{ScimError, SCHEMA_GROUP};
-use super::resource::{self, Answer, get_ci, key_ci, lookup, meta, project, remove_ci, str_ci, ListQuery};
+use super::resource::{
+    self, get_ci, key_ci, lookup, meta, project, remove_ci, str_ci, Answer, ListQuery,
+};
 use super::sources::Caller;
 use crate::backend::db::entities::{
     contact_group, group_member, scim_group, scim_user, ContactGroup, GroupMember, ScimGroup,
@@ -115,7 +117,12 @@ fn normalise(mut body: Value) -> Result<(Value, String, Vec<String>), ScimError>
         Some(Value::String(_)) | None => {
             return Err(ScimError::bad("invalidValue", "displayName is required."))
         }
-        Some(_) => return Err(ScimError::bad("invalidValue", "displayName must be a string.")),
+        Some(_) => {
+            return Err(ScimError::bad(
+                "invalidValue",
+                "displayName must be a string.",
+            ))
+        }
     };
     if name.chars().count() > TEXT_MAX {
         return Err(ScimError::bad(
@@ -171,7 +178,11 @@ async fn member_ids(
             .await?;
         found.extend(rows);
     }
-    unknown.extend(ids.iter().filter(|i| !found.contains(i)).map(i64::to_string));
+    unknown.extend(
+        ids.iter()
+            .filter(|i| !found.contains(i))
+            .map(i64::to_string),
+    );
     if !unknown.is_empty() {
         unknown.truncate(10);
         return Err(ScimError::bad(
@@ -308,8 +319,7 @@ pub async fn patch(
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
     let mut resource: Value = serde_json::from_str(&row.resource).map_err(internal)?;
-    super::patch::apply(&mut resource, &body)
-        .map_err(|e| ScimError::bad(e.scim_type, e.detail))?;
+    super::patch::apply(&mut resource, &body).map_err(|e| ScimError::bad(e.scim_type, e.detail))?;
     let row = write(&tx, caller, row, resource).await?;
     tx.commit().await?;
     answer(&row, base)
@@ -324,7 +334,8 @@ async fn write(
 ) -> Result<scim_group::Model, ScimError> {
     let (resource, name, members) = normalise(body)?;
     let lower = name.to_lowercase();
-    if lower != row.display_name_lower && name_taken(tx, caller, &lower, Some(row.group_id)).await? {
+    if lower != row.display_name_lower && name_taken(tx, caller, &lower, Some(row.group_id)).await?
+    {
         return Err(name_conflict(&name));
     }
     let wanted = member_ids(tx, caller, &members).await?;
@@ -332,7 +343,10 @@ async fn write(
     ContactGroup::update_many()
         .col_expr(contact_group::Column::Name, Expr::value(name))
         .col_expr(contact_group::Column::NameLower, Expr::value(lower.clone()))
-        .col_expr(contact_group::Column::ExternalId, Expr::value(external_id.clone()))
+        .col_expr(
+            contact_group::Column::ExternalId,
+            Expr::value(external_id.clone()),
+        )
         .filter(contact_group::Column::Id.eq(row.group_id))
         .filter(contact_group::Column::OrgId.eq(caller.org.get()))
         .exec(tx)
@@ -349,8 +363,14 @@ async fn write(
             scim_group::Column::DisplayNameLower,
             Expr::value(next.display_name_lower.clone()),
         )
-        .col_expr(scim_group::Column::ExternalId, Expr::value(next.external_id.clone()))
-        .col_expr(scim_group::Column::Resource, Expr::value(next.resource.clone()))
+        .col_expr(
+            scim_group::Column::ExternalId,
+            Expr::value(next.external_id.clone()),
+        )
+        .col_expr(
+            scim_group::Column::Resource,
+            Expr::value(next.resource.clone()),
+        )
         .col_expr(scim_group::Column::Version, Expr::value(next.version))
         .col_expr(scim_group::Column::UpdatedAt, Expr::value(next.updated_at))
         .filter(scim_group::Column::GroupId.eq(next.group_id))
@@ -412,7 +432,10 @@ pub async fn forget_member(
             }
         }
         ScimGroup::update_many()
-            .col_expr(scim_group::Column::Resource, Expr::value(resource.to_string()))
+            .col_expr(
+                scim_group::Column::Resource,
+                Expr::value(resource.to_string()),
+            )
             .col_expr(
                 scim_group::Column::Version,
                 Expr::col(scim_group::Column::Version).add(1),
@@ -452,9 +475,7 @@ pub async fn list(
             Some(("displayName", v)) => {
                 select = select.filter(scim_group::Column::DisplayNameLower.eq(v.to_lowercase()))
             }
-            Some(("externalId", v)) => {
-                select = select.filter(scim_group::Column::ExternalId.eq(v))
-            }
+            Some(("externalId", v)) => select = select.filter(scim_group::Column::ExternalId.eq(v)),
             Some((_, v)) => match parse_id(v) {
                 Some(id) => select = select.filter(scim_group::Column::GroupId.eq(id)),
                 None => return Ok((Vec::new(), 0)),
@@ -520,8 +541,16 @@ mod tests {
         assert_eq!(name, "Tour Guides");
         assert_eq!(members, ["12", "13"]);
         assert!(r.get("schemas").is_none() && r.get("meta").is_none());
-        for bad in [json!({}), json!({"displayName": " "}), json!({"displayName": "a", "members": [{"display": "x"}]}), json!({"displayName": "a", "members": {}})] {
-            assert_eq!(normalise(bad).unwrap_err().status, http::StatusCode::BAD_REQUEST);
+        for bad in [
+            json!({}),
+            json!({"displayName": " "}),
+            json!({"displayName": "a", "members": [{"display": "x"}]}),
+            json!({"displayName": "a", "members": {}}),
+        ] {
+            assert_eq!(
+                normalise(bad).unwrap_err().status,
+                http::StatusCode::BAD_REQUEST
+            );
         }
     }
 }

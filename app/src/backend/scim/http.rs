@@ -440,7 +440,10 @@ async fn list_groups(
 ) -> Result<Scim, ScimError> {
     let q = ListQuery::from_params(params)?;
     let (page, total) = groups::list(&state.db, &caller, &base.0, &q).await?;
-    Ok(Scim(StatusCode::OK, list_response(page, total, q.start_index)))
+    Ok(Scim(
+        StatusCode::OK,
+        list_response(page, total, q.start_index),
+    ))
 }
 
 async fn search_groups(
@@ -451,7 +454,10 @@ async fn search_groups(
 ) -> Result<Scim, ScimError> {
     let q = ListQuery::from_search(&body)?;
     let (page, total) = groups::list(&state.db, &caller, &base.0, &q).await?;
-    Ok(Scim(StatusCode::OK, list_response(page, total, q.start_index)))
+    Ok(Scim(
+        StatusCode::OK,
+        list_response(page, total, q.start_index),
+    ))
 }
 
 /// POST /.search at the root: Users, then Groups, as one list (RFC 7644

@@ -23,7 +23,9 @@ use std::fmt;
 use serde_json::{json, Map, Value};
 
 use super::filter::{parse_path, AttrPath, CompValue, CompareOp, Filter, PatchPath};
-use super::http::{SCHEMA_ENTERPRISE as ENTERPRISE, SCHEMA_GROUP as CORE_GROUP, SCHEMA_USER as CORE_USER};
+use super::http::{
+    SCHEMA_ENTERPRISE as ENTERPRISE, SCHEMA_GROUP as CORE_GROUP, SCHEMA_USER as CORE_USER,
+};
 
 type Object = Map<String, Value>;
 

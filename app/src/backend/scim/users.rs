@@ -9,7 +9,7 @@
 //! say) leaves that contact field empty, and the resource keeps it.
 
 use super::http::{ScimError, SCHEMA_ENTERPRISE, SCHEMA_USER};
-use super::resource::{self, Answer, get_ci, lookup, meta, project, remove_ci, str_ci, ListQuery};
+use super::resource::{self, get_ci, lookup, meta, project, remove_ci, str_ci, Answer, ListQuery};
 use super::sources::Caller;
 use crate::backend::db::entities::{contact, group_member, scim_user, Organisation, ScimUser};
 use crate::backend::db::{begin_write, now_ms};

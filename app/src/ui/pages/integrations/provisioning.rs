@@ -40,11 +40,13 @@ pub(super) fn Provisioning() -> impl IntoView {
 fn ProvisioningPanel(initial: ScimOverview) -> impl IntoView {
     let base_url = initial.base_url.clone();
     let sources = RwSignal::new(initial.sources);
+    let today = RwSignal::new(initial.today);
     let issued = RwSignal::new(None::<IssuedScimToken>);
     let adding = RwSignal::new(false);
     let reload = move || {
         spawn_local(async move {
             if let Ok(o) = get_scim_overview().await {
+                today.set(o.today);
                 sources.set(o.sources);
             }
         })
@@ -72,7 +74,7 @@ fn ProvisioningPanel(initial: ScimOverview) -> impl IntoView {
                     .into_any()
                 } else {
                     list.into_iter()
-                        .map(|s| view! { <SourceCard source=s on_issued on_changed=Callback::new(move |_| reload())/> })
+                        .map(|s| view! { <SourceCard source=s today=today.get_untracked() on_issued on_changed=Callback::new(move |_| reload())/> })
                         .collect_view()
                         .into_any()
                 }
@@ -204,11 +206,13 @@ fn AddSource(on_close: Callback<()>, on_added: Callback<IssuedScimToken>) -> imp
             expires_on: expires_on.get_untracked(),
         };
         spawn_local(async move {
-            match create_scim_source(form, token).await {
+            let made = create_scim_source(form, token).await;
+            // Before `on_added`, which closes this form.
+            busy.set(false);
+            match made {
                 Ok(t) => on_added.run(t),
                 Err(e) => result.set(Some(Err(e))),
             }
-            busy.set(false);
         });
     };
     let error = move |f| field_error(move || result.get(), f);
@@ -253,13 +257,13 @@ fn token_state(t: &ScimToken, today: chrono::NaiveDate) -> (&'static str, String
 #[component]
 fn SourceCard(
     source: ScimSource,
+    today: chrono::NaiveDate,
     on_issued: Callback<IssuedScimToken>,
     on_changed: Callback<()>,
 ) -> impl IntoView {
     let id = source.id;
     let editing = RwSignal::new(false);
     let adding_token = RwSignal::new(false);
-    let today = chrono::Utc::now().date_naive();
     let title_id = format!("scim-source-{id}");
     let labelled = title_id.clone();
     let stored = StoredValue::new(source.clone());
@@ -354,14 +358,17 @@ fn TokenRow(
         error.set(None);
         spawn_local(async move {
             let done = if action == "regenerate" {
-                regenerate_scim_token(id).await.map(|t| on_issued.run(t))
+                regenerate_scim_token(id).await.map(Some)
             } else {
-                revoke_scim_token(id).await.map(|_| on_changed.run(()))
+                revoke_scim_token(id).await.map(|_| None)
             };
+            // Before the callbacks, which draw this row again.
             busy.set(false);
             confirming.set(None);
-            if let Err(e) = done {
-                error.set(Some(e));
+            match done {
+                Ok(Some(t)) => on_issued.run(t),
+                Ok(None) => on_changed.run(()),
+                Err(e) => error.set(Some(e)),
             }
         });
     };
