@@ -60,6 +60,28 @@ test("provisioning: make a token, copy it, provision a user over SCIM, revoke th
   await contacts.goto(`q=Hopper${tag}`);
   await expect(contacts.row(`Hopper${tag}`)).toContainText(name);
 
+  // Its page says who provisions it; the provider's fields are locked.
+  await contacts.row(`Hopper${tag}`).getByRole("link", { name: "View" }).click();
+  await expect(page.getByTestId("provisioned-notice")).toContainText(name);
+  await interactive(page);
+  await expect(page.getByLabel("First name")).toHaveAttribute("readonly", "");
+  await expect(page.getByLabel("Email")).toHaveAttribute("readonly", "");
+  await expect(page.getByLabel("Department")).not.toHaveAttribute("readonly", "");
+
+  // Deactivated by the provider, it is marked so.
+  const id = (await created.json()).id;
+  const off = await request.patch(`${baseUrl}/Users/${id}`, {
+    headers: auth,
+    data: {
+      schemas: ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+      Operations: [{ op: "Replace", path: "active", value: "False" }],
+    },
+  });
+  expect(off.status(), await off.text()).toBe(200);
+  await page.reload();
+  await expect(page.getByTestId("deactivated-notice")).toContainText("Deactivated");
+  await page.screenshot({ path: "test-results/provisioned-contact.png", fullPage: true });
+
   // Revoked, the token is refused at once; the user stays.
   await page.goto("/contacts/integrations");
   await interactive(page);

@@ -444,6 +444,7 @@ async fn users_round_trip_and_become_contacts() {
     assert_eq!(patched["active"], false);
     assert_eq!(patched["name"]["givenName"], "Babs");
     let c = contact(&app, &admin, &id).await;
+    assert!(c.deactivated && c.provisioned);
     assert_eq!(c.first_name, "Babs");
     assert_eq!(c.department.as_deref(), Some("Guides"));
     assert_eq!(
@@ -471,6 +472,34 @@ async fn users_round_trip_and_become_contacts() {
     let c = contact(&app, &admin, &id).await;
     assert_eq!(c.last_name, "Jensen-Smith");
     assert_eq!(c.email.as_deref(), Some("babs@example.com"));
+    assert!(!c.deactivated, "reactivated");
+
+    // In Muster, the provider's fields are locked; the others can be edited.
+    let version = c.version.to_string();
+    let edit = |first: &'static str, department: &'static str| {
+        vec![
+            ("id", id.clone()),
+            ("version", version.clone()),
+            ("draft[first_name]", first.to_string()),
+            ("draft[last_name]", "Jensen-Smith".to_string()),
+            ("draft[email]", "babs@example.com".to_string()),
+            ("draft[department]", department.to_string()),
+        ]
+    };
+    let form = edit("Someone", "Ops");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, err) = common::refusal(app.call(&admin, "update_contact", &form).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        err.field_message("first_name")
+            .unwrap()
+            .contains("Entra ID (SCIM)"),
+        "{err:?}"
+    );
+    let form = edit("Barbara", "Ops");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let edited: Contact = app.json(&admin, "update_contact", &form).await;
+    assert_eq!(edited.department.as_deref(), Some("Ops"));
 
     // A stale If-Match is refused; attributes choose what is returned.
     let res = idp
@@ -958,4 +987,71 @@ async fn the_conformance_suite_passes() {
     );
     assert!(out.status.success(), "{report}");
     assert!(!report.contains("SKIPPED"), "{report}");
+}
+
+#[tokio::test]
+async fn removing_an_identity_provider_deletes_what_it_created_and_gives_back_what_it_took() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let typed = app
+        .create(
+            &admin,
+            &[
+                ("draft[first_name]", "Barb"),
+                ("draft[last_name]", "J"),
+                ("draft[email]", "bjensen@example.com"),
+            ],
+        )
+        .await;
+    let issued = add_source(&app, &admin, "Entra ID (SCIM)", "All", false).await;
+    let idp = Idp::new(&app, &issued.secret);
+    assert_eq!(
+        idp.post("/Users", entra_user("bjensen@example.com"))
+            .await
+            .0,
+        StatusCode::CREATED
+    );
+    let made = user_id(&idp, "new@example.com").await;
+    let (status, _) = idp
+        .post(
+            "/Groups",
+            json!({"displayName": "Guides", "members": [{"value": made}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (list, _) = overview(&app, &admin).await;
+    let s = &list.sources[0];
+    assert_eq!((s.contacts, s.created, s.groups), (2, 1, 1));
+
+    let deleted: u64 = app
+        .json(
+            &admin,
+            "remove_scim_source",
+            &[("id", &issued.source_id.to_string())],
+        )
+        .await;
+    assert_eq!(deleted, 1);
+    assert_eq!(
+        app.call(&admin, "get_contact", &[("id", &made)])
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let back = contact(&app, &admin, &typed.id.to_string()).await;
+    assert_eq!(back.source, "Manual");
+    assert!(!back.provisioned && back.synced_groups.is_empty());
+    assert_eq!(idp.get("/Users").await.0, StatusCode::UNAUTHORIZED);
+    assert!(overview(&app, &admin).await.0.sources.is_empty());
+    // Another organisation cannot remove it (it no longer exists here either).
+    let other = app.org_admin("Globex", "admin@globex.example").await;
+    let mine = add_source(&app, &other, "Okta (SCIM)", "Own", false).await;
+    let res = app
+        .call(
+            &admin,
+            "remove_scim_source",
+            &[("id", &mine.source_id.to_string())],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(overview(&app, &other).await.0.sources.len(), 1);
 }

@@ -78,3 +78,16 @@ pub async fn revoke_scim_token(id: i64) -> Result<ScimToken, AppError> {
     })
     .await
 }
+
+/// Remove an identity provider: its tokens stop working, its groups go, the
+/// contacts it created are deleted (those it took over go back to their
+/// earlier source). Returns how many contacts were deleted.
+#[server(endpoint = "remove_scim_source")]
+pub async fn remove_scim_source(id: i64) -> Result<u64, AppError> {
+    crate::api::as_admin("remove_scim_source", |state, user| async move {
+        let deleted = sources::remove(&state.db, user.org, id).await?;
+        tracing::info!(org = %user.org, source = id, deleted, by = user.user_id, "SCIM identity provider removed");
+        Ok(deleted)
+    })
+    .await
+}

@@ -64,6 +64,14 @@ pub struct Contact {
     /// name, email, phone, department, role and location again.
     #[serde(default)]
     pub synced: bool,
+    /// Pushed by an identity provider over SCIM (its Source): its name and
+    /// email are the provider's, and each update from it writes the other
+    /// fields again.
+    #[serde(default)]
+    pub provisioned: bool,
+    /// Deactivated by its identity provider: kept, never a recipient.
+    #[serde(default)]
+    pub deactivated: bool,
     pub source: String,
     /// Incremented on every change; a save must name the version it edited.
     pub version: i64,

@@ -48,6 +48,11 @@ pub struct ScimSource {
     pub keep_deleted: bool,
     pub created_at: DateTime<Utc>,
     pub tokens: Vec<ScimToken>,
+    /// Its contacts, and of those the ones it created (removing it deletes
+    /// them; the others go back to their earlier source).
+    pub contacts: u64,
+    pub created: u64,
+    pub groups: u64,
 }
 
 /// A bearer token, as listed: never its value.

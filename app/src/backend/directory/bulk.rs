@@ -63,6 +63,8 @@ pub async fn find_matches(
             groups: groups.remove(&f.id).unwrap_or_default(),
             synced_groups: Vec::new(),
             synced: f.integration_id.is_some(),
+            provisioned: false,
+            deactivated: false,
             source: f.source,
             version: f.version,
             created_at: from_ms(f.created_at),

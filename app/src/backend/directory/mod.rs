@@ -95,6 +95,7 @@ pub async fn update(
 ) -> Result<Contact, AppError> {
     let c = validate(draft, region).map_err(AppError::Invalid)?;
     let tx = crate::backend::db::begin_write(db).await?;
+    keep_provisioned(&tx, org, id, &c).await?;
     if let Some(email) = &c.email {
         if email_taken(&tx, org, &email.lower(), Some(id)).await? {
             return Err(AppError::field("email", DUPLICATE_EMAIL));
@@ -104,6 +105,52 @@ pub async fn update(
     place(&tx, org).await?;
     tx.commit().await?;
     get(db, org, id).await
+}
+
+/// Refuse a change to the name or email of a contact an identity provider
+/// pushed over SCIM: those are the provider's.
+async fn keep_provisioned(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    id: i64,
+    c: &ValidContact,
+) -> Result<(), AppError> {
+    let Some(stored) = of_org(org)
+        .filter(contact::Column::Id.eq(id))
+        .filter(contact::Column::ScimSourceId.is_not_null())
+        .one(db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let owned = format!("Set by {}: change it there.", stored.source);
+    let mut errors = Vec::new();
+    let email = c.email.as_ref().map(|e| e.to_string());
+    for (field, now, was) in [
+        (
+            "first_name",
+            Some(c.first_name.to_string()),
+            Some(stored.first_name),
+        ),
+        (
+            "last_name",
+            Some(c.last_name.to_string()),
+            Some(stored.last_name),
+        ),
+        ("email", email, stored.email),
+    ] {
+        if now != was {
+            errors.push(crate::model::FieldError {
+                field: field.into(),
+                message: owned.clone(),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(errors))
+    }
 }
 
 /// Replace contact `id`, as of `version`, with a validated contact and its
@@ -258,6 +305,8 @@ pub async fn get(db: &impl ConnectionTrait, org: OrgId, id: i64) -> Result<Conta
         groups: own.into_iter().map(|(name, ..)| name).collect(),
         synced_groups: synced.into_iter().map(|(name, ..)| name).collect(),
         synced: c.integration_id.is_some(),
+        provisioned: c.scim_source_id.is_some(),
+        deactivated: !c.active,
         source: c.source,
         version: c.version,
         created_at: from_ms(c.created_at),

@@ -109,6 +109,8 @@ fn as_contact(v: &ValidContact, like: Option<&Contact>) -> Contact {
         groups: v.groups.iter().map(|g| g.to_string()).collect(),
         synced_groups: Vec::new(),
         synced: like.is_some_and(|c| c.synced),
+        provisioned: like.is_some_and(|c| c.provisioned),
+        deactivated: like.is_some_and(|c| c.deactivated),
         source: like.map_or_else(|| SOURCE_CSV.to_string(), |c| c.source.clone()),
         version: like.map_or(1, |c| c.version),
         created_at: like.map_or(now, |c| c.created_at),

@@ -56,6 +56,8 @@ mod tests {
             groups: vec!["On call".into(), "Ops".into()],
             synced_groups: Vec::new(),
             synced: false,
+            provisioned: false,
+            deactivated: false,
             source: "Manual".into(),
             version: 3,
             created_at: chrono::Utc::now(),

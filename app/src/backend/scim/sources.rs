@@ -7,8 +7,10 @@
 //! stored, with its last four characters as a hint.
 
 use crate::backend::auth::token_hash;
-use crate::backend::db::entities::{scim_source, scim_token, ScimSource, ScimToken};
-use crate::backend::db::{from_ms, is_unique_violation, now_ms};
+use crate::backend::db::entities::{
+    contact, scim_group, scim_source, scim_token, ScimGroup, ScimSource, ScimToken,
+};
+use crate::backend::db::{begin_write, from_ms, is_unique_violation, now_ms};
 use crate::backend::domain::{clean, OrgId};
 use crate::model::{
     AppError, IssuedScimToken, ScimScope, ScimSource as Source, ScimSourceForm, ScimToken as Token,
@@ -18,7 +20,8 @@ use base64::Engine;
 use chrono::{NaiveDate, NaiveTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 
 /// What every token starts with.
@@ -81,7 +84,7 @@ pub async fn authenticate(
     }))
 }
 
-/// The organisation's sources with their tokens, oldest first.
+/// The organisation's sources with their tokens and counts, oldest first.
 pub async fn list(db: &impl ConnectionTrait, org: OrgId) -> Result<Vec<Source>, AppError> {
     let rows = ScimSource::find()
         .filter(scim_source::Column::OrgId.eq(org.get()))
@@ -89,24 +92,84 @@ pub async fn list(db: &impl ConnectionTrait, org: OrgId) -> Result<Vec<Source>, 
         .find_with_related(ScimToken)
         .all(db)
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(s, mut tokens)| {
-            tokens.sort_by_key(|t| t.id);
-            source_of(s, tokens.into_iter().map(token_of).collect())
-        })
-        .collect())
+    let mut out = Vec::with_capacity(rows.len());
+    for (s, mut tokens) in rows {
+        tokens.sort_by_key(|t| t.id);
+        let contacts = its_contacts(org, s.id).count(db).await?;
+        let created = its_contacts(org, s.id)
+            .filter(contact::Column::AdoptedSource.is_null())
+            .count(db)
+            .await?;
+        let groups = ScimGroup::find()
+            .filter(scim_group::Column::OrgId.eq(org.get()))
+            .filter(scim_group::Column::SourceId.eq(s.id))
+            .count(db)
+            .await?;
+        out.push(Source {
+            id: s.id,
+            name: s.name,
+            scope: ScimScope::parse(&s.scope).unwrap_or(ScimScope::Own),
+            keep_deleted: s.keep_deleted,
+            created_at: from_ms(s.created_at),
+            tokens: tokens.into_iter().map(token_of).collect(),
+            contacts,
+            created,
+            groups,
+        });
+    }
+    Ok(out)
 }
 
-fn source_of(s: scim_source::Model, tokens: Vec<Token>) -> Source {
-    Source {
-        id: s.id,
-        name: s.name,
-        scope: ScimScope::parse(&s.scope).unwrap_or(ScimScope::Own),
-        keep_deleted: s.keep_deleted,
-        created_at: from_ms(s.created_at),
-        tokens,
-    }
+fn its_contacts(org: OrgId, id: i64) -> sea_orm::Select<contact::Entity> {
+    contact::Entity::find()
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::ScimSourceId.eq(id))
+}
+
+/// Remove identity provider `id`: its tokens stop working, its groups go,
+/// the contacts it created are deleted and those it took over go back to
+/// their earlier source. Returns how many contacts were deleted.
+pub async fn remove(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<u64, AppError> {
+    let tx = begin_write(db).await?;
+    ScimSource::find_by_id(id)
+        .filter(scim_source::Column::OrgId.eq(org.get()))
+        .one(&tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let ours = Condition::all()
+        .add(contact::Column::OrgId.eq(org.get()))
+        .add(contact::Column::ScimSourceId.eq(id));
+    contact::Entity::update_many()
+        .col_expr(
+            contact::Column::Source,
+            Expr::col(contact::Column::AdoptedSource),
+        )
+        .col_expr(contact::Column::AdoptedSource, Expr::value(None::<String>))
+        .col_expr(contact::Column::ScimSourceId, Expr::value(None::<i64>))
+        .col_expr(contact::Column::Active, Expr::value(true))
+        .col_expr(
+            contact::Column::Version,
+            Expr::col(contact::Column::Version).add(1),
+        )
+        .col_expr(contact::Column::UpdatedAt, Expr::value(now_ms()))
+        .filter(ours.clone())
+        .filter(contact::Column::AdoptedSource.is_not_null())
+        .exec(&tx)
+        .await?;
+    // Memberships go with the contacts and groups (cascades), the users' and
+    // groups' resources and the tokens with the source.
+    let deleted = contact::Entity::delete_many()
+        .filter(ours)
+        .exec(&tx)
+        .await?
+        .rows_affected;
+    ScimSource::delete_many()
+        .filter(scim_source::Column::Id.eq(id))
+        .filter(scim_source::Column::OrgId.eq(org.get()))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 fn token_of(t: scim_token::Model) -> Token {

@@ -18,6 +18,10 @@ pub fn ContactForm(
     /// integration's name (the contact's Source).
     #[prop(optional)]
     synced_groups: Option<(Vec<String>, String)>,
+    /// The name and email belong to an identity provider (the contact was
+    /// provisioned over SCIM): shown, not edited.
+    #[prop(optional)]
+    locked: bool,
     #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     let first_name = RwSignal::new(initial.first_name);
@@ -67,8 +71,8 @@ pub fn ContactForm(
                 {general_error}
             </div>
             <div class="grid-2">
-                <Field label="First name" name="first_name" value=first_name error=err("first_name") required=true autocomplete="off"/>
-                <Field label="Last name" name="last_name" value=last_name error=err("last_name") required=true autocomplete="off"/>
+                <Field label="First name" name="first_name" value=first_name error=err("first_name") required=true autocomplete="off" readonly=locked/>
+                <Field label="Last name" name="last_name" value=last_name error=err("last_name") required=true autocomplete="off" readonly=locked/>
                 <Field
                     label="Email"
                     name="email"
@@ -76,7 +80,8 @@ pub fn ContactForm(
                     value=email
                     error=err("email")
                     autocomplete="off"
-                    hint="An email address or a mobile phone is required."
+                    hint=if locked { "Set by the identity provider." } else { "An email address or a mobile phone is required." }
+                    readonly=locked
                 />
                 <Field
                     label="Mobile phone"
@@ -185,7 +190,7 @@ fn SyncedGroups(names: Vec<String>, source: String) -> impl IntoView {
         <div class="field">
             <span class="label" id="synced-groups-label">{label}</span>
             <p class="hint">
-                "Kept in step with " {source.clone()} " at every sync: change these memberships there."
+                "Kept in step with " {source.clone()} ": change these memberships there."
             </p>
             <ul class="chips" aria-labelledby="synced-groups-label">
                 {names

@@ -26,6 +26,9 @@ pub fn Field(
     #[prop(optional)] autocomplete: Option<&'static str>,
     #[prop(optional)] list: Option<&'static str>,
     #[prop(optional)] placeholder: Option<&'static str>,
+    /// Shown, not edited (a value another system owns).
+    #[prop(optional)]
+    readonly: bool,
 ) -> impl IntoView {
     let id = format!("field-{name}");
     let error_id = format!("field-{name}-error");
@@ -58,6 +61,7 @@ pub fn Field(
                 autocomplete=autocomplete
                 list=list
                 placeholder=placeholder
+                readonly=readonly
                 aria-invalid=move || error.get().is_some().then_some("true")
                 aria-describedby=described
                 prop:value=move || value.get()

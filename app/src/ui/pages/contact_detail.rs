@@ -84,6 +84,21 @@ fn ContactEditor(contact: Contact, facets: Facets) -> impl IntoView {
                 </p>
             }
         })}
+        {contact.provisioned.then(|| {
+            let source = contact.source.clone();
+            view! {
+                <p class="notice info" data-testid="provisioned-notice">
+                    {source.clone()} " provisions this contact over SCIM: its name and email are set there and cannot be changed here. "
+                    "Other fields can be edited; the next update from " {source} " writes them again."
+                </p>
+            }
+        })}
+        {contact.deactivated.then(|| view! {
+            <p class="notice warning narrow" data-testid="deactivated-notice">
+                <span class="badge bad">"Deactivated"</span>
+                " Deactivated by its identity provider: kept in the directory, but never a recipient until it is reactivated there."
+            </p>
+        })}
         <div class="notice success" role="status" hidden=move || !saved.get()>
             "Changes saved."
         </div>
@@ -99,6 +114,7 @@ fn ContactEditor(contact: Contact, facets: Facets) -> impl IntoView {
             })
             submit_label="Save changes"
             synced_groups=(contact.synced_groups.clone(), contact.source.clone())
+            locked=contact.provisioned
         >
             <button type="button" class="btn danger" on:click=move |_| confirming.set(true)>
                 "Delete contact"

@@ -1,11 +1,12 @@
 //! Provisioning (SCIM): the identity providers that push users and groups into
 //! Muster, the SCIM base URL, and each provider's tokens (add, regenerate,
-//! revoke, each on its own). A new token is shown once, to be copied.
+//! revoke, each on its own), and removing a provider. A new token is shown
+//! once, to be copied.
 
 use super::when;
 use crate::api::scim::{
     add_scim_token, create_scim_source, get_scim_overview, regenerate_scim_token,
-    revoke_scim_token, update_scim_source,
+    remove_scim_source, revoke_scim_token, update_scim_source,
 };
 use crate::model::{
     AppError, Expiry, IssuedScimToken, ScimOverview, ScimScope, ScimSource, ScimSourceForm,
@@ -267,6 +268,16 @@ fn SourceCard(
     let title_id = format!("scim-source-{id}");
     let labelled = title_id.clone();
     let stored = StoredValue::new(source.clone());
+    let removing = RwSignal::new(false);
+    let remove_error = RwSignal::new(None::<AppError>);
+    let remove = move |_| {
+        spawn_local(async move {
+            match remove_scim_source(id).await {
+                Ok(_) => on_changed.run(()),
+                Err(e) => remove_error.set(Some(e)),
+            }
+        });
+    };
     let expiring = source
         .tokens
         .iter()
@@ -277,7 +288,11 @@ fn SourceCard(
                 <h3 id=title_id>{source.name.clone()}</h3>
                 <span class="meta-line">{"Added "}{when(source.created_at)}</span>
             </header>
-            <p class="meta-line">
+            <p class="meta-line" data-testid="scim-source-counts">
+                <strong>{source.contacts}</strong>
+                {if source.contacts == 1 { " contact, " } else { " contacts, " }}
+                <strong>{source.groups}</strong>
+                {if source.groups == 1 { " group. " } else { " groups. " }}
                 {source.scope.label()}
                 {if source.keep_deleted { "; a user it deletes stays as Deactivated." } else { "; a user it deletes is deleted." }}
             </p>
@@ -312,7 +327,29 @@ fn SourceCard(
             <div class="form-actions">
                 <button type="button" class="btn" on:click=move |_| adding_token.set(true)>"Add token"</button>
                 <button type="button" class="btn" on:click=move |_| editing.set(true)>"Edit settings"</button>
+                <button type="button" class="btn danger" on:click=move |_| removing.set(true)>"Remove identity provider"</button>
             </div>
+            <Show when=move || removing.get()>
+                <div class="notice warning" role="group" aria-label="Confirm removal" data-testid="scim-remove-confirm">
+                    <p>
+                        {format!(
+                            "Remove {}? Its tokens stop working at once, its {} groups are deleted, and so are the {} contacts it created.",
+                            stored.with_value(|s| s.name.clone()),
+                            stored.with_value(|s| s.groups),
+                            stored.with_value(|s| s.created),
+                        )}
+                        {(stored.with_value(|s| s.contacts - s.created) > 0).then(|| format!(
+                            " The {} contacts it took over go back to their earlier source.",
+                            stored.with_value(|s| s.contacts - s.created),
+                        ))}
+                    </p>
+                    {move || remove_error.get().map(|e| view! { <ErrorNotice error=e/> })}
+                    <div class="form-actions">
+                        <button type="button" class="btn danger" on:click=remove>"Remove"</button>
+                        <button type="button" class="btn" on:click=move |_| removing.set(false)>"Cancel"</button>
+                    </div>
+                </div>
+            </Show>
             <Show when=move || adding_token.get()>
                 <AddToken
                     source_id=id
