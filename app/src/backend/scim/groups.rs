@@ -7,9 +7,7 @@
 //! (Entra ID requires it).
 
 use super::http::{ScimError, SCHEMA_GROUP};
-use super::resource::{
-    self, get_ci, key_ci, lookup, meta, project, remove_ci, str_ci, Answer, ListQuery,
-};
+use super::resource::{self, get_ci, key_ci, lookup, meta, remove_ci, str_ci, Answer, ListQuery};
 use super::sources::Caller;
 use crate::backend::db::entities::{
     contact_group, group_member, scim_group, scim_user, ContactGroup, GroupMember, ScimGroup,
@@ -27,8 +25,6 @@ use sea_orm::{
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 
-/// Groups read per statement when a filter must look at every one.
-const SCAN_CHUNK: u64 = 200;
 /// Member ids checked per statement.
 const MEMBER_CHUNK: usize = 1000;
 
@@ -483,46 +479,15 @@ pub async fn list(
             None => {}
         }
     }
-    let shown = |row: &scim_group::Model| -> Result<Value, ScimError> {
-        Ok(project(answer(row, base)?.body, &q.attributes, &q.excluded))
-    };
-    let Some(filter) = &q.filter else {
-        let total = select.clone().count(db).await? as usize;
-        let rows = select
-            .offset((q.start_index - 1) as u64)
-            .limit(q.count as u64)
-            .all(db)
-            .await?;
-        let page = rows.iter().map(shown).collect::<Result<_, _>>()?;
-        return Ok((page, total));
-    };
-    let mut page = Vec::new();
-    let mut total = 0usize;
-    let mut after = 0i64;
-    loop {
-        let rows = select
-            .clone()
-            .filter(scim_group::Column::GroupId.gt(after))
-            .limit(SCAN_CHUNK)
-            .all(db)
-            .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.group_id;
-        let n = rows.len() as u64;
-        for row in &rows {
-            let group = answer(row, base)?;
-            if filter.matches(&group.body) {
-                total += 1;
-                if total >= q.start_index && page.len() < q.count {
-                    page.push(project(group.body, &q.attributes, &q.excluded));
-                }
-            }
-        }
-        if n < SCAN_CHUNK {
-            break;
-        }
-    }
-    Ok((page, total))
+    resource::page(
+        db,
+        select,
+        scim_group::Column::GroupId,
+        |row| row.group_id,
+        |row| answer(row, base),
+        q,
+    )
+    .await
 }
 
 #[cfg(test)]

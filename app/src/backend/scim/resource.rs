@@ -361,6 +361,69 @@ fn copy_path(from: &Map<String, Value>, to: &mut Map<String, Value>, a: &str) {
     }
 }
 
+/// One page of the resources `select` reads (ordered by `key`, which `key_of`
+/// gives for a row) that match the query's filter, as `answer` gives them,
+/// with the attributes asked for; and how many match in all. Without a
+/// filter the database pages and counts; with one, every row is read in
+/// chunks along the key and matched here, and only the page is kept.
+pub async fn page<E, K, A>(
+    db: &impl sea_orm::ConnectionTrait,
+    select: sea_orm::Select<E>,
+    key: E::Column,
+    key_of: K,
+    answer: A,
+    q: &ListQuery,
+) -> Result<(Vec<Value>, usize), ScimError>
+where
+    E: sea_orm::EntityTrait,
+    E::Model: Sync,
+    K: Fn(&E::Model) -> i64,
+    A: Fn(&E::Model) -> Result<Answer, ScimError>,
+{
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QuerySelect};
+    /// Rows read per statement when a filter must look at every one.
+    const SCAN_CHUNK: u64 = 500;
+    let Some(filter) = &q.filter else {
+        let total = select.clone().count(db).await? as usize;
+        let rows = select
+            .offset((q.start_index - 1) as u64)
+            .limit(q.count as u64)
+            .all(db)
+            .await?;
+        let page = rows
+            .iter()
+            .map(|row| Ok(project(answer(row)?.body, &q.attributes, &q.excluded)))
+            .collect::<Result<_, ScimError>>()?;
+        return Ok((page, total));
+    };
+    let mut page = Vec::new();
+    let mut total = 0usize;
+    let mut after = 0i64;
+    loop {
+        let rows = select
+            .clone()
+            .filter(key.gt(after))
+            .limit(SCAN_CHUNK)
+            .all(db)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = key_of(last);
+        for row in &rows {
+            let found = answer(row)?;
+            if filter.matches(&found.body) {
+                total += 1;
+                if total >= q.start_index && page.len() < q.count {
+                    page.push(project(found.body, &q.attributes, &q.excluded));
+                }
+            }
+        }
+        if (rows.len() as u64) < SCAN_CHUNK {
+            break;
+        }
+    }
+    Ok((page, total))
+}
+
 /// The value of an indexed lookup a filter is, or narrows to: `attr eq
 /// "value"` for one of `names` (an `and` narrows through either side).
 pub fn lookup<'f>(filter: &'f Filter, names: &[&'static str]) -> Option<(&'static str, &'f str)> {

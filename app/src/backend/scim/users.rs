@@ -9,7 +9,7 @@
 //! say) leaves that contact field empty, and the resource keeps it.
 
 use super::http::{ScimError, SCHEMA_ENTERPRISE, SCHEMA_USER};
-use super::resource::{self, get_ci, lookup, meta, project, remove_ci, str_ci, Answer, ListQuery};
+use super::resource::{self, get_ci, lookup, meta, remove_ci, str_ci, Answer, ListQuery};
 use super::sources::Caller;
 use crate::backend::db::entities::{contact, group_member, scim_user, Organisation, ScimUser};
 use crate::backend::db::{begin_write, now_ms};
@@ -20,14 +20,12 @@ use http::HeaderMap;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    QueryOrder, Set,
 };
 use serde_json::Value;
 
 /// The last name of a contact whose identity provider gives none.
 const NO_LAST_NAME: &str = "—";
-/// Users read per statement when a filter must look at every one.
-const SCAN_CHUNK: u64 = 1000;
 
 fn of_caller(caller: &Caller) -> sea_orm::Select<ScimUser> {
     ScimUser::find()
@@ -543,46 +541,15 @@ pub async fn list(
             None => {}
         }
     }
-    let shown = |row: &scim_user::Model| -> Result<Value, ScimError> {
-        Ok(project(answer(row, base)?.body, &q.attributes, &q.excluded))
-    };
-    let Some(filter) = &q.filter else {
-        let total = select.clone().count(db).await? as usize;
-        let rows = select
-            .offset((q.start_index - 1) as u64)
-            .limit(q.count as u64)
-            .all(db)
-            .await?;
-        let page = rows.iter().map(shown).collect::<Result<_, _>>()?;
-        return Ok((page, total));
-    };
-    let mut page = Vec::new();
-    let mut total = 0usize;
-    let mut after = 0i64;
-    loop {
-        let rows = select
-            .clone()
-            .filter(scim_user::Column::ContactId.gt(after))
-            .limit(SCAN_CHUNK)
-            .all(db)
-            .await?;
-        let Some(last) = rows.last() else { break };
-        after = last.contact_id;
-        let n = rows.len() as u64;
-        for row in &rows {
-            let user = answer(row, base)?;
-            if filter.matches(&user.body) {
-                total += 1;
-                if total >= q.start_index && page.len() < q.count {
-                    page.push(project(user.body, &q.attributes, &q.excluded));
-                }
-            }
-        }
-        if n < SCAN_CHUNK {
-            break;
-        }
-    }
-    Ok((page, total))
+    resource::page(
+        db,
+        select,
+        scim_user::Column::ContactId,
+        |row| row.contact_id,
+        |row| answer(row, base),
+        q,
+    )
+    .await
 }
 
 #[cfg(test)]
