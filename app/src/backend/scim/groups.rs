@@ -58,17 +58,13 @@ fn parse_id(id: &str) -> Option<i64> {
     id.strip_prefix('g')?.parse().ok()
 }
 
-fn internal(e: impl std::fmt::Display) -> ScimError {
-    crate::model::AppError::internal(e).into()
-}
-
 /// The resource as answered, with `schemas`, `id` and `meta`; `members`
 /// as written (an empty list when there are none).
 fn answer(row: &scim_group::Model, base: &str) -> Result<Answer, ScimError> {
-    let mut body: Value = serde_json::from_str(&row.resource).map_err(internal)?;
+    let mut body: Value = serde_json::from_str(&row.resource).map_err(ScimError::internal)?;
     let map = body
         .as_object_mut()
-        .ok_or_else(|| internal("a stored group is not an object"))?;
+        .ok_or_else(|| ScimError::internal("a stored group is not an object"))?;
     map.insert("schemas".into(), Value::Array(vec![SCHEMA_GROUP.into()]));
     map.insert("id".into(), scim_id(row.group_id).into());
     if key_ci(map, "members").is_none() {
@@ -314,7 +310,7 @@ pub async fn patch(
     let tx = begin_write(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
-    let mut resource: Value = serde_json::from_str(&row.resource).map_err(internal)?;
+    let mut resource: Value = serde_json::from_str(&row.resource).map_err(ScimError::internal)?;
     super::patch::apply(&mut resource, &body).map_err(|e| ScimError::bad(e.scim_type, e.detail))?;
     let row = write(&tx, caller, row, resource).await?;
     tx.commit().await?;
@@ -419,7 +415,8 @@ pub async fn forget_member(
         .all(tx)
         .await?
     {
-        let mut resource: Value = serde_json::from_str(&row.resource).map_err(internal)?;
+        let mut resource: Value =
+            serde_json::from_str(&row.resource).map_err(ScimError::internal)?;
         if let Some(map) = resource.as_object_mut() {
             if let Some(k) = key_ci(map, "members") {
                 if let Some(Value::Array(items)) = map.get_mut(&k) {

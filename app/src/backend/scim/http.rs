@@ -141,6 +141,11 @@ impl ScimError {
         Self::new(StatusCode::UNAUTHORIZED, None, detail)
     }
 
+    /// 500, with the cause logged under an error id (`AppError::internal`).
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        AppError::internal(e).into()
+    }
+
     /// 409 `uniqueness`.
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, Some("uniqueness"), detail)
@@ -258,9 +263,9 @@ impl<S: Send + Sync> FromRequest<S> for ScimBody {
 
 /// A single resource's answer: its body, its ETag, and for a new one its
 /// location.
-fn one(status: StatusCode, user: Answer, location: Option<String>) -> Response {
-    let etag = resource::etag(user.version);
-    let mut res = Scim(status, user.body).into_response();
+fn one(status: StatusCode, answer: Answer, location: Option<String>) -> Response {
+    let etag = resource::etag(answer.version);
+    let mut res = Scim(status, answer.body).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag) {
         res.headers_mut().insert(header::ETAG, v);
     }

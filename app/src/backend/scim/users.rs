@@ -51,13 +51,10 @@ async fn find(
 /// The resource as answered: what the client wrote, with `schemas`, `id`
 /// and `meta`.
 fn answer(row: &scim_user::Model, base: &str) -> Result<Answer, ScimError> {
-    let mut body: Value = serde_json::from_str(&row.resource)
-        .map_err(|e| ScimError::from(crate::model::AppError::internal(e)))?;
-    let map = body.as_object_mut().ok_or_else(|| {
-        ScimError::from(crate::model::AppError::internal(
-            "a stored user is not an object",
-        ))
-    })?;
+    let mut body: Value = serde_json::from_str(&row.resource).map_err(ScimError::internal)?;
+    let map = body
+        .as_object_mut()
+        .ok_or_else(|| ScimError::internal("a stored user is not an object"))?;
     let mut schemas = vec![Value::from(SCHEMA_USER)];
     if resource::key_ci(map, SCHEMA_ENTERPRISE).is_some() {
         schemas.push(SCHEMA_ENTERPRISE.into());
@@ -411,8 +408,7 @@ pub async fn patch(
     let tx = begin_write(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
-    let mut resource: Value = serde_json::from_str(&row.resource)
-        .map_err(|e| ScimError::from(crate::model::AppError::internal(e)))?;
+    let mut resource: Value = serde_json::from_str(&row.resource).map_err(ScimError::internal)?;
     super::patch::apply(&mut resource, &body).map_err(|e| ScimError::bad(e.scim_type, e.detail))?;
     let (resource, user_name) = normalise(resource)?;
     let row = write(&tx, caller, row, resource, user_name).await?;
