@@ -3,7 +3,7 @@ import { ContactsPage, interactive, uniqueTag } from "./support/muster";
 
 // An identity provider's side of SCIM provisioning: a plain HTTP client with
 // the base URL and token copied from the Provisioning panel.
-test("provisioning: make a token, copy it, provision a user over SCIM, revoke the token", async ({
+test("provisioning: make a token, copy it, provision a user over SCIM, deactivate it, revoke the token", async ({
   page,
   request,
   context,
@@ -82,6 +82,19 @@ test("provisioning: make a token, copy it, provision a user over SCIM, revoke th
   await expect(page.getByTestId("deactivated-notice")).toContainText("Deactivated");
   await page.screenshot({ path: "test-results/provisioned-contact.png", fullPage: true });
 
+  // It leaves the list, unless the Status filter asks for the deactivated.
+  await contacts.goto(`q=Hopper${tag}`);
+  await contacts.expectCount(0);
+  await expect(contacts.row(`Hopper${tag}`)).toHaveCount(0);
+  await contacts.filter("Status", "Deactivated");
+  await contacts.apply();
+  await expect(page).toHaveURL(/status=deactivated/);
+  await contacts.expectCount(1);
+  await expect(contacts.row(`Hopper${tag}`).getByTestId("deactivated-badge")).toHaveText(
+    "Deactivated",
+  );
+  await page.screenshot({ path: "test-results/deactivated-list.png", fullPage: true });
+
   // Revoked, the token is refused at once; the user stays.
   await page.goto("/contacts/integrations");
   await interactive(page);
@@ -91,6 +104,6 @@ test("provisioning: make a token, copy it, provision a user over SCIM, revoke th
   const refused = await request.get(`${baseUrl}/Users`, { headers: auth });
   expect(refused.status()).toBe(401);
   expect((await refused.json()).status).toBe("401");
-  await contacts.goto(`q=Hopper${tag}`);
+  await contacts.goto(`q=Hopper${tag}&status=all`);
   await expect(contacts.row(`Hopper${tag}`)).toHaveCount(1);
 });

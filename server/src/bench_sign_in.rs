@@ -220,7 +220,8 @@ fn signed_in(status: StatusCode) -> bool {
     status.is_success() || status.is_redirection()
 }
 
-fn rss_kb(server: &ServerProcess) -> Option<u64> {
+/// The server's resident memory now, in kB.
+pub(crate) fn rss_kb(server: &ServerProcess) -> Option<u64> {
     field_kb(&server.status()?, "VmRSS:")
 }
 

@@ -5,6 +5,7 @@ use app::backend::connectors::HttpConfig;
 use app::backend::domain::OrgId;
 use app::backend::import::job::{self, ImportConfig};
 use app::backend::integrations::live::RunningSyncs;
+use app::backend::scim::rate::ScimRate;
 use app::backend::vault::Vault;
 use app::backend::{auth, demo, integrations, AppState};
 use clap::{Parser, Subcommand};
@@ -139,6 +140,14 @@ enum Command {
         /// a random one, printed in the log while Muster is not set up.
         #[arg(long, env = "MUSTER_SETUP_CODE", hide_env_values = true)]
         setup_code: Option<String>,
+        /// Requests a second one SCIM token may send, sustained (bursts of
+        /// twice as many); beyond it, 429 with Retry-After. 0: no limit.
+        #[arg(
+            long,
+            env = "MUSTER_SCIM_REQUESTS_PER_SECOND",
+            default_value_t = app::backend::scim::rate::DEFAULT_PER_SECOND
+        )]
+        scim_requests_per_second: u32,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -160,6 +169,35 @@ enum Command {
             long = "database",
             env = "MUSTER_BENCH_SYNC_DATABASE_URL",
             default_value = "sqlite://data/bench-sync.db"
+        )]
+        bench_database_url: String,
+    },
+    /// Benchmark the SCIM server as identity providers load it: users
+    /// POSTed, then lookups by userName and PATCHes at a concurrency, beside
+    /// the python reference server scim2-server.
+    BenchScim {
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        /// Seconds each load runs, per round.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// The reference server's command (`pip install scim2-server==0.8.3`),
+        /// or `none` to skip it.
+        #[arg(
+            long,
+            env = "MUSTER_BENCH_SCIM_REFERENCE",
+            default_value = "scim2-server"
+        )]
+        reference: String,
+        /// The benchmark's own database, emptied first.
+        #[arg(
+            long = "database",
+            env = "MUSTER_BENCH_SCIM_DATABASE_URL",
+            default_value = "sqlite://data/bench-scim.db"
         )]
         bench_database_url: String,
     },
@@ -341,6 +379,7 @@ async fn main() -> anyhow::Result<()> {
             session_lifetime_hours,
             trusted_proxies,
             setup_code,
+            scim_requests_per_second,
         } => {
             let options = muster::leptos_options();
             let addr = addr.unwrap_or(options.site_addr);
@@ -419,7 +458,8 @@ async fn main() -> anyhow::Result<()> {
                 .with_syncs(RunningSyncs::releasing_memory_with(release_free_memory))
                 .with_setup_code(setup_code.clone())
                 .with_sessions(sessions)
-                .with_trusted_proxies(parse_networks(&trusted_proxies)?);
+                .with_trusted_proxies(parse_networks(&trusted_proxies)?)
+                .with_scim_rate(ScimRate::per_second(scim_requests_per_second));
             integrations::schedule::Scheduler::new(
                 state.db.clone(),
                 state.vault.clone(),
@@ -467,6 +507,24 @@ async fn main() -> anyhow::Result<()> {
                 people,
                 rounds,
                 then,
+            })
+            .await?
+        }
+        Command::BenchScim {
+            users,
+            concurrency,
+            seconds,
+            rounds,
+            reference,
+            bench_database_url,
+        } => {
+            muster::bench_scim::run(muster::bench_scim::ScimBenchOptions {
+                database_url: bench_database_url,
+                users,
+                concurrency,
+                seconds,
+                rounds,
+                reference: (reference != "none").then(|| reference.into()),
             })
             .await?
         }

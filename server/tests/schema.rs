@@ -214,11 +214,27 @@ async fn schema_equals_an_upgraded_release() {
     // columns and the scheduler's index); m0008 SCIM provisioning's four
     // tables, the contacts' and groups' link to a SCIM source, and one index
     // changed: a group's own name is unique only among the groups made in
-    // Muster (neither synced nor pushed over SCIM).
+    // Muster (neither synced nor pushed over SCIM); m0009 an index of the
+    // deactivated contacts, and on SQLite the text index's three triggers
+    // replaced (they index a deactivated contact's status token).
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
+    let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
+    let triggers = match new.get_database_backend() {
+        DbBackend::Sqlite => 3,
+        _ => 0,
+    };
     let taken = only(&described_release, &upgraded);
-    assert_eq!(taken.len(), 1, "{taken:#?}");
-    assert!(own_name(&taken[0]), "{taken:#?}");
+    assert_eq!(taken.len(), 1 + triggers, "{taken:#?}");
+    assert_eq!(
+        taken.iter().filter(|l| own_name(l)).count(),
+        1,
+        "{taken:#?}"
+    );
+    assert_eq!(
+        taken.iter().filter(|l| fts_trigger(l)).count(),
+        triggers,
+        "{taken:#?}"
+    );
     let added = only(&upgraded, &described_release);
     let m0005 = |l: &String| {
         l.contains("sessions") && (l.contains("last_seen_at") || l.contains("sessions_expiry"))
@@ -256,10 +272,16 @@ async fn schema_equals_an_upgraded_release() {
             .any(|l| own_name(l) && l.contains("scim_source_id")),
         "{added:#?}"
     );
+    let m0009 = |l: &String| l.contains("contacts_deactivated") || fts_trigger(l);
+    assert_eq!(
+        added.iter().filter(|l| m0009(l)).count(),
+        1 + triggers,
+        "{added:#?}"
+    );
     assert!(
         added
             .iter()
-            .all(|l| m0005(l) || m0006(l) || m0007(l) || m0008(l)),
+            .all(|l| m0005(l) || m0006(l) || m0007(l) || m0008(l) || m0009(l)),
         "{added:#?}"
     );
 }

@@ -5,150 +5,18 @@
 
 mod common;
 
-use app::model::{Contact, IssuedScimToken, ScimOverview};
+use app::model::{Contact, ContactPage, Facets, IssuedScimToken, ScimOverview};
+use common::scim::*;
 use common::TestApp;
 use reqwest::{Client, StatusCode};
 use sea_orm::ConnectionTrait;
 use serde_json::{json, Value};
-
-const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-const ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
-
-/// An identity provider's side: the base URL and a token.
-struct Idp {
-    base: String,
-    token: String,
-    http: Client,
-}
-
-impl Idp {
-    fn new(app: &TestApp, token: &str) -> Self {
-        Self {
-            base: format!("{}/scim/v2", app.url),
-            token: token.to_string(),
-            http: Client::new(),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        self.send_with(method, path, &[], body).await
-    }
-
-    async fn send_with(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .query(query)
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/scim+json")
-                .body(b.to_string());
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        if let Some(kind) = res.headers().get("content-type") {
-            assert_eq!(kind, "application/scim+json", "{path}");
-        }
-        let text = res.text().await.unwrap();
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
-        };
-        (status, body)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::GET, path, None).await
-    }
-
-    async fn get_with(&self, path: &str, query: &[(&str, &str)]) -> (StatusCode, Value) {
-        self.send_with(reqwest::Method::GET, path, query, None)
-            .await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(reqwest::Method::PUT, path, Some(body)).await
-    }
-
-    async fn patch(&self, path: &str, ops: Value) -> (StatusCode, Value) {
-        let body = json!({"schemas": [PATCH_OP], "Operations": ops});
-        self.send(reqwest::Method::PATCH, path, Some(body)).await
-    }
-
-    async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.send(reqwest::Method::DELETE, path, None).await
-    }
-
-    /// The users whose userName is `name`, as Entra asks.
-    async fn find(&self, name: &str) -> Value {
-        let filter = format!("userName eq \"{name}\"");
-        let (status, body) = self.get_with("/Users", &[("filter", &filter)]).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
-    }
-}
-
-/// Add an identity provider named `name` through the panel; its first token.
-async fn add_source(
-    app: &TestApp,
-    admin: &Client,
-    name: &str,
-    scope: &str,
-    keep: bool,
-) -> IssuedScimToken {
-    let res = app
-        .call_json(
-            admin,
-            "create_scim_source",
-            &json!({
-                "form": {"name": name, "scope": scope, "keep_deleted": keep},
-                "token": {"name": "Token 1", "expires_on": ""}
-            }),
-        )
-        .await;
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{text}");
-    serde_json::from_str(&text).unwrap()
-}
 
 async fn overview(app: &TestApp, admin: &Client) -> (ScimOverview, String) {
     let res = app.call(admin, "scim_overview", &[]).await;
     assert_eq!(res.status(), StatusCode::OK);
     let text = res.text().await.unwrap();
     (serde_json::from_str(&text).unwrap(), text)
-}
-
-async fn contact(app: &TestApp, admin: &Client, id: &str) -> Contact {
-    app.json(admin, "get_contact", &[("id", id)]).await
-}
-
-fn assert_scim_error(body: &Value, status: u16) {
-    assert_eq!(body["schemas"], json!([ERROR]), "{body}");
-    assert_eq!(body["status"], status.to_string(), "{body}");
-    assert!(
-        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
-        "{body}"
-    );
 }
 
 #[tokio::test]
@@ -721,11 +589,6 @@ async fn user_id(idp: &Idp, name: &str) -> String {
     made["id"].as_str().unwrap().to_string()
 }
 
-/// The names of the groups from a source that contact `id` is in.
-async fn source_groups(app: &TestApp, admin: &Client, id: &str) -> Vec<String> {
-    contact(app, admin, id).await.synced_groups
-}
-
 #[tokio::test]
 async fn groups_as_entra_sends_them() {
     let app = TestApp::spawn().await;
@@ -1054,4 +917,224 @@ async fn removing_an_identity_provider_deletes_what_it_created_and_gives_back_wh
         .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(overview(&app, &other).await.0.sources.len(), 1);
+}
+
+/// One page of the list for a query, as the Contacts page asks for it.
+async fn list(app: &TestApp, admin: &Client, query: &[(&str, &str)]) -> ContactPage {
+    // At least one field, or the query is missing.
+    let form: Vec<(String, String)> = [("after", "")]
+        .iter()
+        .chain(query)
+        .map(|(k, v)| (format!("query[{k}]"), v.to_string()))
+        .collect();
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    app.json(admin, "list_contacts", &form).await
+}
+
+fn names(page: &ContactPage) -> Vec<(&str, bool)> {
+    page.rows
+        .iter()
+        .map(|r| (r.name.as_str(), r.deactivated))
+        .collect()
+}
+
+/// A deactivated contact stays in the directory, left out of the list (its
+/// total, its searches, filters and export) unless the Status filter asks for
+/// it; reactivated, it is listed again.
+#[tokio::test]
+async fn deactivated_contacts_are_listed_only_when_asked_for() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let idp = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
+    let mut ids = Vec::new();
+    for (given, family) in [("Ann", "Archer"), ("Bob", "Baker"), ("Cy", "Cooper")] {
+        let mut user = entra_user(&format!("{}@acme.example", given.to_lowercase()));
+        user["name"] = json!({"givenName": given, "familyName": family});
+        user["externalId"] = format!("ext-{given}").into();
+        let (status, made) = idp.post("/Users", user).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+        ids.push(made["id"].as_str().unwrap().to_string());
+    }
+    let bob = format!("/Users/{}", ids[1]);
+    let (status, _) = idp
+        .patch(
+            &bob,
+            json!([{"op": "Replace", "path": "active", "value": "False"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let page = list(&app, &admin, &[]).await;
+    assert_eq!(page.total, 2);
+    assert_eq!(names(&page), [("Ann Archer", false), ("Cy Cooper", false)]);
+    let page = list(&app, &admin, &[("status", "deactivated")]).await;
+    assert_eq!((page.total, names(&page)), (1, vec![("Bob Baker", true)]));
+    let page = list(&app, &admin, &[("status", "all")]).await;
+    assert_eq!(page.total, 3);
+    assert_eq!(names(&page)[1], ("Bob Baker", true));
+    let facets: Facets = app.json(&admin, "contact_facets", &[]).await;
+    assert_eq!(facets.deactivated, 1);
+
+    // Searches and filters leave them out too, or find only them.
+    let department = "Tour Operations";
+    for (query, active, deactivated, all) in [
+        (vec![("q", "bob")], 0, 1, 1),
+        (vec![("q", "b")], 0, 1, 1),
+        (vec![("q", "acme.example")], 2, 1, 3),
+        (vec![("department", department)], 2, 1, 3),
+        (vec![("q", "cooper"), ("department", department)], 1, 0, 1),
+    ] {
+        for (status, want) in [("", active), ("deactivated", deactivated), ("all", all)] {
+            let mut q = query.clone();
+            q.push(("status", status));
+            let page = list(&app, &admin, &q).await;
+            assert_eq!(page.total, want, "{q:?}");
+            assert_eq!(page.rows.len() as u64, want, "{q:?}");
+            assert!(
+                page.rows
+                    .iter()
+                    .all(|r| status == "all" || r.deactivated == (status == "deactivated")),
+                "{q:?}"
+            );
+        }
+    }
+    let export = |query: &'static str| {
+        let (admin, url) = (admin.clone(), app.url.clone());
+        async move {
+            let res = admin
+                .get(format!("{url}/contacts.csv{query}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            res.text().await.unwrap()
+        }
+    };
+    assert!(!export("").await.contains("Baker"));
+    assert!(export("?status=deactivated").await.contains("Baker"));
+    let (status, err) = common::refusal(
+        app.call(&admin, "list_contacts", &[("query[status]", "gone")])
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err.field_message("status").is_some(), "{err:?}");
+
+    // Reactivated (Okta's form), listed again.
+    let (status, _) = idp
+        .patch(&bob, json!([{"op": "replace", "value": {"active": true}}]))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list(&app, &admin, &[("q", "bob")]).await.total, 1);
+    assert_eq!(list(&app, &admin, &[]).await.total, 3);
+    let page = list(&app, &admin, &[("status", "deactivated")]).await;
+    assert_eq!(page.total, 0);
+}
+
+/// An upload may change a provisioned contact's other details, never the name
+/// and email its identity provider sets; the row says so in its warning.
+#[tokio::test]
+async fn an_upload_keeps_a_provisioned_contacts_name_and_email() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let idp = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
+    let (status, made) = idp.post("/Users", entra_user("bjensen@example.com")).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    let csv = "First Name,Last Name,Email,Role\nSomeone,Else,BJENSEN@example.com,Night Guide\n";
+    let job = app.import(&admin, "people.csv", csv.as_bytes()).await;
+    assert_eq!(
+        (job.updated, job.warnings, job.failed),
+        (1, 1, 0),
+        "{job:?}"
+    );
+    let problems = app.problems_csv(&admin, job.id).await;
+    assert!(
+        problems.contains("Name and email kept: Entra ID (SCIM) sets them"),
+        "{problems}"
+    );
+    let c = contact(&app, &admin, &id).await;
+    assert_eq!(
+        (
+            c.first_name.as_str(),
+            c.last_name.as_str(),
+            c.email.as_deref()
+        ),
+        ("Barbara", "Jensen", Some("bjensen@example.com"))
+    );
+    assert_eq!(c.role.as_deref(), Some("Night Guide"));
+    // A row that would only rename it changes nothing.
+    let csv = "First Name,Last Name,Email\nSomeone,Else,bjensen@example.com\n";
+    let job = app.import(&admin, "names.csv", csv.as_bytes()).await;
+    assert_eq!((job.unchanged, job.warnings), (1, 1), "{job:?}");
+    assert_eq!(contact(&app, &admin, &id).await.version, c.version);
+}
+
+/// Each token has its own rate; beyond it, 429 with Retry-After in seconds,
+/// and a body too large is 413: both as SCIM errors.
+#[tokio::test]
+async fn a_token_over_its_rate_waits_and_a_body_too_large_is_refused() {
+    let app = TestApp::spawn_configured(|state| {
+        state.with_scim_rate(app::backend::scim::rate::ScimRate::per_second(5))
+    })
+    .await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let fast = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Okta (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
+    let other = Idp::new(
+        &app,
+        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
+            .await
+            .secret,
+    );
+    let mut refused = None;
+    for _ in 0..40 {
+        let res = fast
+            .http
+            .get(format!("{}/Users", fast.base))
+            .bearer_auth(&fast.token)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(res);
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = refused.expect("a burst of 10 and 5 a second: 40 at once go over");
+    let wait: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&wait), "{wait}");
+    assert_eq!(res.headers()["content-type"], "application/scim+json");
+    let body: Value = res.json().await.unwrap();
+    assert_scim_error(&body, 429);
+    // Another token is not held up; the first is served again after the wait.
+    assert_eq!(other.get("/Users").await.0, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+    assert_eq!(fast.get("/Users").await.0, StatusCode::OK);
+
+    let mut huge = entra_user("big@example.com");
+    huge["nickName"] = "x".repeat(1024 * 1024 + 1).into();
+    let (status, body) = other.post("/Users", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_scim_error(&body, 413);
+    assert_eq!(other.find("big@example.com").await["totalResults"], 0);
 }

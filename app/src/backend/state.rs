@@ -4,6 +4,7 @@ use crate::backend::auth::{self, CurrentUser, HashGate, LoginThrottle, SessionPo
 use crate::backend::connectors::HttpConfig;
 use crate::backend::import::job::ImportConfig;
 use crate::backend::integrations::live::RunningSyncs;
+use crate::backend::scim::rate::ScimRate;
 use crate::backend::vault::Vault;
 use crate::model::AppError;
 use axum::extract::{ConnectInfo, FromRef};
@@ -41,6 +42,8 @@ pub struct AppState {
     /// organisation. `new` draws a random one that nobody is told; the server
     /// sets the one it prints with [`AppState::with_setup_code`].
     pub setup_code: Arc<SetupCode>,
+    /// How fast one SCIM token may send requests (`MUSTER_SCIM_REQUESTS_PER_SECOND`).
+    pub scim_rate: Arc<ScimRate>,
     set_up: Arc<AtomicBool>,
 }
 
@@ -63,12 +66,18 @@ impl AppState {
             providers: HttpConfig::new(false, std::time::Duration::from_secs(30)),
             syncs: Arc::default(),
             setup_code: Arc::new(SetupCode::generate()),
+            scim_rate: Arc::default(),
             set_up: Arc::default(),
         }
     }
 
     pub fn with_imports(mut self, imports: ImportConfig) -> Self {
         self.imports = Arc::new(imports);
+        self
+    }
+
+    pub fn with_scim_rate(mut self, rate: ScimRate) -> Self {
+        self.scim_rate = Arc::new(rate);
         self
     }
 

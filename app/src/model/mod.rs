@@ -41,6 +41,8 @@ pub struct ContactRow {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub source: String,
+    /// Deactivated by its identity provider: listed only when asked for.
+    pub deactivated: bool,
 }
 
 /// A contact with every field the details page shows.
@@ -126,6 +128,10 @@ pub struct ContactQuery {
     pub role: String,
     #[serde(default)]
     pub location: String,
+    /// Which contacts by state: empty for the active ones (the default),
+    /// `deactivated`, or `all` (see [`ContactStatus`]).
+    #[serde(default)]
+    pub status: String,
     /// Opaque keyset cursor: show the page after this one.
     #[serde(default)]
     pub after: String,
@@ -150,16 +156,29 @@ impl ContactQuery {
         ]
         .into_iter()
         .find(|(_, _, v)| v.chars().count() > Self::MAX_TEXT);
-        match too_long {
-            Some((field, name, _)) => Err(AppError::field(
+        if let Some((field, name, _)) = too_long {
+            return Err(AppError::field(
                 field,
                 format!(
                     "The {name} is too long: use at most {} characters.",
                     Self::MAX_TEXT
                 ),
-            )),
-            None => Ok(()),
+            ));
         }
+        self.status().map(|_| ())
+    }
+
+    /// The contacts listed by state, or an error for a status that is none of them.
+    pub fn status(&self) -> Result<ContactStatus, AppError> {
+        ContactStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == self.status)
+            .ok_or_else(|| {
+                AppError::field(
+                    "status",
+                    "Choose a status of Active, Deactivated or All contacts.",
+                )
+            })
     }
 
     /// The query string for this query (without `?`), leaving out empty fields.
@@ -169,6 +188,7 @@ impl ContactQuery {
             ("department", &self.department),
             ("role", &self.role),
             ("location", &self.location),
+            ("status", &self.status),
             ("after", &self.after),
             ("before", &self.before),
         ];
@@ -193,7 +213,39 @@ impl ContactQuery {
         !(self.q.is_empty()
             && self.department.is_empty()
             && self.role.is_empty()
-            && self.location.is_empty())
+            && self.location.is_empty()
+            && self.status.is_empty())
+    }
+}
+
+/// Which contacts the list shows by their state. A deactivated contact (its
+/// identity provider set `active` false) stays in the directory but is left
+/// out of the list unless asked for, and is never a recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactStatus {
+    Active,
+    Deactivated,
+    All,
+}
+
+impl ContactStatus {
+    pub const ALL: [Self; 3] = [Self::Active, Self::Deactivated, Self::All];
+
+    /// The value in [`ContactQuery::status`] and the URL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "",
+            Self::Deactivated => "deactivated",
+            Self::All => "all",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Deactivated => "Deactivated",
+            Self::All => "All contacts",
+        }
     }
 }
 
@@ -214,6 +266,8 @@ pub struct Facets {
     pub roles: Vec<String>,
     pub locations: Vec<String>,
     pub groups: Vec<String>,
+    /// How many contacts are deactivated (the Status filter shows when any are).
+    pub deactivated: u64,
 }
 
 #[cfg(test)]
@@ -242,5 +296,18 @@ mod tests {
         let f = q.first_page();
         assert_eq!(f.q, "a");
         assert!(f.after.is_empty() && f.before.is_empty());
+    }
+
+    #[test]
+    fn status_is_one_of_three_and_active_by_default() {
+        let mut q = ContactQuery::default();
+        assert_eq!(q.status().unwrap(), ContactStatus::Active);
+        assert!(!q.has_filters());
+        q.status = "deactivated".into();
+        assert_eq!(q.status().unwrap(), ContactStatus::Deactivated);
+        assert!(q.has_filters());
+        assert_eq!(q.to_query_string(), "status=deactivated");
+        q.status = "Deactivated".into();
+        assert!(matches!(q.check(), Err(AppError::Invalid(_))));
     }
 }

@@ -66,7 +66,7 @@ export class ContactsPage {
     return this.rows.filter({ hasText: name });
   }
 
-  async filter(label: "Department" | "Role" | "Location", value: string) {
+  async filter(label: "Department" | "Role" | "Location" | "Status", value: string) {
     await this.page.getByLabel(label, { exact: true }).selectOption(value);
   }
 

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod scim;
+
 use app::backend::connectors::HttpConfig;
 use app::backend::import::job::{self, ImportConfig};
 use app::backend::integrations::schedule::Scheduler;

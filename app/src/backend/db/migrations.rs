@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0006SyncHistory),
             Box::new(M0007SyncSchedule),
             Box::new(M0008ScimProvisioning),
+            Box::new(M0009DeactivatedContacts),
         ]
     }
 }
@@ -1351,5 +1352,89 @@ impl MigrationTrait for M0008ScimProvisioning {
                     .take(),
             )
             .await
+    }
+}
+
+struct M0009DeactivatedContacts;
+
+impl MigrationName for M0009DeactivatedContacts {
+    fn name(&self) -> &str {
+        "m0009_deactivated_contacts"
+    }
+}
+
+/// What SQLite's text index holds for the contact `row` (`new` or `old`): its
+/// search text, and for a deactivated contact the status token that
+/// `directory::text::DEACTIVATED` names (U+F003 four times).
+fn indexed_text(row: &str) -> String {
+    format!(
+        "{row}.search_text || CASE WHEN {row}.active THEN '' \
+         ELSE char(61443, 61443, 61443, 61443) END"
+    )
+}
+
+/// Deactivated contacts are left out of the list unless asked for. SQLite's
+/// text index holds a status token for them, added by its triggers (which now
+/// also skip updates that change nothing they index), so that a search can
+/// leave them out or find only them; both backends index the deactivated
+/// contacts of an organisation in name order, for their count and their list.
+#[async_trait::async_trait]
+impl MigrationTrait for M0009DeactivatedContacts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                index("contacts_deactivated", Contacts::Table)
+                    .col(Contacts::OrgId)
+                    .col(Contacts::SortName)
+                    .col(Contacts::Id)
+                    .and_where(Expr::col(Contacts::Active).eq(false))
+                    .take(),
+            )
+            .await?;
+        if manager.get_database_backend() != DbBackend::Sqlite {
+            return Ok(());
+        }
+        let db = manager.get_connection();
+        let (new, old) = (indexed_text("new"), indexed_text("old"));
+        let statements = [
+            "DROP TRIGGER contacts_fts_insert".to_string(),
+            "DROP TRIGGER contacts_fts_delete".to_string(),
+            "DROP TRIGGER contacts_fts_update".to_string(),
+            // The deactivated contacts' entries get their token.
+            "INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
+             SELECT 'delete', search_key, search_text FROM contacts \
+             WHERE search_key IS NOT NULL AND active = FALSE"
+                .to_string(),
+            format!(
+                "INSERT INTO contacts_fts (rowid, search_text) \
+                 SELECT search_key, {} FROM contacts \
+                 WHERE search_key IS NOT NULL AND active = FALSE",
+                indexed_text("contacts")
+            ),
+            format!(
+                "CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts \
+                 WHEN new.search_key IS NOT NULL BEGIN \
+                 INSERT INTO contacts_fts (rowid, search_text) VALUES (new.search_key, {new}); END"
+            ),
+            format!(
+                "CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts \
+                 WHEN old.search_key IS NOT NULL BEGIN \
+                 INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
+                     VALUES ('delete', old.search_key, {old}); END"
+            ),
+            format!(
+                "CREATE TRIGGER contacts_fts_update AFTER UPDATE OF search_key, search_text, active \
+                 ON contacts WHEN old.search_key IS NOT new.search_key \
+                 OR old.search_text IS NOT new.search_text OR old.active IS NOT new.active BEGIN \
+                 INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
+                     SELECT 'delete', old.search_key, {old} WHERE old.search_key IS NOT NULL; \
+                 INSERT INTO contacts_fts (rowid, search_text) \
+                     SELECT new.search_key, {new} WHERE new.search_key IS NOT NULL; END"
+            ),
+        ];
+        for stmt in statements {
+            db.execute_unprepared(&stmt).await?;
+        }
+        Ok(())
     }
 }

@@ -12,13 +12,18 @@
 //!
 //! On PostgreSQL, filters compare their columns and a search is a `LIKE` on
 //! `search_text`, served by the `pg_trgm` index.
+//!
+//! Deactivated contacts are listed only when asked for (`ContactStatus`): the
+//! list without search leaves them out as it reads, a search on SQLite leaves
+//! out or keeps only the index entries with their token, and the deactivated
+//! contacts' own count and list read the partial index `contacts_deactivated`.
 
 use super::keys::org_bounds;
 use super::text::{self, Facet};
 use crate::backend::db::entities::contact_group;
 use crate::backend::db::{like_escape, Sql};
 use crate::backend::domain::OrgId;
-use crate::model::{AppError, ContactPage, ContactQuery, ContactRow, Facets};
+use crate::model::{AppError, ContactPage, ContactQuery, ContactRow, ContactStatus, Facets};
 use base64::Engine;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
@@ -51,19 +56,22 @@ struct RowDb {
     email: Option<String>,
     phone: Option<String>,
     source: String,
+    active: bool,
 }
 
-const ROW_COLUMNS: &str =
-    "SELECT c.id, c.first_name, c.last_name, c.sort_name, c.email, c.phone, c.source FROM contacts c";
+const ROW_COLUMNS: &str = "SELECT c.id, c.first_name, c.last_name, c.sort_name, c.email, \
+     c.phone, c.source, c.active FROM contacts c";
 
 /// A query, normalised: the search pattern and the filters that are set.
 struct Criteria<'a> {
     org: OrgId,
     pattern: Option<String>,
     filters: Vec<(Facet, &'static str, &'a str)>,
+    status: ContactStatus,
 }
 
 impl<'a> Criteria<'a> {
+    /// The criteria of a query that passed [`ContactQuery::check`].
     fn new(org: OrgId, query: &'a ContactQuery) -> Self {
         let filters = [
             (Facet::Department, "department", &query.department),
@@ -78,14 +86,18 @@ impl<'a> Criteria<'a> {
             org,
             pattern: text::pattern(&query.q),
             filters,
+            status: query.status().unwrap_or(ContactStatus::Active),
         }
     }
 
-    fn is_everyone(&self) -> bool {
+    /// No search and no filter on department, role or location.
+    fn is_unsearched(&self) -> bool {
         self.pattern.is_none() && self.filters.is_empty()
     }
 
-    /// The FTS5 query: every term must be found.
+    /// The FTS5 query: every term must be found, and the status token must be
+    /// there (deactivated) or not (active). An active-only query has terms
+    /// (unsearched lists are read from the table): FTS5 has no `NOT` alone.
     fn fts_match(&self) -> String {
         let mut terms: Vec<String> = self.pattern.iter().map(|p| text::fts_phrase(p)).collect();
         terms.extend(
@@ -93,7 +105,15 @@ impl<'a> Criteria<'a> {
                 .iter()
                 .map(|(f, _, v)| text::fts_phrase(&text::facet_token(*f, v))),
         );
-        terms.join(" AND ")
+        let token = text::fts_phrase(text::DEACTIVATED);
+        match self.status {
+            ContactStatus::All => terms.join(" AND "),
+            ContactStatus::Deactivated => {
+                terms.push(token);
+                terms.join(" AND ")
+            }
+            ContactStatus::Active => format!("({}) NOT {token}", terms.join(" AND ")),
+        }
     }
 
     /// `WHERE` on the contacts table: organisation and filters, and on
@@ -106,6 +126,13 @@ impl<'a> Criteria<'a> {
                 .push(" = ")
                 .bind(value.to_string());
         }
+        // Literals, not parameters: SQLite uses a partial index only for a
+        // condition it can match with the index's own when it plans.
+        match self.status {
+            ContactStatus::Active => sql.push(" AND c.active = TRUE"),
+            ContactStatus::Deactivated => sql.push(" AND c.active = FALSE"),
+            ContactStatus::All => sql,
+        };
         if sql.is_postgres() {
             if let Some(p) = &self.pattern {
                 sql.push(" AND c.search_text LIKE ")
@@ -204,6 +231,7 @@ pub async fn search(
                 email: r.email,
                 phone: r.phone,
                 source: r.source,
+                deactivated: !r.active,
             })
             .collect(),
         total,
@@ -222,7 +250,7 @@ async fn matching<T: FromQueryResult>(
     backwards: bool,
     want: u64,
 ) -> Result<Vec<T>, AppError> {
-    if db.get_database_backend() == DbBackend::Sqlite && !criteria.is_everyone() {
+    if db.get_database_backend() == DbBackend::Sqlite && !criteria.is_unsearched() {
         return page_by_index(db, criteria, columns, cursor, backwards, want).await;
     }
     // Hand-written: the WHERE that the count and the index path share
@@ -274,12 +302,24 @@ pub async fn export_page(
 /// How many contacts match.
 async fn count(db: &impl ConnectionTrait, criteria: &Criteria<'_>) -> Result<u64, AppError> {
     let backend = db.get_database_backend();
-    // Hand-written: the cached total, or a count over the FTS5 index's rowid
-    // range, or over the shared WHERE.
+    // Hand-written: the cached total (less the deactivated contacts, counted in
+    // their partial index), or a count over the FTS5 index's rowid range, or
+    // over the shared WHERE.
     let mut sql = Sql::new(backend);
-    if criteria.is_everyone() {
-        sql.push("SELECT contact_count FROM organisations WHERE id = ")
-            .bind(criteria.org.get());
+    let org = criteria.org.get();
+    if criteria.is_unsearched() {
+        match criteria.status {
+            ContactStatus::All => sql
+                .push("SELECT contact_count FROM organisations WHERE id = ")
+                .bind(org),
+            ContactStatus::Active => sql
+                .push("SELECT contact_count - (")
+                .push(DEACTIVATED_COUNT)
+                .bind(org)
+                .push(") FROM organisations WHERE id = ")
+                .bind(org),
+            ContactStatus::Deactivated => sql.push(DEACTIVATED_COUNT).bind(org),
+        };
     } else if backend == DbBackend::Sqlite {
         let (low, high) = org_bounds(criteria.org);
         sql.push("SELECT COUNT(*) FROM (");
@@ -291,6 +331,9 @@ async fn count(db: &impl ConnectionTrait, criteria: &Criteria<'_>) -> Result<u64
     }
     Ok(sql.scalar_i64(db).await?.unwrap_or(0).max(0) as u64)
 }
+
+/// The deactivated contacts of an organisation (bind its id), from their partial index.
+const DEACTIVATED_COUNT: &str = "SELECT COUNT(*) FROM contacts WHERE active = FALSE AND org_id = ";
 
 #[derive(FromQueryResult)]
 struct KeyRow {
@@ -413,6 +456,10 @@ pub async fn facets(db: &impl ConnectionTrait, org: OrgId) -> Result<Facets, App
         .into_tuple::<String>()
         .all(db)
         .await?;
+    // Hand-written: the same count as the list's, from the partial index.
+    let mut sql = Sql::new(backend);
+    sql.push(DEACTIVATED_COUNT).bind(org.get());
+    out.deactivated = sql.scalar_i64(db).await?.unwrap_or(0).max(0) as u64;
     Ok(out)
 }
 

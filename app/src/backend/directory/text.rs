@@ -15,7 +15,9 @@
 //! - two characters match the start of a word (`␟ad` is one trigram);
 //! - one character matches the start of a word (`␟␟a` is one trigram);
 //! - a department, role or location filter is a four-character token: a kind mark
-//!   and three characters of a hash of the value, in Unicode's private use area.
+//!   and three characters of a hash of the value, in Unicode's private use area;
+//! - SQLite's index also holds [`DEACTIVATED`] after the text of a deactivated
+//!   contact (its triggers add it: the column holds the text alone).
 //!
 //! Marks and tokens use characters removed from names and queries, so no user
 //! text can match them by accident. PostgreSQL matches the same patterns with
@@ -32,6 +34,10 @@ const PRIVATE: u32 = 0xE000;
 /// Hash characters per token: 4096³ values, so distinct values of one kind in
 /// one organisation practically never share a token.
 const HASH_ALPHABET: u32 = 4096;
+
+/// The token SQLite's text index holds for a deactivated contact. Migration
+/// m0009's triggers write it (as `char(61443, ...)`): never change it.
+pub const DEACTIVATED: &str = "\u{F003}\u{F003}\u{F003}\u{F003}";
 
 /// Which filter a token stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +196,15 @@ mod tests {
         assert!(t.chars().all(|c| ('\u{E000}'..='\u{F8FF}').contains(&c)));
         assert_eq!(t, facet_token(Facet::Role, "Nurse"));
         assert_ne!(t, facet_token(Facet::Role, "Nurses"));
+    }
+
+    #[test]
+    fn the_status_token_is_no_filter_token() {
+        assert_eq!(DEACTIVATED.chars().next(), char::from_u32(61443));
+        for facet in [Facet::Department, Facet::Role, Facet::Location] {
+            assert!(!DEACTIVATED.contains(facet.mark()));
+        }
+        assert!(DEACTIVATED.chars().all(|c| !is_plain(c)));
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! whatever its size: its matches are looked up together and its new contacts
 //! inserted together; only contacts that change are written one by one. A
 //! row for a contact an integration keeps changes nothing: it is reported as
-//! managed by that source.
+//! managed by that source. A row for a contact an identity provider keeps over
+//! SCIM changes all but its name and email, which that provider sets.
 
 use super::columns::Mapping;
-use super::merge::merge;
+use super::merge::{keep_identity, merge};
 use crate::backend::directory;
 use crate::backend::directory::bulk::{self, GroupIds};
 use crate::backend::domain::{validate, OrgId, ValidContact};
@@ -67,6 +68,21 @@ pub fn managed_by(source: &str) -> String {
     format!(
         "Skipped: managed by {source}. This contact's details change in {source} and come with its next sync."
     )
+}
+
+/// Why a row did not rename a provisioned contact.
+pub fn identity_kept(source: &str) -> String {
+    format!("Name and email kept: {source} sets them. The row's other details were applied.")
+}
+
+/// The contact with `row` applied (`None` when nothing changes), keeping the
+/// name and email of a contact an identity provider keeps; and whether the row
+/// asked for another name or email of such a contact.
+fn merge_row(existing: &Contact, row: &ValidContact) -> (Option<crate::model::ContactDraft>, bool) {
+    match merge(existing, row) {
+        Some(next) if existing.provisioned => keep_identity(existing, next),
+        next => (next, false),
+    }
 }
 
 /// Applies the rows of one upload in file order.
@@ -297,17 +313,29 @@ impl Importer {
                         warning: true,
                     });
                 }
-                Some(i) => match merge(&batch.pending[i].contact, row) {
-                    None => counts.unchanged += 1,
-                    Some(next) => {
-                        let next = validate(&next, &self.region).map_err(AppError::Invalid)?;
-                        let p = &mut batch.pending[i];
-                        p.contact = as_contact(&next, Some(&p.contact));
-                        p.write = Some(next);
-                        batch.index(i);
-                        counts.updated += 1;
+                Some(i) => {
+                    let (next, kept) = merge_row(&batch.pending[i].contact, row);
+                    if kept {
+                        counts.warnings += 1;
+                        problems.push(Problem {
+                            line,
+                            column: String::new(),
+                            message: identity_kept(&batch.pending[i].contact.source),
+                            warning: true,
+                        });
                     }
-                },
+                    match next {
+                        None => counts.unchanged += 1,
+                        Some(next) => {
+                            let next = validate(&next, &self.region).map_err(AppError::Invalid)?;
+                            let p = &mut batch.pending[i];
+                            p.contact = as_contact(&next, Some(&p.contact));
+                            p.write = Some(next);
+                            batch.index(i);
+                            counts.updated += 1;
+                        }
+                    }
+                }
             }
         }
 

@@ -27,6 +27,24 @@ pub fn merge(existing: &Contact, row: &ValidContact) -> Option<ContactDraft> {
     (next != ContactDraft::from(existing)).then_some(next)
 }
 
+/// For a contact its identity provider keeps over SCIM: the stored name and
+/// email stay, since only the provider changes them; the row's other cells
+/// apply. Returns the draft (`None` when nothing else changes) and whether the
+/// row asked for another name or email.
+pub fn keep_identity(existing: &Contact, next: ContactDraft) -> (Option<ContactDraft>, bool) {
+    let stored = ContactDraft::from(existing);
+    let asked = next.first_name != stored.first_name
+        || next.last_name != stored.last_name
+        || !next.email.eq_ignore_ascii_case(&stored.email);
+    let next = ContactDraft {
+        first_name: stored.first_name.clone(),
+        last_name: stored.last_name.clone(),
+        email: stored.email.clone(),
+        ..next
+    };
+    ((next != stored).then_some(next), asked)
+}
+
 /// Group lists that name the same groups, in any order and case.
 fn same_groups(a: &[String], b: &[String]) -> bool {
     let key = |list: &[String]| {
@@ -115,5 +133,43 @@ mod tests {
         assert_eq!(merged.role, "Analyst");
         assert_eq!(merged.location, "London");
         assert_eq!(merged.groups, vec!["Board"]);
+    }
+
+    #[test]
+    fn a_provisioned_contact_keeps_its_name_and_email() {
+        let stored = Contact {
+            provisioned: true,
+            ..stored()
+        };
+        let r = row(ContactDraft {
+            first_name: "Augusta".into(),
+            last_name: "King".into(),
+            email: "ADA@example.com".into(),
+            role: "Analyst".into(),
+            ..Default::default()
+        });
+        let (next, asked) = keep_identity(&stored, merge(&stored, &r).unwrap());
+        let next = next.expect("the role changes");
+        assert!(asked);
+        assert_eq!(
+            (
+                next.first_name.as_str(),
+                next.last_name.as_str(),
+                next.email.as_str()
+            ),
+            ("Ada", "Lovelace", "ada@example.com")
+        );
+        assert_eq!(next.role, "Analyst");
+        // A row that only renames changes nothing.
+        let r = row(ContactDraft {
+            first_name: "Augusta".into(),
+            last_name: "Lovelace".into(),
+            email: "ada@example.com".into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            keep_identity(&stored, merge(&stored, &r).unwrap()),
+            (None, true)
+        );
     }
 }

@@ -73,8 +73,8 @@ pub fn router(state: AppState) -> Router<AppState> {
 pub struct Base(pub String);
 
 /// Middleware: a request goes on only with a live token in `Authorization:
-/// Bearer`; its caller (organisation and identity provider) and the base URL
-/// go with it.
+/// Bearer`, within its rate (`super::rate`); its caller (organisation and
+/// identity provider) and the base URL go with it.
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let token = req
         .headers()
@@ -97,6 +97,21 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         }
         Err(e) => return ScimError::from(e).into_response(),
     };
+    if let Err(wait) = state.scim_rate.check(caller.token_id) {
+        let mut res = ScimError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            format!(
+                "Too many requests with this token: at most {} a second. Retry after {} s.",
+                state.scim_rate.rate(),
+                wait.as_secs()
+            ),
+        )
+        .into_response();
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs()));
+        return res;
+    }
     let base = format!(
         "{}/scim/v2",
         state.origin_of(req.extensions(), req.headers())

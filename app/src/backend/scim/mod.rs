@@ -1,6 +1,7 @@
 //! The SCIM 2.0 service provider (RFC 7643/7644) that Entra ID and Okta push
 //! users and groups into, at `/scim/v2`.
 //!
+//! - `rate`: how fast one token may send requests (429 beyond);
 //! - `sources`: the identity providers that push (SCIM sources) and their
 //!   bearer tokens, managed in the Integrations tab;
 //! - `http`: the protocol's edge: the router, the token check, SCIM errors
@@ -19,6 +20,7 @@ pub mod filter;
 pub mod groups;
 pub mod http;
 mod patch;
+pub mod rate;
 mod resource;
 pub mod sources;
 pub mod users;

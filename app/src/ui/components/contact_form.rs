@@ -57,6 +57,7 @@ pub fn ContactForm(
         roles,
         locations,
         groups: group_names,
+        ..
     } = facets;
     let options = |id: &'static str, values: Vec<String>| {
         view! {

@@ -2,7 +2,7 @@
 //! state, so links, reloads, the back button and no-JavaScript browsers agree.
 
 use crate::api::contacts::{contact_facets, list_contacts};
-use crate::model::{ContactPage, ContactQuery, Facets};
+use crate::model::{ContactPage, ContactQuery, ContactStatus, Facets};
 use crate::ui::components::{AppShell, ContactsTabs, ErrorNotice, EyeIcon, Loading};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -24,6 +24,7 @@ pub fn ContactsPage() -> impl IntoView {
             department: get("department"),
             role: get("role"),
             location: get("location"),
+            status: get("status"),
             after: get("after"),
             before: get("before"),
         }
@@ -124,7 +125,8 @@ fn AddMenu() -> impl IntoView {
     }
 }
 
-/// Search box and the Department, Role and Location filters.
+/// Search box, the Department, Role and Location filters, and the Status
+/// filter when some contacts are deactivated (or it is set).
 #[component]
 fn Filters(query: Memo<ContactQuery>, facets: Facets) -> impl IntoView {
     let navigate = use_navigate();
@@ -170,7 +172,7 @@ fn Filters(query: Memo<ContactQuery>, facets: Facets) -> impl IntoView {
     let select = move |label: &'static str,
                        name: &'static str,
                        all: &'static str,
-                       values: Vec<String>,
+                       values: Vec<(String, String)>,
                        current: fn(&ContactQuery) -> &String| {
         let id = format!("filter-{name}");
         // The value chosen, applied or not. Like the search box, it follows the
@@ -197,10 +199,10 @@ fn Filters(query: Memo<ContactQuery>, facets: Facets) -> impl IntoView {
                     <option value="" selected=move || chosen.get().is_empty()>{all}</option>
                     {values
                         .into_iter()
-                        .map(|v| {
-                            let is = v.clone();
+                        .map(|(value, label)| {
+                            let is = value.clone();
                             view! {
-                                <option value=v.clone() selected=move || chosen.get() == is>{v.clone()}</option>
+                                <option value=value selected=move || chosen.get() == is>{label}</option>
                             }
                         })
                         .collect_view()}
@@ -236,15 +238,27 @@ fn Filters(query: Memo<ContactQuery>, facets: Facets) -> impl IntoView {
                     on:input=on_input
                 />
             </div>
-            {select("Department", "department", "All departments", facets.departments, |q| &q.department)}
-            {select("Role", "role", "All roles", facets.roles, |q| &q.role)}
-            {select("Location", "location", "All locations", facets.locations, |q| &q.location)}
+            {select("Department", "department", "All departments", labelled(facets.departments), |q| &q.department)}
+            {select("Role", "role", "All roles", labelled(facets.roles), |q| &q.role)}
+            {select("Location", "location", "All locations", labelled(facets.locations), |q| &q.location)}
+            {(facets.deactivated > 0 || !query.get_untracked().status.is_empty())
+                .then(|| {
+                    let others = [ContactStatus::Deactivated, ContactStatus::All]
+                        .map(|s| (s.as_str().to_string(), s.label().to_string()))
+                        .to_vec();
+                    select("Status", "status", ContactStatus::Active.label(), others, |q| &q.status)
+                })}
             <div class="filter-actions">
                 <button type="submit" class="btn primary">"Apply"</button>
                 <a class="btn" href="/contacts">"Reset"</a>
             </div>
         </Form>
     }
+}
+
+/// Filter values offered as they are named.
+fn labelled(values: Vec<String>) -> Vec<(String, String)> {
+    values.into_iter().map(|v| (v.clone(), v)).collect()
 }
 
 #[component]
@@ -333,7 +347,12 @@ fn Results(result: ContactPage, query: ContactQuery) -> impl IntoView {
                                         }
                                     }
                                 >
-                                    <td class="name" data-label="Name">{row.name.clone()}</td>
+                                    <td class="name" data-label="Name">
+                                        {row.name.clone()}
+                                        {row.deactivated.then(|| view! {
+                                            " " <span class="badge warn" data-testid="deactivated-badge">"Deactivated"</span>
+                                        })}
+                                    </td>
                                     <td data-label="Email">{row.email.unwrap_or_else(|| "–".into())}</td>
                                     <td data-label="Mobile Phone">{row.phone.unwrap_or_else(|| "–".into())}</td>
                                     <td data-label="Source"><span class="badge">{row.source}</span></td>
