@@ -115,17 +115,13 @@ async fn muster(opts: &ScimBenchOptions) -> anyhow::Result<Figures> {
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     drop(db);
-    let log = std::env::var_os("MUSTER_BENCH_SERVER_LOG").map(PathBuf::from);
-    let server = ServerProcess::start(
-        &std::env::current_exe()?,
+    let server = ServerProcess::start_bench(
         &opts.database_url,
-        &PathBuf::from("data/bench-uploads"),
         &[
             ("MUSTER_LOG", "warn"),
             ("MUSTER_SCIM_REQUESTS_PER_SECOND", "0"),
             ("MUSTER_MASTER_KEY_FILE", "data/bench-scim.key"),
         ],
-        log.as_deref(),
     )
     .await?;
     let target = Target::new("Muster", format!("{}/scim/v2", server.url), issued.secret);
@@ -152,7 +148,7 @@ async fn first_org(db: &sea_orm::DatabaseConnection) -> anyhow::Result<i64> {
 }
 
 /// The python reference server, in memory, on a free port.
-async fn reference(opts: &ScimBenchOptions, exe: &PathBuf) -> anyhow::Result<Figures> {
+async fn reference(opts: &ScimBenchOptions, exe: &std::path::Path) -> anyhow::Result<Figures> {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()

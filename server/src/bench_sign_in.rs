@@ -9,7 +9,6 @@
 use crate::bench_import::{fresh_database, ADMIN, PASSWORD};
 use crate::process::ServerProcess;
 use reqwest::{Client, StatusCode};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub struct SignInOptions {
@@ -82,17 +81,13 @@ pub async fn run(opts: SignInOptions) -> anyhow::Result<()> {
 async fn one_flood(opts: &SignInOptions, spread: bool) -> anyhow::Result<Flood> {
     let sqlite = !opts.database_url.starts_with("postgres");
     fresh_database(&opts.database_url, sqlite).await?;
-    let log = std::env::var_os("MUSTER_BENCH_SERVER_LOG").map(PathBuf::from);
-    let server = ServerProcess::start(
-        &std::env::current_exe()?,
+    let server = ServerProcess::start_bench(
         &opts.database_url,
-        &PathBuf::from("data/bench-uploads"),
         &[
             ("MUSTER_LOG", "warn"),
             ("MUSTER_TRUSTED_PROXIES", "127.0.0.1"),
             ("MUSTER_MASTER_KEY_FILE", "data/bench-sign-in.key"),
         ],
-        log.as_deref(),
     )
     .await?;
     // One client with many connections, as a flood would use.

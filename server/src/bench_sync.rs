@@ -170,13 +170,10 @@ async fn one_round(
 ) -> anyhow::Result<Round> {
     let sqlite = !opts.database_url.starts_with("postgres");
     fresh_database(&opts.database_url, sqlite).await?;
-    let log = std::env::var_os("MUSTER_BENCH_SERVER_LOG").map(PathBuf::from);
     let level = std::env::var("MUSTER_LOG").unwrap_or_else(|_| "warn".into());
     let key_file = PathBuf::from("data/bench-sync.key");
-    let server = ServerProcess::start(
-        &std::env::current_exe()?,
+    let server = ServerProcess::start_bench(
         &opts.database_url,
-        &PathBuf::from("data/bench-uploads"),
         &[
             ("MUSTER_LOG", &level),
             ("MUSTER_ALLOW_INSECURE_PROVIDER_URLS", "true"),
@@ -184,7 +181,6 @@ async fn one_round(
             ("MUSTER_GRAPH_URL", fake_url),
             ("MUSTER_MASTER_KEY_FILE", &key_file.display().to_string()),
         ],
-        log.as_deref(),
     )
     .await?;
     let client = sign_in(&server.url).await?;

@@ -75,6 +75,20 @@ impl ServerProcess {
         Ok(server)
     }
 
+    /// This binary's `muster serve` for a benchmark, with its uploads in
+    /// `data/bench-uploads` and its log where `MUSTER_BENCH_SERVER_LOG` says.
+    pub async fn start_bench(database_url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let log = std::env::var_os("MUSTER_BENCH_SERVER_LOG").map(std::path::PathBuf::from);
+        Self::start(
+            &std::env::current_exe()?,
+            database_url,
+            Path::new("data/bench-uploads"),
+            env,
+            log.as_deref(),
+        )
+        .await
+    }
+
     /// Stop it at once, as a crash or `kill -9` would.
     pub fn kill(mut self) {
         let _ = self.child.kill();

@@ -167,12 +167,7 @@ async fn names_and_expiry_are_checked() {
 async fn discovery_answers_in_scim() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let idp = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
+    let idp = Idp::added(&app, &admin, "Entra ID (SCIM)", "Own", false).await;
     let (status, spc) = idp.get("/ServiceProviderConfig").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(spc["patch"]["supported"], true);
@@ -238,12 +233,7 @@ fn entra_user(name: &str) -> Value {
 async fn users_round_trip_and_become_contacts() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let idp = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
+    let idp = Idp::added(&app, &admin, "Entra ID (SCIM)", "Own", false).await;
 
     // Entra's Test Connection: a filter for a user who does not exist.
     let none = idp.find("ee2e1a3a-not-a-user@example.com").await;
@@ -414,12 +404,7 @@ async fn users_round_trip_and_become_contacts() {
 async fn lists_page_and_filter() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let idp = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Okta (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
+    let idp = Idp::added(&app, &admin, "Okta (SCIM)", "Own", false).await;
     for i in 0..5 {
         let (status, _) = idp
             .post("/Users", json!({"schemas": [USER], "userName": format!("user{i}@example.com"), "title": if i % 2 == 0 { "Even" } else { "Odd" }}))
@@ -458,24 +443,9 @@ async fn every_endpoint_is_isolated_per_organisation_and_identity_provider() {
     let app = TestApp::spawn().await;
     let acme = app.org_admin("Acme", "admin@acme.example").await;
     let globex = app.org_admin("Globex", "admin@globex.example").await;
-    let acme_idp = Idp::new(
-        &app,
-        &add_source(&app, &acme, "Entra ID (SCIM)", "All", false)
-            .await
-            .secret,
-    );
-    let globex_idp = Idp::new(
-        &app,
-        &add_source(&app, &globex, "Entra ID (SCIM)", "All", false)
-            .await
-            .secret,
-    );
-    let okta_at_acme = Idp::new(
-        &app,
-        &add_source(&app, &acme, "Okta (SCIM)", "All", false)
-            .await
-            .secret,
-    );
+    let acme_idp = Idp::added(&app, &acme, "Entra ID (SCIM)", "All", false).await;
+    let globex_idp = Idp::added(&app, &globex, "Entra ID (SCIM)", "All", false).await;
+    let okta_at_acme = Idp::added(&app, &acme, "Okta (SCIM)", "All", false).await;
     let (_, made) = acme_idp
         .post("/Users", entra_user("bjensen@acme.example"))
         .await;
@@ -532,22 +502,12 @@ async fn managing_all_contacts_links_by_email_and_deleted_users_may_stay_deactiv
         )
         .await;
     // Managing only its own contacts, the provider may not take it.
-    let own = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Okta (SCIM)", "Own", true)
-            .await
-            .secret,
-    );
+    let own = Idp::added(&app, &admin, "Okta (SCIM)", "Own", true).await;
     let (status, body) = own.post("/Users", entra_user("bjensen@example.com")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["scimType"], "uniqueness");
 
-    let all = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Entra ID (SCIM)", "All", true)
-            .await
-            .secret,
-    );
+    let all = Idp::added(&app, &admin, "Entra ID (SCIM)", "All", true).await;
     let (status, made) = all.post("/Users", entra_user("bjensen@example.com")).await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     assert_eq!(
@@ -593,12 +553,7 @@ async fn user_id(idp: &Idp, name: &str) -> String {
 async fn groups_as_entra_sends_them() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let idp = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
+    let idp = Idp::added(&app, &admin, "Entra ID (SCIM)", "Own", false).await;
     let (a, b) = (
         user_id(&idp, "a@acme.example").await,
         user_id(&idp, "b@acme.example").await,
@@ -703,12 +658,7 @@ async fn groups_as_entra_sends_them() {
 async fn groups_as_okta_pushes_them() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let idp = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Okta (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
+    let idp = Idp::added(&app, &admin, "Okta (SCIM)", "Own", false).await;
     let a = user_id(&idp, "a@acme.example").await;
     let b = user_id(&idp, "b@acme.example").await;
     let c = user_id(&idp, "c@acme.example").await;
@@ -772,12 +722,7 @@ async fn groups_as_okta_pushes_them() {
 
     // Another organisation's token sees none of it, nor can it touch it.
     let other = app.org_admin("Globex", "admin@globex.example").await;
-    let stranger = Idp::new(
-        &app,
-        &add_source(&app, &other, "Okta (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
+    let stranger = Idp::added(&app, &other, "Okta (SCIM)", "Own", false).await;
     assert_eq!(stranger.get(&path).await.0, StatusCode::NOT_FOUND);
     assert_eq!(
         stranger.put(&path, json!({"displayName": "x"})).await.0,
@@ -945,12 +890,7 @@ fn names(page: &ContactPage) -> Vec<(&str, bool)> {
 async fn deactivated_contacts_are_listed_only_when_asked_for() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let idp = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
+    let idp = Idp::added(&app, &admin, "Entra ID (SCIM)", "Own", false).await;
     let mut ids = Vec::new();
     for (given, family) in [("Ann", "Archer"), ("Bob", "Baker"), ("Cy", "Cooper")] {
         let mut user = entra_user(&format!("{}@acme.example", given.to_lowercase()));
@@ -1042,12 +982,7 @@ async fn deactivated_contacts_are_listed_only_when_asked_for() {
 async fn an_upload_keeps_a_provisioned_contacts_name_and_email() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let idp = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
+    let idp = Idp::added(&app, &admin, "Entra ID (SCIM)", "Own", false).await;
     let (status, made) = idp.post("/Users", entra_user("bjensen@example.com")).await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let id = made["id"].as_str().unwrap().to_string();
@@ -1089,18 +1024,8 @@ async fn a_token_over_its_rate_waits_and_a_body_too_large_is_refused() {
     })
     .await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    let fast = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Okta (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
-    let other = Idp::new(
-        &app,
-        &add_source(&app, &admin, "Entra ID (SCIM)", "Own", false)
-            .await
-            .secret,
-    );
+    let fast = Idp::added(&app, &admin, "Okta (SCIM)", "Own", false).await;
+    let other = Idp::added(&app, &admin, "Entra ID (SCIM)", "Own", false).await;
     let mut refused = None;
     for _ in 0..40 {
         let res = fast

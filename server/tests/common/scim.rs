@@ -34,6 +34,11 @@ impl Idp {
         Self::entra(app, token)
     }
 
+    /// A plain client of a new identity provider, added through the panel.
+    pub async fn added(app: &TestApp, admin: &Client, name: &str, scope: &str, keep: bool) -> Self {
+        Self::new(app, &add_source(app, admin, name, scope, keep).await.secret)
+    }
+
     /// Entra ID's provisioning service, with the Secret Token as a bearer.
     pub fn entra(app: &TestApp, token: &str) -> Self {
         Self::with(app, token, Client::new(), MEDIA_TYPE)
