@@ -110,6 +110,33 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
+/// SQLite has one write lock. Short writers sent at once (an identity
+/// provider's requests) take turns for it here, in order of arrival, rather
+/// than in SQLite's busy handler, which sleeps up to 100 ms between tries: the
+/// wait is then the time of the writes ahead, not a sleep (bench-scim's PATCH
+/// p99: 565 ms without, see server/README.md). Process-wide: a process holds
+/// one SQLite database in production; tests' databases merely share the turn.
+static SQLITE_WRITERS: std::sync::LazyLock<tokio::sync::Mutex<()>> =
+    std::sync::LazyLock::new(|| tokio::sync::Mutex::new(()));
+
+/// A turn at SQLite's write lock (nothing on PostgreSQL), held until dropped:
+/// keep it alive as long as the transaction.
+#[must_use]
+pub struct WriteTurn(#[allow(dead_code)] Option<tokio::sync::MutexGuard<'static, ()>>);
+
+/// [`begin_write`] after waiting for this process's turn at SQLite's write
+/// lock. The transaction must not wait for another turn: bind both, as
+/// `let (_turn, tx) = ...`, so that the transaction ends before the turn.
+pub async fn begin_write_in_turn(
+    db: &DatabaseConnection,
+) -> Result<(WriteTurn, DatabaseTransaction), DbErr> {
+    let turn = match db.get_database_backend() {
+        DbBackend::Sqlite => Some(SQLITE_WRITERS.lock().await),
+        _ => None,
+    };
+    Ok((WriteTurn(turn), begin_write(db).await?))
+}
+
 /// Refresh the query planner's statistics, after a bulk load.
 pub async fn analyze(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("ANALYZE").await.map(|_| ())

@@ -13,7 +13,7 @@ use crate::backend::db::entities::{
     contact_group, group_member, scim_group, scim_user, ContactGroup, GroupMember, ScimGroup,
     ScimUser,
 };
-use crate::backend::db::{begin_write, now_ms};
+use crate::backend::db::{begin_write_in_turn, now_ms};
 use crate::backend::directory::bulk;
 use crate::backend::domain::TEXT_MAX;
 use http::HeaderMap;
@@ -236,7 +236,7 @@ pub async fn create(
 ) -> Result<Answer, ScimError> {
     let (resource, name, members) = normalise(body)?;
     let lower = name.to_lowercase();
-    let tx = begin_write(db).await?;
+    let (_turn, tx) = begin_write_in_turn(db).await?;
     if name_taken(&tx, caller, &lower, None).await? {
         return Err(name_conflict(&name));
     }
@@ -290,7 +290,7 @@ pub async fn replace(
     headers: &HeaderMap,
     body: Value,
 ) -> Result<Answer, ScimError> {
-    let tx = begin_write(db).await?;
+    let (_turn, tx) = begin_write_in_turn(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
     let row = write(&tx, caller, row, body).await?;
@@ -307,7 +307,7 @@ pub async fn patch(
     headers: &HeaderMap,
     body: Value,
 ) -> Result<Answer, ScimError> {
-    let tx = begin_write(db).await?;
+    let (_turn, tx) = begin_write_in_turn(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
     let mut resource: Value = serde_json::from_str(&row.resource).map_err(ScimError::internal)?;
@@ -378,7 +378,7 @@ pub async fn delete(
     id: &str,
     headers: &HeaderMap,
 ) -> Result<(), ScimError> {
-    let tx = begin_write(db).await?;
+    let (_turn, tx) = begin_write_in_turn(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
     ScimGroup::delete_by_id(row.group_id).exec(&tx).await?;

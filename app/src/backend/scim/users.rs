@@ -12,7 +12,7 @@ use super::http::{ScimError, SCHEMA_ENTERPRISE, SCHEMA_USER};
 use super::resource::{self, get_ci, lookup, meta, remove_ci, str_ci, Answer, ListQuery};
 use super::sources::Caller;
 use crate::backend::db::entities::{contact, group_member, scim_user, Organisation, ScimUser};
-use crate::backend::db::{begin_write, now_ms};
+use crate::backend::db::{begin_write_in_turn, now_ms};
 use crate::backend::directory::{self, place};
 use crate::backend::domain::{Email, Label, Name, OrgId, PhoneE164, ValidContact, TEXT_MAX};
 use crate::model::ScimScope;
@@ -299,7 +299,7 @@ pub async fn create(
     let lower = user_name.to_lowercase();
     let region = region(db, caller.org).await?;
     let (c, active) = derive(&resource, &user_name, &region);
-    let tx = begin_write(db).await?;
+    let (_turn, tx) = begin_write_in_turn(db).await?;
     if user_name_taken(&tx, caller.org, &lower, None).await? {
         return Err(ScimError::conflict(format!(
             "A user with userName {user_name:?} already exists."
@@ -388,7 +388,7 @@ pub async fn replace(
     body: Value,
 ) -> Result<Answer, ScimError> {
     let (resource, user_name) = normalise(body)?;
-    let tx = begin_write(db).await?;
+    let (_turn, tx) = begin_write_in_turn(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
     let row = write(&tx, caller, row, resource, user_name).await?;
@@ -405,7 +405,7 @@ pub async fn patch(
     headers: &HeaderMap,
     body: Value,
 ) -> Result<Answer, ScimError> {
-    let tx = begin_write(db).await?;
+    let (_turn, tx) = begin_write_in_turn(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
     let mut resource: Value = serde_json::from_str(&row.resource).map_err(ScimError::internal)?;
@@ -481,7 +481,7 @@ pub async fn delete(
     id: &str,
     headers: &HeaderMap,
 ) -> Result<(), ScimError> {
-    let tx = begin_write(db).await?;
+    let (_turn, tx) = begin_write_in_turn(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
     super::groups::forget_member(&tx, caller, row.contact_id).await?;
