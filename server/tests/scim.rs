@@ -773,7 +773,12 @@ async fn the_conformance_suite_passes() {
         std::path::Path::new(&cli).exists(),
         "the SCIM conformance suite is missing at {cli}: run `bash .ci/setup`"
     );
-    let app = TestApp::spawn().await;
+    // The suite sends its checks as fast as it can and does not retry a 429:
+    // the per-token rate (a policy, tested on its own below) is lifted here.
+    let app = TestApp::spawn_configured(|state| {
+        state.with_scim_rate(app::backend::scim::rate::ScimRate::per_second(0))
+    })
+    .await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
     let token = add_source(&app, &admin, "Conformance (SCIM)", "Own", false)
         .await
