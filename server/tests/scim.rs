@@ -359,6 +359,25 @@ async fn users_round_trip_and_become_contacts() {
     let edited: Contact = app.json(&admin, "update_contact", &form).await;
     assert_eq!(edited.department.as_deref(), Some("Ops"));
 
+    // The next push replaces what was edited here, even one that changes
+    // nothing of the user, which keeps its version.
+    let (status, again) = idp
+        .patch(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "path": "userName", "value": "bjensen@example.com"}]),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again, put, "nothing of the user changed");
+    let c = contact(&app, &admin, &id).await;
+    assert_eq!(
+        c.department,
+        next[ENTERPRISE]["department"].as_str().map(String::from)
+    );
+    // A renamed contact is found by its new name, in its place in the list.
+    let found = list(&app, &admin, &[("q", "Jensen-Smith")]).await;
+    assert_eq!(names(&found), [("Barbara Jensen-Smith", false)]);
+
     // A stale If-Match is refused; attributes choose what is returned.
     let res = idp
         .http

@@ -50,16 +50,11 @@ pub async fn create(
     get(db, org, id).await
 }
 
-/// Insert a validated contact with its groups. It has no search key until
-/// [`place`] runs in the same transaction.
-pub async fn insert(
-    tx: &impl ConnectionTrait,
-    org: OrgId,
-    c: &ValidContact,
-    source: &str,
-) -> Result<i64, AppError> {
+/// A new contact's row: a validated contact's fields, from `source`. It has
+/// no search key until [`place`] runs in the same transaction.
+pub fn new_row(org: OrgId, c: &ValidContact, source: &str) -> contact::ActiveModel {
     let now = now_ms();
-    let row = contact::ActiveModel {
+    contact::ActiveModel {
         org_id: Set(org.get()),
         first_name: Set(c.first_name.to_string()),
         last_name: Set(c.last_name.to_string()),
@@ -75,7 +70,18 @@ pub async fn insert(
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
-    };
+    }
+}
+
+/// Insert a validated contact with its groups. It has no search key until
+/// [`place`] runs in the same transaction.
+pub async fn insert(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    c: &ValidContact,
+    source: &str,
+) -> Result<i64, AppError> {
+    let row = new_row(org, c, source);
     let id = match contact::Entity::insert(row).exec(tx).await {
         Ok(done) => done.last_insert_id,
         Err(e) if is_unique_violation(&e) => return Err(AppError::field("email", DUPLICATE_EMAIL)),
@@ -179,6 +185,58 @@ pub async fn overwrite(
         });
     }
     set_groups(tx, org, id, &c.groups).await
+}
+
+/// Set in `row` (a contact as read) a validated contact's fields, as
+/// [`write_fields`] does, but only those whose values differ: SQLite rewrites
+/// the index entries of every column an UPDATE names, changed or not. A
+/// renamed contact loses its search key; whether it was renamed.
+pub fn set_fields(row: &mut contact::ActiveModel, c: &ValidContact) -> bool {
+    row.first_name.set_if_not_equals(c.first_name.to_string());
+    row.last_name.set_if_not_equals(c.last_name.to_string());
+    row.sort_name.set_if_not_equals(c.sort_name());
+    row.search_text.set_if_not_equals(text::of(c));
+    row.email
+        .set_if_not_equals(c.email.as_ref().map(|e| e.to_string()));
+    row.email_lower
+        .set_if_not_equals(c.email.as_ref().map(|e| e.lower()));
+    row.phone
+        .set_if_not_equals(c.phone.as_ref().map(|p| p.to_string()));
+    row.department.set_if_not_equals(label(&c.department));
+    row.role.set_if_not_equals(label(&c.role));
+    row.location.set_if_not_equals(label(&c.location));
+    let renamed = row.sort_name.is_set();
+    if renamed {
+        row.search_key = Set(None);
+    }
+    renamed
+}
+
+/// Write what `row` (a contact of `org` as read, then changed) changes, with
+/// a new version and time; nothing when it changes nothing.
+pub async fn save_changes(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    mut row: contact::ActiveModel,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::ActiveModelTrait;
+    if !row.is_changed() {
+        return Ok(());
+    }
+    let id = row.id.clone().unwrap();
+    row.version = sea_orm::ActiveValue::NotSet;
+    row.updated_at = Set(now_ms());
+    contact::Entity::update_many()
+        .set(row)
+        .col_expr(
+            contact::Column::Version,
+            Expr::col(contact::Column::Version).add(1),
+        )
+        .filter(contact::Column::Id.eq(id))
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .exec(tx)
+        .await?;
+    Ok(())
 }
 
 /// An UPDATE that writes a validated contact's fields, a new version and the

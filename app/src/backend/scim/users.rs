@@ -19,8 +19,8 @@ use crate::model::ScimScope;
 use http::HeaderMap;
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::Value;
 
@@ -266,26 +266,24 @@ fn email_conflict(email: &Email, holder: &contact::Model) -> ScimError {
     ))
 }
 
-/// Write a contact's fields from the identity provider, and its link to it.
+/// Make a contact (`row`, as read) the identity provider's: its fields,
+/// state, source and link from the user, writing only what changes. Whether
+/// it was renamed (and so needs a [`place`]).
 async fn write_contact(
     tx: &impl ConnectionTrait,
     caller: &Caller,
-    id: i64,
+    mut row: contact::ActiveModel,
     c: &ValidContact,
     active: bool,
-) -> Result<(), ScimError> {
-    directory::write_fields(contact::Entity::update_many(), c)
-        .col_expr(contact::Column::Active, Expr::value(active))
-        .col_expr(
-            contact::Column::Source,
-            Expr::value(caller.source_name.clone()),
-        )
-        .col_expr(contact::Column::ScimSourceId, Expr::value(caller.source_id))
-        .filter(contact::Column::Id.eq(id))
-        .filter(contact::Column::OrgId.eq(caller.org.get()))
-        .exec(tx)
-        .await?;
-    Ok(())
+) -> Result<bool, ScimError> {
+    let renamed = directory::set_fields(&mut row, c);
+    row.active.set_if_not_equals(active);
+    row.source.set_if_not_equals(caller.source_name.clone());
+    row.scim_source_id.set_if_not_equals(Some(caller.source_id));
+    directory::save_changes(tx, caller.org, row)
+        .await
+        .map_err(conflict_or)?;
+    Ok(renamed)
 }
 
 /// POST /Users.
@@ -308,9 +306,14 @@ pub async fn create(
     let holder = email_holder(&tx, caller.org, c.email.as_ref(), None).await?;
     let id = match holder {
         None => {
-            let id = directory::insert(&tx, caller.org, &c, &caller.source_name).await?;
-            write_contact(&tx, caller, id, &c, active).await?;
-            id
+            let mut row = directory::new_row(caller.org, &c, &caller.source_name);
+            row.active = Set(active);
+            row.scim_source_id = Set(Some(caller.source_id));
+            contact::Entity::insert(row)
+                .exec(&tx)
+                .await
+                .map_err(conflict_or)?
+                .last_insert_id
         }
         Some(h) => {
             // A contact this provider deleted and kept, or (managing all
@@ -323,18 +326,14 @@ pub async fn create(
                 let email = c.email.as_ref().expect("a holder means an email");
                 return Err(email_conflict(email, &h));
             }
-            if free {
-                contact::Entity::update_many()
-                    .col_expr(
-                        contact::Column::AdoptedSource,
-                        Expr::value(h.source.clone()),
-                    )
-                    .filter(contact::Column::Id.eq(h.id))
-                    .exec(&tx)
-                    .await?;
+            let id = h.id;
+            let adopted = free.then(|| h.source.clone());
+            let mut row = contact::ActiveModel::from(h);
+            if adopted.is_some() {
+                row.adopted_source = Set(adopted);
             }
-            write_contact(&tx, caller, h.id, &c, active).await?;
-            h.id
+            write_contact(&tx, caller, row, &c, active).await?;
+            id
         }
     };
     let now = now_ms();
@@ -388,10 +387,11 @@ pub async fn replace(
     body: Value,
 ) -> Result<Answer, ScimError> {
     let (resource, user_name) = normalise(body)?;
+    let region = region(db, caller.org).await?;
     let (_turn, tx) = begin_write_in_turn(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
-    let row = write(&tx, caller, row, resource, user_name).await?;
+    let row = write(&tx, caller, &region, row, resource, user_name).await?;
     tx.commit().await?;
     answer(&row, base)
 }
@@ -405,21 +405,25 @@ pub async fn patch(
     headers: &HeaderMap,
     body: Value,
 ) -> Result<Answer, ScimError> {
+    let region = region(db, caller.org).await?;
     let (_turn, tx) = begin_write_in_turn(db).await?;
     let row = find(&tx, caller, id).await?;
     resource::check_if_match(headers, row.version)?;
     let mut resource: Value = serde_json::from_str(&row.resource).map_err(ScimError::internal)?;
     super::patch::apply(&mut resource, &body).map_err(|e| ScimError::bad(e.scim_type, e.detail))?;
     let (resource, user_name) = normalise(resource)?;
-    let row = write(&tx, caller, row, resource, user_name).await?;
+    let row = write(&tx, caller, &region, row, resource, user_name).await?;
     tx.commit().await?;
     answer(&row, base)
 }
 
-/// Store a user's new resource and the contact derived from it.
+/// Store a user's new resource and the contact derived from it, writing
+/// only what changes: a PATCH that changes nothing writes nothing, and keeps
+/// the user's version.
 async fn write(
     tx: &impl ConnectionTrait,
     caller: &Caller,
+    region: &str,
     row: scim_user::Model,
     resource: Value,
     user_name: String,
@@ -432,44 +436,35 @@ async fn write(
             "A user with userName {user_name:?} already exists."
         )));
     }
-    let region = region(tx, caller.org).await?;
-    let (c, active) = derive(&resource, &user_name, &region);
-    if let Some(h) = email_holder(tx, caller.org, c.email.as_ref(), Some(row.contact_id)).await? {
-        let email = c.email.as_ref().expect("a holder means an email");
-        return Err(email_conflict(email, &h));
+    let (c, active) = derive(&resource, &user_name, region);
+    let was = contact::Entity::find_by_id(row.contact_id)
+        .filter(contact::Column::OrgId.eq(caller.org.get()))
+        .one(tx)
+        .await?
+        .ok_or_else(|| ScimError::internal("a user without its contact"))?;
+    let email_lower = c.email.as_ref().map(|e| e.lower());
+    if email_lower.is_some() && email_lower != was.email_lower {
+        if let Some(h) = email_holder(tx, caller.org, c.email.as_ref(), Some(was.id)).await? {
+            let email = c.email.as_ref().expect("a holder means an email");
+            return Err(email_conflict(email, &h));
+        }
     }
-    write_contact(tx, caller, row.contact_id, &c, active).await?;
-    let mut next = row;
-    next.user_name = user_name;
-    next.user_name_lower = lower;
-    next.external_id = str_ci(&resource, "externalId").map(str::to_string);
-    next.resource = resource.to_string();
-    next.version += 1;
-    next.updated_at = now_ms();
-    ScimUser::update_many()
-        .col_expr(
-            scim_user::Column::UserName,
-            Expr::value(next.user_name.clone()),
-        )
-        .col_expr(
-            scim_user::Column::UserNameLower,
-            Expr::value(next.user_name_lower.clone()),
-        )
-        .col_expr(
-            scim_user::Column::ExternalId,
-            Expr::value(next.external_id.clone()),
-        )
-        .col_expr(
-            scim_user::Column::Resource,
-            Expr::value(next.resource.clone()),
-        )
-        .col_expr(scim_user::Column::Version, Expr::value(next.version))
-        .col_expr(scim_user::Column::UpdatedAt, Expr::value(next.updated_at))
-        .filter(scim_user::Column::ContactId.eq(next.contact_id))
-        .exec(tx)
-        .await
-        .map_err(conflict_or)?;
-    place(tx, caller.org).await?;
+    if write_contact(tx, caller, was.into(), &c, active).await? {
+        place(tx, caller.org).await?;
+    }
+    let external_id = str_ci(&resource, "externalId").map(str::to_string);
+    let resource = resource.to_string();
+    if resource == row.resource && user_name == row.user_name {
+        return Ok(row);
+    }
+    let mut next = scim_user::ActiveModel::from(row);
+    next.user_name.set_if_not_equals(user_name);
+    next.user_name_lower.set_if_not_equals(lower);
+    next.external_id.set_if_not_equals(external_id);
+    next.resource = Set(resource);
+    next.version = Set(next.version.as_ref() + 1);
+    next.updated_at = Set(now_ms());
+    let next = next.update(tx).await.map_err(conflict_or)?;
     Ok(next)
 }
 
