@@ -5,6 +5,7 @@ pub mod auth;
 pub mod contacts;
 pub mod imports;
 pub mod integrations;
+pub mod recipients;
 pub mod scim;
 
 #[cfg(feature = "ssr")]

@@ -8,6 +8,7 @@ pub mod directory;
 pub mod domain;
 pub mod import;
 pub mod integrations;
+pub mod recipients;
 pub mod scim;
 pub mod state;
 pub mod vault;

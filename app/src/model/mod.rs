@@ -4,6 +4,7 @@
 mod error;
 mod import;
 mod integration;
+mod recipients;
 mod scim;
 mod sync;
 pub use error::{AppError, FieldError};
@@ -14,6 +15,9 @@ pub use import::{
 pub use integration::{
     ConnectForm, ConnectionTest, CredentialField, Expiry, FieldKind, Integration,
     IntegrationStatus, Provider, SecretState, SyncResult, EXPIRES_FIELD,
+};
+pub use recipients::{
+    Reach, ReachFilter, RecipientGroup, RecipientPage, RecipientRow, Recipients, Rule,
 };
 pub use scim::{
     IssuedScimToken, ScimOverview, ScimScope, ScimSource, ScimSourceForm, ScimToken, ScimTokenForm,

@@ -1,0 +1,43 @@
+//! The Recipients selector's server functions: the groups it offers, and
+//! what a selection comes to (shown live while it is built).
+
+use crate::model::{AppError, Reach, ReachFilter, RecipientGroup, RecipientPage, Recipients};
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+#[cfg(feature = "ssr")]
+use crate::backend::recipients;
+
+#[server(endpoint = "recipient_groups")]
+pub async fn recipient_groups() -> Result<Vec<RecipientGroup>, AppError> {
+    crate::api::as_admin("recipient_groups", |state, user| async move {
+        recipients::groups(&state.db, user.org).await
+    })
+    .await
+}
+
+/// How many people `selection` reaches now, each once, and how many of them
+/// have no email or no mobile phone.
+#[server(endpoint = "recipient_reach", input = Json)]
+pub async fn recipient_reach(selection: Recipients) -> Result<Reach, AppError> {
+    crate::api::as_admin("recipient_reach", |state, user| async move {
+        Ok(recipients::resolve(&state.db, user.org, &selection)
+            .await?
+            .reach())
+    })
+    .await
+}
+
+/// A page of the people `selection` reaches now (all, or those who cannot
+/// be emailed or texted), each with why.
+#[server(endpoint = "recipient_people", input = Json)]
+pub async fn recipient_people(
+    selection: Recipients,
+    filter: ReachFilter,
+    offset: usize,
+) -> Result<RecipientPage, AppError> {
+    crate::api::as_admin("recipient_people", |state, user| async move {
+        recipients::people(&state.db, user.org, &selection, filter, offset).await
+    })
+    .await
+}
