@@ -8,12 +8,10 @@ use serde::{Deserialize, Serialize};
 /// provider's), rules and individual contacts. The same person reached
 /// several ways is one recipient; a deactivated contact is never one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Recipients {
-    #[serde(default)]
     pub groups: Vec<i64>,
-    #[serde(default)]
     pub rules: Vec<Rule>,
-    #[serde(default)]
     pub contacts: Vec<i64>,
 }
 
@@ -21,16 +19,13 @@ pub struct Recipients {
 /// directory's filters show it (an empty field is no condition). Evaluated
 /// when an incident is sent, so that it follows the directory.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Rule {
-    #[serde(default)]
     pub department: String,
-    #[serde(default)]
     pub role: String,
-    #[serde(default)]
     pub location: String,
     /// A contact's Source: Manual, CSV upload, an integration's or an
     /// identity provider's name.
-    #[serde(default)]
     pub source: String,
 }
 
