@@ -4,6 +4,7 @@
 use anyhow::bail;
 use app::backend::domain::OrgId;
 use app::backend::{auth, db, demo, AppState};
+use app::model::{Reach, RecipientGroup, Recipients, Rule};
 use reqwest::Client;
 use sea_orm::DatabaseConnection;
 use std::time::{Duration, Instant};
@@ -121,7 +122,89 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     for (elapsed, query) in by_query.iter().rev().take(8) {
         println!("  {:>8.1} ms  {query}", elapsed.as_secs_f64() * 1000.0);
     }
+    recipients(&client, &base, opts.rounds).await
+}
+
+/// What the Recipients selector asks while a selection is built: the people
+/// it reaches, each once, and who of them lacks an email or a mobile
+/// (`recipient_reach`: the whole resolution, then the counts).
+async fn recipients(client: &Client, base: &str, rounds: usize) -> anyhow::Result<()> {
+    let res = client
+        .post(format!("{base}/api/recipient_groups"))
+        .send()
+        .await?;
+    let groups: Vec<RecipientGroup> = answer("recipient_groups", res).await?;
+    let Some(largest) = groups.iter().max_by_key(|g| g.members) else {
+        bail!("the benchmark organisation has no groups");
+    };
+    let rule = |r: Rule| Recipients {
+        rules: vec![r],
+        ..Default::default()
+    };
+    let selections = [
+        (
+            format!("the largest group ({})", largest.name),
+            Recipients {
+                groups: vec![largest.id],
+                ..Default::default()
+            },
+        ),
+        (
+            "every group (they overlap)".to_string(),
+            Recipients {
+                groups: groups.iter().map(|g| g.id).collect(),
+                ..Default::default()
+            },
+        ),
+        (
+            "rule: Department is Engineering".to_string(),
+            rule(Rule {
+                department: "Engineering".into(),
+                ..Default::default()
+            }),
+        ),
+        (
+            "rule: Source is Demo (everyone)".to_string(),
+            rule(Rule {
+                source: "Demo".into(),
+                ..Default::default()
+            }),
+        ),
+    ];
+    println!(
+        "\n{:<52} {:>6} {:>8} {:>8} {:>8} {:>8}",
+        "recipient reach (ms)", "n", "p50", "p95", "p99", "max"
+    );
+    for (label, selection) in selections {
+        let mut samples = Vec::new();
+        let mut people = 0;
+        for _ in 0..rounds.max(1) {
+            let started = Instant::now();
+            let res = client
+                .post(format!("{base}/api/recipient_reach"))
+                .json(&serde_json::json!({ "selection": selection }))
+                .send()
+                .await?;
+            let reach: Reach = answer("recipient_reach", res).await?;
+            samples.push(started.elapsed());
+            people = reach.people;
+        }
+        report(&format!("{label}: {people} people"), &mut samples);
+    }
     Ok(())
+}
+
+/// A server function's JSON answer, or what it said instead.
+async fn answer<T: serde::de::DeserializeOwned>(
+    name: &str,
+    res: reqwest::Response,
+) -> anyhow::Result<T> {
+    let status = res.status();
+    let body = res.text().await?;
+    if !status.is_success() {
+        bail!("{name} failed with {status}: {body}");
+    }
+    Ok(serde_json::from_str(&body)?)
 }
 
 /// Find or make the benchmark organisation and top it up to `contacts`.
