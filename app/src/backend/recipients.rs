@@ -288,17 +288,12 @@ pub async fn groups(
             }
         })
         .collect();
-    out.sort_by(|a, b| {
+    out.sort_by_cached_key(|g| {
         (
-            !a.source.is_empty(),
-            a.source.to_lowercase(),
-            a.name.to_lowercase(),
+            !g.source.is_empty(),
+            g.source.to_lowercase(),
+            g.name.to_lowercase(),
         )
-            .cmp(&(
-                !b.source.is_empty(),
-                b.source.to_lowercase(),
-                b.name.to_lowercase(),
-            ))
     });
     Ok(out)
 }

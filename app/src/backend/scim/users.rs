@@ -454,7 +454,8 @@ async fn write(
     }
     let external_id = str_ci(&resource, "externalId").map(str::to_string);
     let resource = resource.to_string();
-    if resource == row.resource && user_name == row.user_name {
+    // The userName is the resource's: the same resource, the same user.
+    if resource == row.resource {
         return Ok(row);
     }
     let mut next = scim_user::ActiveModel::from(row);
