@@ -15,7 +15,7 @@ use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 use ui::pages::{
     AccountPage, ContactDetailPage, ContactsPage, ImportJobPage, ImportsPage, IntegrationsPage,
-    LoginPage, NewContactPage, NotFound, SetupPage, UploadPage,
+    LoginPage, NewContactPage, NotFound, ScenarioPage, ScenariosPage, SetupPage, UploadPage,
 };
 
 /// The HTML document the server renders around the app.
@@ -65,6 +65,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/contacts/imports") view=ImportsPage ssr=SsrMode::Async/>
                 <Route path=path!("/contacts/imports/:id") view=ImportJobPage ssr=SsrMode::Async/>
                 <Route path=path!("/contacts/:id") view=ContactDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/scenarios") view=ScenariosPage ssr=SsrMode::Async/>
+                <Route path=path!("/scenarios/:id") view=ScenarioPage/>
             </Routes>
         </Router>
     }

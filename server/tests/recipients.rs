@@ -354,3 +354,77 @@ async fn a_selection_reaches_each_active_person_once() {
     .await;
     assert_eq!(rule_only.people, 0);
 }
+
+#[tokio::test]
+async fn the_people_reached_are_listed_fifty_at_a_time() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let total = RecipientPage::PAGE_SIZE + 5;
+    for i in 0..total {
+        let email = format!("p{i:02}@acme.example");
+        let first = format!("P{i:02}");
+        let phone = if i % 2 == 0 { "" } else { "+447400123456" };
+        person(
+            &app,
+            &admin,
+            (&first, "Person"),
+            &email,
+            phone,
+            ("Operations", "Leeds"),
+            "",
+        )
+        .await;
+    }
+    let selection = Recipients {
+        rules: vec![Rule {
+            department: "Operations".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let page = |offset: usize, filter: ReachFilter| {
+        let selection = selection.clone();
+        let (app, admin) = (&app, &admin);
+        async move {
+            let res = app
+                .call_json(
+                    admin,
+                    "recipient_people",
+                    &json!({ "selection": selection, "filter": filter, "offset": offset }),
+                )
+                .await;
+            let (status, page) = common::answer::<RecipientPage>(res).await;
+            assert_eq!(status, StatusCode::OK, "{page:?}");
+            page.unwrap()
+        }
+    };
+    let first = page(0, ReachFilter::All).await;
+    let second = page(RecipientPage::PAGE_SIZE, ReachFilter::All).await;
+    assert_eq!((first.total, second.total), (total as u64, total as u64));
+    assert_eq!(
+        (first.rows.len(), second.rows.len()),
+        (RecipientPage::PAGE_SIZE, 5)
+    );
+    // Each person once over both pages, none on both.
+    let mut ids: Vec<i64> = first
+        .rows
+        .iter()
+        .chain(&second.rows)
+        .map(|r| r.contact_id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), total);
+    assert!(first
+        .rows
+        .iter()
+        .all(|r| r.why == "Rule: Department is Operations"));
+    // Past the end: nothing, with the same total.
+    let past = page(total, ReachFilter::All).await;
+    assert!(past.rows.is_empty());
+    assert_eq!(past.total, total as u64);
+    // A filtered list pages over its own total (28 have no mobile phone).
+    let without = page(0, ReachFilter::WithoutPhone).await;
+    assert_eq!(without.total, total.div_ceil(2) as u64);
+    assert!(without.rows.iter().all(|r| r.phone.is_none()));
+}

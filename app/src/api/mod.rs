@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod imports;
 pub mod integrations;
 pub mod recipients;
+pub mod scenarios;
 pub mod scim;
 
 #[cfg(feature = "ssr")]

@@ -1,7 +1,9 @@
 //! The Recipients selector's server functions: the groups it offers, and
 //! what a selection comes to (shown live while it is built).
 
-use crate::model::{AppError, Reach, ReachFilter, RecipientGroup, RecipientPage, Recipients};
+use crate::model::{
+    AppError, PickedContact, Reach, ReachFilter, RecipientGroup, RecipientPage, Recipients,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
@@ -38,6 +40,27 @@ pub async fn recipient_people(
 ) -> Result<RecipientPage, AppError> {
     crate::api::as_admin("recipient_people", |state, user| async move {
         recipients::people(&state.db, user.org, &selection, filter, offset).await
+    })
+    .await
+}
+
+/// The Sources a rule can select by.
+#[server(endpoint = "recipient_sources")]
+pub async fn recipient_sources() -> Result<Vec<String>, AppError> {
+    crate::api::as_admin("recipient_sources", |state, user| async move {
+        recipients::sources(&state.db, user.org).await
+    })
+    .await
+}
+
+/// The people of `ids` (picked by name), as the selector shows them.
+#[server(endpoint = "recipient_contacts", input = Json)]
+pub async fn recipient_contacts(ids: Vec<i64>) -> Result<Vec<PickedContact>, AppError> {
+    crate::api::as_admin("recipient_contacts", |state, user| async move {
+        if ids.len() > Recipients::MAX_CONTACTS {
+            return Err(AppError::BadRequest("Too many people at once.".into()));
+        }
+        recipients::picked(&state.db, user.org, &ids).await
     })
     .await
 }

@@ -1,5 +1,6 @@
 //! Everything that runs only on the server.
 
+pub mod audit;
 pub mod auth;
 pub mod connectors;
 pub mod db;
@@ -9,6 +10,7 @@ pub mod domain;
 pub mod import;
 pub mod integrations;
 pub mod recipients;
+pub mod scenarios;
 pub mod scim;
 pub mod state;
 pub mod vault;

@@ -3,10 +3,13 @@
 //! reaches them (groups, then rules, then people picked by name); deactivated
 //! contacts are never reached. Every statement is scoped to the organisation.
 
-use crate::backend::db::entities::{contact, contact_group, group_member};
+use crate::backend::db::entities::{
+    contact, contact_group, group_member, integration, scim_source,
+};
 use crate::backend::domain::OrgId;
 use crate::model::{
-    AppError, Reach, ReachFilter, RecipientGroup, RecipientPage, RecipientRow, Recipients, Rule,
+    AppError, PickedContact, Provider, Reach, ReachFilter, RecipientGroup, RecipientPage,
+    RecipientRow, Recipients, Rule,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -296,4 +299,70 @@ pub async fn groups(
         )
     });
     Ok(out)
+}
+
+/// The Sources a rule can select by: contacts added in Muster, by upload,
+/// each connected integration's and each identity provider's.
+pub async fn sources(db: &impl ConnectionTrait, org: OrgId) -> Result<Vec<String>, AppError> {
+    let mut out = vec![
+        crate::backend::directory::SOURCE_MANUAL.to_string(),
+        crate::backend::import::apply::SOURCE_CSV.to_string(),
+    ];
+    let providers = integration::Entity::find()
+        .select_only()
+        .column(integration::Column::Provider)
+        .filter(integration::Column::OrgId.eq(org.get()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?;
+    out.extend(
+        providers
+            .iter()
+            .filter_map(|p| Provider::parse(p))
+            .map(|p| p.label().to_string()),
+    );
+    let mut scim = scim_source::Entity::find()
+        .select_only()
+        .column(scim_source::Column::Name)
+        .filter(scim_source::Column::OrgId.eq(org.get()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?;
+    scim.sort_by_key(|s| s.to_lowercase());
+    out.extend(scim);
+    let mut seen = HashSet::new();
+    out.retain(|s| seen.insert(s.to_lowercase()));
+    Ok(out)
+}
+
+/// The contacts of `ids` that are the organisation's, as the selector shows
+/// the people picked by name (in the order given).
+pub async fn picked(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    ids: &[i64],
+) -> Result<Vec<PickedContact>, AppError> {
+    let ids = unique(ids);
+    let mut by_id: HashMap<i64, contact::Model> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        by_id.extend(
+            contact::Entity::find()
+                .filter(contact::Column::OrgId.eq(org.get()))
+                .filter(contact::Column::Id.is_in(chunk.iter().copied()))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c)),
+        );
+    }
+    Ok(ids
+        .iter()
+        .filter_map(|id| by_id.remove(id))
+        .map(|c| PickedContact {
+            id: c.id,
+            name: format!("{} {}", c.first_name, c.last_name),
+            email: c.email,
+            active: c.active,
+        })
+        .collect())
 }

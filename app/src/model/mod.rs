@@ -5,6 +5,7 @@ mod error;
 mod import;
 mod integration;
 mod recipients;
+mod scenario;
 mod scim;
 mod sync;
 pub use error::{AppError, FieldError};
@@ -17,7 +18,11 @@ pub use integration::{
     IntegrationStatus, Provider, SecretState, SyncResult, EXPIRES_FIELD,
 };
 pub use recipients::{
-    Reach, ReachFilter, RecipientGroup, RecipientPage, RecipientRow, Recipients, Rule,
+    PickedContact, Reach, ReachFilter, RecipientGroup, RecipientPage, RecipientRow, Recipients,
+    Rule,
+};
+pub use scenario::{
+    fill, AuditEntry, Channels, Scenario, ScenarioDraft, ScenarioSummary, Severity, PLACEHOLDERS,
 };
 pub use scim::{
     IssuedScimToken, ScimOverview, ScimScope, ScimSource, ScimSourceForm, ScimToken, ScimTokenForm,

@@ -135,6 +135,16 @@ pub struct Reach {
     pub missing_groups: Vec<i64>,
 }
 
+/// A contact picked by name, as the selector shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PickedContact {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    /// A deactivated contact stays picked but is not reached.
+    pub active: bool,
+}
+
 /// Which of a selection's people to list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReachFilter {

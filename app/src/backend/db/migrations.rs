@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0007SyncSchedule),
             Box::new(M0008ScimProvisioning),
             Box::new(M0009DeactivatedContacts),
+            Box::new(M0010Scenarios),
         ]
     }
 }
@@ -269,6 +270,41 @@ enum ScimGroups {
     Version,
     CreatedAt,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Scenarios {
+    Table,
+    Id,
+    OrgId,
+    Name,
+    NameLower,
+    Description,
+    Severity,
+    Subject,
+    Body,
+    Email,
+    Sms,
+    Options,
+    Recipients,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+    CreatedBy,
+    UpdatedBy,
+}
+
+#[derive(DeriveIden)]
+enum AuditEvents {
+    Table,
+    Id,
+    OrgId,
+    At,
+    Actor,
+    Action,
+    SubjectKind,
+    SubjectId,
+    Summary,
 }
 
 /// A table's id: SQLite's rowid (`INTEGER PRIMARY KEY`, which reuses no id
@@ -1435,6 +1471,97 @@ impl MigrationTrait for M0009DeactivatedContacts {
         for stmt in statements {
             db.execute_unprepared(&stmt).await?;
         }
+        Ok(())
+    }
+}
+
+struct M0010Scenarios;
+
+impl MigrationName for M0010Scenarios {
+    fn name(&self) -> &str {
+        "m0010_scenarios"
+    }
+}
+
+/// Scenarios, incidents prepared in advance: a name unique per organisation
+/// ignoring case, the message, its channels (`email`, `sms`), its answer
+/// options and its recipients (both JSON: `model::Recipients`, evaluated at
+/// launch), and who saved it. And the audit trail: who did what to which
+/// scenario or incident, and when.
+#[async_trait::async_trait]
+impl MigrationTrait for M0010Scenarios {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        use Scenarios as S;
+        manager
+            .create_table(
+                Table::create()
+                    .table(S::Table)
+                    .col(id(backend, S::Id))
+                    .col(int(S::OrgId))
+                    .col(text(S::Name))
+                    .col(text(S::NameLower))
+                    .col(text(S::Description))
+                    .col(text(S::Severity))
+                    .col(text(S::Subject))
+                    .col(text(S::Body))
+                    .col(flag(S::Email, true))
+                    .col(flag(S::Sms, false))
+                    .col(text(S::Options))
+                    .col(text(S::Recipients))
+                    .col(int(S::Version))
+                    .col(int(S::CreatedAt))
+                    .col(int(S::UpdatedAt))
+                    .col(text(S::CreatedBy))
+                    .col(text(S::UpdatedBy))
+                    .foreign_key(&mut refers(
+                        (S::Table, S::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("scenarios_org_name", S::Table)
+                    .col(S::OrgId)
+                    .col(S::NameLower)
+                    .unique()
+                    .take(),
+            )
+            .await?;
+        use AuditEvents as A;
+        manager
+            .create_table(
+                Table::create()
+                    .table(A::Table)
+                    .col(id(backend, A::Id))
+                    .col(int(A::OrgId))
+                    .col(int(A::At))
+                    .col(text(A::Actor))
+                    .col(text(A::Action))
+                    .col(text(A::SubjectKind))
+                    .col(int_null(A::SubjectId))
+                    .col(text(A::Summary))
+                    .foreign_key(&mut refers(
+                        (A::Table, A::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("audit_events_subject", A::Table)
+                    .col(A::OrgId)
+                    .col(A::SubjectKind)
+                    .col(A::SubjectId)
+                    .col(A::Id)
+                    .take(),
+            )
+            .await?;
         Ok(())
     }
 }

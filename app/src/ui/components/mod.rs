@@ -4,12 +4,14 @@ mod contact_form;
 mod field;
 mod notice;
 mod progress;
+mod recipients;
 mod shell;
 
 pub use contact_form::ContactForm;
 pub use field::{field_error, Field};
 pub use notice::ErrorNotice;
 pub use progress::ProgressBar;
+pub use recipients::RecipientsPicker;
 pub use shell::{AppShell, ContactsTabs};
 
 use leptos::prelude::*;

@@ -9,7 +9,15 @@ pub fn AppShell(children: Children) -> impl IntoView {
     let me = Resource::new(|| (), |_| whoami());
     let logout = ServerAction::<Logout>::new();
     let location = use_location();
-    let on_contacts = move || location.pathname.get().starts_with("/contacts");
+    let on = move |prefix: &'static str| {
+        move || {
+            location
+                .pathname
+                .get()
+                .starts_with(prefix)
+                .then_some("page")
+        }
+    };
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <div class="layout">
@@ -39,10 +47,7 @@ pub fn AppShell(children: Children) -> impl IntoView {
             <nav class="sidebar" aria-label="Main">
                 <ul>
                     <li>
-                        <a
-                            href="/contacts"
-                            aria-current=move || on_contacts().then_some("page")
-                        >
+                        <a href="/contacts" aria-current=on("/contacts")>
                             "Contacts"
                         </a>
                     </li>
@@ -50,6 +55,11 @@ pub fn AppShell(children: Children) -> impl IntoView {
                         <span class="nav-soon" aria-disabled="true">
                             "Incidents" <small>"soon"</small>
                         </span>
+                    </li>
+                    <li>
+                        <a href="/scenarios" aria-current=on("/scenarios")>
+                            "Scenarios"
+                        </a>
                     </li>
                     <li>
                         <span class="nav-soon" aria-disabled="true">

@@ -7,6 +7,7 @@ mod imports;
 mod integrations;
 mod login;
 mod new_contact;
+mod scenarios;
 mod setup;
 mod upload;
 
@@ -17,6 +18,7 @@ pub use imports::{ImportJobPage, ImportsPage};
 pub use integrations::IntegrationsPage;
 pub use login::LoginPage;
 pub use new_contact::NewContactPage;
+pub use scenarios::{ScenarioPage, ScenariosPage};
 pub use setup::SetupPage;
 pub use upload::UploadPage;
 

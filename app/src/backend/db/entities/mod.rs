@@ -3,6 +3,7 @@
 //! (`contacts.search_text`, `search_key` and SQLite's `contacts_fts`) is kept
 //! by `directory`, with SQL of its own.
 
+pub mod audit_event;
 pub mod contact;
 pub mod contact_group;
 pub mod group_member;
@@ -10,6 +11,7 @@ pub mod import_job;
 pub mod import_problem;
 pub mod integration;
 pub mod organisation;
+pub mod scenario;
 pub mod scim_group;
 pub mod scim_source;
 pub mod scim_token;
@@ -19,6 +21,7 @@ pub mod sync_change;
 pub mod sync_run;
 pub mod user;
 
+pub use audit_event::Entity as AuditEvent;
 pub use contact::Entity as Contact;
 pub use contact_group::Entity as ContactGroup;
 pub use group_member::Entity as GroupMember;
@@ -26,6 +29,7 @@ pub use import_job::Entity as ImportJob;
 pub use import_problem::Entity as ImportProblem;
 pub use integration::Entity as Integration;
 pub use organisation::Entity as Organisation;
+pub use scenario::Entity as Scenario;
 pub use scim_group::Entity as ScimGroup;
 pub use scim_source::Entity as ScimSource;
 pub use scim_token::Entity as ScimToken;
