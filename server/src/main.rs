@@ -4,6 +4,8 @@ use anyhow::{bail, Context};
 use app::backend::connectors::HttpConfig;
 use app::backend::domain::OrgId;
 use app::backend::import::job::{self, ImportConfig};
+use app::backend::incidents::email::EmailSender;
+use app::backend::incidents::outbox::{Outbox, OutboxSettings};
 use app::backend::integrations::live::RunningSyncs;
 use app::backend::scim::rate::ScimRate;
 use app::backend::vault::Vault;
@@ -148,6 +150,36 @@ enum Command {
             default_value_t = app::backend::scim::rate::DEFAULT_PER_SECOND
         )]
         scim_requests_per_second: u32,
+        /// The SMTP server incidents' emails go through: smtps://host:465
+        /// (TLS) or smtp://host:587?tls=required (STARTTLS), with
+        /// user:password@ when it asks for them; plain smtp:// only to a
+        /// server on this machine.
+        /// Without it, email is shown as not configured.
+        #[arg(long, env = "MUSTER_SMTP_URL", hide_env_values = true)]
+        smtp_url: Option<String>,
+        /// The sender of incidents' emails.
+        #[arg(
+            long,
+            env = "MUSTER_SMTP_FROM",
+            default_value = "Muster <muster@localhost>"
+        )]
+        smtp_from: String,
+        /// At most this many emails a second (0: no bound).
+        #[arg(long, env = "MUSTER_EMAILS_PER_SECOND", default_value_t = 50)]
+        emails_per_second: u32,
+        /// The seconds to wait before each new try of a message that failed
+        /// in a way that may pass; as many tries again as values.
+        #[arg(
+            long,
+            env = "MUSTER_DELIVERY_RETRY_SECONDS",
+            value_delimiter = ',',
+            default_value = "30,120,600,1800"
+        )]
+        delivery_retry_seconds: Vec<f64>,
+        /// The address recipients reach Muster at, for their response links
+        /// (https://muster.example.org); by default Muster's own address.
+        #[arg(long, env = "MUSTER_PUBLIC_URL")]
+        public_url: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -380,6 +412,11 @@ async fn main() -> anyhow::Result<()> {
             trusted_proxies,
             setup_code,
             scim_requests_per_second,
+            smtp_url,
+            smtp_from,
+            emails_per_second,
+            delivery_retry_seconds,
+            public_url,
         } => {
             let options = muster::leptos_options();
             let addr = addr.unwrap_or(options.site_addr);
@@ -460,6 +497,38 @@ async fn main() -> anyhow::Result<()> {
                 .with_sessions(sessions)
                 .with_trusted_proxies(parse_networks(&trusted_proxies)?)
                 .with_scim_rate(ScimRate::per_second(scim_requests_per_second));
+            let email = smtp_url
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| EmailSender::new(&u, &smtp_from, emails_per_second))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            match &email {
+                Some(e) => tracing::info!(server = e.server(), "incidents' emails go through SMTP"),
+                None => {
+                    tracing::warn!("MUSTER_SMTP_URL is not set: incidents cannot be sent by email")
+                }
+            }
+            let retries = delivery_retry_seconds
+                .iter()
+                .map(|s| {
+                    std::time::Duration::try_from_secs_f64(*s).with_context(|| {
+                        format!("MUSTER_DELIVERY_RETRY_SECONDS: {s} is not a number of seconds")
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let public_url = public_url.unwrap_or_else(|| format!("http://{addr}"));
+            let state = state.with_outbox(Outbox::new(
+                email,
+                &public_url,
+                OutboxSettings {
+                    retries,
+                    ..OutboxSettings::default()
+                },
+            ));
+            let sender = state
+                .outbox
+                .clone()
+                .spawn(state.db.clone(), state.vault.clone());
             integrations::schedule::Scheduler::new(
                 state.db.clone(),
                 state.vault.clone(),
@@ -490,9 +559,18 @@ async fn main() -> anyhow::Result<()> {
                     setup_code.reveal()
                 );
             }
+            let outbox = state.outbox.clone();
             axum::serve(listener, muster::service(state))
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
+            // The messages in hand are sent and recorded before the end.
+            outbox.stop();
+            if tokio::time::timeout(std::time::Duration::from_secs(60), sender)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the sender did not finish its batch within a minute");
+            }
         }
         Command::Migrate => println!("Database is up to date."),
         Command::FakeProviders { people, port } => fake_providers(people, port).await?,
@@ -780,6 +858,24 @@ async fn fake_providers(people: usize, port: u16) -> anyhow::Result<()> {
     println!("Google Workspace (start Muster with MUSTER_GOOGLE_DIRECTORY_URL={google_url})");
     println!("  Credentials JSON  the contents of {}", key_path.display());
     println!("  Email Address     admin@example.com\n");
+    let smtp_port = port.checked_add(5).context("port out of range")?;
+    let sink = muster::fakes::smtp::start(smtp_port)
+        .await
+        .with_context(|| format!("listening on 127.0.0.1:{smtp_port}"))?;
+    let inbox_port = port.checked_add(6).context("port out of range")?;
+    let inbox = muster::fakes::serve(
+        sink.sink.clone(),
+        muster::fakes::smtp::router(sink.sink.clone()),
+        Default::default(),
+        inbox_port,
+    )
+    .await
+    .with_context(|| format!("listening on 127.0.0.1:{inbox_port}"))?;
+    println!(
+        "An SMTP sink that keeps every email (start Muster with MUSTER_SMTP_URL={})",
+        sink.url()
+    );
+    println!("  Its emails, as JSON  {}/messages\n", inbox.url());
     println!("Press Ctrl-C to stop.");
     shutdown_signal().await;
     Ok(())

@@ -217,7 +217,8 @@ async fn schema_equals_an_upgraded_release() {
     // Muster (neither synced nor pushed over SCIM); m0009 an index of the
     // deactivated contacts, and on SQLite the text index's three triggers
     // replaced (they index a deactivated contact's status token); m0010 the
-    // scenarios and the audit trail, each a table and an index.
+    // scenarios and the audit trail, each a table and an index; m0011 the
+    // incidents, their frozen recipients, their messages and the outbox.
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
     let triggers = match new.get_database_backend() {
@@ -280,14 +281,23 @@ async fn schema_equals_an_upgraded_release() {
         "{added:#?}"
     );
     let m0010 = |l: &String| l.contains("scenarios") || l.contains("audit_events");
+    let m0011 = |l: &String| l.contains("incident") || l.contains("deliveries");
+    assert!(
+        added.iter().filter(|l| m0011(l)).count() >= 4 + 6,
+        "{added:#?}"
+    );
     assert!(
         added.iter().filter(|l| m0010(l)).count() >= 2 + 2,
         "{added:#?}"
     );
     assert!(
-        added
-            .iter()
-            .all(|l| m0005(l) || m0006(l) || m0007(l) || m0008(l) || m0009(l) || m0010(l)),
+        added.iter().all(|l| m0005(l)
+            || m0006(l)
+            || m0007(l)
+            || m0008(l)
+            || m0009(l)
+            || m0010(l)
+            || m0011(l)),
         "{added:#?}"
     );
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod contacts;
 pub mod imports;
+pub mod incidents;
 pub mod integrations;
 pub mod recipients;
 pub mod scenarios;

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod directory;
 pub mod domain;
 pub mod import;
+pub mod incidents;
 pub mod integrations;
 pub mod recipients;
 pub mod scenarios;

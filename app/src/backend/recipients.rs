@@ -202,36 +202,12 @@ pub async fn people(
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
-    let group_ids: Vec<i64> = page
-        .iter()
-        .filter_map(|r| match r.reason {
-            Reason::Group(id) => Some(id),
-            _ => None,
-        })
-        .collect();
-    let group_names: HashMap<i64, String> = contact_group::Entity::find()
-        .select_only()
-        .column(contact_group::Column::Id)
-        .column(contact_group::Column::Name)
-        .filter(contact_group::Column::OrgId.eq(org.get()))
-        .filter(contact_group::Column::Id.is_in(group_ids))
-        .into_tuple::<(i64, String)>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
+    let group_names = group_names(db, org, page.iter().map(|r| r.reason)).await?;
     let rows = page
         .iter()
         .filter_map(|r| {
             let c = contacts.remove(&r.contact_id)?;
-            let why = match r.reason {
-                Reason::Group(id) => format!(
-                    "Group {}",
-                    group_names.get(&id).map_or("(removed)", String::as_str)
-                ),
-                Reason::Rule(i) => format!("Rule: {}", selection.rules[i].describe()),
-                Reason::Picked => "Picked by name".to_string(),
-            };
+            let why = why(r.reason, &group_names, selection);
             Some(RecipientRow {
                 contact_id: c.id,
                 name: format!("{} {}", c.first_name, c.last_name),
@@ -245,6 +221,50 @@ pub async fn people(
         rows,
         total: listed.len() as u64,
     })
+}
+
+/// The names of the groups that `reasons` name.
+pub async fn group_names(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    reasons: impl Iterator<Item = Reason>,
+) -> Result<HashMap<i64, String>, AppError> {
+    let ids: HashSet<i64> = reasons
+        .filter_map(|r| match r {
+            Reason::Group(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(contact_group::Entity::find()
+        .select_only()
+        .column(contact_group::Column::Id)
+        .column(contact_group::Column::Name)
+        .filter(contact_group::Column::OrgId.eq(org.get()))
+        .filter(contact_group::Column::Id.is_in(ids))
+        .into_tuple::<(i64, String)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect())
+}
+
+/// Why a person is reached, in words: "Group On call", "Rule: Department
+/// is Engineering", "Picked by name".
+pub fn why(reason: Reason, group_names: &HashMap<i64, String>, selection: &Recipients) -> String {
+    match reason {
+        Reason::Group(id) => format!(
+            "Group {}",
+            group_names.get(&id).map_or("(removed)", String::as_str)
+        ),
+        Reason::Rule(i) => match selection.rules.get(i) {
+            Some(rule) => format!("Rule: {}", rule.describe()),
+            None => "Rule".to_string(),
+        },
+        Reason::Picked => "Picked by name".to_string(),
+    }
 }
 
 /// `ids` without repeats, in their first order.

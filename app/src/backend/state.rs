@@ -3,6 +3,7 @@
 use crate::backend::auth::{self, CurrentUser, HashGate, LoginThrottle, SessionPolicy, SetupCode};
 use crate::backend::connectors::HttpConfig;
 use crate::backend::import::job::ImportConfig;
+use crate::backend::incidents::outbox::Outbox;
 use crate::backend::integrations::live::RunningSyncs;
 use crate::backend::scim::rate::ScimRate;
 use crate::backend::vault::Vault;
@@ -44,6 +45,9 @@ pub struct AppState {
     pub setup_code: Arc<SetupCode>,
     /// How fast one SCIM token may send requests (`MUSTER_SCIM_REQUESTS_PER_SECOND`).
     pub scim_rate: Arc<ScimRate>,
+    /// Incidents' messages: the channels this server sends on, and the
+    /// sender's wake-up call.
+    pub outbox: Arc<Outbox>,
     set_up: Arc<AtomicBool>,
 }
 
@@ -67,6 +71,7 @@ impl AppState {
             syncs: Arc::default(),
             setup_code: Arc::new(SetupCode::generate()),
             scim_rate: Arc::default(),
+            outbox: Arc::default(),
             set_up: Arc::default(),
         }
     }
@@ -78,6 +83,11 @@ impl AppState {
 
     pub fn with_scim_rate(mut self, rate: ScimRate) -> Self {
         self.scim_rate = Arc::new(rate);
+        self
+    }
+
+    pub fn with_outbox(mut self, outbox: Outbox) -> Self {
+        self.outbox = Arc::new(outbox);
         self
     }
 

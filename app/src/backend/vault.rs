@@ -34,6 +34,9 @@ pub enum VaultError {
 pub struct Vault {
     cipher: XChaCha20Poly1305,
     devices: crate::backend::auth::DeviceKey,
+    /// Signs incidents' response links (an HMAC of a fixed label, derived
+    /// like the device key).
+    links: [u8; 32],
 }
 
 impl std::fmt::Debug for Vault {
@@ -47,12 +50,26 @@ impl Vault {
         Self {
             cipher: XChaCha20Poly1305::new(key.into()),
             devices: crate::backend::auth::DeviceKey::derive(key),
+            links: derive(key, b"muster response link v1"),
         }
     }
 
     /// The key that signs device cookies, derived from the master key.
     pub fn device_key(&self) -> &crate::backend::auth::DeviceKey {
         &self.devices
+    }
+
+    /// The signature of a response link: an HMAC-SHA256 of `parts`, each
+    /// ended by a zero byte.
+    pub fn sign_link(&self, parts: &[&[u8]]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.links).expect("HMAC takes any key");
+        for part in parts {
+            mac.update(part);
+            mac.update(&[0]);
+        }
+        mac.finalize().into_bytes().into()
     }
 
     /// A vault with a fresh random key, for tests and throwaway instances.
@@ -175,6 +192,15 @@ fn write_key_file(path: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
     file.sync_all()
+}
+
+/// A key for one purpose, derived from the master key (an HMAC of a
+/// label, so it reveals nothing of the key that seals credentials).
+fn derive(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(master).expect("HMAC takes any key");
+    mac.update(label);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

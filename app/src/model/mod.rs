@@ -3,6 +3,7 @@
 
 mod error;
 mod import;
+mod incident;
 mod integration;
 mod recipients;
 mod scenario;
@@ -12,6 +13,11 @@ pub use error::{AppError, FieldError};
 pub use import::{
     field_label, ImportColumn, ImportJob, ImportPreview, ImportPreviewRow, ImportStatus,
     IMPORT_FIELDS,
+};
+pub use incident::{
+    ChannelCounts, DeliveryStatus, Incident, IncidentProgress, IncidentRecipient,
+    IncidentRecipientPage, IncidentStatus, IncidentSummary, LaunchPreview, LaunchRequest,
+    RecipientFilter, ResponseView,
 };
 pub use integration::{
     ConnectForm, ConnectionTest, CredentialField, Expiry, FieldKind, Integration,

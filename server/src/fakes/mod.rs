@@ -14,6 +14,7 @@ pub mod google;
 pub mod okta;
 pub mod org;
 pub mod scim;
+pub mod smtp;
 pub mod workday;
 
 pub use org::{FakeGroup, FakeOrg, FakePerson};

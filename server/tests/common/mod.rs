@@ -180,6 +180,7 @@ impl TestApp {
                 .with_imports(imports)
                 .with_providers(providers),
         );
+        state.outbox.clone().spawn(db.clone(), state.vault.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let served = state.clone();

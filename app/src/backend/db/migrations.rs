@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0008ScimProvisioning),
             Box::new(M0009DeactivatedContacts),
             Box::new(M0010Scenarios),
+            Box::new(M0011Incidents),
         ]
     }
 }
@@ -305,6 +306,77 @@ enum AuditEvents {
     SubjectKind,
     SubjectId,
     Summary,
+}
+
+#[derive(DeriveIden)]
+enum Incidents {
+    Table,
+    Id,
+    OrgId,
+    ScenarioId,
+    Name,
+    Severity,
+    Subject,
+    Body,
+    Email,
+    Sms,
+    Options,
+    Recipients,
+    Status,
+    Nonce,
+    LaunchedAt,
+    LaunchedBy,
+    ResolvedAt,
+    ResolvedBy,
+    RecipientCount,
+}
+
+#[derive(DeriveIden)]
+enum IncidentRecipients {
+    Table,
+    Id,
+    IncidentId,
+    OrgId,
+    ContactId,
+    FirstName,
+    LastName,
+    Email,
+    Phone,
+    Reason,
+    Response,
+    RespondedAt,
+    ResponseVia,
+}
+
+#[derive(DeriveIden)]
+enum IncidentMessages {
+    Table,
+    Id,
+    IncidentId,
+    OrgId,
+    Kind,
+    Subject,
+    Body,
+    SentAt,
+    SentBy,
+}
+
+#[derive(DeriveIden)]
+enum Deliveries {
+    Table,
+    Id,
+    OrgId,
+    IncidentId,
+    RecipientId,
+    MessageId,
+    Channel,
+    Status,
+    Attempts,
+    NextAt,
+    LeaseUntil,
+    ProviderRef,
+    Error,
+    UpdatedAt,
 }
 
 /// A table's id: SQLite's rowid (`INTEGER PRIMARY KEY`, which reuses no id
@@ -1559,6 +1631,184 @@ impl MigrationTrait for M0010Scenarios {
                     .col(A::SubjectKind)
                     .col(A::SubjectId)
                     .col(A::Id)
+                    .take(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+struct M0011Incidents;
+
+impl MigrationName for M0011Incidents {
+    fn name(&self) -> &str {
+        "m0011_incidents"
+    }
+}
+
+/// Incidents: the message as launched (kept even if its scenario is
+/// deleted), its status, and a random nonce that each recipient's response
+/// link is signed with. Its recipients are frozen at launch (a copy of each
+/// contact's name and addresses, why they were targeted, their answer); each
+/// message sent (the launch's, follow-ups) is a row of `incident_messages`;
+/// `deliveries` is the outbox: one row per message, recipient and channel,
+/// claimed by a server's sender with a lease, so that a restart sends what
+/// was not sent, once.
+#[async_trait::async_trait]
+impl MigrationTrait for M0011Incidents {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        use Incidents as I;
+        manager
+            .create_table(
+                Table::create()
+                    .table(I::Table)
+                    .col(id(backend, I::Id))
+                    .col(int(I::OrgId))
+                    .col(int_null(I::ScenarioId))
+                    .col(text(I::Name))
+                    .col(text(I::Severity))
+                    .col(text(I::Subject))
+                    .col(text(I::Body))
+                    .col(flag(I::Email, true))
+                    .col(flag(I::Sms, false))
+                    .col(text(I::Options))
+                    .col(text(I::Recipients))
+                    .col(text(I::Status))
+                    .col(text(I::Nonce))
+                    .col(int(I::LaunchedAt))
+                    .col(text(I::LaunchedBy))
+                    .col(int_null(I::ResolvedAt))
+                    .col(text_null(I::ResolvedBy))
+                    .col(int(I::RecipientCount))
+                    .foreign_key(&mut refers(
+                        (I::Table, I::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("incidents_org", I::Table)
+                    .col(I::OrgId)
+                    .col(I::Id)
+                    .take(),
+            )
+            .await?;
+        use IncidentRecipients as R;
+        manager
+            .create_table(
+                Table::create()
+                    .table(R::Table)
+                    .col(id(backend, R::Id))
+                    .col(int(R::IncidentId))
+                    .col(int(R::OrgId))
+                    .col(int_null(R::ContactId))
+                    .col(text(R::FirstName))
+                    .col(text(R::LastName))
+                    .col(text_null(R::Email))
+                    .col(text_null(R::Phone))
+                    .col(text(R::Reason))
+                    .col(int_null(R::Response))
+                    .col(int_null(R::RespondedAt))
+                    .col(text_null(R::ResponseVia))
+                    .foreign_key(&mut refers(
+                        (R::Table, R::IncidentId),
+                        I::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("incident_recipients_incident", R::Table)
+                    .col(R::IncidentId)
+                    .col(R::Response)
+                    .take(),
+            )
+            .await?;
+        use IncidentMessages as M;
+        manager
+            .create_table(
+                Table::create()
+                    .table(M::Table)
+                    .col(id(backend, M::Id))
+                    .col(int(M::IncidentId))
+                    .col(int(M::OrgId))
+                    .col(text(M::Kind))
+                    .col(text(M::Subject))
+                    .col(text(M::Body))
+                    .col(int(M::SentAt))
+                    .col(text(M::SentBy))
+                    .foreign_key(&mut refers(
+                        (M::Table, M::IncidentId),
+                        I::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("incident_messages_incident", M::Table)
+                    .col(M::IncidentId)
+                    .col(M::Id)
+                    .take(),
+            )
+            .await?;
+        use Deliveries as D;
+        manager
+            .create_table(
+                Table::create()
+                    .table(D::Table)
+                    .col(id(backend, D::Id))
+                    .col(int(D::OrgId))
+                    .col(int(D::IncidentId))
+                    .col(int(D::RecipientId))
+                    .col(int(D::MessageId))
+                    .col(text(D::Channel))
+                    .col(text(D::Status))
+                    .col(int(D::Attempts))
+                    .col(int(D::NextAt))
+                    .col(int_null(D::LeaseUntil))
+                    .col(text_null(D::ProviderRef))
+                    .col(text_null(D::Error))
+                    .col(int(D::UpdatedAt))
+                    .foreign_key(&mut refers(
+                        (D::Table, D::IncidentId),
+                        I::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        // The sender's claim: what is due, oldest first.
+        manager
+            .create_index(
+                index("deliveries_due", D::Table)
+                    .col(D::Status)
+                    .col(D::NextAt)
+                    .col(D::Id)
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("deliveries_recipient", D::Table)
+                    .col(D::RecipientId)
+                    .col(D::Channel)
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("deliveries_incident", D::Table)
+                    .col(D::IncidentId)
+                    .col(D::Channel)
+                    .col(D::Status)
                     .take(),
             )
             .await?;

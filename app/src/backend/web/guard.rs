@@ -37,6 +37,8 @@ pub async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next
         "/setup" => Redirect::to(if signed_in { "/contacts" } else { "/login" }).into_response(),
         "/login" if signed_in => Redirect::to("/contacts").into_response(),
         "/login" => next.run(req).await,
+        // A recipient's response link: its token is its authority.
+        _ if path.starts_with("/respond/") => next.run(req).await,
         _ if signed_in => next.run(req).await,
         _ => {
             let target = req

@@ -1,0 +1,421 @@
+//! The outbox's sender: each server claims due deliveries in batches (a
+//! lease, so that no other server takes them meanwhile), sends them, and
+//! records each outcome: sent, failed for good, or queued again with a
+//! backoff. A delivery whose server stopped while holding it is due again
+//! when its lease ends; a server stopped gracefully finishes its batch first.
+//! (A crash between the mail server's acceptance and the record of it sends
+//! that message again: its Message-ID is the same, so mail systems can tell.)
+
+use super::email::{EmailSender, SendError};
+use super::{links, EMAIL, SMS};
+use crate::backend::db::entities::{
+    delivery, incident, incident_message, incident_recipient, organisation,
+};
+use crate::backend::db::{begin_write, now_ms};
+use crate::backend::vault::Vault;
+use crate::model::{fill, DeliveryStatus};
+use futures_util::StreamExt;
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+const SENDING: &str = "sending";
+
+/// How the sender works.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// Deliveries claimed at once.
+    pub batch: usize,
+    /// Messages being handed over at once.
+    pub concurrency: usize,
+    /// How long a claim holds: longer than any one send can take.
+    pub lease: Duration,
+    /// The waits before each new try of a temporary failure; as many tries
+    /// again as values, then it has failed.
+    pub retries: Vec<Duration>,
+    /// How often to look for due deliveries when not woken.
+    pub tick: Duration,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            batch: 500,
+            concurrency: 16,
+            lease: Duration::from_secs(300),
+            retries: [30, 120, 600, 1800].map(Duration::from_secs).to_vec(),
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+pub struct Outbox {
+    email: Option<EmailSender>,
+    /// Where response links point (`MUSTER_PUBLIC_URL`).
+    public_url: String,
+    settings: OutboxSettings,
+    wake: tokio::sync::Notify,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("email", &self.email)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Self::new(None, "http://127.0.0.1:3000", OutboxSettings::default())
+    }
+}
+
+impl Outbox {
+    pub fn new(email: Option<EmailSender>, public_url: &str, settings: OutboxSettings) -> Self {
+        Self {
+            email,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            settings,
+            wake: tokio::sync::Notify::new(),
+            stop: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// Why this server cannot send on `channel`, if it cannot.
+    pub fn unavailable(&self, channel: &str) -> Option<String> {
+        match channel {
+            EMAIL if self.email.is_none() => {
+                Some("Email is not configured on this server: set MUSTER_SMTP_URL.".into())
+            }
+            SMS => Some("SMS is not configured on this server yet.".into()),
+            _ => None,
+        }
+    }
+
+    /// Look for due deliveries now (after a launch).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stop sending once the batch in hand is done (the task [`Outbox::spawn`]
+    /// returned then ends).
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
+    /// Send until [`Outbox::stop`]; the batch in hand is finished first.
+    pub fn spawn(
+        self: Arc<Self>,
+        db: DatabaseConnection,
+        vault: Arc<Vault>,
+    ) -> tokio::task::JoinHandle<()> {
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let busy = match self.run_once(&db, &vault).await {
+                    Ok(n) => n > 0,
+                    Err(e) => {
+                        tracing::warn!("the outbox could not be read: {e}");
+                        false
+                    }
+                };
+                if stop.is_cancelled() {
+                    return;
+                }
+                if !busy {
+                    tokio::select! {
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(self.settings.tick) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            }
+        })
+    }
+
+    /// Claim, send and record one batch; how many deliveries it held.
+    pub async fn run_once(&self, db: &DatabaseConnection, vault: &Vault) -> Result<usize, DbErr> {
+        let claimed = self.claim(db).await?;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let n = claimed.len();
+        let jobs = self.prepare(db, vault, claimed).await?;
+        let outcomes: Vec<(i64, i64, Result<(), SendError>)> = futures_util::stream::iter(jobs)
+            .map(|job| async move {
+                let outcome = self.send(&job).await;
+                (job.delivery, job.attempts, outcome)
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+        self.record(db, outcomes).await?;
+        Ok(n)
+    }
+
+    /// Take the due deliveries (queued and due, or held by a claim that has
+    /// run out), oldest first, for this server.
+    async fn claim(&self, db: &DatabaseConnection) -> Result<Vec<delivery::Model>, DbErr> {
+        use delivery::Column as D;
+        let now = now_ms();
+        let tx = begin_write(db).await?;
+        let postgres = db.get_database_backend() == DbBackend::Postgres;
+        let mut due = delivery::Entity::find()
+            .filter(D::Status.eq(DeliveryStatus::Queued.as_str()))
+            .filter(D::NextAt.lte(now))
+            .order_by_asc(D::NextAt)
+            .order_by_asc(D::Id)
+            .limit(self.settings.batch as u64);
+        let mut stale = delivery::Entity::find()
+            .filter(D::Status.eq(SENDING))
+            .filter(D::LeaseUntil.lt(now))
+            .limit(self.settings.batch as u64);
+        if postgres {
+            // Servers sharing the database skip each other's claims.
+            due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+            stale = stale.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut rows = stale.all(&tx).await?;
+        rows.extend(due.all(&tx).await?);
+        rows.truncate(self.settings.batch);
+        if rows.is_empty() {
+            return Ok(rows);
+        }
+        let lease = now + self.settings.lease.as_millis() as i64;
+        for chunk in rows.chunks(500) {
+            delivery::Entity::update_many()
+                .col_expr(D::Status, Expr::val(SENDING))
+                .col_expr(D::LeaseUntil, Expr::val(lease))
+                .col_expr(D::Attempts, Expr::col(D::Attempts).add(1))
+                .col_expr(D::UpdatedAt, Expr::val(now))
+                .filter(D::Id.is_in(chunk.iter().map(|d| d.id)))
+                .exec(&tx)
+                .await?;
+        }
+        tx.commit().await?;
+        for r in &mut rows {
+            r.attempts += 1;
+        }
+        Ok(rows)
+    }
+
+    /// Each claimed delivery with what to send and where.
+    async fn prepare(
+        &self,
+        db: &impl ConnectionTrait,
+        vault: &Vault,
+        claimed: Vec<delivery::Model>,
+    ) -> Result<Vec<Job>, DbErr> {
+        let mut recipients: HashMap<i64, incident_recipient::Model> = HashMap::new();
+        for chunk in claimed.chunks(500) {
+            recipients.extend(
+                incident_recipient::Entity::find()
+                    .filter(
+                        incident_recipient::Column::Id.is_in(chunk.iter().map(|d| d.recipient_id)),
+                    )
+                    .all(db)
+                    .await?
+                    .into_iter()
+                    .map(|r| (r.id, r)),
+            );
+        }
+        let ids = |f: fn(&delivery::Model) -> i64| {
+            let mut v: Vec<i64> = claimed.iter().map(f).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let messages: HashMap<i64, incident_message::Model> = incident_message::Entity::find()
+            .filter(incident_message::Column::Id.is_in(ids(|d| d.message_id)))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| (m.id, m))
+            .collect();
+        let incidents: HashMap<i64, incident::Model> = incident::Entity::find()
+            .filter(incident::Column::Id.is_in(ids(|d| d.incident_id)))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|i| (i.id, i))
+            .collect();
+        let orgs: HashMap<i64, String> = organisation::Entity::find()
+            .filter(organisation::Column::Id.is_in(ids(|d| d.org_id)))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o.name))
+            .collect();
+        Ok(claimed
+            .into_iter()
+            .map(|d| {
+                let parts = (
+                    recipients.get(&d.recipient_id),
+                    messages.get(&d.message_id),
+                    incidents.get(&d.incident_id),
+                );
+                let content = match parts {
+                    (Some(r), Some(m), Some(i)) => Some(compose(
+                        &self.public_url,
+                        vault,
+                        &d.channel,
+                        r,
+                        m,
+                        i,
+                        orgs.get(&d.org_id).map_or("", String::as_str),
+                    )),
+                    _ => None,
+                };
+                Job {
+                    delivery: d.id,
+                    attempts: d.attempts,
+                    channel: d.channel,
+                    content,
+                }
+            })
+            .collect())
+    }
+
+    async fn send(&self, job: &Job) -> Result<(), SendError> {
+        let Some(content) = &job.content else {
+            return Err(SendError::Permanent(
+                "its incident or recipient no longer exists".into(),
+            ));
+        };
+        match job.channel.as_str() {
+            EMAIL => match &self.email {
+                Some(sender) => {
+                    sender
+                        .send(
+                            job.delivery,
+                            &content.to,
+                            &content.subject,
+                            content.body.clone(),
+                        )
+                        .await
+                }
+                None => Err(SendError::Permanent(
+                    self.unavailable(EMAIL).unwrap_or_default(),
+                )),
+            },
+            _ => Err(SendError::Permanent(
+                self.unavailable(SMS).unwrap_or_default(),
+            )),
+        }
+    }
+
+    /// Write each outcome: sent ones in one statement, the others each
+    /// with its reason (and next try).
+    async fn record(
+        &self,
+        db: &DatabaseConnection,
+        outcomes: Vec<(i64, i64, Result<(), SendError>)>,
+    ) -> Result<(), DbErr> {
+        use delivery::Column as D;
+        let now = now_ms();
+        let tx = db.begin().await?;
+        let sent: Vec<i64> = outcomes
+            .iter()
+            .filter(|(_, _, o)| o.is_ok())
+            .map(|(id, ..)| *id)
+            .collect();
+        for chunk in sent.chunks(500) {
+            delivery::Entity::update_many()
+                .col_expr(D::Status, Expr::val(DeliveryStatus::Sent.as_str()))
+                .col_expr(D::LeaseUntil, Expr::val(None::<i64>))
+                .col_expr(D::Error, Expr::val(None::<String>))
+                .col_expr(D::UpdatedAt, Expr::val(now))
+                .filter(D::Id.is_in(chunk.iter().copied()))
+                .filter(D::Status.eq(SENDING))
+                .exec(&tx)
+                .await?;
+        }
+        for (id, attempts, outcome) in outcomes {
+            let (status, error, next_at) = match outcome {
+                Ok(()) => continue,
+                Err(SendError::Permanent(e)) => (DeliveryStatus::Failed, e, now),
+                Err(SendError::Temporary(e)) => {
+                    match self
+                        .settings
+                        .retries
+                        .get(usize::try_from(attempts - 1).unwrap_or(0))
+                    {
+                        Some(wait) => (DeliveryStatus::Queued, e, now + wait.as_millis() as i64),
+                        None => (
+                            DeliveryStatus::Failed,
+                            format!("{e} (after {attempts} tries)"),
+                            now,
+                        ),
+                    }
+                }
+            };
+            delivery::Entity::update_many()
+                .col_expr(D::Status, Expr::val(status.as_str()))
+                .col_expr(D::LeaseUntil, Expr::val(None::<i64>))
+                .col_expr(D::Error, Expr::val(error))
+                .col_expr(D::NextAt, Expr::val(next_at))
+                .col_expr(D::UpdatedAt, Expr::val(now))
+                .filter(D::Id.eq(id))
+                .filter(D::Status.eq(SENDING))
+                .exec(&tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+}
+
+/// One claimed delivery, ready to send.
+struct Job {
+    delivery: i64,
+    attempts: i64,
+    channel: String,
+    /// `None` when its incident or recipient is gone.
+    content: Option<Content>,
+}
+
+struct Content {
+    to: String,
+    subject: String,
+    body: String,
+}
+
+/// The message for one recipient: placeholders filled, and (when the
+/// incident asks something) the answers and their personal link.
+fn compose(
+    public_url: &str,
+    vault: &Vault,
+    channel: &str,
+    r: &incident_recipient::Model,
+    m: &incident_message::Model,
+    i: &incident::Model,
+    org_name: &str,
+) -> Content {
+    let subject = fill(&m.subject, &r.first_name, &r.last_name);
+    let mut body = fill(&m.body, &r.first_name, &r.last_name);
+    let options: Vec<String> = serde_json::from_str(&i.options).unwrap_or_default();
+    if !options.is_empty() {
+        let link = links::url(public_url, &links::token(vault, &i.nonce, r.id));
+        body.push_str("\n\nPlease answer:\n");
+        for (n, o) in options.iter().enumerate() {
+            body.push_str(&format!("  {}. {o}\n", n + 1));
+        }
+        body.push_str(&format!("\nAnswer here: {link}\n"));
+    }
+    if channel == EMAIL {
+        body.push_str(&format!("\n--\nSent by {org_name} with Muster.\n"));
+    }
+    let to = match channel {
+        EMAIL => r.email.clone(),
+        _ => r.phone.clone(),
+    }
+    .unwrap_or_default();
+    Content { to, subject, body }
+}
