@@ -14,8 +14,9 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
 use leptos_router::components::{Redirect, Route, Router, Routes};
 use leptos_router::{path, SsrMode};
 use ui::pages::{
-    AccountPage, ContactDetailPage, ContactsPage, ImportJobPage, ImportsPage, IntegrationsPage,
-    LoginPage, NewContactPage, NotFound, ScenarioPage, ScenariosPage, SetupPage, UploadPage,
+    AccountPage, ContactDetailPage, ContactsPage, ImportJobPage, ImportsPage, IncidentPage,
+    IncidentsPage, IntegrationsPage, LaunchPage, LoginPage, NewContactPage, NotFound, ResponsePage,
+    ScenarioPage, ScenariosPage, SetupPage, UploadPage,
 };
 
 /// The HTML document the server renders around the app.
@@ -65,6 +66,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/contacts/imports") view=ImportsPage ssr=SsrMode::Async/>
                 <Route path=path!("/contacts/imports/:id") view=ImportJobPage ssr=SsrMode::Async/>
                 <Route path=path!("/contacts/:id") view=ContactDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async/>
+                <Route path=path!("/incidents/new") view=LaunchPage/>
+                <Route path=path!("/incidents/:id") view=IncidentPage/>
+                <Route path=path!("/respond/:token") view=ResponsePage ssr=SsrMode::Async/>
                 <Route path=path!("/scenarios") view=ScenariosPage ssr=SsrMode::Async/>
                 <Route path=path!("/scenarios/:id") view=ScenarioPage/>
             </Routes>

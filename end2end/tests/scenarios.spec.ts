@@ -113,3 +113,116 @@ test("a scenario without a name, subject or channel is refused next to each fiel
   await expect(page.locator("#field-channels-error")).toHaveText("Choose email, SMS or both.");
   await expect(page).toHaveURL(/\/scenarios\/new$/);
 });
+
+const FAKE_OKTA = process.env.MUSTER_FAKE_OKTA_URL ?? "http://127.0.0.1:9101";
+const OKTA_TOKEN = "00fake-okta-token-for-muster-demo";
+const INBOX = process.env.MUSTER_FAKE_INBOX_URL ?? "http://127.0.0.1:9107";
+
+interface Group {
+  id: number;
+  name: string;
+  source: string;
+  members: number;
+}
+
+test("launch an incident to a synced group and a rule, answer from the email's link, see the tally", async ({
+  page,
+  browser,
+  request,
+}) => {
+  test.setTimeout(90_000);
+  const tag = uniqueTag();
+  const dept = await people(page, tag);
+
+  // Okta connected, its first sync done: its groups are recipients.
+  const connect = await request.post("/api/connect_integration", {
+    data: { form: { provider: "okta", fields: { domain: FAKE_OKTA, api_token: OKTA_TOKEN } } },
+  });
+  expect(connect.status(), await connect.text()).toBe(200);
+  const okta = (await connect.json()) as { id: number };
+  await expect
+    .poll(async () => {
+      const list = (await (await request.post("/api/integrations")).json()) as { id: number; last_sync_at: string | null }[];
+      return list.find((i) => i.id === okta.id)?.last_sync_at ?? null;
+    }, { timeout: 30_000 })
+    .not.toBeNull();
+  const groups = (await (await request.post("/api/recipient_groups")).json()) as Group[];
+  const synced = groups
+    .filter((g) => g.source === "Okta" && g.members > 0)
+    .sort((a, b) => a.members - b.members)[0];
+  expect(synced, JSON.stringify(groups)).toBeTruthy();
+
+  try {
+    // The scenario: the smallest Okta group, and this run's engineers in London.
+    await page.goto("/scenarios/new");
+    await interactive(page);
+    await page.getByLabel("Name", { exact: true }).fill(`Outage ${tag}`);
+    await page.getByLabel("Subject", { exact: true }).fill(`Outage ${tag}`);
+    await page.getByLabel("Message", { exact: true }).fill("Hello {first_name}, are you safe?");
+    await page.locator("#option-0").fill("I'm safe");
+    await page.getByRole("button", { name: "Add option" }).click();
+    await page.locator("#option-1").fill("I need help");
+    await page.getByLabel("SMS").uncheck();
+    await page.getByText("Choose groups").click();
+    await page.getByLabel("Find a group").fill(synced.name);
+    const fromOkta = page.getByRole("group", { name: "Groups from Okta" });
+    await fromOkta.getByRole("checkbox", { name: synced.name }).first().check();
+    await page.getByRole("button", { name: "Add rule" }).click();
+    await page.locator("#rule-0-department").selectOption(dept);
+    await page.locator("#rule-0-location").selectOption("London");
+    const expected = synced.members + 3;
+    await expect(page.getByTestId("reach")).toContainText(`Reaches ${expected} people`);
+    await page.getByRole("button", { name: "Save scenario" }).click();
+    await expect(page).toHaveURL(/\/scenarios\/\d+$/);
+    await interactive(page);
+
+    // Launched from the scenario, after the confirmation states the count.
+    await page.getByRole("link", { name: "Launch" }).click();
+    await expect(page.getByRole("heading", { name: "Launch an incident" })).toBeVisible();
+    await interactive(page);
+    await page.getByRole("button", { name: "Review and launch" }).click();
+    const confirm = page.getByRole("alertdialog");
+    await expect(confirm.getByRole("heading")).toHaveText(`Notify ${expected} people?`);
+    await expect(confirm.getByTestId("launch-summary")).toContainText("Email to");
+    await page.screenshot({ path: "test-results/incident-confirm.png" });
+    await confirm.getByRole("button", { name: "Launch now" }).click();
+    await expect(page).toHaveURL(/\/incidents\/\d+$/);
+    await expect(page.getByRole("heading", { name: `Outage ${tag}`, level: 1 })).toBeVisible();
+    await interactive(page);
+    await expect(page.getByTestId("incident-status")).toHaveText("Active");
+    await expect(page.getByTestId("recipient-count")).toContainText(`of ${expected}`);
+
+    // Ada's email, captured by the sink, holds her link.
+    let link = "";
+    await expect
+      .poll(async () => {
+        const mails = (await (await request.get(`${INBOX}/messages`)).json()) as { to: string[]; link: string | null }[];
+        link = mails.find((m) => m.to.includes(`ada.${tag}@acme.example`))?.link ?? "";
+        return link;
+      }, { timeout: 30_000 })
+      .toContain("/respond/");
+
+    // Opened without signing in, answered.
+    const stranger = await browser.newContext();
+    const answer = await stranger.newPage();
+    await answer.goto(link);
+    await expect(answer.getByRole("heading", { name: `Outage ${tag}` })).toBeVisible();
+    await expect(answer.getByText("Hello Ada, are you safe?")).toBeVisible();
+    await interactive(answer);
+    await answer.getByRole("button", { name: "I'm safe" }).click();
+    await expect(answer.getByTestId("your-answer")).toContainText("Your answer: I'm safe");
+    await answer.screenshot({ path: "test-results/incident-answer.png" });
+    await stranger.close();
+
+    // The incident page's tally follows by itself.
+    const safe = page.getByTestId("tally").getByRole("listitem").filter({ hasText: "I'm safe" });
+    await expect(safe.locator(".tally-count")).toHaveText("1");
+    await page.screenshot({ path: "test-results/incident-page.png", fullPage: true });
+    await page.getByRole("button", { name: "Resolve" }).click();
+    await page.getByRole("alertdialog").getByRole("button", { name: "Resolve" }).click();
+    await expect(page.getByTestId("incident-status")).toHaveText("Resolved");
+  } finally {
+    const removed = await request.post("/api/remove_integration", { form: { id: String(okta.id) } });
+    expect(removed.status(), await removed.text()).toBe(200);
+  }
+});

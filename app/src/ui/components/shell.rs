@@ -52,9 +52,9 @@ pub fn AppShell(children: Children) -> impl IntoView {
                         </a>
                     </li>
                     <li>
-                        <span class="nav-soon" aria-disabled="true">
-                            "Incidents" <small>"soon"</small>
-                        </span>
+                        <a href="/incidents" aria-current=on("/incidents")>
+                            "Incidents"
+                        </a>
                     </li>
                     <li>
                         <a href="/scenarios" aria-current=on("/scenarios")>

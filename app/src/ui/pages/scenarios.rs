@@ -250,29 +250,8 @@ fn ScenarioEditor(scenario: Option<Scenario>, people: Vec<PickedContact>) -> imp
             .as_ref()
             .map_or_else(|| "New scenario".to_string(), |s| s.draft.name.clone()),
     );
-    let name = RwSignal::new(initial.name);
-    let description = RwSignal::new(initial.description);
-    let severity = RwSignal::new(initial.severity);
-    let subject = RwSignal::new(initial.subject);
-    let body = RwSignal::new(initial.body);
-    let email = RwSignal::new(initial.channels.email);
-    let sms = RwSignal::new(initial.channels.sms);
-    let options = RwSignal::new(initial.options);
-    let recipients = RwSignal::new(initial.recipients);
-    let people = RwSignal::new(people);
-    let draft = move || ScenarioDraft {
-        name: name.get_untracked(),
-        description: description.get_untracked(),
-        severity: severity.get_untracked(),
-        subject: subject.get_untracked(),
-        body: body.get_untracked(),
-        channels: crate::model::Channels {
-            email: email.get_untracked(),
-            sms: sms.get_untracked(),
-        },
-        options: options.get_untracked(),
-        recipients: recipients.get_untracked(),
-    };
+    let fields = DraftSignals::new(initial, people);
+    let draft = move || fields.draft();
 
     let create = ServerAction::<CreateScenario>::new();
     let update = ServerAction::<UpdateScenario>::new();
@@ -318,9 +297,6 @@ fn ScenarioEditor(scenario: Option<Scenario>, people: Vec<PickedContact>) -> imp
         result.and_then(|r| r.err())
     });
     let pending = Signal::derive(move || create.pending().get() || update.pending().get());
-    let err = move |field: &'static str| {
-        Signal::derive(move || error.get().and_then(|e| e.field_message(field)))
-    };
     let general_error = move || match error.get() {
         Some(AppError::Invalid(_)) | None => None,
         Some(e) => Some(e.to_string()),
@@ -355,13 +331,12 @@ fn ScenarioEditor(scenario: Option<Scenario>, people: Vec<PickedContact>) -> imp
             s.updated_by
         )
     });
-    let placeholders = PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ");
-    let preview = move || fill(&body.get(), "Alex", "Morgan");
     view! {
         <div class="page-head">
             <h1>{move || title.get()}</h1>
             {id.map(|id| view! {
                 <div class="actions">
+                    <a class="btn primary" href=format!("/incidents/new?scenario={id}")>"Launch"</a>
                     <button
                         type="button"
                         class="btn"
@@ -385,53 +360,7 @@ fn ScenarioEditor(scenario: Option<Scenario>, people: Vec<PickedContact>) -> imp
             <div class="notice error" role="alert" hidden=move || general_error().is_none()>
                 {general_error}
             </div>
-            <div class="grid-2">
-                <Field label="Name" name="name" value=name error=err("name") required=true autocomplete="off"/>
-                <div class="field">
-                    <label for="field-severity">"Severity"</label>
-                    <select
-                        id="field-severity"
-                        prop:value=move || severity.get().as_str()
-                        on:change=move |ev| {
-                            if let Some(s) = Severity::parse(&event_target_value(&ev)) {
-                                severity.set(s);
-                            }
-                        }
-                    >
-                        {Severity::ALL.into_iter().map(|s| view! {
-                            <option value=s.as_str() selected=move || severity.get() == s>{s.label()}</option>
-                        }).collect_view()}
-                    </select>
-                </div>
-            </div>
-            <TextArea label="Description" name="description" value=description error=err("description") rows=2
-                hint="For the people who launch it: when to use this scenario."/>
-            <fieldset class="field" aria-describedby="field-channels-error">
-                <legend class="label">"Channels"</legend>
-                <div class="check-line">
-                    <label class="check-row">
-                        <input type="checkbox" name="email" prop:checked=move || email.get()
-                            on:change=move |ev| email.set(event_target_checked(&ev))/>
-                        "Email"
-                    </label>
-                    <label class="check-row">
-                        <input type="checkbox" name="sms" prop:checked=move || sms.get()
-                            on:change=move |ev| sms.set(event_target_checked(&ev))/>
-                        "SMS"
-                    </label>
-                </div>
-                <p class="field-error" id="field-channels-error" role="alert">{move || err("channels").get()}</p>
-            </fieldset>
-            <Field label="Subject" name="subject" value=subject error=err("subject") required=true autocomplete="off"
-                hint="The email's subject and the incident's title."/>
-            <TextArea label="Message" name="body" value=body error=err("body") rows=6 required=true
-                hint_text=format!("Placeholders: {placeholders}. Each recipient also gets a link to answer.")/>
-            <p class="preview-line" hidden=move || body.get().trim().is_empty()>
-                <span class="muted">"Preview for Alex Morgan: "</span>
-                <span data-testid="message-preview">{preview}</span>
-            </p>
-            <OptionsEditor options error=err("options")/>
-            <RecipientsPicker value=recipients people error=err("recipients")/>
+            <DraftFields fields error/>
             <div class="form-actions">
                 <button type="submit" class="btn primary" disabled=move || pending.get()>
                     {move || match (pending.get(), id.is_some()) {
@@ -483,6 +412,130 @@ fn ScenarioEditor(scenario: Option<Scenario>, people: Vec<PickedContact>) -> imp
                 </div>
             </div>
         </Show>
+    }
+}
+
+/// The fields of a scenario, or of an incident about to be launched, as
+/// signals.
+#[derive(Clone, Copy)]
+pub(crate) struct DraftSignals {
+    name: RwSignal<String>,
+    description: RwSignal<String>,
+    severity: RwSignal<Severity>,
+    subject: RwSignal<String>,
+    body: RwSignal<String>,
+    email: RwSignal<bool>,
+    sms: RwSignal<bool>,
+    options: RwSignal<Vec<String>>,
+    recipients: RwSignal<crate::model::Recipients>,
+    people: RwSignal<Vec<PickedContact>>,
+}
+
+impl DraftSignals {
+    pub(crate) fn new(d: ScenarioDraft, people: Vec<PickedContact>) -> Self {
+        Self {
+            name: RwSignal::new(d.name),
+            description: RwSignal::new(d.description),
+            severity: RwSignal::new(d.severity),
+            subject: RwSignal::new(d.subject),
+            body: RwSignal::new(d.body),
+            email: RwSignal::new(d.channels.email),
+            sms: RwSignal::new(d.channels.sms),
+            options: RwSignal::new(d.options),
+            recipients: RwSignal::new(d.recipients),
+            people: RwSignal::new(people),
+        }
+    }
+
+    pub(crate) fn draft(&self) -> ScenarioDraft {
+        ScenarioDraft {
+            name: self.name.get_untracked(),
+            description: self.description.get_untracked(),
+            severity: self.severity.get_untracked(),
+            subject: self.subject.get_untracked(),
+            body: self.body.get_untracked(),
+            channels: crate::model::Channels {
+                email: self.email.get_untracked(),
+                sms: self.sms.get_untracked(),
+            },
+            options: self.options.get_untracked(),
+            recipients: self.recipients.get_untracked(),
+        }
+    }
+}
+
+/// Name, severity, description, channels, message, answers and recipients,
+/// each with its error.
+#[component]
+pub(crate) fn DraftFields(
+    fields: DraftSignals,
+    #[prop(into)] error: Signal<Option<AppError>>,
+) -> impl IntoView {
+    let DraftSignals {
+        name,
+        description,
+        severity,
+        subject,
+        body,
+        email,
+        sms,
+        options,
+        recipients,
+        people,
+    } = fields;
+    let err = move |field: &'static str| {
+        Signal::derive(move || error.get().and_then(|e| e.field_message(field)))
+    };
+    let placeholders = PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ");
+    let preview = move || fill(&body.get(), "Alex", "Morgan");
+    view! {
+            <div class="grid-2">
+                <Field label="Name" name="name" value=name error=err("name") required=true autocomplete="off"/>
+                <div class="field">
+                    <label for="field-severity">"Severity"</label>
+                    <select
+                        id="field-severity"
+                        prop:value=move || severity.get().as_str()
+                        on:change=move |ev| {
+                            if let Some(s) = Severity::parse(&event_target_value(&ev)) {
+                                severity.set(s);
+                            }
+                        }
+                    >
+                        {Severity::ALL.into_iter().map(|s| view! {
+                            <option value=s.as_str() selected=move || severity.get() == s>{s.label()}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+            </div>
+            <TextArea label="Description" name="description" value=description error=err("description") rows=2
+                hint="For the people who launch it: when to use this scenario."/>
+            <fieldset class="field" aria-describedby="field-channels-error">
+                <legend class="label">"Channels"</legend>
+                <div class="check-line">
+                    <label class="check-row">
+                        <input type="checkbox" name="email" prop:checked=move || email.get()
+                            on:change=move |ev| email.set(event_target_checked(&ev))/>
+                        "Email"
+                    </label>
+                    <label class="check-row">
+                        <input type="checkbox" name="sms" prop:checked=move || sms.get()
+                            on:change=move |ev| sms.set(event_target_checked(&ev))/>
+                        "SMS"
+                    </label>
+                </div>
+                <p class="field-error" id="field-channels-error" role="alert">{move || err("channels").get()}</p>
+            </fieldset>
+            <Field label="Subject" name="subject" value=subject error=err("subject") required=true autocomplete="off"
+                hint="The email's subject and the incident's title."/>
+            <TextArea label="Message" name="body" value=body error=err("body") rows=6 required=true
+                hint_text=format!("Placeholders: {placeholders}. Each recipient also gets a link to answer.")/>
+            <p class="preview-line" hidden=move || body.get().trim().is_empty()>
+                <span class="muted">"Preview for Alex Morgan: "</span>
+                <span data-testid="message-preview">{preview}</span>
+            </p>
+            <OptionsEditor options error=err("options")/>
+            <RecipientsPicker value=recipients people error=err("recipients")/>
     }
 }
 
