@@ -176,6 +176,10 @@ enum Command {
             default_value = "30,120,600,1800"
         )]
         delivery_retry_seconds: Vec<f64>,
+        /// Messages each server claims from the outbox at once (a server
+        /// that stops finishes those first).
+        #[arg(long, env = "MUSTER_DELIVERY_BATCH", default_value_t = 500)]
+        delivery_batch: usize,
         /// The address recipients reach Muster at, for their response links
         /// (https://muster.example.org); by default Muster's own address.
         #[arg(long, env = "MUSTER_PUBLIC_URL")]
@@ -416,6 +420,7 @@ async fn main() -> anyhow::Result<()> {
             smtp_from,
             emails_per_second,
             delivery_retry_seconds,
+            delivery_batch,
             public_url,
         } => {
             let options = muster::leptos_options();
@@ -522,6 +527,7 @@ async fn main() -> anyhow::Result<()> {
                 &public_url,
                 OutboxSettings {
                     retries,
+                    batch: delivery_batch.max(1),
                     ..OutboxSettings::default()
                 },
             ));

@@ -95,6 +95,22 @@ impl ServerProcess {
         let _ = self.child.wait();
     }
 
+    /// Ask it to stop (SIGTERM), as a service manager would, and wait until it
+    /// has (at most `wait`); whether it did.
+    pub async fn terminate(mut self, wait: Duration) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

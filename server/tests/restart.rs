@@ -157,3 +157,153 @@ async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
     drop(server);
     let _ = std::fs::remove_dir_all(&uploads);
 }
+
+/// An incident's emails, with the server stopped (as a service manager
+/// stops it) half-way through and started again: every email is sent once,
+/// none twice, none lost.
+#[tokio::test]
+async fn an_incident_stopped_mid_send_sends_the_rest_after_a_restart_none_twice() {
+    use app::model::{IncidentProgress, LaunchRequest, Recipients, Rule, ScenarioDraft};
+    let sink = muster::fakes::smtp::start(0).await.unwrap();
+    let database = TestDb::new().await;
+    let db_url = database.url.clone();
+    let uploads = std::env::temp_dir().join(unique_name("muster-restart"));
+    {
+        let db = muster::open_database(&db_url).await.unwrap();
+        let new = app::backend::auth::NewOrganisation {
+            name: "Acme".into(),
+            default_region: "GB".into(),
+            time_zone: "UTC".into(),
+        };
+        app::backend::auth::create_org_with_admin(&db, &new, "admin@acme.example", PASSWORD)
+            .await
+            .unwrap();
+    }
+    let smtp_url = sink.url();
+    let env = [
+        ("MUSTER_LOG", "warn"),
+        (
+            "MUSTER_MASTER_KEY",
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        ),
+        ("MUSTER_SMTP_URL", smtp_url.as_str()),
+        ("MUSTER_EMAILS_PER_SECOND", "40"),
+        ("MUSTER_DELIVERY_BATCH", "10"),
+    ];
+    let start = || {
+        ServerProcess::start(
+            std::path::Path::new(env!("CARGO_BIN_EXE_muster")),
+            &db_url,
+            &uploads,
+            &env,
+            None,
+        )
+    };
+    let server = start().await.unwrap();
+    let client = Client::builder().cookie_store(true).build().unwrap();
+    call::<()>(
+        &client,
+        &server.url,
+        "login",
+        &[("email", "admin@acme.example"), ("password", PASSWORD)],
+    )
+    .await;
+    const PEOPLE: usize = 120;
+    for i in 0..PEOPLE {
+        let email = format!("p{i}@acme.example");
+        let first = format!("P{i}");
+        let _: serde_json::Value = call(
+            &client,
+            &server.url,
+            "create_contact",
+            &[
+                ("draft[first_name]", first.as_str()),
+                ("draft[last_name]", "Person"),
+                ("draft[email]", email.as_str()),
+                ("draft[department]", "Operations"),
+            ],
+        )
+        .await;
+    }
+    let draft = ScenarioDraft {
+        name: "Drill".into(),
+        subject: "Drill".into(),
+        body: "Hello {first_name}".into(),
+        channels: app::model::Channels {
+            email: true,
+            sms: false,
+        },
+        recipients: Recipients {
+            rules: vec![Rule {
+                department: "Operations".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        ..ScenarioDraft::new_blank()
+    };
+    let res = client
+        .post(format!("{}/api/launch_incident", server.url))
+        .json(&serde_json::json!({ "request": LaunchRequest { scenario_id: None, draft } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let incident: app::model::Incident = res.json().await.unwrap();
+
+    // Stopped once some are sent, most not.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sink.sink.messages().len() < 20 {
+        assert!(Instant::now() < deadline, "nothing sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        server.terminate(Duration::from_secs(60)).await,
+        "the server did not stop"
+    );
+    let sent_before = sink.sink.messages().len();
+    assert!(
+        sent_before < PEOPLE,
+        "all sent before the stop: {sent_before}"
+    );
+
+    let server = start().await.unwrap();
+    call::<()>(
+        &client,
+        &server.url,
+        "login",
+        &[("email", "admin@acme.example"), ("password", PASSWORD)],
+    )
+    .await;
+    let id = incident.id.to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let progress = loop {
+        let p: IncidentProgress =
+            call(&client, &server.url, "incident_progress", &[("id", &id)]).await;
+        if p.email.queued == 0 {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "still sending: {p:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        (progress.email.sent, progress.email.failed),
+        (PEOPLE as u64, 0)
+    );
+    let mut to: Vec<String> = sink
+        .sink
+        .messages()
+        .into_iter()
+        .flat_map(|m| m.to)
+        .collect();
+    assert_eq!(to.len(), PEOPLE, "each once");
+    to.sort();
+    to.dedup();
+    assert_eq!(to.len(), PEOPLE, "none twice");
+    let _ = std::fs::remove_dir_all(&uploads);
+}
