@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod bench_import;
+pub mod bench_incident;
 pub mod bench_scim;
 pub mod bench_sign_in;
 pub mod bench_sync;

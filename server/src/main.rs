@@ -293,6 +293,21 @@ enum Command {
         )]
         bench_database_url: String,
     },
+    /// Benchmark an incident to every contact of a seeded organisation: the
+    /// launch, every email handed to a local SMTP sink, the server's memory.
+    BenchIncident {
+        #[arg(long, default_value_t = 100_000)]
+        recipients: u64,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// The benchmark's own database, emptied first.
+        #[arg(
+            long,
+            env = "MUSTER_BENCH_INCIDENT_DATABASE_URL",
+            default_value = "sqlite://data/bench-incident.db"
+        )]
+        bench_database_url: String,
+    },
     /// Generate a CSV file of realistic contacts and time its upload and import
     /// end to end through a server process, beside the database's bulk loader.
     BenchImport {
@@ -633,6 +648,18 @@ async fn main() -> anyhow::Result<()> {
                 database_url: bench_database_url,
                 contacts,
                 rounds,
+            })
+            .await?;
+        }
+        Command::BenchIncident {
+            recipients,
+            rounds,
+            bench_database_url,
+        } => {
+            muster::bench_incident::run(muster::bench_incident::IncidentOptions {
+                database_url: bench_database_url,
+                recipients,
+                rounds: rounds.max(1),
             })
             .await?;
         }
