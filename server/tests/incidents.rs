@@ -388,6 +388,26 @@ async fn an_incident_reaches_its_recipients_by_email_and_collects_their_answers(
         form_call::<Incident>(&app, &admin, "resolve_incident", &[("id", &sid)]).await;
     assert_eq!(status, StatusCode::CONFLICT);
 
+    // Who launched it and who resolved it; nobody else can read that.
+    let (_, trail) =
+        form_call::<Vec<app::model::AuditEntry>>(&app, &admin, "incident_history", &[("id", &sid)])
+            .await;
+    let trail: Vec<String> = trail
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{} {} {}", e.actor, e.action, e.summary))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "admin@acme.example resolved Fire drill",
+            "admin@acme.example launched Fire drill (5 recipients)",
+        ]
+    );
+    let (status, _) =
+        form_call::<serde_json::Value>(&app, &other, "incident_history", &[("id", &sid)]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // Listed for its organisation, with its answers counted.
     let (_, list) =
         form_call::<Vec<app::model::IncidentSummary>>(&app, &admin, "list_incidents", &[]).await;

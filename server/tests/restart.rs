@@ -50,22 +50,25 @@ async fn call<T: DeserializeOwned>(
         .unwrap_or_else(|e| panic!("{name}: the answer does not read as expected: {e}: {body}"))
 }
 
+/// The organisation Acme and its administrator, in the database at `db_url`.
+async fn organisation(db_url: &str) {
+    let db = muster::open_database(db_url).await.unwrap();
+    let new = app::backend::auth::NewOrganisation {
+        name: "Acme".into(),
+        default_region: "GB".into(),
+        time_zone: "UTC".into(),
+    };
+    app::backend::auth::create_org_with_admin(&db, &new, "admin@acme.example", PASSWORD)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn an_import_cut_short_by_a_restart_shows_as_interrupted() {
     let database = TestDb::new().await;
     let db_url = database.url.clone();
     let uploads = std::env::temp_dir().join(unique_name("muster-restart"));
-    {
-        let db = muster::open_database(&db_url).await.unwrap();
-        let new = app::backend::auth::NewOrganisation {
-            name: "Acme".into(),
-            default_region: "GB".into(),
-            time_zone: "UTC".into(),
-        };
-        app::backend::auth::create_org_with_admin(&db, &new, "admin@acme.example", PASSWORD)
-            .await
-            .unwrap();
-    }
+    organisation(&db_url).await;
     let server = start(&db_url, &uploads).await;
     let client = Client::builder().cookie_store(true).build().unwrap();
     call::<()>(
@@ -168,17 +171,7 @@ async fn an_incident_stopped_mid_send_sends_the_rest_after_a_restart_none_twice(
     let database = TestDb::new().await;
     let db_url = database.url.clone();
     let uploads = std::env::temp_dir().join(unique_name("muster-restart"));
-    {
-        let db = muster::open_database(&db_url).await.unwrap();
-        let new = app::backend::auth::NewOrganisation {
-            name: "Acme".into(),
-            default_region: "GB".into(),
-            time_zone: "UTC".into(),
-        };
-        app::backend::auth::create_org_with_admin(&db, &new, "admin@acme.example", PASSWORD)
-            .await
-            .unwrap();
-    }
+    organisation(&db_url).await;
     let smtp_url = sink.url();
     let env = [
         ("MUSTER_LOG", "warn"),

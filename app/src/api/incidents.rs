@@ -2,8 +2,8 @@
 //! needs no sign-in (its token is its authority).
 
 use crate::model::{
-    AppError, Incident, IncidentProgress, IncidentRecipientPage, IncidentSummary, LaunchPreview,
-    LaunchRequest, RecipientFilter, ResponseView, ScenarioDraft,
+    AppError, AuditEntry, Incident, IncidentProgress, IncidentRecipientPage, IncidentSummary,
+    LaunchPreview, LaunchRequest, RecipientFilter, ResponseView, ScenarioDraft,
 };
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -68,6 +68,16 @@ pub async fn incident_recipients(
 pub async fn resolve_incident(id: i64) -> Result<Incident, AppError> {
     crate::api::as_admin("resolve_incident", |state, user| async move {
         incidents::resolve(&state.db, user.org, &user.email, id).await
+    })
+    .await
+}
+
+/// Who launched and resolved incident `id`, newest first.
+#[server(endpoint = "incident_history")]
+pub async fn incident_history(id: i64) -> Result<Vec<AuditEntry>, AppError> {
+    crate::api::as_admin("incident_history", |state, user| async move {
+        incidents::get(&state.db, user.org, id).await?;
+        crate::backend::audit::trail(&state.db, user.org, "incident", id).await
     })
     .await
 }

@@ -1,5 +1,7 @@
 //! Building blocks shared by the pages.
 
+mod audit;
+mod confirm;
 mod contact_form;
 mod field;
 mod notice;
@@ -7,6 +9,8 @@ mod progress;
 mod recipients;
 mod shell;
 
+pub use audit::AuditTrail;
+pub use confirm::ConfirmDialog;
 pub use contact_form::ContactForm;
 pub use field::{field_error, Field};
 pub use notice::ErrorNotice;

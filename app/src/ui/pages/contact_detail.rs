@@ -2,7 +2,7 @@
 
 use crate::api::contacts::{contact_facets, get_contact, DeleteContact, UpdateContact};
 use crate::model::{Contact, ContactDraft, Facets};
-use crate::ui::components::{AppShell, ContactForm, ErrorNotice, Loading};
+use crate::ui::components::{AppShell, ConfirmDialog, ContactForm, ErrorNotice, Loading};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -120,42 +120,15 @@ fn ContactEditor(contact: Contact, facets: Facets) -> impl IntoView {
                 "Delete contact"
             </button>
         </ContactForm>
-        <Show when=move || confirming.get()>
-            <div class="modal-backdrop">
-                <div
-                    class="modal card"
-                    role="alertdialog"
-                    aria-modal="true"
-                    aria-labelledby="delete-title"
-                    aria-describedby="delete-desc"
-                    on:keydown=move |ev| {
-                        if ev.key() == "Escape" {
-                            confirming.set(false)
-                        }
-                    }
-                >
-                    <h2 id="delete-title">"Delete " {move || name.get()} "?"</h2>
-                    <p id="delete-desc">
-                        "The contact is removed from the directory and from every group. This cannot be undone."
-                    </p>
-                    <div class="form-actions">
-                        <button type="button" class="btn" autofocus on:click=move |_| confirming.set(false)>
-                            "Cancel"
-                        </button>
-                        <button
-                            type="button"
-                            class="btn danger"
-                            disabled=move || delete.pending().get()
-                            on:click=move |_| {
-                                delete.dispatch(DeleteContact { id });
-                                confirming.set(false);
-                            }
-                        >
-                            "Delete"
-                        </button>
-                    </div>
-                </div>
-            </div>
-        </Show>
+        <ConfirmDialog
+            open=confirming
+            title=Signal::derive(move || format!("Delete {}?", name.get()))
+            message="The contact is removed from the directory and from every group. This cannot be undone."
+            action="Delete"
+            pending=delete.pending()
+            on_confirm=Callback::new(move |()| {
+                delete.dispatch(DeleteContact { id });
+            })
+        />
     }
 }

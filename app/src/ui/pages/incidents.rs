@@ -3,8 +3,8 @@
 
 use super::scenarios::{DraftFields, DraftSignals, SeverityBadge};
 use crate::api::incidents::{
-    get_incident, get_progress, incident_recipients, list_incidents, LaunchIncident, PreviewLaunch,
-    ResolveIncident,
+    get_incident, get_progress, incident_history, incident_recipients, list_incidents,
+    LaunchIncident, PreviewLaunch, ResolveIncident,
 };
 use crate::api::recipients::recipient_contacts;
 use crate::api::scenarios::get_scenario;
@@ -12,7 +12,7 @@ use crate::model::{
     AppError, ChannelCounts, DeliveryStatus, Incident, IncidentProgress, IncidentRecipientPage,
     IncidentStatus, LaunchPreview, LaunchRequest, PickedContact, RecipientFilter, ScenarioDraft,
 };
-use crate::ui::components::{AppShell, ErrorNotice, Loading};
+use crate::ui::components::{AppShell, AuditTrail, ConfirmDialog, ErrorNotice, Loading};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
@@ -368,27 +368,17 @@ fn IncidentView(incident: Incident) -> impl IntoView {
             })}
         </Transition>
         <Recipients id options=options.get_value() channels=incident.channels tick/>
-        <Show when=move || confirming.get()>
-            <div class="modal-backdrop">
-                <div class="modal card" role="alertdialog" aria-modal="true" aria-labelledby="resolve-title"
-                    on:keydown=move |ev| {
-                        if ev.key() == "Escape" {
-                            confirming.set(false)
-                        }
-                    }
-                >
-                    <h2 id="resolve-title">"Resolve this incident?"</h2>
-                    <p>"Answers close, and the recipients' links say so. Messages already queued are still sent."</p>
-                    <div class="form-actions">
-                        <button type="button" class="btn" autofocus on:click=move |_| confirming.set(false)>"Cancel"</button>
-                        <button type="button" class="btn danger" on:click=move |_| {
-                            resolve.dispatch(ResolveIncident { id });
-                            confirming.set(false);
-                        }>"Resolve"</button>
-                    </div>
-                </div>
-            </div>
-        </Show>
+        <AuditTrail trail=Resource::new(move || status.get(), move |_| incident_history(id)) testid="incident-history"/>
+        <ConfirmDialog
+            open=confirming
+            title="Resolve this incident?".to_string()
+            message="Answers close, and the recipients' links say so. Messages already queued are still sent."
+            action="Resolve"
+            pending=resolve.pending()
+            on_confirm=Callback::new(move |()| {
+                resolve.dispatch(ResolveIncident { id });
+            })
+        />
     }
 }
 

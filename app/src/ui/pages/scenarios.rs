@@ -9,7 +9,9 @@ use crate::api::scenarios::{
 use crate::model::{
     fill, AppError, PickedContact, Scenario, ScenarioDraft, ScenarioSummary, Severity, PLACEHOLDERS,
 };
-use crate::ui::components::{AppShell, ErrorNotice, Field, Loading, RecipientsPicker};
+use crate::ui::components::{
+    AppShell, AuditTrail, ConfirmDialog, ErrorNotice, Field, Loading, RecipientsPicker,
+};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Form;
@@ -373,45 +375,18 @@ fn ScenarioEditor(scenario: Option<Scenario>, people: Vec<PickedContact>) -> imp
             </div>
         </form>
         {id.map(|id| view! { <History id version/> })}
-        <Show when=move || confirming.get()>
-            <div class="modal-backdrop">
-                <div
-                    class="modal card"
-                    role="alertdialog"
-                    aria-modal="true"
-                    aria-labelledby="delete-title"
-                    aria-describedby="delete-desc"
-                    on:keydown=move |ev| {
-                        if ev.key() == "Escape" {
-                            confirming.set(false)
-                        }
-                    }
-                >
-                    <h2 id="delete-title">"Delete " {move || title.get()} "?"</h2>
-                    <p id="delete-desc">
-                        "The scenario is removed. Incidents launched from it are kept. This cannot be undone."
-                    </p>
-                    <div class="form-actions">
-                        <button type="button" class="btn" autofocus on:click=move |_| confirming.set(false)>
-                            "Cancel"
-                        </button>
-                        <button
-                            type="button"
-                            class="btn danger"
-                            disabled=move || delete.pending().get()
-                            on:click=move |_| {
-                                if let Some(id) = id {
-                                    delete.dispatch(DeleteScenario { id });
-                                }
-                                confirming.set(false);
-                            }
-                        >
-                            "Delete"
-                        </button>
-                    </div>
-                </div>
-            </div>
-        </Show>
+        <ConfirmDialog
+            open=confirming
+            title=Signal::derive(move || format!("Delete {}?", title.get()))
+            message="The scenario is removed. Incidents launched from it are kept. This cannot be undone."
+            action="Delete"
+            pending=delete.pending()
+            on_confirm=Callback::new(move |()| {
+                if let Some(id) = id {
+                    delete.dispatch(DeleteScenario { id });
+                }
+            })
+        />
     }
 }
 
@@ -639,27 +614,5 @@ fn OptionsEditor(options: RwSignal<Vec<String>>, error: Signal<Option<String>>) 
 #[component]
 fn History(id: i64, version: RwSignal<i64>) -> impl IntoView {
     let trail = Resource::new(move || (id, version.get()), |(id, _)| scenario_history(id));
-    view! {
-        <section class="section history-section">
-            <h2>"History"</h2>
-            <Transition fallback=|| view! { <Loading/> }>
-                {move || Suspend::new(async move {
-                    match trail.await {
-                        Ok(entries) => view! {
-                            <ul class="plain audit" data-testid="scenario-history">
-                                {entries.into_iter().map(|e| view! {
-                                    <li>
-                                        <span class="mono">{e.at.format("%Y-%m-%d %H:%M UTC").to_string()}</span>
-                                        " · " {e.actor} " " {e.action} " " <em>{e.summary}</em>
-                                    </li>
-                                }).collect_view()}
-                            </ul>
-                        }
-                        .into_any(),
-                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                    }
-                })}
-            </Transition>
-        </section>
-    }
+    view! { <AuditTrail trail testid="scenario-history"/> }
 }
