@@ -218,6 +218,13 @@ test("launch an incident to a synced group and a rule, answer from the email's l
     const safe = page.getByTestId("tally").getByRole("listitem").filter({ hasText: "I'm safe" });
     await expect(safe.locator(".tally-count")).toHaveText("1");
     await page.screenshot({ path: "test-results/incident-page.png", fullPage: true });
+
+    // A follow-up to those who have not answered: everyone but Ada.
+    await page.getByRole("button", { name: "Send a follow-up" }).click();
+    await page.locator("#follow-up-body").fill("Please answer if you can.");
+    await page.getByRole("button", { name: "Send", exact: true }).click();
+    await expect(page.getByTestId("follow-up-queued")).toHaveText(`Follow-up queued: ${expected - 1} messages.`);
+    await expect(page.getByTestId("incident-history")).toContainText("sent a follow-up to those who have not answered");
     await page.getByRole("button", { name: "Resolve" }).click();
     await page.getByRole("alertdialog").getByRole("button", { name: "Resolve" }).click();
     await expect(page.getByTestId("incident-status")).toHaveText("Resolved");

@@ -10,9 +10,9 @@ mod common;
 use app::backend::incidents::email::EmailSender;
 use app::backend::incidents::outbox::{Outbox, OutboxSettings};
 use app::model::{
-    AppError, Contact, DeliveryStatus, Incident, IncidentProgress, IncidentRecipientPage,
-    IncidentStatus, LaunchPreview, LaunchRequest, RecipientFilter, RecipientGroup, Recipients,
-    ResponseView, Rule, Scenario, ScenarioDraft,
+    AppError, Audience, Contact, DeliveryStatus, FollowUp, Incident, IncidentProgress,
+    IncidentRecipientPage, IncidentStatus, LaunchPreview, LaunchRequest, RecipientFilter,
+    RecipientGroup, Recipients, ResponseView, Rule, Scenario, ScenarioDraft,
 };
 use common::TestApp;
 use muster::fakes::smtp::{self, RunningSink};
@@ -343,6 +343,56 @@ async fn an_incident_reaches_its_recipients_by_email_and_collects_their_answers(
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // A follow-up to those who have not answered: Bob and Fay get a second
+    // email with the same answer link, Ada none, Eve's is refused again, Cy's
+    // text fails as not configured. To those who chose an option nobody
+    // chose: refused, nothing sent.
+    let follow_up = FollowUp {
+        audience: Audience::Unanswered,
+        subject: "Update for {first_name}".into(),
+        body: "Are you still there?".into(),
+    };
+    let (status, queued) = json_call::<u64>(
+        &app,
+        &admin,
+        "send_follow_up",
+        json!({ "id": incident.id, "follow_up": follow_up }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{queued:?}");
+    assert_eq!(queued.unwrap(), 4);
+    let p = settled(&app, &admin, incident.id).await;
+    assert_eq!((p.email.sent, p.email.failed), (5, 2), "{p:?}");
+    assert_eq!(sink.sink.to("ada@acme.example").len(), 1);
+    assert!(sink.sink.to("eve@acme.example").is_empty());
+    let bob = sink.sink.to("bob@acme.example");
+    assert_eq!(bob.len(), 2);
+    assert_eq!(bob[1].header("Subject").as_deref(), Some("Update for Bob"));
+    assert!(bob[1].body().contains("Are you still there?"));
+    assert_eq!(token_in(&bob[0].body()), token_in(&bob[1].body()));
+    assert_eq!(sink.sink.to("fay@acme.example").len(), 2);
+    for (audience, subject) in [
+        (Audience::Answered(0), "Thanks"),
+        (Audience::Unanswered, " "),
+    ] {
+        let (status, err) = json_call::<u64>(
+            &app,
+            &admin,
+            "send_follow_up",
+            json!({ "id": incident.id, "follow_up": FollowUp { audience, subject: subject.into(), body: "x".into() } }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err:?}");
+    }
+    let (status, _) = json_call::<u64>(
+        &app,
+        &other,
+        "send_follow_up",
+        json!({ "id": incident.id, "follow_up": follow_up }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
     // Another organisation sees and changes nothing of it.
     let (rows, _) = (
         form_call::<Vec<serde_json::Value>>(&app, &other, "list_incidents", &[]).await,
@@ -401,6 +451,7 @@ async fn an_incident_reaches_its_recipients_by_email_and_collects_their_answers(
         trail,
         [
             "admin@acme.example resolved Fire drill",
+            "admin@acme.example sent a follow-up to those who have not answered: Update for {first_name} (4 messages)",
             "admin@acme.example launched Fire drill (5 recipients)",
         ]
     );

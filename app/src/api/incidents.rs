@@ -2,8 +2,8 @@
 //! needs no sign-in (its token is its authority).
 
 use crate::model::{
-    AppError, AuditEntry, Incident, IncidentProgress, IncidentRecipientPage, IncidentSummary,
-    LaunchPreview, LaunchRequest, RecipientFilter, ResponseView, ScenarioDraft,
+    AppError, AuditEntry, FollowUp, Incident, IncidentProgress, IncidentRecipientPage,
+    IncidentSummary, LaunchPreview, LaunchRequest, RecipientFilter, ResponseView, ScenarioDraft,
 };
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
@@ -68,6 +68,24 @@ pub async fn incident_recipients(
 pub async fn resolve_incident(id: i64) -> Result<Incident, AppError> {
     crate::api::as_admin("resolve_incident", |state, user| async move {
         incidents::resolve(&state.db, user.org, &user.email, id).await
+    })
+    .await
+}
+
+/// Send `follow_up` to some of incident `id`'s recipients; how many
+/// messages it queued.
+#[server(endpoint = "send_follow_up", input = Json)]
+pub async fn send_follow_up(id: i64, follow_up: FollowUp) -> Result<u64, AppError> {
+    crate::api::as_admin("send_follow_up", |state, user| async move {
+        incidents::follow_up(
+            &state.db,
+            &state.outbox,
+            user.org,
+            &user.email,
+            id,
+            &follow_up,
+        )
+        .await
     })
     .await
 }

@@ -1,7 +1,7 @@
 //! Incidents: a message sent now to a frozen list of recipients, on email
 //! and SMS, with their deliveries and answers.
 
-use super::{Channels, Reach, ScenarioDraft, Severity};
+use super::{message_errors, AppError, Channels, Reach, ScenarioDraft, Severity};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -208,4 +208,54 @@ pub struct ResponseView {
 pub struct LaunchRequest {
     pub scenario_id: Option<i64>,
     pub draft: ScenarioDraft,
+}
+
+/// Who a follow-up goes to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Audience {
+    /// Every recipient of the incident.
+    #[default]
+    Everyone,
+    /// Those who have not answered.
+    Unanswered,
+    /// Those whose answer is this option.
+    Answered(usize),
+}
+
+impl Audience {
+    /// "everyone", "those who have not answered", "those who answered “I'm safe”".
+    pub fn describe(self, options: &[String]) -> String {
+        match self {
+            Self::Everyone => "everyone".into(),
+            Self::Unanswered => "those who have not answered".into(),
+            Self::Answered(i) => format!(
+                "those who answered “{}”",
+                options.get(i).map_or("?", String::as_str)
+            ),
+        }
+    }
+}
+
+/// A further message to some of an incident's recipients, on its channels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FollowUp {
+    pub audience: Audience,
+    pub subject: String,
+    pub body: String,
+}
+
+impl FollowUp {
+    /// Trimmed, or every problem by field (`sms`: it goes by SMS too).
+    pub fn checked(&self, sms: bool) -> Result<FollowUp, AppError> {
+        let f = FollowUp {
+            audience: self.audience,
+            subject: self.subject.trim().to_string(),
+            body: self.body.trim().to_string(),
+        };
+        match message_errors(&f.subject, &f.body, sms) {
+            errors if errors.is_empty() => Ok(f),
+            errors => Err(AppError::Invalid(errors)),
+        }
+    }
 }

@@ -15,9 +15,9 @@ pub use import::{
     IMPORT_FIELDS,
 };
 pub use incident::{
-    ChannelCounts, DeliveryStatus, Incident, IncidentProgress, IncidentRecipient,
-    IncidentRecipientPage, IncidentStatus, IncidentSummary, LaunchPreview, LaunchRequest,
-    RecipientFilter, ResponseView,
+    Audience, ChannelCounts, DeliveryStatus, FollowUp, Incident, IncidentProgress,
+    IncidentRecipient, IncidentRecipientPage, IncidentStatus, IncidentSummary, LaunchPreview,
+    LaunchRequest, RecipientFilter, ResponseView,
 };
 pub use integration::{
     ConnectForm, ConnectionTest, CredentialField, Expiry, FieldKind, Integration,
@@ -28,7 +28,8 @@ pub use recipients::{
     Rule,
 };
 pub use scenario::{
-    fill, AuditEntry, Channels, Scenario, ScenarioDraft, ScenarioSummary, Severity, PLACEHOLDERS,
+    fill, message_errors, AuditEntry, Channels, Scenario, ScenarioDraft, ScenarioSummary, Severity,
+    PLACEHOLDERS,
 };
 pub use scim::{
     IssuedScimToken, ScimOverview, ScimScope, ScimSource, ScimSourceForm, ScimToken, ScimTokenForm,

@@ -93,6 +93,53 @@ fn unknown_placeholder(text: &str) -> Option<&str> {
     None
 }
 
+/// The problems of a message's `subject` and `body` (sent by SMS too when
+/// `sms`), by field: required, not too long, known placeholders only.
+pub fn message_errors(subject: &str, body: &str, sms: bool) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let mut problem = |field: &str, message: String| {
+        if !errors.iter().any(|e: &FieldError| e.field == field) {
+            errors.push(FieldError {
+                field: field.into(),
+                message,
+            });
+        }
+    };
+    let len = |s: &str| s.chars().count();
+    for (field, label, value, max) in [
+        ("subject", "A subject", subject, ScenarioDraft::MAX_SUBJECT),
+        ("body", "A message", body, ScenarioDraft::MAX_BODY),
+    ] {
+        if value.trim().is_empty() {
+            problem(field, format!("{label} is required."));
+        } else if len(value) > max {
+            problem(field, format!("At most {max} characters."));
+        }
+    }
+    if sms && len(body) > ScenarioDraft::MAX_SMS_BODY {
+        problem(
+            "body",
+            format!(
+                "Sent by SMS, a message has at most {} characters (this one has {}).",
+                ScenarioDraft::MAX_SMS_BODY,
+                len(body)
+            ),
+        );
+    }
+    for (field, text) in [("subject", subject), ("body", body)] {
+        if let Some(name) = unknown_placeholder(text) {
+            problem(
+                field,
+                format!(
+                    "{{{name}}} is not a placeholder: use {}.",
+                    PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
+                ),
+            );
+        }
+    }
+    errors
+}
+
 /// A scenario as the editor sends it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -158,43 +205,19 @@ impl ScenarioDraft {
             }
         };
         let len = |s: &str| s.chars().count();
-        for (field, label, value, max) in [
-            ("name", "A name", &d.name, Self::MAX_NAME),
-            ("subject", "A subject", &d.subject, Self::MAX_SUBJECT),
-            ("body", "A message", &d.body, Self::MAX_BODY),
-        ] {
-            if value.is_empty() {
-                problem(field, format!("{label} is required."));
-            } else if len(value) > max {
-                problem(field, format!("At most {max} characters."));
-            }
+        if d.name.is_empty() {
+            problem("name", "A name is required.".into());
+        } else if len(&d.name) > Self::MAX_NAME {
+            problem("name", format!("At most {} characters.", Self::MAX_NAME));
+        }
+        for e in message_errors(&d.subject, &d.body, d.channels.sms) {
+            problem(&e.field, e.message);
         }
         if len(&d.description) > Self::MAX_DESCRIPTION {
             problem(
                 "description",
                 format!("At most {} characters.", Self::MAX_DESCRIPTION),
             );
-        }
-        if d.channels.sms && len(&d.body) > Self::MAX_SMS_BODY {
-            problem(
-                "body",
-                format!(
-                    "Sent by SMS, a message has at most {} characters (this one has {}).",
-                    Self::MAX_SMS_BODY,
-                    len(&d.body)
-                ),
-            );
-        }
-        for (field, text) in [("subject", &d.subject), ("body", &d.body)] {
-            if let Some(name) = unknown_placeholder(text) {
-                problem(
-                    field,
-                    format!(
-                        "{{{name}}} is not a placeholder: use {}.",
-                        PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ")
-                    ),
-                );
-            }
         }
         if !d.channels.email && !d.channels.sms {
             problem("channels", "Choose email, SMS or both.".into());

@@ -17,9 +17,9 @@ use crate::backend::domain::OrgId;
 use crate::backend::recipients::{self, Resolution};
 use crate::backend::vault::Vault;
 use crate::model::{
-    AppError, Channels, DeliveryStatus, Incident, IncidentProgress, IncidentRecipient,
-    IncidentRecipientPage, IncidentStatus, IncidentSummary, LaunchPreview, LaunchRequest,
-    RecipientFilter, ResponseView, ScenarioDraft, Severity,
+    AppError, Audience, Channels, DeliveryStatus, FollowUp, Incident, IncidentProgress,
+    IncidentRecipient, IncidentRecipientPage, IncidentStatus, IncidentSummary, LaunchPreview,
+    LaunchRequest, RecipientFilter, ResponseView, ScenarioDraft, Severity,
 };
 use outbox::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -142,15 +142,13 @@ pub async fn launch(
     .await?
     .last_insert_id;
     freeze(&tx, org, incident_id, &d, &resolution).await?;
-    for (channel, chosen, column) in [
-        (EMAIL, d.channels.email, incident_recipient::Column::Email),
-        (SMS, d.channels.sms, incident_recipient::Column::Phone),
-    ] {
-        if chosen {
-            let unavailable = outbox.unavailable(channel);
-            queue(&tx, incident_id, message, channel, column, unavailable, now).await?;
-        }
-    }
+    let target = Target {
+        incident: incident_id,
+        message,
+        channels: d.channels,
+        audience: Audience::Everyone,
+    };
+    queue(&tx, outbox, &target, now).await?;
     let summary = format!("{} ({} recipients)", d.name, resolution.recipients.len());
     audit::record(
         &tx,
@@ -222,58 +220,145 @@ async fn freeze(
     Ok(())
 }
 
-/// One delivery of `message` on `channel` for each recipient who has an
-/// address for it (one statement): queued, or failed at once when this
-/// server cannot send on the channel.
+/// A message of an incident, its channels, and who of the recipients it is for.
+struct Target {
+    incident: i64,
+    message: i64,
+    channels: Channels,
+    audience: Audience,
+}
+
+/// One delivery of the message on each chosen channel for each recipient
+/// of the audience who has an address for it (one statement a channel):
+/// queued, or failed at once when this server cannot send on the channel.
+/// How many deliveries were made.
 async fn queue(
     tx: &impl ConnectionTrait,
-    incident_id: i64,
-    message: i64,
-    channel: &str,
-    address: incident_recipient::Column,
-    unavailable: Option<String>,
+    outbox: &Outbox,
+    target: &Target,
     now: i64,
-) -> Result<(), AppError> {
+) -> Result<u64, AppError> {
     use delivery::Column as D;
     use incident_recipient::Column as R;
-    let status = match unavailable {
-        None => DeliveryStatus::Queued,
-        Some(_) => DeliveryStatus::Failed,
+    let mut made = 0;
+    for (channel, chosen, address) in [
+        (EMAIL, target.channels.email, R::Email),
+        (SMS, target.channels.sms, R::Phone),
+    ] {
+        if !chosen {
+            continue;
+        }
+        let unavailable = outbox.unavailable(channel);
+        let status = match unavailable {
+            None => DeliveryStatus::Queued,
+            Some(_) => DeliveryStatus::Failed,
+        };
+        let mut select = Query::select()
+            .column(R::OrgId)
+            .column(R::IncidentId)
+            .column(R::Id)
+            .expr(Expr::val(target.message))
+            .expr(Expr::val(channel))
+            .expr(Expr::val(status.as_str()))
+            .expr(Expr::val(0i64))
+            .expr(Expr::val(now))
+            .expr(Expr::val(unavailable))
+            .expr(Expr::val(now))
+            .from(incident_recipient::Entity)
+            .and_where(R::IncidentId.eq(target.incident))
+            .and_where(Expr::col(address).is_not_null())
+            .to_owned();
+        match target.audience {
+            Audience::Everyone => {}
+            Audience::Unanswered => {
+                select.and_where(R::Response.is_null());
+            }
+            Audience::Answered(i) => {
+                select.and_where(R::Response.eq(i as i64));
+            }
+        }
+        let insert = Query::insert()
+            .into_table(delivery::Entity)
+            .columns([
+                D::OrgId,
+                D::IncidentId,
+                D::RecipientId,
+                D::MessageId,
+                D::Channel,
+                D::Status,
+                D::Attempts,
+                D::NextAt,
+                D::Error,
+                D::UpdatedAt,
+            ])
+            .select_from(select)
+            .map_err(AppError::internal)?
+            .to_owned();
+        made += tx.execute(&insert).await?.rows_affected();
+    }
+    Ok(made)
+}
+
+/// Send a follow-up to some of an incident's recipients on its channels;
+/// how many messages it queued.
+pub async fn follow_up(
+    db: &DatabaseConnection,
+    outbox: &Outbox,
+    org: OrgId,
+    actor: &str,
+    id: i64,
+    follow_up: &FollowUp,
+) -> Result<u64, AppError> {
+    let (_turn, tx) = begin_write_in_turn(db).await?;
+    let incident = get(&tx, org, id).await?;
+    let f = follow_up.checked(incident.channels.sms)?;
+    if let Audience::Answered(i) = f.audience {
+        if i >= incident.options.len() {
+            return Err(AppError::field(
+                "audience",
+                "This incident offers no such answer.",
+            ));
+        }
+    }
+    let now = now_ms();
+    let message = incident_message::Entity::insert(incident_message::ActiveModel {
+        incident_id: Set(id),
+        org_id: Set(org.get()),
+        kind: Set("follow-up".into()),
+        subject: Set(f.subject.clone()),
+        body: Set(f.body.clone()),
+        sent_at: Set(now),
+        sent_by: Set(actor.to_string()),
+        ..Default::default()
+    })
+    .exec(&tx)
+    .await?
+    .last_insert_id;
+    let target = Target {
+        incident: id,
+        message,
+        channels: incident.channels,
+        audience: f.audience,
     };
-    let select = Query::select()
-        .column(R::OrgId)
-        .column(R::IncidentId)
-        .column(R::Id)
-        .expr(Expr::val(message))
-        .expr(Expr::val(channel))
-        .expr(Expr::val(status.as_str()))
-        .expr(Expr::val(0i64))
-        .expr(Expr::val(now))
-        .expr(Expr::val(unavailable))
-        .expr(Expr::val(now))
-        .from(incident_recipient::Entity)
-        .and_where(R::IncidentId.eq(incident_id))
-        .and_where(Expr::col(address).is_not_null())
-        .to_owned();
-    let insert = Query::insert()
-        .into_table(delivery::Entity)
-        .columns([
-            D::OrgId,
-            D::IncidentId,
-            D::RecipientId,
-            D::MessageId,
-            D::Channel,
-            D::Status,
-            D::Attempts,
-            D::NextAt,
-            D::Error,
-            D::UpdatedAt,
-        ])
-        .select_from(select)
-        .map_err(AppError::internal)?
-        .to_owned();
-    tx.execute(&insert).await?;
-    Ok(())
+    let made = queue(&tx, outbox, &target, now).await?;
+    if made == 0 {
+        return Err(AppError::field(
+            "audience",
+            format!(
+                "Nobody to send to: none of {} can be reached on this incident's channels.",
+                f.audience.describe(&incident.options)
+            ),
+        ));
+    }
+    let summary = format!(
+        "a follow-up to {}: {} ({made} messages)",
+        f.audience.describe(&incident.options),
+        f.subject
+    );
+    audit::record(&tx, org, actor, "sent", KIND, Some(id), &summary).await?;
+    tx.commit().await?;
+    outbox.wake();
+    Ok(made)
 }
 
 /// A count as read (never negative).

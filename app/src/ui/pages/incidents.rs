@@ -4,13 +4,14 @@
 use super::scenarios::{DraftFields, DraftSignals, SeverityBadge};
 use crate::api::incidents::{
     get_incident, get_progress, incident_history, incident_recipients, list_incidents,
-    LaunchIncident, PreviewLaunch, ResolveIncident,
+    LaunchIncident, PreviewLaunch, ResolveIncident, SendFollowUp,
 };
 use crate::api::recipients::recipient_contacts;
 use crate::api::scenarios::get_scenario;
 use crate::model::{
-    AppError, ChannelCounts, DeliveryStatus, Incident, IncidentProgress, IncidentRecipientPage,
-    IncidentStatus, LaunchPreview, LaunchRequest, PickedContact, RecipientFilter, ScenarioDraft,
+    AppError, Audience, ChannelCounts, DeliveryStatus, FollowUp, Incident, IncidentProgress,
+    IncidentRecipientPage, IncidentStatus, LaunchPreview, LaunchRequest, PickedContact,
+    RecipientFilter, ScenarioDraft,
 };
 use crate::ui::components::{AppShell, AuditTrail, ConfirmDialog, ErrorNotice, Loading};
 use leptos::prelude::*;
@@ -329,6 +330,8 @@ fn IncidentView(incident: Incident) -> impl IntoView {
         }
     });
     let options = StoredValue::new(incident.options.clone());
+    let following = RwSignal::new(false);
+    let subject = StoredValue::new(incident.subject.clone());
     let meta = format!(
         "Launched {} by {} · {} recipients · {}",
         incident.launched_at.format("%Y-%m-%d %H:%M UTC"),
@@ -342,6 +345,9 @@ fn IncidentView(incident: Incident) -> impl IntoView {
             <div class="actions">
                 <SeverityBadge severity=incident.severity/>
                 {move || view! { <StatusBadge status=status.get()/> }}
+                <button type="button" class="btn" on:click=move |_| following.set(true)>
+                    "Send a follow-up"
+                </button>
                 <button
                     type="button"
                     class="btn danger"
@@ -354,6 +360,9 @@ fn IncidentView(incident: Incident) -> impl IntoView {
         </div>
         <p class="meta">{meta} {move || resolved_line.get()}</p>
         {move || resolve.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNotice error=e/> })}
+        <Show when=move || following.get()>
+            <FollowUpForm id subject=subject.get_value() options=options.get_value() open=following tick/>
+        </Show>
         <section class="card panel message-card" aria-label="Message">
             <p class="hint">"The message, with each recipient's own name in place of the placeholders:"</p>
             <h2>{incident.subject.clone()}</h2>
@@ -368,7 +377,7 @@ fn IncidentView(incident: Incident) -> impl IntoView {
             })}
         </Transition>
         <Recipients id options=options.get_value() channels=incident.channels tick/>
-        <AuditTrail trail=Resource::new(move || status.get(), move |_| incident_history(id)) testid="incident-history"/>
+        <AuditTrail trail=Resource::new(move || tick.get(), move |_| incident_history(id)) testid="incident-history"/>
         <ConfirmDialog
             open=confirming
             title="Resolve this incident?".to_string()
@@ -379,6 +388,88 @@ fn IncidentView(incident: Incident) -> impl IntoView {
                 resolve.dispatch(ResolveIncident { id });
             })
         />
+    }
+}
+
+/// A further message to everyone, to those who have not answered, or to
+/// those who answered an option.
+#[component]
+fn FollowUpForm(
+    id: i64,
+    subject: String,
+    options: Vec<String>,
+    open: RwSignal<bool>,
+    tick: RwSignal<u64>,
+) -> impl IntoView {
+    let send = ServerAction::<SendFollowUp>::new();
+    let audience = RwSignal::new(String::from("unanswered"));
+    let subject = RwSignal::new(format!("Update: {subject}"));
+    let body = RwSignal::new(String::new());
+    let queued = RwSignal::new(None::<u64>);
+    Effect::new(move |_| {
+        if let Some(Ok(n)) = send.value().get() {
+            queued.set(Some(n));
+            body.set(String::new());
+            tick.update(|t| *t += 1);
+        }
+    });
+    let error = Signal::derive(move || send.value().get().and_then(|r| r.err()));
+    let err = move |field: &'static str| {
+        Signal::derive(move || error.get().and_then(|e| e.field_message(field)))
+    };
+    let general = move || match error.get() {
+        Some(AppError::Invalid(_)) | None => None,
+        Some(e) => Some(e.to_string()),
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        queued.set(None);
+        let audience = match audience.get_untracked().as_str() {
+            "everyone" => Audience::Everyone,
+            "unanswered" => Audience::Unanswered,
+            n => n.parse().map(Audience::Answered).unwrap_or_default(),
+        };
+        send.dispatch(SendFollowUp {
+            id,
+            follow_up: FollowUp {
+                audience,
+                subject: subject.get_untracked(),
+                body: body.get_untracked(),
+            },
+        });
+    };
+    view! {
+        <form class="card form follow-up" on:submit=submit novalidate aria-labelledby="follow-up-title">
+            <h2 id="follow-up-title">"Send a follow-up"</h2>
+            <div class="notice error" role="alert" hidden=move || general().is_none()>{general}</div>
+            <p class="notice success" role="status" hidden=move || queued.get().is_none() data-testid="follow-up-queued">
+                {move || queued.get().map(|n| format!("Follow-up queued: {n} messages."))}
+            </p>
+            <div class="field">
+                <label for="follow-up-audience">"To"</label>
+                <select id="follow-up-audience" on:change=move |ev| audience.set(event_target_value(&ev))>
+                    <option value="unanswered" selected>"Those who have not answered"</option>
+                    <option value="everyone">"Everyone"</option>
+                    {options.into_iter().enumerate().map(|(i, o)| view! {
+                        <option value=i.to_string()>{format!("Those who answered “{o}”")}</option>
+                    }).collect_view()}
+                </select>
+                <p class="field-error" role="alert">{move || err("audience").get()}</p>
+            </div>
+            <crate::ui::components::Field label="Subject" name="follow-up-subject" value=subject error=err("subject") required=true autocomplete="off"/>
+            <div class="field">
+                <label for="follow-up-body">"Message"</label>
+                <textarea id="follow-up-body" rows="4" prop:value=move || body.get()
+                    on:input=move |ev| body.set(event_target_value(&ev))></textarea>
+                <p class="field-error" role="alert">{move || err("body").get()}</p>
+            </div>
+            <div class="form-actions">
+                <button type="submit" class="btn primary" disabled=move || send.pending().get()>
+                    {move || if send.pending().get() { "Sending…" } else { "Send" }}
+                </button>
+                <button type="button" class="btn" on:click=move |_| open.set(false)>"Close"</button>
+            </div>
+        </form>
     }
 }
 
