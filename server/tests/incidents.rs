@@ -363,6 +363,19 @@ async fn an_incident_reaches_its_recipients_by_email_and_collects_their_answers(
     assert_eq!(queued.unwrap(), 4);
     let p = settled(&app, &admin, incident.id).await;
     assert_eq!((p.email.sent, p.email.failed), (5, 2), "{p:?}");
+    // Each message's own deliveries: the launch's, then the follow-up's.
+    let kinds: Vec<&str> = p.messages.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, ["launch", "follow-up"]);
+    let (launch, again) = (&p.messages[0], &p.messages[1]);
+    assert_eq!(
+        (launch.email.sent, launch.email.failed, launch.sms.failed),
+        (3, 1, 2)
+    );
+    assert_eq!(
+        (again.email.sent, again.email.failed, again.sms.failed),
+        (2, 1, 1)
+    );
+    assert_eq!(again.subject, "Update for {first_name}");
     assert_eq!(sink.sink.to("ada@acme.example").len(), 1);
     assert!(sink.sink.to("eve@acme.example").is_empty());
     let bob = sink.sink.to("bob@acme.example");

@@ -121,12 +121,29 @@ pub struct Incident {
     pub recipients: u64,
 }
 
+/// One message of an incident (the launch's or a follow-up) and its
+/// deliveries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageProgress {
+    pub id: i64,
+    /// "launch" or "follow-up".
+    pub kind: String,
+    pub subject: String,
+    pub sent_at: DateTime<Utc>,
+    pub sent_by: String,
+    pub email: ChannelCounts,
+    pub sms: ChannelCounts,
+}
+
 /// What has happened so far: deliveries per channel, answers per option.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncidentProgress {
     pub status: IncidentStatus,
+    /// Every message's deliveries added up.
     pub email: ChannelCounts,
     pub sms: ChannelCounts,
+    /// Each message's, in the order sent.
+    pub messages: Vec<MessageProgress>,
     /// Answers per option, in the options' order.
     pub tally: Vec<u64>,
     /// Recipients who have not answered.

@@ -17,7 +17,7 @@ pub use import::{
 pub use incident::{
     Audience, ChannelCounts, DeliveryStatus, FollowUp, Incident, IncidentProgress,
     IncidentRecipient, IncidentRecipientPage, IncidentStatus, IncidentSummary, LaunchPreview,
-    LaunchRequest, RecipientFilter, ResponseView,
+    LaunchRequest, MessageProgress, RecipientFilter, ResponseView,
 };
 pub use integration::{
     ConnectForm, ConnectionTest, CredentialField, Expiry, FieldKind, Integration,

@@ -17,9 +17,10 @@ use crate::backend::domain::OrgId;
 use crate::backend::recipients::{self, Resolution};
 use crate::backend::vault::Vault;
 use crate::model::{
-    AppError, Audience, Channels, DeliveryStatus, FollowUp, Incident, IncidentProgress,
-    IncidentRecipient, IncidentRecipientPage, IncidentStatus, IncidentSummary, LaunchPreview,
-    LaunchRequest, RecipientFilter, ResponseView, ScenarioDraft, Severity,
+    AppError, Audience, ChannelCounts, Channels, DeliveryStatus, FollowUp, Incident,
+    IncidentProgress, IncidentRecipient, IncidentRecipientPage, IncidentStatus, IncidentSummary,
+    LaunchPreview, LaunchRequest, MessageProgress, RecipientFilter, ResponseView, ScenarioDraft,
+    Severity,
 };
 use outbox::Outbox;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -448,33 +449,55 @@ pub async fn progress(
     let incident = get(db, org, id).await?;
     let counts = delivery::Entity::find()
         .select_only()
+        .column(delivery::Column::MessageId)
         .column(delivery::Column::Channel)
         .column(delivery::Column::Status)
         .column_as(delivery::Column::Id.count(), "n")
         .filter(delivery::Column::IncidentId.eq(id))
+        .group_by(delivery::Column::MessageId)
         .group_by(delivery::Column::Channel)
         .group_by(delivery::Column::Status)
-        .into_tuple::<(String, String, i64)>()
+        .into_tuple::<(i64, String, String, i64)>()
         .all(db)
         .await?;
     let mut out = IncidentProgress {
         status: incident.status,
         tally: vec![0; incident.options.len()],
+        messages: incident_message::Entity::find()
+            .filter(incident_message::Column::IncidentId.eq(id))
+            .order_by_asc(incident_message::Column::Id)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|m| MessageProgress {
+                id: m.id,
+                kind: m.kind,
+                subject: m.subject,
+                sent_at: from_ms(m.sent_at),
+                sent_by: m.sent_by,
+                email: ChannelCounts::default(),
+                sms: ChannelCounts::default(),
+            })
+            .collect(),
         ..Default::default()
     };
-    for (channel, status, n) in counts {
-        let c = match channel.as_str() {
-            EMAIL => &mut out.email,
-            _ => &mut out.sms,
+    for (message, channel, status, n) in counts {
+        let n = count(n);
+        let of_message = out.messages.iter_mut().find(|m| m.id == message);
+        let (total, mine) = match channel.as_str() {
+            EMAIL => (&mut out.email, of_message.map(|m| &mut m.email)),
+            _ => (&mut out.sms, of_message.map(|m| &mut m.sms)),
         };
-        let slot = match DeliveryStatus::parse(&status) {
-            Some(DeliveryStatus::Sent) => &mut c.sent,
-            Some(DeliveryStatus::Delivered) => &mut c.delivered,
-            Some(DeliveryStatus::Failed) => &mut c.failed,
-            // Queued, or being sent.
-            _ => &mut c.queued,
-        };
-        *slot += count(n);
+        for c in std::iter::once(total).chain(mine) {
+            let slot = match DeliveryStatus::parse(&status) {
+                Some(DeliveryStatus::Sent) => &mut c.sent,
+                Some(DeliveryStatus::Delivered) => &mut c.delivered,
+                Some(DeliveryStatus::Failed) => &mut c.failed,
+                // Queued, or being sent.
+                _ => &mut c.queued,
+            };
+            *slot += n;
+        }
     }
     let answers = incident_recipient::Entity::find()
         .select_only()

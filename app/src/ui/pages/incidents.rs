@@ -503,10 +503,25 @@ fn Progress(progress: IncidentProgress, options: Vec<String>) -> impl IntoView {
     view! {
         <section class="card panel" aria-label="Progress">
             <h2>"Deliveries"</h2>
-            <div class="channels">
-                {channel("Email", progress.email.clone())}
-                {channel("SMS", progress.sms.clone())}
-            </div>
+            {
+                let several = progress.messages.len() > 1;
+                progress.messages.iter().map(|m| {
+                    let heading = match m.kind.as_str() {
+                        "launch" => "Launch".to_string(),
+                        _ => format!("Follow-up: {}", m.subject),
+                    };
+                    let when = format!(" · {} by {}", m.sent_at.format("%H:%M UTC"), m.sent_by);
+                    view! {
+                        <div class="message-progress" data-testid="message-progress">
+                            {several.then(|| view! { <h3 class="message-heading">{heading} <span class="muted">{when}</span></h3> })}
+                            <div class="channels">
+                                {channel("Email", m.email.clone())}
+                                {channel("SMS", m.sms.clone())}
+                            </div>
+                        </div>
+                    }
+                }).collect_view()
+            }
             <h2>"Answers"</h2>
             {if options.is_empty() {
                 view! { <p class="muted">"This incident asks nothing."</p> }.into_any()
