@@ -225,6 +225,8 @@ test("launch an incident to a synced group and a rule, answer from the email's l
     await page.getByRole("button", { name: "Send", exact: true }).click();
     await expect(page.getByTestId("follow-up-queued")).toHaveText(`Follow-up queued: ${expected - 1} messages.`);
     await expect(page.getByTestId("incident-history")).toContainText("sent a follow-up to those who have not answered");
+    await expect(page.getByTestId("message-progress")).toHaveCount(2);
+    await page.screenshot({ path: "test-results/incident-follow-up.png", fullPage: true });
     await page.getByRole("button", { name: "Resolve" }).click();
     await page.getByRole("alertdialog").getByRole("button", { name: "Resolve" }).click();
     await expect(page.getByTestId("incident-status")).toHaveText("Resolved");
