@@ -46,7 +46,7 @@ pub async fn list(
             q.is_empty() || r.name_lower.contains(&q) || r.description.to_lowercase().contains(&q)
         })
         .map(|r| {
-            let s = to_scenario(r.clone())?;
+            let s = to_scenario(r)?;
             Ok(ScenarioSummary {
                 id: s.id,
                 recipients: s.draft.recipients.summary(),

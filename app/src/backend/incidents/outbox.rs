@@ -240,12 +240,16 @@ impl Outbox {
             .into_iter()
             .map(|m| (m.id, m))
             .collect();
-        let incidents: HashMap<i64, incident::Model> = incident::Entity::find()
+        // Each incident with its answer options, read once for the batch.
+        let incidents: HashMap<i64, (incident::Model, Vec<String>)> = incident::Entity::find()
             .filter(incident::Column::Id.is_in(ids(|d| d.incident_id)))
             .all(db)
             .await?
             .into_iter()
-            .map(|i| (i.id, i))
+            .map(|i| {
+                let options = serde_json::from_str(&i.options).unwrap_or_default();
+                (i.id, (i, options))
+            })
             .collect();
         let orgs: HashMap<i64, String> = organisation::Entity::find()
             .filter(organisation::Column::Id.is_in(ids(|d| d.org_id)))
@@ -263,13 +267,13 @@ impl Outbox {
                     incidents.get(&d.incident_id),
                 );
                 let content = match parts {
-                    (Some(r), Some(m), Some(i)) => Some(compose(
+                    (Some(r), Some(m), Some((i, options))) => Some(compose(
                         &self.public_url,
                         vault,
                         &d.channel,
                         r,
                         m,
-                        i,
+                        (i, options),
                         orgs.get(&d.org_id).map_or("", String::as_str),
                     )),
                     _ => None,
@@ -395,12 +399,11 @@ fn compose(
     channel: &str,
     r: &incident_recipient::Model,
     m: &incident_message::Model,
-    i: &incident::Model,
+    (i, options): (&incident::Model, &[String]),
     org_name: &str,
 ) -> Content {
     let subject = fill(&m.subject, &r.first_name, &r.last_name);
     let mut body = fill(&m.body, &r.first_name, &r.last_name);
-    let options: Vec<String> = serde_json::from_str(&i.options).unwrap_or_default();
     if !options.is_empty() {
         let link = links::url(public_url, &links::token(vault, &i.nonce, r.id));
         body.push_str("\n\nPlease answer:\n");
