@@ -9,7 +9,7 @@ pub mod bench_sync;
 pub mod fakes;
 pub mod process;
 
-use app::backend::{db, directory, scim, web, AppState};
+use app::backend::{db, directory, scim, sms, web, AppState};
 use app::{shell, App};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
             get(web::files::sync_changes),
         )
         .nest("/scim/v2", scim::http::router(state.clone()))
+        .merge(sms::webhook::router())
         .leptos_routes_with_context(
             &state,
             routes,

@@ -909,6 +909,22 @@ async fn fake_providers(people: usize, port: u16) -> anyhow::Result<()> {
         sink.url()
     );
     println!("  Its emails, as JSON  {}/messages\n", inbox.url());
+    let twilio_port = port.checked_add(7).context("port out of range")?;
+    let (sid, token, number) = muster::fakes::twilio::DEMO;
+    let twilio = muster::fakes::twilio::start(
+        muster::fakes::twilio::Twilio::new(sid, token, &[number]),
+        twilio_port,
+    )
+    .await
+    .with_context(|| format!("listening on 127.0.0.1:{twilio_port}"))?;
+    println!(
+        "Twilio (Settings → SMS; its texts, as JSON: {}/messages)",
+        twilio.url()
+    );
+    println!("  Account SID  {sid}");
+    println!("  Auth token   {token}");
+    println!("  Sends as     {number}");
+    println!("  Base URL     {}\n", twilio.url());
     println!("Press Ctrl-C to stop.");
     shutdown_signal().await;
     Ok(())

@@ -1,7 +1,7 @@
 //! Incidents over HTTP, sending through a real SMTP conversation to a local
 //! sink: the launch's preview and its frozen recipients with why; one email
 //! each, a temporary refusal tried again, a permanent one failed with its
-//! reason, SMS shown as not configured; answers by response link (the last
+//! reason, SMS shown as not set up; answers by response link (the last
 //! one counts, a forged link is nobody's); resolving closes the answers;
 //! another organisation sees and changes nothing.
 
@@ -185,7 +185,10 @@ async fn an_incident_reaches_its_recipients_by_email_and_collects_their_answers(
         (5, 4, 2)
     );
     assert_eq!(preview.email_unavailable, None);
-    assert!(preview.sms_unavailable.unwrap().contains("not configured"));
+    assert!(preview
+        .sms_unavailable
+        .unwrap()
+        .contains("SMS is not set up"));
 
     // Nothing to launch to: refused, nothing made.
     let mut nobody = draft.clone();
@@ -231,7 +234,7 @@ async fn an_incident_reaches_its_recipients_by_email_and_collects_their_answers(
     assert_eq!(incident.launched_by, "admin@acme.example");
 
     // Every email handed over once; Fay's after one temporary refusal,
-    // Eve's failed for good; the texts failed as not configured.
+    // Eve's failed for good; the texts failed as not set up.
     let p = settled(&app, &admin, incident.id).await;
     assert_eq!((p.email.sent, p.email.failed), (3, 1), "{p:?}");
     assert_eq!((p.sms.sent, p.sms.failed), (0, 2), "{p:?}");
@@ -345,7 +348,7 @@ async fn an_incident_reaches_its_recipients_by_email_and_collects_their_answers(
 
     // A follow-up to those who have not answered: Bob and Fay get a second
     // email with the same answer link, Ada none, Eve's is refused again, Cy's
-    // text fails as not configured. To those who chose an option nobody
+    // text fails as not set up. To those who chose an option nobody
     // chose: refused, nothing sent.
     let follow_up = FollowUp {
         audience: Audience::Unanswered,

@@ -218,7 +218,9 @@ async fn schema_equals_an_upgraded_release() {
     // deactivated contacts, and on SQLite the text index's three triggers
     // replaced (they index a deactivated contact's status token); m0010 the
     // scenarios and the audit trail, each a table and an index; m0011 the
-    // incidents, their frozen recipients, their messages and the outbox.
+    // incidents, their frozen recipients, their messages and the outbox;
+    // m0012 the SMS settings (a table, two unique indexes) and the index
+    // that finds the incidents that texted a number.
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
     let triggers = match new.get_database_backend() {
@@ -281,7 +283,18 @@ async fn schema_equals_an_upgraded_release() {
         "{added:#?}"
     );
     let m0010 = |l: &String| l.contains("scenarios") || l.contains("audit_events");
-    let m0011 = |l: &String| l.contains("incident") || l.contains("deliveries");
+    let m0012 = |l: &String| l.contains("sms_settings") || l.contains("incident_recipients_phone");
+    let m0011 = |l: &String| (l.contains("incident") || l.contains("deliveries")) && !m0012(l);
+    assert!(
+        added.iter().filter(|l| m0012(l)).count() >= 2 + 1,
+        "{added:#?}"
+    );
+    assert!(
+        added
+            .iter()
+            .any(|l| l.contains("incident_recipients_phone")),
+        "{added:#?}"
+    );
     assert!(
         added.iter().filter(|l| m0011(l)).count() >= 4 + 6,
         "{added:#?}"
@@ -297,7 +310,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0008(l)
             || m0009(l)
             || m0010(l)
-            || m0011(l)),
+            || m0011(l)
+            || m0012(l)),
         "{added:#?}"
     );
 }

@@ -9,6 +9,7 @@ pub mod integrations;
 pub mod recipients;
 pub mod scenarios;
 pub mod scim;
+pub mod sms;
 
 #[cfg(feature = "ssr")]
 use crate::backend::{auth::CurrentUser, state, AppState};

@@ -41,11 +41,25 @@ pub async fn trail(
     kind: &str,
     subject: i64,
 ) -> Result<Vec<AuditEntry>, AppError> {
+    trail_of(db, org, kind, Some(subject)).await
+}
+
+/// What was done to `subject` of `kind`, or (`None`) to what of that kind
+/// has no id of its own (the organisation's settings), newest first.
+pub async fn trail_of(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    kind: &str,
+    subject: Option<i64>,
+) -> Result<Vec<AuditEntry>, AppError> {
     use audit_event::Column as A;
     Ok(audit_event::Entity::find()
         .filter(A::OrgId.eq(org.get()))
         .filter(A::SubjectKind.eq(kind))
-        .filter(A::SubjectId.eq(subject))
+        .filter(match subject {
+            Some(id) => A::SubjectId.eq(id),
+            None => A::SubjectId.is_null(),
+        })
         .order_by_desc(A::Id)
         .all(db)
         .await?

@@ -86,8 +86,10 @@ impl AppState {
         self
     }
 
+    /// Send incidents' messages with `outbox`, reaching SMS providers as
+    /// the connectors reach theirs (set [`AppState::providers`] first).
     pub fn with_outbox(mut self, outbox: Outbox) -> Self {
-        self.outbox = Arc::new(outbox);
+        self.outbox = Arc::new(outbox.with_http(&self.providers));
         self
     }
 

@@ -107,9 +107,28 @@ impl Vault {
 
     /// Seal `plain` for one integration of one organisation.
     pub fn seal(&self, org: OrgId, integration: i64, plain: &[u8]) -> String {
+        self.seal_bound(&associated_data(org, integration), plain)
+    }
+
+    /// Open what [`Vault::seal`] sealed for the same organisation and integration.
+    pub fn open(&self, org: OrgId, integration: i64, sealed: &str) -> Result<Vec<u8>, VaultError> {
+        self.open_bound(&associated_data(org, integration), sealed)
+    }
+
+    /// Seal `plain` for organisation `org`'s SMS provider.
+    pub fn seal_sms(&self, org: OrgId, plain: &[u8]) -> String {
+        self.seal_bound(&sms_data(org), plain)
+    }
+
+    /// Open what [`Vault::seal_sms`] sealed for the same organisation.
+    pub fn open_sms(&self, org: OrgId, sealed: &str) -> Result<Vec<u8>, VaultError> {
+        self.open_bound(&sms_data(org), sealed)
+    }
+
+    /// Seal `plain`, bound to `aad`: it opens only with the same.
+    fn seal_bound(&self, aad: &str, plain: &[u8]) -> String {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).expect("the operating system's random source failed");
-        let aad = associated_data(org, integration);
         let sealed = self
             .cipher
             .encrypt(
@@ -125,15 +144,13 @@ impl Vault {
         format!("{PREFIX}{}", B64.encode(out))
     }
 
-    /// Open what [`Vault::seal`] sealed for the same organisation and integration.
-    pub fn open(&self, org: OrgId, integration: i64, sealed: &str) -> Result<Vec<u8>, VaultError> {
+    fn open_bound(&self, aad: &str, sealed: &str) -> Result<Vec<u8>, VaultError> {
         let bytes = sealed
             .strip_prefix(PREFIX)
             .and_then(|b| B64.decode(b).ok())
             .filter(|b| b.len() > NONCE_LEN)
             .ok_or(VaultError::Open)?;
         let (nonce, body) = bytes.split_at(NONCE_LEN);
-        let aad = associated_data(org, integration);
         self.cipher
             .decrypt(
                 XNonce::from_slice(nonce),
@@ -144,6 +161,10 @@ impl Vault {
             )
             .map_err(|_| VaultError::Open)
     }
+}
+
+fn sms_data(org: OrgId) -> String {
+    format!("muster/sms/{}", org.get())
 }
 
 fn associated_data(org: OrgId, integration: i64) -> String {
@@ -222,6 +243,17 @@ mod tests {
         assert!(Vault::ephemeral().open(org(1), 7, &sealed).is_err());
         // A fresh nonce every time.
         assert_ne!(sealed, vault.seal(org(1), 7, b"s3cret-token"));
+    }
+
+    #[test]
+    fn sms_settings_open_only_as_that_organisations_sms_settings() {
+        let vault = Vault::ephemeral();
+        let sealed = vault.seal_sms(org(1), b"token");
+        assert_eq!(vault.open_sms(org(1), &sealed).unwrap(), b"token");
+        assert!(vault.open_sms(org(2), &sealed).is_err());
+        assert!(vault.open(org(1), 0, &sealed).is_err());
+        let integration = vault.seal(org(1), 1, b"token");
+        assert!(vault.open_sms(org(1), &integration).is_err());
     }
 
     #[test]

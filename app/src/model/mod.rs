@@ -8,6 +8,7 @@ mod integration;
 mod recipients;
 mod scenario;
 mod scim;
+mod sms;
 mod sync;
 pub use error::{AppError, FieldError};
 pub use import::{
@@ -33,6 +34,10 @@ pub use scenario::{
 };
 pub use scim::{
     IssuedScimToken, ScimOverview, ScimScope, ScimSource, ScimSourceForm, ScimToken, ScimTokenForm,
+};
+pub use sms::{
+    is_sid, CheckedSms, SmsSettings, SmsSettingsForm, DEFAULT_SMS_PER_SECOND, MAX_SMS_PER_SECOND,
+    TWILIO_API,
 };
 pub use sync::{
     ChangeAction, FieldChange, HeldContact, Hold, HoldResolution, PreviewItem, SyncPhase,

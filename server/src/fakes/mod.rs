@@ -15,6 +15,7 @@ pub mod okta;
 pub mod org;
 pub mod scim;
 pub mod smtp;
+pub mod twilio;
 pub mod workday;
 
 pub use org::{FakeGroup, FakeOrg, FakePerson};

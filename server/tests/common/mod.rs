@@ -128,17 +128,17 @@ impl TestApp {
 
     /// With its own upload settings (limits, batch size, upload directory).
     pub async fn spawn_with(imports: ImportConfig) -> Self {
-        Self::spawn_full(imports, test_providers(true), |s| s).await
+        Self::spawn_full(imports, test_providers(true), |s, _| s).await
     }
 
     /// With its own connector settings.
     pub async fn spawn_with_providers(providers: HttpConfig) -> Self {
-        Self::spawn_full(test_imports(), providers, |s| s).await
+        Self::spawn_full(test_imports(), providers, |s, _| s).await
     }
 
     /// With the state changed by `configure` (sessions, proxies, gates...).
     pub async fn spawn_configured(configure: impl FnOnce(AppState) -> AppState) -> Self {
-        Self::spawn_full(test_imports(), test_providers(true), configure).await
+        Self::spawn_full(test_imports(), test_providers(true), |s, _| configure(s)).await
     }
 
     /// Not set up, with this setup code.
@@ -147,10 +147,16 @@ impl TestApp {
         Self::spawn_configured(|s| s.with_setup_code(code)).await
     }
 
+    /// A server configured by `configure`, which is told the server's own
+    /// URL (where webhooks must point).
+    pub async fn spawn_at(configure: impl FnOnce(AppState, &str) -> AppState) -> Self {
+        Self::spawn_full(test_imports(), test_providers(true), configure).await
+    }
+
     async fn spawn_full(
         imports: ImportConfig,
         providers: HttpConfig,
-        configure: impl FnOnce(AppState) -> AppState,
+        configure: impl FnOnce(AppState, &str) -> AppState,
     ) -> Self {
         // Server warnings and errors show in the output of a failing test.
         let _ = tracing_subscriber::fmt()
@@ -175,14 +181,15 @@ impl TestApp {
             providers.sync_retries.len(),
         );
         let uploads = imports.dir.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let state = configure(
             AppState::new(db.clone(), muster::leptos_options(), false)
                 .with_imports(imports)
                 .with_providers(providers),
+            &format!("http://{addr}"),
         );
         state.outbox.clone().spawn(db.clone(), state.vault.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let served = state.clone();
         tokio::spawn(async move {
             axum::serve(listener, muster::service(served))

@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0009DeactivatedContacts),
             Box::new(M0010Scenarios),
             Box::new(M0011Incidents),
+            Box::new(M0012Sms),
         ]
     }
 }
@@ -377,6 +378,23 @@ enum Deliveries {
     ProviderRef,
     Error,
     UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum SmsSettings {
+    Table,
+    Id,
+    OrgId,
+    Provider,
+    AccountSid,
+    Sender,
+    BaseUrl,
+    Secrets,
+    TokenHint,
+    PerSecond,
+    WebhookKey,
+    UpdatedAt,
+    UpdatedBy,
 }
 
 /// A table's id: SQLite's rowid (`INTEGER PRIMARY KEY`, which reuses no id
@@ -1809,6 +1827,78 @@ impl MigrationTrait for M0011Incidents {
                     .col(D::IncidentId)
                     .col(D::Channel)
                     .col(D::Status)
+                    .take(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+struct M0012Sms;
+
+impl MigrationName for M0012Sms {
+    fn name(&self) -> &str {
+        "m0012_sms"
+    }
+}
+
+/// Each organisation's SMS provider: its account, sender and base URL shown
+/// as typed, and sealed together with the auth token (what decides where the
+/// token goes is sealed with it, and that sealed copy is the one used); the
+/// random key that names its webhooks. And the inbound replies' lookup: the
+/// latest incident that texted a number.
+#[async_trait::async_trait]
+impl MigrationTrait for M0012Sms {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        use SmsSettings as S;
+        manager
+            .create_table(
+                Table::create()
+                    .table(S::Table)
+                    .col(id(backend, S::Id))
+                    .col(int(S::OrgId))
+                    .col(text(S::Provider))
+                    .col(text(S::AccountSid))
+                    .col(text(S::Sender))
+                    .col(text(S::BaseUrl))
+                    .col(text(S::Secrets))
+                    .col(text(S::TokenHint))
+                    .col(int(S::PerSecond))
+                    .col(text(S::WebhookKey))
+                    .col(int(S::UpdatedAt))
+                    .col(text(S::UpdatedBy))
+                    .foreign_key(&mut refers(
+                        (S::Table, S::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("sms_settings_org", S::Table)
+                    .col(S::OrgId)
+                    .unique()
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("sms_settings_webhook", S::Table)
+                    .col(S::WebhookKey)
+                    .unique()
+                    .take(),
+            )
+            .await?;
+        use IncidentRecipients as R;
+        manager
+            .create_index(
+                index("incident_recipients_phone", R::Table)
+                    .col(R::OrgId)
+                    .col(R::Phone)
+                    .col(R::IncidentId)
                     .take(),
             )
             .await?;

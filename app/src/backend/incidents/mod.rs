@@ -70,12 +70,14 @@ pub async fn preview(
         } else {
             0
         },
-        email_unavailable: d
-            .channels
-            .email
-            .then(|| outbox.unavailable(EMAIL))
-            .flatten(),
-        sms_unavailable: d.channels.sms.then(|| outbox.unavailable(SMS)).flatten(),
+        email_unavailable: match d.channels.email {
+            true => outbox.unavailable(db, org, EMAIL).await?,
+            false => None,
+        },
+        sms_unavailable: match d.channels.sms {
+            true => outbox.unavailable(db, org, SMS).await?,
+            false => None,
+        },
         reach,
     })
 }
@@ -144,6 +146,7 @@ pub async fn launch(
     .last_insert_id;
     freeze(&tx, org, incident_id, &d, &resolution).await?;
     let target = Target {
+        org,
         incident: incident_id,
         message,
         channels: d.channels,
@@ -223,6 +226,7 @@ async fn freeze(
 
 /// A message of an incident, its channels, and who of the recipients it is for.
 struct Target {
+    org: OrgId,
     incident: i64,
     message: i64,
     channels: Channels,
@@ -249,7 +253,7 @@ async fn queue(
         if !chosen {
             continue;
         }
-        let unavailable = outbox.unavailable(channel);
+        let unavailable = outbox.unavailable(tx, target.org, channel).await?;
         let status = match unavailable {
             None => DeliveryStatus::Queued,
             Some(_) => DeliveryStatus::Failed,
@@ -336,6 +340,7 @@ pub async fn follow_up(
     .await?
     .last_insert_id;
     let target = Target {
+        org,
         incident: id,
         message,
         channels: incident.channels,

@@ -8,23 +8,33 @@
 
 use super::email::{EmailSender, SendError};
 use super::{links, EMAIL, SMS};
+use crate::backend::connectors::http::{Client, HttpConfig};
 use crate::backend::db::entities::{
     delivery, incident, incident_message, incident_recipient, organisation,
 };
 use crate::backend::db::{begin_write, now_ms};
+use crate::backend::domain::OrgId;
+use crate::backend::sms::{self, twilio, SmsAccount};
 use crate::backend::vault::Vault;
+use crate::model::AppError;
 use crate::model::{fill, DeliveryStatus};
 use futures_util::StreamExt;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, TransactionTrait,
 };
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const SENDING: &str = "sending";
+/// Seconds of one organisation's SMS rate that one batch sends at most: well
+/// inside the lease, so that no other server takes what waits for its turn.
+const SMS_SECONDS_A_BATCH: u32 = 60;
+const NO_EMAIL: &str = "Email is not configured on this server: set MUSTER_SMTP_URL.";
 
 /// How the sender works.
 #[derive(Debug, Clone)]
@@ -59,6 +69,10 @@ pub struct Outbox {
     /// Where response links point (`MUSTER_PUBLIC_URL`).
     public_url: String,
     settings: OutboxSettings,
+    /// How SMS providers are reached (one try a request: the outbox retries).
+    sms: Client,
+    /// Each organisation's SMS rate, as its settings last said.
+    sms_rates: Mutex<HashMap<i64, (u32, Arc<DefaultDirectRateLimiter>)>>,
     wake: tokio::sync::Notify,
     stop: tokio_util::sync::CancellationToken,
 }
@@ -84,20 +98,51 @@ impl Outbox {
             email,
             public_url: public_url.trim_end_matches('/').to_string(),
             settings,
+            sms: sms::sms_client(&HttpConfig::new(false, Duration::from_secs(30))),
+            sms_rates: Mutex::default(),
             wake: tokio::sync::Notify::new(),
             stop: tokio_util::sync::CancellationToken::new(),
         }
     }
 
-    /// Why this server cannot send on `channel`, if it cannot.
-    pub fn unavailable(&self, channel: &str) -> Option<String> {
-        match channel {
-            EMAIL if self.email.is_none() => {
-                Some("Email is not configured on this server: set MUSTER_SMTP_URL.".into())
-            }
-            SMS => Some("SMS is not configured on this server yet.".into()),
+    /// SMS providers are reached as `http` says (which addresses it may
+    /// reach, through which proxy).
+    pub fn with_http(mut self, http: &HttpConfig) -> Self {
+        self.sms = sms::sms_client(http);
+        self
+    }
+
+    /// Where response links and webhooks point (`MUSTER_PUBLIC_URL`).
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// Why `org`'s messages cannot go out on `channel`, if they cannot.
+    pub async fn unavailable(
+        &self,
+        db: &impl ConnectionTrait,
+        org: OrgId,
+        channel: &str,
+    ) -> Result<Option<String>, AppError> {
+        Ok(match channel {
+            EMAIL if self.email.is_none() => Some(NO_EMAIL.into()),
+            SMS => sms::unavailable(db, org).await?,
             _ => None,
+        })
+    }
+
+    /// Organisation `org`'s SMS rate limiter, at `per_second`.
+    fn sms_rate(&self, org: i64, per_second: u32) -> Arc<DefaultDirectRateLimiter> {
+        let mut rates = self.sms_rates.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = || {
+            let n = NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN);
+            Arc::new(RateLimiter::direct(Quota::per_second(n)))
+        };
+        let entry = rates.entry(org).or_insert_with(|| (per_second, fresh()));
+        if entry.0 != per_second {
+            *entry = (per_second, fresh());
         }
+        entry.1.clone()
     }
 
     /// Look for due deliveries now (after a launch).
@@ -148,8 +193,8 @@ impl Outbox {
             return Ok(0);
         }
         let n = claimed.len();
-        let jobs = self.prepare(db, vault, claimed).await?;
-        let outcomes: Vec<(i64, i64, Result<(), SendError>)> = futures_util::stream::iter(jobs)
+        let (jobs, later) = self.prepare(db, vault, claimed).await?;
+        let outcomes: Vec<(i64, i64, Sent)> = futures_util::stream::iter(jobs)
             .map(|job| async move {
                 let outcome = self.send(&job).await;
                 (job.delivery, job.attempts, outcome)
@@ -157,7 +202,7 @@ impl Outbox {
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
-        self.record(db, outcomes).await?;
+        self.record(db, outcomes, later).await?;
         Ok(n)
     }
 
@@ -213,7 +258,7 @@ impl Outbox {
         db: &impl ConnectionTrait,
         vault: &Vault,
         claimed: Vec<delivery::Model>,
-    ) -> Result<Vec<Job>, DbErr> {
+    ) -> Result<(Vec<Job>, Vec<i64>), DbErr> {
         let mut recipients: HashMap<i64, incident_recipient::Model> = HashMap::new();
         for chunk in claimed.chunks(500) {
             recipients.extend(
@@ -258,37 +303,73 @@ impl Outbox {
             .into_iter()
             .map(|o| (o.id, o.name))
             .collect();
-        Ok(claimed
-            .into_iter()
-            .map(|d| {
-                let parts = (
-                    recipients.get(&d.recipient_id),
-                    messages.get(&d.message_id),
-                    incidents.get(&d.incident_id),
-                );
-                let content = match parts {
-                    (Some(r), Some(m), Some((i, options))) => Some(compose(
-                        &self.public_url,
-                        vault,
-                        &d.channel,
-                        r,
-                        m,
-                        (i, options),
-                        orgs.get(&d.org_id).map_or("", String::as_str),
-                    )),
-                    _ => None,
-                };
-                Job {
-                    delivery: d.id,
-                    attempts: d.attempts,
-                    channel: d.channel,
-                    content,
-                }
+        // Each organisation's SMS account, opened once for the batch, and
+        // how many of its texts this batch may send (the rest wait).
+        let mut sms_orgs = ids(|d| if d.channel == SMS { d.org_id } else { 0 });
+        sms_orgs.retain(|o| *o != 0);
+        let accounts: HashMap<i64, Arc<Result<SmsAccount, String>>> = if sms_orgs.is_empty() {
+            HashMap::new()
+        } else {
+            sms::accounts(db, vault, sms_orgs)
+                .await?
+                .into_iter()
+                .map(|(org, a)| (org, Arc::new(a)))
+                .collect()
+        };
+        let mut room: HashMap<i64, u32> = accounts
+            .iter()
+            .map(|(org, a)| {
+                let rate = a.as_ref().as_ref().map_or(u32::MAX, |a| a.per_second);
+                (*org, rate.saturating_mul(SMS_SECONDS_A_BATCH))
             })
-            .collect())
+            .collect();
+        let mut later = Vec::new();
+        let mut jobs = Vec::with_capacity(claimed.len());
+        for d in claimed {
+            let sms = match d.channel.as_str() {
+                SMS => match room.get_mut(&d.org_id) {
+                    Some(0) => {
+                        later.push(d.id);
+                        continue;
+                    }
+                    Some(left) => {
+                        *left -= 1;
+                        accounts.get(&d.org_id).cloned()
+                    }
+                    None => None,
+                },
+                _ => None,
+            };
+            let parts = (
+                recipients.get(&d.recipient_id),
+                messages.get(&d.message_id),
+                incidents.get(&d.incident_id),
+            );
+            let content = match parts {
+                (Some(r), Some(m), Some((i, options))) => Some(compose(
+                    &self.public_url,
+                    vault,
+                    &d.channel,
+                    r,
+                    m,
+                    (i, options),
+                    orgs.get(&d.org_id).map_or("", String::as_str),
+                )),
+                _ => None,
+            };
+            jobs.push(Job {
+                delivery: d.id,
+                org: d.org_id,
+                attempts: d.attempts,
+                channel: d.channel,
+                content,
+                sms,
+            });
+        }
+        Ok((jobs, later))
     }
 
-    async fn send(&self, job: &Job) -> Result<(), SendError> {
+    async fn send(&self, job: &Job) -> Sent {
         let Some(content) = &job.content else {
             return Err(SendError::Permanent(
                 "its incident or recipient no longer exists".into(),
@@ -296,39 +377,83 @@ impl Outbox {
         };
         match job.channel.as_str() {
             EMAIL => match &self.email {
-                Some(sender) => {
-                    sender
-                        .send(
-                            job.delivery,
-                            &content.to,
-                            &content.subject,
-                            content.body.clone(),
-                        )
-                        .await
-                }
-                None => Err(SendError::Permanent(
-                    self.unavailable(EMAIL).unwrap_or_default(),
-                )),
+                Some(sender) => sender
+                    .send(
+                        job.delivery,
+                        &content.to,
+                        &content.subject,
+                        content.body.clone(),
+                    )
+                    .await
+                    .map(|()| None),
+                None => Err(SendError::Permanent(NO_EMAIL.into())),
             },
-            _ => Err(SendError::Permanent(
-                self.unavailable(SMS).unwrap_or_default(),
-            )),
+            SMS => {
+                let account = match job.sms.as_deref() {
+                    Some(Ok(account)) => account,
+                    Some(Err(why)) => return Err(SendError::Permanent(why.clone())),
+                    None => return Err(SendError::Permanent(sms::NOT_SET_UP.into())),
+                };
+                self.sms_rate(job.org, account.per_second)
+                    .until_ready()
+                    .await;
+                let callback =
+                    sms::status_url(&self.public_url, &account.webhook_key, job.delivery);
+                twilio::send(
+                    &self.sms,
+                    &account.account,
+                    &content.to,
+                    &content.body,
+                    Some(&callback),
+                )
+                .await
+                .map(Some)
+            }
+            other => Err(SendError::Permanent(format!("unknown channel {other}"))),
         }
     }
 
-    /// Write each outcome: sent ones in one statement, the others each
-    /// with its reason (and next try).
+    /// Write each outcome: sent ones in one statement (those with the
+    /// provider's id each with it), the others each with its reason (and
+    /// next try); `later`, not tried, wait for the next batch. A delivery
+    /// no longer "sending" (a provider's report came first) is left as is.
     async fn record(
         &self,
         db: &DatabaseConnection,
-        outcomes: Vec<(i64, i64, Result<(), SendError>)>,
+        outcomes: Vec<(i64, i64, Sent)>,
+        later: Vec<i64>,
     ) -> Result<(), DbErr> {
         use delivery::Column as D;
         let now = now_ms();
         let tx = db.begin().await?;
+        for chunk in later.chunks(500) {
+            delivery::Entity::update_many()
+                .col_expr(D::Status, Expr::val(DeliveryStatus::Queued.as_str()))
+                .col_expr(D::LeaseUntil, Expr::val(None::<i64>))
+                .col_expr(D::Attempts, Expr::col(D::Attempts).sub(1))
+                .col_expr(D::UpdatedAt, Expr::val(now))
+                .filter(D::Id.is_in(chunk.iter().copied()))
+                .filter(D::Status.eq(SENDING))
+                .exec(&tx)
+                .await?;
+        }
+        for (id, _, outcome) in &outcomes {
+            if let Ok(Some(reference)) = outcome {
+                delivery::Entity::update_many()
+                    .col_expr(D::Status, Expr::val(DeliveryStatus::Sent.as_str()))
+                    .col_expr(D::LeaseUntil, Expr::val(None::<i64>))
+                    .col_expr(D::Error, Expr::val(None::<String>))
+                    .col_expr(D::ProviderRef, Expr::val(reference.as_str()))
+                    .col_expr(D::UpdatedAt, Expr::val(now))
+                    .filter(D::Id.eq(*id))
+                    .filter(D::Status.eq(SENDING))
+                    .exec(&tx)
+                    .await?;
+            }
+        }
         let sent: Vec<i64> = outcomes
             .iter()
-            .filter(|(_, _, o)| o.is_ok())
+            .filter(|(_, _, o)| matches!(o, Ok(None)))
             .map(|(id, ..)| *id)
             .collect();
         for chunk in sent.chunks(500) {
@@ -344,7 +469,7 @@ impl Outbox {
         }
         for (id, attempts, outcome) in outcomes {
             let (status, error, next_at) = match outcome {
-                Ok(()) => continue,
+                Ok(_) => continue,
                 Err(SendError::Permanent(e)) => (DeliveryStatus::Failed, e, now),
                 Err(SendError::Temporary(e)) => {
                     match self
@@ -376,13 +501,20 @@ impl Outbox {
     }
 }
 
+/// What became of one message: handed over (with the provider's id for
+/// it, if it gives one), or why not.
+type Sent = Result<Option<String>, SendError>;
+
 /// One claimed delivery, ready to send.
 struct Job {
     delivery: i64,
+    org: i64,
     attempts: i64,
     channel: String,
     /// `None` when its incident or recipient is gone.
     content: Option<Content>,
+    /// Its organisation's SMS account (SMS only; `None` when it has none).
+    sms: Option<Arc<Result<SmsAccount, String>>>,
 }
 
 struct Content {
@@ -404,6 +536,18 @@ fn compose(
 ) -> Content {
     let subject = fill(&m.subject, &r.first_name, &r.last_name);
     let mut body = fill(&m.body, &r.first_name, &r.last_name);
+    if channel == SMS {
+        if !options.is_empty() {
+            let link = links::url(public_url, &links::token(vault, &i.nonce, r.id));
+            body.push_str("\n\nReply with a number:");
+            for (n, o) in options.iter().enumerate() {
+                body.push_str(&format!("\n{} {o}", n + 1));
+            }
+            body.push_str(&format!("\nor answer at {link}"));
+        }
+        let to = r.phone.clone().unwrap_or_default();
+        return Content { to, subject, body };
+    }
     if !options.is_empty() {
         let link = links::url(public_url, &links::token(vault, &i.nonce, r.id));
         body.push_str("\n\nPlease answer:\n");

@@ -21,6 +21,7 @@ pub mod scim_source;
 pub mod scim_token;
 pub mod scim_user;
 pub mod session;
+pub mod sms_setting;
 pub mod sync_change;
 pub mod sync_run;
 pub mod user;
