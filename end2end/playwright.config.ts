@@ -37,7 +37,7 @@ export default defineConfig({
     { name: "setup", testMatch: /setup\.spec\.ts/, use: chromium },
     {
       name: "hydrated",
-      testMatch: /(contacts|auth|layout|upload|integrations|provisioning|scenarios)\.spec\.ts/,
+      testMatch: /(contacts|auth|layout|upload|integrations|provisioning|scenarios|settings)\.spec\.ts/,
       dependencies: ["setup"],
       use: { ...chromium, storageState: admin },
     },

@@ -16,7 +16,7 @@ use leptos_router::{path, SsrMode};
 use ui::pages::{
     AccountPage, ContactDetailPage, ContactsPage, ImportJobPage, ImportsPage, IncidentPage,
     IncidentsPage, IntegrationsPage, LaunchPage, LoginPage, NewContactPage, NotFound, ResponsePage,
-    ScenarioPage, ScenariosPage, SetupPage, UploadPage,
+    ScenarioPage, ScenariosPage, SettingsPage, SetupPage, UploadPage,
 };
 
 /// The HTML document the server renders around the app.
@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/respond/:token") view=ResponsePage ssr=SsrMode::Async/>
                 <Route path=path!("/scenarios") view=ScenariosPage ssr=SsrMode::Async/>
                 <Route path=path!("/scenarios/:id") view=ScenarioPage/>
+                <Route path=path!("/settings") view=SettingsPage/>
             </Routes>
         </Router>
     }

@@ -10,14 +10,13 @@ mod common;
 use app::backend::incidents::email::EmailSender;
 use app::backend::incidents::outbox::{Outbox, OutboxSettings};
 use app::model::{
-    AppError, Audience, Contact, DeliveryStatus, FollowUp, Incident, IncidentProgress,
-    IncidentRecipientPage, IncidentStatus, LaunchPreview, LaunchRequest, RecipientFilter,
-    RecipientGroup, Recipients, ResponseView, Rule, Scenario, ScenarioDraft,
+    Audience, Contact, DeliveryStatus, FollowUp, Incident, IncidentProgress, IncidentRecipientPage,
+    IncidentStatus, LaunchPreview, LaunchRequest, RecipientFilter, RecipientGroup, Recipients,
+    ResponseView, Rule, Scenario, ScenarioDraft,
 };
-use common::TestApp;
+use common::{form_call, json_call, TestApp};
 use muster::fakes::smtp::{self, RunningSink};
 use reqwest::{Client, StatusCode};
-use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -34,24 +33,6 @@ async fn app_with_sink() -> (TestApp, RunningSink) {
     })
     .await;
     (app, sink)
-}
-
-async fn json_call<T: DeserializeOwned + std::fmt::Debug>(
-    app: &TestApp,
-    client: &Client,
-    name: &str,
-    body: serde_json::Value,
-) -> (StatusCode, Result<T, AppError>) {
-    common::answer(app.call_json(client, name, &body).await).await
-}
-
-async fn form_call<T: DeserializeOwned + std::fmt::Debug>(
-    app: &TestApp,
-    client: &Client,
-    name: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, Result<T, AppError>) {
-    common::answer(app.call(client, name, form).await).await
 }
 
 async fn progress(app: &TestApp, admin: &Client, id: i64) -> IncidentProgress {

@@ -286,7 +286,7 @@ async fn schema_equals_an_upgraded_release() {
     let m0012 = |l: &String| l.contains("sms_settings") || l.contains("incident_recipients_phone");
     let m0011 = |l: &String| (l.contains("incident") || l.contains("deliveries")) && !m0012(l);
     assert!(
-        added.iter().filter(|l| m0012(l)).count() >= 2 + 1,
+        added.iter().filter(|l| m0012(l)).count() > 3, // the table, and its three indexes
         "{added:#?}"
     );
     assert!(

@@ -15,11 +15,10 @@ use app::model::{
     IncidentRecipientPage, LaunchPreview, LaunchRequest, RecipientFilter, Recipients, Rule,
     ScenarioDraft, SmsSettings,
 };
-use common::TestApp;
+use common::{form_call, json_call, TestApp};
 use muster::fakes::twilio::{self, Twilio};
 use reqwest::{Client, StatusCode};
 use sea_orm::EntityTrait;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,24 +48,6 @@ async fn setup() -> Setup {
         twilio,
         _running: running,
     }
-}
-
-async fn json_call<T: DeserializeOwned + std::fmt::Debug>(
-    app: &TestApp,
-    client: &Client,
-    name: &str,
-    body: serde_json::Value,
-) -> (StatusCode, Result<T, AppError>) {
-    common::answer(app.call_json(client, name, &body).await).await
-}
-
-async fn form_call<T: DeserializeOwned + std::fmt::Debug>(
-    app: &TestApp,
-    client: &Client,
-    name: &str,
-    form: &[(&str, &str)],
-) -> (StatusCode, Result<T, AppError>) {
-    common::answer(app.call(client, name, form).await).await
 }
 
 fn form(base_url: &str, token: &str) -> serde_json::Value {

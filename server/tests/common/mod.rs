@@ -284,6 +284,26 @@ pub async fn answer<T: DeserializeOwned>(res: Response) -> (StatusCode, Result<T
     (status, parse_answer(status, &body))
 }
 
+/// Call server function `name` with a JSON `body`: its status and answer.
+pub async fn json_call<T: DeserializeOwned + std::fmt::Debug>(
+    app: &TestApp,
+    client: &Client,
+    name: &str,
+    body: serde_json::Value,
+) -> (StatusCode, Result<T, AppError>) {
+    answer(app.call_json(client, name, &body).await).await
+}
+
+/// Call server function `name` with a `form`: its status and answer.
+pub async fn form_call<T: DeserializeOwned + std::fmt::Debug>(
+    app: &TestApp,
+    client: &Client,
+    name: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, Result<T, AppError>) {
+    answer(app.call(client, name, form).await).await
+}
+
 /// Read the body of a server function's answer sent with `status`: what it
 /// returned, or the `AppError` it failed with.
 pub fn parse_answer<T: DeserializeOwned>(status: StatusCode, body: &str) -> Result<T, AppError> {

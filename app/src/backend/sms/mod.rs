@@ -103,6 +103,7 @@ pub async fn save(
     url_guard::check_user_url(&c.base_url, http.allow_insecure, "base_url")?;
     let tx = begin_write(db).await?;
     let stored = find(org).one(&tx).await?;
+    let had_token = stored.is_some();
     let auth_token = match (&stored, c.auth_token.is_empty()) {
         (_, false) => c.auth_token.clone(),
         (None, true) => return Err(AppError::field("auth_token", "Enter the auth token.")),
@@ -149,13 +150,13 @@ pub async fn save(
     row.per_second = Set(i64::from(c.per_second));
     row.updated_at = Set(now);
     row.updated_by = Set(actor.to_string());
-    let replaced = if c.auth_token.is_empty() {
-        ""
-    } else {
-        ", auth token replaced"
+    let token_change = match (c.auth_token.is_empty(), had_token) {
+        (true, _) => "",
+        (false, false) => ", auth token set",
+        (false, true) => ", auth token replaced",
     };
     let summary = format!(
-        "Twilio account {}, sending as {}{replaced}",
+        "Twilio account {}, sending as {}{token_change}",
         c.account_sid, c.sender
     );
     let row = row.save(&tx).await?;

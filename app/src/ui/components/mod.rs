@@ -3,6 +3,7 @@
 mod audit;
 mod confirm;
 mod contact_form;
+mod copy;
 mod field;
 mod notice;
 mod progress;
@@ -12,6 +13,7 @@ mod shell;
 pub use audit::AuditTrail;
 pub use confirm::ConfirmDialog;
 pub use contact_form::ContactForm;
+pub use copy::CopyButton;
 pub use field::{field_error, Field};
 pub use notice::ErrorNotice;
 pub use progress::ProgressBar;

@@ -62,9 +62,9 @@ pub fn AppShell(children: Children) -> impl IntoView {
                         </a>
                     </li>
                     <li>
-                        <span class="nav-soon" aria-disabled="true">
-                            "Settings" <small>"soon"</small>
-                        </span>
+                        <a href="/settings" aria-current=on("/settings")>
+                            "Settings"
+                        </a>
                     </li>
                 </ul>
             </nav>

@@ -246,7 +246,7 @@ fn LaunchEditor(
                             {fields.draft().channels.sms.then(|| match p.sms_unavailable.clone() {
                                 None => view! { <li>{format!("SMS to {}", plural(p.texts, "person", "people"))}
                                     {(p.reach.without_phone > 0).then(|| format!(" ({} without a mobile phone)", p.reach.without_phone))}</li> }.into_any(),
-                                Some(why) => view! { <li class="warn-text">{why}</li> }.into_any(),
+                                Some(why) => view! { <li class="warn-text">{why} " " <a href="/settings">"Open Settings"</a></li> }.into_any(),
                             })}
                         </ul>
                         <p class="hint">"The recipients are fixed now: later changes to the directory do not change them."</p>

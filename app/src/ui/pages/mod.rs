@@ -10,6 +10,7 @@ mod login;
 mod new_contact;
 mod respond;
 mod scenarios;
+mod settings;
 mod setup;
 mod upload;
 
@@ -23,6 +24,7 @@ pub use login::LoginPage;
 pub use new_contact::NewContactPage;
 pub use respond::ResponsePage;
 pub use scenarios::{ScenarioPage, ScenariosPage};
+pub use settings::SettingsPage;
 pub use setup::SetupPage;
 pub use upload::UploadPage;
 
