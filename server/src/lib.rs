@@ -7,6 +7,7 @@ pub mod bench_scim;
 pub mod bench_sign_in;
 pub mod bench_sync;
 pub mod fakes;
+pub mod ops;
 pub mod process;
 
 use app::backend::{db, directory, scim, sms, web, AppState};
@@ -51,6 +52,8 @@ pub fn router(state: AppState) -> Router {
     let context_state = state.clone();
     Router::new()
         .route("/api/{*fn_name}", post(server_fn).get(server_fn))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
         .route("/imports", post(web::files::upload))
         .route("/imports/{id}/problems.csv", get(web::files::problems))
         .route("/contacts.csv", get(web::files::export))

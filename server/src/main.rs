@@ -33,6 +33,12 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
+    /// Copy the SQLite database to FILE, consistent as of one moment, while
+    /// Muster may be running (PostgreSQL: use pg_dump).
+    Backup {
+        /// Where the copy goes; it must not exist yet.
+        file: std::path::PathBuf,
+    },
     /// Serve the web application (the default).
     Serve {
         /// Address to listen on; defaults to cargo-leptos's site address or 127.0.0.1:3000.
@@ -383,13 +389,25 @@ fn release_free_memory() {}
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     keep_large_blocks_mapped();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("MUSTER_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
-        )
-        .init();
+    let filter = EnvFilter::try_from_env("MUSTER_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let format = std::env::var("MUSTER_LOG_FORMAT").unwrap_or_default();
+    match format.as_str() {
+        // One JSON object a line, for log collectors.
+        "json" => tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_env_filter(filter)
+            .init(),
+        "" | "text" => tracing_subscriber::fmt().with_env_filter(filter).init(),
+        other => anyhow::bail!("MUSTER_LOG_FORMAT={other}: use json or text (the default)"),
+    }
     let cli = Cli::parse();
+    // A backup reads the database as it is: it must not migrate it first.
+    if let Some(Command::Backup { file }) = &cli.command {
+        println!("{}", muster::ops::backup(&cli.database_url, file).await?);
+        return Ok(());
+    }
     let db = muster::open_database(&cli.database_url)
         .await
         .with_context(|| format!("opening the database {}", redact(&cli.database_url)))?;
@@ -594,6 +612,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Migrate => println!("Database is up to date."),
+        Command::Backup { .. } => unreachable!("handled before the database is opened"),
         Command::FakeProviders { people, port } => fake_providers(people, port).await?,
         Command::BenchSync {
             people,

@@ -147,6 +147,11 @@ impl TestApp {
         Self::spawn_configured(|s| s.with_setup_code(code)).await
     }
 
+    /// The test database's URL.
+    pub fn database_url(&self) -> &str {
+        &self._database.url
+    }
+
     /// A server configured by `configure`, which is told the server's own
     /// URL (where webhooks must point).
     pub async fn spawn_at(configure: impl FnOnce(AppState, &str) -> AppState) -> Self {

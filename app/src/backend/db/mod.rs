@@ -98,6 +98,12 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<AfterMigration, DbErr> {
     })
 }
 
+/// How many of Muster's migrations the database has not had yet (a server
+/// of a newer release would apply them at its start).
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<usize, DbErr> {
+    Ok(Migrator::get_pending_migrations(db).await?.len())
+}
+
 /// Begin a transaction that will write. On SQLite it takes the write lock at
 /// once (`BEGIN IMMEDIATE`), waiting up to the busy timeout for other writers:
 /// a deferred transaction that reads first cannot upgrade its lock when another
