@@ -9,6 +9,7 @@ pub mod bench_sync;
 pub mod fakes;
 pub mod ops;
 pub mod process;
+pub mod telemetry;
 
 use app::backend::{db, directory, scim, sms, web, AppState};
 use app::{shell, App};
@@ -47,6 +48,7 @@ pub async fn open_database(url: &str) -> anyhow::Result<sea_orm::DatabaseConnect
 
 /// The whole application: pages, server functions, static files, request checks.
 pub fn router(state: AppState) -> Router {
+    telemetry::handle();
     let options = state.leptos_options.clone();
     let routes = generate_route_list(App);
     let context_state = state.clone();
@@ -54,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*fn_name}", post(server_fn).get(server_fn))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(telemetry::metrics_with_token))
         .route("/imports", post(web::files::upload))
         .route("/imports/{id}/problems.csv", get(web::files::problems))
         .route("/contacts.csv", get(web::files::export))
@@ -69,6 +72,7 @@ pub fn router(state: AppState) -> Router {
             move || provide_context(context_state.clone()),
             move || shell(options.clone()),
         )
+        .route_layer(middleware::from_fn(telemetry::track))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),

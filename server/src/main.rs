@@ -190,6 +190,13 @@ enum Command {
         /// (https://muster.example.org); by default Muster's own address.
         #[arg(long, env = "MUSTER_PUBLIC_URL")]
         public_url: Option<String>,
+        /// Serve Prometheus metrics at /metrics on this address too (for the
+        /// monitoring network only: it asks for no token).
+        #[arg(long, env = "MUSTER_METRICS_ADDR")]
+        metrics_addr: Option<SocketAddr>,
+        /// Serve /metrics on the main address to the bearer of this token.
+        #[arg(long, env = "MUSTER_METRICS_TOKEN", hide_env_values = true)]
+        metrics_token: Option<String>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -455,6 +462,8 @@ async fn main() -> anyhow::Result<()> {
             delivery_retry_seconds,
             delivery_batch,
             public_url,
+            metrics_addr,
+            metrics_token,
         } => {
             let options = muster::leptos_options();
             let addr = addr.unwrap_or(options.site_addr);
@@ -534,7 +543,8 @@ async fn main() -> anyhow::Result<()> {
                 .with_setup_code(setup_code.clone())
                 .with_sessions(sessions)
                 .with_trusted_proxies(parse_networks(&trusted_proxies)?)
-                .with_scim_rate(ScimRate::per_second(scim_requests_per_second));
+                .with_scim_rate(ScimRate::per_second(scim_requests_per_second))
+                .with_metrics_token(metrics_token.as_deref());
             let email = smtp_url
                 .filter(|u| !u.trim().is_empty())
                 .map(|u| EmailSender::new(&u, &smtp_from, emails_per_second))
@@ -597,6 +607,14 @@ async fn main() -> anyhow::Result<()> {
                     "Muster is not set up yet: open http://{addr}/setup and enter the setup code {}",
                     setup_code.reveal()
                 );
+            }
+            if let Some(metrics_addr) = metrics_addr {
+                let metrics = tokio::net::TcpListener::bind(metrics_addr)
+                    .await
+                    .with_context(|| format!("listening for metrics on {metrics_addr}"))?;
+                tracing::info!("metrics at http://{}/metrics", metrics.local_addr()?);
+                let router = muster::telemetry::router(state.clone());
+                tokio::spawn(async move { axum::serve(metrics, router).await });
             }
             let outbox = state.outbox.clone();
             axum::serve(listener, muster::service(state))

@@ -105,3 +105,65 @@ async fn a_backup_is_a_checked_copy_made_while_muster_runs() {
     assert!(stderr.contains("exists"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn metrics_go_only_to_the_tokens_bearer_and_count_requests_by_route() {
+    let closed = TestApp::spawn().await;
+    let app = TestApp::spawn_configured(|s| s.with_metrics_token(Some("m3trics-token-0123"))).await;
+    let client = no_redirects();
+    let res = client
+        .get(format!("{}/metrics", closed.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404, "no token set: not served");
+    for auth in [None, Some("Bearer wrong-token"), Some("m3trics-token-0123")] {
+        let mut req = client.get(format!("{}/metrics", app.url));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        assert_eq!(req.send().await.unwrap().status(), 401, "{auth:?}");
+    }
+
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    app.create(
+        &admin,
+        &[
+            ("draft[first_name]", "Ada"),
+            ("draft[last_name]", "Tester"),
+            ("draft[email]", "ada@acme.example"),
+        ],
+    )
+    .await;
+    client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    let res = client
+        .get(format!("{}/metrics", app.url))
+        .header("Authorization", "Bearer m3trics-token-0123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    for expected in [
+        r#"muster_http_requests_total{route="/healthz",method="GET",status="200"}"#,
+        r#"muster_http_requests_total{route="/api/create_contact",method="POST",status="200"}"#,
+        "muster_http_request_duration_seconds_bucket",
+        "muster_db_pool_connections",
+        "muster_db_pool_in_use",
+        "muster_imports_running",
+        "muster_syncs_running",
+    ] {
+        assert!(text.contains(expected), "{expected} not in:\n{text}");
+    }
+    // Routes by pattern: no path of a page or id in the labels.
+    assert!(!text.contains("ada@acme.example"));
+    assert!(!text.contains("no_such_function"), "{text}");
+}

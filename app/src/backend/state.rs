@@ -48,6 +48,9 @@ pub struct AppState {
     /// Incidents' messages: the channels this server sends on, and the
     /// sender's wake-up call.
     pub outbox: Arc<Outbox>,
+    /// The bearer token that `/metrics` on the main address asks for
+    /// (`MUSTER_METRICS_TOKEN`); without one, it is not served there.
+    pub metrics_token: Option<Arc<str>>,
     set_up: Arc<AtomicBool>,
 }
 
@@ -72,12 +75,18 @@ impl AppState {
             setup_code: Arc::new(SetupCode::generate()),
             scim_rate: Arc::default(),
             outbox: Arc::default(),
+            metrics_token: None,
             set_up: Arc::default(),
         }
     }
 
     pub fn with_imports(mut self, imports: ImportConfig) -> Self {
         self.imports = Arc::new(imports);
+        self
+    }
+
+    pub fn with_metrics_token(mut self, token: Option<&str>) -> Self {
+        self.metrics_token = token.filter(|t| !t.trim().is_empty()).map(Arc::from);
         self
     }
 

@@ -223,6 +223,8 @@ impl Client {
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, HttpError> {
         let mut attempt = 0;
+        // The host of the latest try, for the retries' count.
+        let mut host: String;
         loop {
             attempt += 1;
             let outcome: Result<(), HttpError> = {
@@ -239,7 +241,17 @@ impl Client {
                     attempt,
                 );
                 let started = std::time::Instant::now();
+                host = request.url().host_str().unwrap_or_default().to_string();
                 let sent = client.execute(request).instrument(span.clone()).await;
+                // By host: the provider's (or the organisation's tenant's) name.
+                let status = match &sent {
+                    Ok(r) => r.status().as_u16().to_string(),
+                    Err(_) => "error".to_string(),
+                };
+                metrics::counter!("muster_provider_requests_total", "host" => host.clone(), "status" => status)
+                    .increment(1);
+                metrics::histogram!("muster_provider_request_duration_seconds", "host" => host.clone())
+                    .record(started.elapsed().as_secs_f64());
                 span.in_scope(|| {
                     tracing::debug!(
                         status = sent.as_ref().map(|r| r.status().as_u16()).unwrap_or(0),
@@ -278,6 +290,7 @@ impl Client {
                 return Err(err);
             };
             tracing::debug!(attempt, ?delay, "provider request failed, retrying");
+            metrics::counter!("muster_provider_retries_total", "host" => host.clone()).increment(1);
             tokio::time::sleep(delay).await;
         }
     }

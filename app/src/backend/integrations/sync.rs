@@ -492,6 +492,8 @@ async fn read(
     };
     let checked = validator.finish().await?;
     let dir = read?;
+    metrics::counter!("muster_sync_people_total", "provider" => provider.key())
+        .increment((checked.len() + dir.people.len()) as u64);
     tracing::info!(
         integration = id,
         people = checked.len() + dir.people.len(),

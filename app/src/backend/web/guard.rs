@@ -73,10 +73,10 @@ fn is_safe(method: &Method) -> bool {
 }
 
 /// A page is a GET for a path that is not an API call (server functions,
-/// SCIM), a health check or a static file.
+/// SCIM), a health check, metrics or a static file.
 fn is_page(method: &Method, path: &str) -> bool {
     is_safe(method)
-        && !matches!(path, "/healthz" | "/readyz")
+        && !matches!(path, "/healthz" | "/readyz" | "/metrics")
         && !path.starts_with("/api/")
         && !path.starts_with("/pkg/")
         && !path.starts_with("/scim/")

@@ -152,6 +152,7 @@ impl Run {
             let t = std::time::Instant::now();
             tx.commit().await?;
             tracing::debug!(commit_ms = t.elapsed().as_secs_f64() * 1e3, "import commit");
+            metrics::counter!("muster_import_rows_total").increment(batch.len() as u64);
             let _ = importer.accept(applied);
         }
         match reader.await.map_err(AppError::internal)? {
