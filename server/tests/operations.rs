@@ -11,6 +11,18 @@ use app::backend::AppState;
 use common::TestApp;
 use sea_orm::{EntityTrait, PaginatorTrait};
 
+async fn add_ada(app: &TestApp, admin: &reqwest::Client) {
+    app.create(
+        admin,
+        &[
+            ("draft[first_name]", "Ada"),
+            ("draft[last_name]", "Tester"),
+            ("draft[email]", "ada@acme.example"),
+        ],
+    )
+    .await;
+}
+
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -60,15 +72,7 @@ async fn health_and_readiness_answer_without_a_session_and_say_why_not_ready() {
 async fn a_backup_is_a_checked_copy_made_while_muster_runs() {
     let app = TestApp::spawn().await;
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    app.create(
-        &admin,
-        &[
-            ("draft[first_name]", "Ada"),
-            ("draft[last_name]", "Tester"),
-            ("draft[email]", "ada@acme.example"),
-        ],
-    )
-    .await;
+    add_ada(&app, &admin).await;
     let dir = std::env::temp_dir().join(format!("muster-backup-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(format!("{}.db", app.url.rsplit(':').next().unwrap()));
@@ -126,15 +130,7 @@ async fn metrics_go_only_to_the_tokens_bearer_and_count_requests_by_route() {
     }
 
     let admin = app.org_admin("Acme", "admin@acme.example").await;
-    app.create(
-        &admin,
-        &[
-            ("draft[first_name]", "Ada"),
-            ("draft[last_name]", "Tester"),
-            ("draft[email]", "ada@acme.example"),
-        ],
-    )
-    .await;
+    add_ada(&app, &admin).await;
     client
         .get(format!("{}/healthz", app.url))
         .send()
