@@ -11,7 +11,7 @@ pub mod ops;
 pub mod process;
 pub mod telemetry;
 
-use app::backend::{db, directory, scim, sms, web, AppState};
+use app::backend::{db, directory, incidents, scim, web, AppState};
 use app::{shell, App};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router {
             get(web::files::sync_changes),
         )
         .nest("/scim/v2", scim::http::router(state.clone()))
-        .merge(sms::webhook::router())
+        .merge(incidents::sms_webhooks::router())
         .leptos_routes_with_context(
             &state,
             routes,

@@ -13,6 +13,7 @@ pub mod integrations;
 pub mod recipients;
 pub mod scenarios;
 pub mod scim;
+pub mod sending;
 pub mod sms;
 pub mod state;
 pub mod vault;

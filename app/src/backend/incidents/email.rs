@@ -3,6 +3,7 @@
 //! password in it; plain `smtp://` only to this machine),
 //! at most so many messages a second.
 
+use crate::backend::sending::SendError;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lettre::message::{header::ContentType, Mailbox};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -15,15 +16,6 @@ use std::time::Duration;
 /// Connections to the SMTP server at once (and messages being handed over).
 const CONNECTIONS: usize = 16;
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Why a message could not be handed over, and whether trying again may help.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendError {
-    /// The server said to try later, or could not be reached.
-    Temporary(String),
-    /// The server refused it for good (a bad address, say).
-    Permanent(String),
-}
 
 /// How messages reach the SMTP server.
 enum Route {

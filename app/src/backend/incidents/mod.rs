@@ -7,6 +7,7 @@
 pub mod email;
 pub mod links;
 pub mod outbox;
+pub mod sms_webhooks;
 
 use crate::backend::audit;
 use crate::backend::db::entities::{

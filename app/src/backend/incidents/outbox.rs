@@ -6,7 +6,7 @@
 //! (A crash between the mail server's acceptance and the record of it sends
 //! that message again: its Message-ID is the same, so mail systems can tell.)
 
-use super::email::{EmailSender, SendError};
+use super::email::EmailSender;
 use super::{links, EMAIL, SMS};
 use crate::backend::connectors::http::{Client, HttpConfig};
 use crate::backend::db::entities::{
@@ -14,6 +14,7 @@ use crate::backend::db::entities::{
 };
 use crate::backend::db::{begin_write, now_ms};
 use crate::backend::domain::OrgId;
+use crate::backend::sending::SendError;
 use crate::backend::sms::{self, twilio, SmsAccount};
 use crate::backend::vault::Vault;
 use crate::model::AppError;

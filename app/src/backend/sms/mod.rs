@@ -1,9 +1,9 @@
 //! SMS: each organisation's provider account (Twilio), sealed by the vault,
-//! the messages the outbox sends through it, and the webhooks by which the
-//! provider reports deliveries and passes on replies.
+//! and how a message goes out through it. The outbox sends incidents' texts
+//! with it; the webhooks by which the provider reports deliveries and passes
+//! on replies are incidents' (`incidents::sms_webhooks`).
 
 pub mod twilio;
-pub mod webhook;
 
 use crate::backend::audit;
 use crate::backend::connectors::http::HttpConfig;
@@ -11,7 +11,7 @@ use crate::backend::connectors::url_guard;
 use crate::backend::db::entities::sms_setting;
 use crate::backend::db::{begin_write, from_ms, now_ms};
 use crate::backend::domain::OrgId;
-use crate::backend::incidents::email::SendError;
+use crate::backend::sending::SendError;
 use crate::backend::vault::Vault;
 use crate::model::{AppError, SmsSettings, SmsSettingsForm};
 use sea_orm::{

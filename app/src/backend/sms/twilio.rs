@@ -5,7 +5,7 @@
 //! the sorted form parameters), and TwiML to answer an incoming message.
 
 use crate::backend::connectors::http::{Client, HttpError};
-use crate::backend::incidents::email::SendError;
+use crate::backend::sending::SendError;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};

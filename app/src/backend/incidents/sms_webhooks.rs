@@ -5,11 +5,11 @@
 //! Each must carry Twilio's signature of its URL and parameters with the
 //! organisation's auth token; the key in the path only says whose token.
 
-use super::{inbound_url, status_url, twilio};
+use super::{answer, SMS};
 use crate::backend::db::entities::{delivery, incident, incident_recipient};
 use crate::backend::db::now_ms;
 use crate::backend::domain::OrgId;
-use crate::backend::incidents::{answer, SMS};
+use crate::backend::sms::{self, inbound_url, status_url, twilio};
 use crate::backend::AppState;
 use crate::model::{AppError, DeliveryStatus, IncidentStatus};
 use axum::extract::{Path, State};
@@ -48,7 +48,7 @@ async fn signed(
     headers: &HeaderMap,
     params: &Params,
 ) -> Result<OrgId, Response> {
-    let found = super::by_webhook(&state.db, &state.vault, key)
+    let found = sms::by_webhook(&state.db, &state.vault, key)
         .await
         .map_err(|e| {
             tracing::error!("an SMS webhook could not be checked: {e}");
