@@ -183,7 +183,7 @@ enum Command {
         )]
         delivery_retry_seconds: Vec<f64>,
         /// Messages each server claims from the outbox at once (a server
-        /// that stops finishes those first).
+        /// that stops puts back those it has not handed over).
         #[arg(long, env = "MUSTER_DELIVERY_BATCH", default_value_t = 500)]
         delivery_batch: usize,
         /// The address recipients reach Muster at, for their response links
@@ -197,6 +197,12 @@ enum Command {
         /// Serve /metrics on the main address to the bearer of this token.
         #[arg(long, env = "MUSTER_METRICS_TOKEN", hide_env_values = true)]
         metrics_token: Option<String>,
+        /// On SIGTERM or Ctrl-C: stop accepting, and give requests in flight,
+        /// imports (which stop after their batch, to be resumed), syncs (which
+        /// stop as interrupted, to run again) and the outbox this long to
+        /// finish before exiting.
+        #[arg(long, env = "MUSTER_SHUTDOWN_GRACE_SECONDS", default_value_t = 20)]
+        shutdown_grace_seconds: u64,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -464,6 +470,7 @@ async fn main() -> anyhow::Result<()> {
             public_url,
             metrics_addr,
             metrics_token,
+            shutdown_grace_seconds,
         } => {
             let options = muster::leptos_options();
             let addr = addr.unwrap_or(options.site_addr);
@@ -616,18 +623,17 @@ async fn main() -> anyhow::Result<()> {
                 let router = muster::telemetry::router(state.clone());
                 tokio::spawn(async move { axum::serve(metrics, router).await });
             }
-            let outbox = state.outbox.clone();
-            axum::serve(listener, muster::service(state))
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-            // The messages in hand are sent and recorded before the end.
-            outbox.stop();
-            if tokio::time::timeout(std::time::Duration::from_secs(60), sender)
-                .await
-                .is_err()
-            {
-                tracing::warn!("the sender did not finish its batch within a minute");
-            }
+            let stopping = tokio_util::sync::CancellationToken::new();
+            let serving = {
+                let (service, stopped) = (muster::service(state.clone()), stopping.clone());
+                tokio::spawn(async move {
+                    axum::serve(listener, service)
+                        .with_graceful_shutdown(stopped.cancelled_owned())
+                        .await
+                })
+            };
+            shutdown_signal().await;
+            stop(&state, stopping, serving, sender, shutdown_grace_seconds).await;
         }
         Command::Migrate => println!("Database is up to date."),
         Command::Backup { .. } => unreachable!("handled before the database is opened"),
@@ -830,6 +836,44 @@ fn redact(url: &str) -> String {
             }
         }
         _ => url.to_string(),
+    }
+}
+
+/// Stop serving: no new connections; requests in flight finish; imports stop
+/// after the batch in hand (to be resumed by the next server), syncs stop as
+/// interrupted (to run again at once), the outbox puts back what it has not
+/// handed over. All within `grace_seconds`; past it, whatever is still
+/// running is dropped, which loses nothing committed (each import batch and
+/// each recorded delivery is its own transaction) and the sweepers recover.
+async fn stop(
+    state: &AppState,
+    stopping: tokio_util::sync::CancellationToken,
+    serving: tokio::task::JoinHandle<std::io::Result<()>>,
+    sender: tokio::task::JoinHandle<()>,
+    grace_seconds: u64,
+) {
+    stopping.cancel();
+    state.outbox.stop();
+    state.syncs.stop_all();
+    let work = async {
+        let (served, (), (), _) = tokio::join!(
+            serving,
+            job::stop(&state.imports),
+            state.syncs.idle(),
+            sender,
+        );
+        if let Ok(Err(e)) = served {
+            tracing::error!("serving: {e}");
+        }
+    };
+    let grace = std::time::Duration::from_secs(grace_seconds);
+    match tokio::time::timeout(grace, work).await {
+        Ok(()) => tracing::info!("stopped"),
+        Err(_) => tracing::warn!(
+            "stopping took longer than {grace_seconds} s (MUSTER_SHUTDOWN_GRACE_SECONDS): \
+             exiting anyway; what was committed stays, and the rest is taken up again \
+             when a server starts"
+        ),
     }
 }
 

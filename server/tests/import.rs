@@ -27,6 +27,47 @@ Bad,Phone,,12,,,,4\n\
 Katherine,Johnson,,07911 123457,,Hampton,,5\n\
 Ada,Lovelace,ADA@example.com,,Analyst,,,6\n";
 
+/// The error report, corrected in a spreadsheet (the failed rows' cells
+/// fixed, the warning's line dropped) and uploaded again: its own columns
+/// are ignored, the file's columns are found again, and the rows import.
+#[tokio::test]
+async fn the_error_report_corrected_imports_again() {
+    let app = TestApp::spawn_with(common::test_imports()).await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let job = app.import(&admin, "people.csv", FILE.as_bytes()).await;
+    let report = app.problems_csv(&admin, job.id).await;
+    let mut fixed = csv::WriterBuilder::new().from_writer(Vec::new());
+    for (i, mut line) in common::csv_records(&report).into_iter().enumerate() {
+        if i > 0 && line[2] == "Warning" {
+            continue;
+        }
+        for cell in line.iter_mut() {
+            match cell.as_str() {
+                "not-an-email" => *cell = "alan@example.com".into(),
+                "12" => *cell = "07911 123458".into(),
+                _ => {}
+            }
+        }
+        fixed.write_record(&line).unwrap();
+    }
+    let fixed = fixed.into_inner().unwrap();
+    let (status, preview) = app.upload(&admin, "fixed.csv", fixed.clone()).await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let preview = preview.unwrap();
+    let fields = common::detected_fields(&preview);
+    assert_eq!(
+        fields[..5],
+        ["", "", "", "first_name", "last_name"],
+        "{preview:?}"
+    );
+    let again = app.import(&admin, "fixed.csv", &fixed).await;
+    assert_eq!(counts(&again), [2, 0, 0, 0, 0], "{again:?}");
+    let alan: ContactPage = app
+        .json(&admin, "list_contacts", &[("query[q]", "alan@example.com")])
+        .await;
+    assert_eq!(alan.total, 1);
+}
+
 #[tokio::test]
 async fn rows_create_update_and_fail_as_they_should() {
     // Batches of two rows: Ada's second row is in another batch than her first.
@@ -52,16 +93,43 @@ async fn rows_create_update_and_fail_as_they_should() {
     assert_eq!(job.status, ImportStatus::Completed, "{job:?}");
     assert_eq!(counts(&job), [2, 2, 0, 2, 1], "{job:?}");
     assert_eq!((job.processed_rows, job.total_rows), (6, 6));
+    // The report: a line per row, each failed row with its own cells under
+    // the file's headers (a warning's row was applied: no cells).
     let report = app.problems_csv(&admin, job.id).await;
-    let lines: Vec<&str> = report.trim_start_matches('\u{feff}').lines().collect();
-    assert_eq!(lines[0], "Line,Column,Problem,Severity");
+    let lines = common::csv_records(&report);
+    assert_eq!(
+        lines[0],
+        "Line,Problem,Severity,First Name,Last Name,Email,Mobile,Job Title,Office,Groups,Badge"
+            .split(',')
+            .collect::<Vec<_>>()
+    );
     assert_eq!(lines.len(), 4, "{report}");
-    assert!(lines[1].starts_with("4,Email,"), "{report}");
-    assert!(lines[1].ends_with(",Error"), "{report}");
-    assert!(lines[2].starts_with("5,Mobile,"), "{report}");
-    assert!(lines[3].starts_with("7,,"), "{report}");
-    assert!(lines[3].contains("line 2"), "{report}");
-    assert!(lines[3].ends_with(",Warning"), "{report}");
+    assert_eq!(lines[1][0], "4");
+    assert!(lines[1][1].starts_with("Email: "), "{report}");
+    assert_eq!(
+        lines[1][2..],
+        [
+            "Error",
+            "Alan",
+            "Turing",
+            "not-an-email",
+            "",
+            "",
+            "",
+            "",
+            "3"
+        ]
+    );
+    assert_eq!(lines[2][0], "5");
+    assert!(lines[2][1].starts_with("Mobile: "), "{report}");
+    assert_eq!(
+        lines[2][2..],
+        ["Error", "Bad", "Phone", "", "12", "", "", "", "4"]
+    );
+    assert_eq!(lines[3][0], "7");
+    assert!(lines[3][1].contains("line 2"), "{report}");
+    assert_eq!(lines[3][2], "Warning");
+    assert!(lines[3][3..].iter().all(String::is_empty), "{report}");
 
     let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
     assert_eq!(list.total, 3);

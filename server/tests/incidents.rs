@@ -505,3 +505,75 @@ async fn email_not_configured_is_said_and_recorded_not_skipped() {
     let p = progress(&app, &admin, incident.id).await;
     assert_eq!((p.email.failed, p.email.total()), (1, 1));
 }
+
+/// A sender stopped with its server hands nothing more over: the messages of
+/// its batch not yet handed over go back to the queue untried (their tries
+/// not counted), and the next sender sends each of them once.
+#[tokio::test]
+async fn a_stopped_sender_puts_back_what_it_has_not_handed_over() {
+    use sea_orm::EntityTrait;
+    let (app, sink) = app_with_sink().await;
+    // This server's own sender stops at once: nothing is sent by it.
+    app.state.outbox.stop();
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    for (first, email) in [("Ada", "ada@acme.example"), ("Bob", "bob@acme.example")] {
+        person(&app, &admin, first, email, "", "").await;
+    }
+    let draft = ScenarioDraft {
+        name: "Test".into(),
+        subject: "Test".into(),
+        body: "Test".into(),
+        channels: app::model::Channels {
+            email: true,
+            sms: false,
+        },
+        recipients: Recipients {
+            rules: vec![Rule {
+                department: "Engineering".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+        ..ScenarioDraft::new_blank()
+    };
+    let (_, incident) = json_call::<Incident>(
+        &app,
+        &admin,
+        "launch_incident",
+        json!({ "request": LaunchRequest { scenario_id: None, draft } }),
+    )
+    .await;
+    let incident = incident.unwrap();
+    // The stopped sender claims the batch, and puts all of it back.
+    let held = app
+        .state
+        .outbox
+        .run_once(&app.db, &app.state.vault)
+        .await
+        .unwrap();
+    assert_eq!(held, 2);
+    assert!(sink.sink.messages().is_empty());
+    let rows = app::backend::db::entities::delivery::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    for d in &rows {
+        assert_eq!(
+            (d.status.as_str(), d.attempts, d.lease_until),
+            ("queued", 0, None),
+            "{d:?}"
+        );
+    }
+    // Another server's sender sends them, each once.
+    let email = EmailSender::new(&sink.url(), "Muster <alerts@acme.example>", 0).unwrap();
+    let other = Outbox::new(
+        Some(email),
+        "https://muster.test",
+        OutboxSettings::default(),
+    );
+    assert_eq!(other.run_once(&app.db, &app.state.vault).await.unwrap(), 2);
+    let p = progress(&app, &admin, incident.id).await;
+    assert_eq!((p.email.sent, p.email.queued), (2, 0), "{p:?}");
+    assert_eq!(sink.sink.messages().len(), 2);
+}

@@ -220,7 +220,8 @@ async fn schema_equals_an_upgraded_release() {
     // scenarios and the audit trail, each a table and an index; m0011 the
     // incidents, their frozen recipients, their messages and the outbox;
     // m0012 the SMS settings (a table, two unique indexes) and the index
-    // that finds the incidents that texted a number.
+    // that finds the incidents that texted a number; m0013 two columns, an
+    // import's resumes and a failed row's cells.
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
     let triggers = match new.get_database_backend() {
@@ -303,6 +304,11 @@ async fn schema_equals_an_upgraded_release() {
         added.iter().filter(|l| m0010(l)).count() >= 2 + 2,
         "{added:#?}"
     );
+    let m0013 = |l: &String| {
+        (l.contains("import_jobs") && l.contains("resumes"))
+            || (l.contains("import_problems") && l.contains("row_values"))
+    };
+    assert_eq!(added.iter().filter(|l| m0013(l)).count(), 2, "{added:#?}");
     assert!(
         added.iter().all(|l| m0005(l)
             || m0006(l)
@@ -311,7 +317,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0009(l)
             || m0010(l)
             || m0011(l)
-            || m0012(l)),
+            || m0012(l)
+            || m0013(l)),
         "{added:#?}"
     );
 }

@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0010Scenarios),
             Box::new(M0011Incidents),
             Box::new(M0012Sms),
+            Box::new(M0013ImportCheckpoints),
         ]
     }
 }
@@ -139,6 +140,7 @@ enum ImportJobs {
     StartedAt,
     FinishedAt,
     HeartbeatAt,
+    Resumes,
 }
 
 #[derive(DeriveIden)]
@@ -150,6 +152,7 @@ enum ImportProblems {
     ColumnName,
     Message,
     Warning,
+    RowValues,
 }
 
 #[derive(DeriveIden)]
@@ -1899,6 +1902,41 @@ impl MigrationTrait for M0012Sms {
                     .col(R::OrgId)
                     .col(R::Phone)
                     .col(R::IncidentId)
+                    .take(),
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+struct M0013ImportCheckpoints;
+
+impl MigrationName for M0013ImportCheckpoints {
+    fn name(&self) -> &str {
+        "m0013_import_checkpoints"
+    }
+}
+
+/// An import goes on from its last committed batch after its server stopped
+/// (`resumes` counts how often, so that an import that stops its server
+/// every time is not tried for ever); and a failed row's problems keep the
+/// row's own cells, for the error report.
+#[async_trait::async_trait]
+impl MigrationTrait for M0013ImportCheckpoints {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ImportJobs::Table)
+                    .add_column(int(ImportJobs::Resumes).default(0))
+                    .take(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ImportProblems::Table)
+                    .add_column(text_null(ImportProblems::RowValues))
                     .take(),
             )
             .await?;

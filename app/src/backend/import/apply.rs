@@ -56,6 +56,14 @@ pub fn check(
 /// A key of a row for spotting a second row for the same contact: 64 bits of
 /// its email or phone, so that a million rows take tens of megabytes. Two
 /// different keys collide with odds of about one in 10^7 per million rows.
+fn keys_of(email: Option<&str>, phone: Option<&str>) -> Vec<u64> {
+    email
+        .map(|e| seen_key(b'e', e))
+        .into_iter()
+        .chain(phone.map(|p| seen_key(b'p', p)))
+        .collect()
+}
+
 fn seen_key(kind: u8, value: &str) -> u64 {
     let mut h = DefaultHasher::new();
     kind.hash(&mut h);
@@ -217,6 +225,25 @@ impl Importer {
         }
     }
 
+    /// Go on with an import that an earlier run took this far (`counts`).
+    pub fn resuming(mut self, counts: Counts) -> Self {
+        self.counts = counts;
+        self
+    }
+
+    /// Remember rows that an earlier run of this import applied, so that a
+    /// later row for the same contact is still reported as such.
+    pub fn remember(&mut self, rows: &[Row]) {
+        for (line, row) in rows {
+            if let Ok(v) = row {
+                let email = v.email.as_ref().map(|e| e.lower());
+                for k in keys_of(email.as_deref(), v.phone.as_ref().map(|p| p.as_str())) {
+                    self.seen.entry(k).or_insert(*line);
+                }
+            }
+        }
+    }
+
     /// Place contacts in the search index every `rows` rows rather than at
     /// every batch. Whoever runs the import places the rest when it ends,
     /// however it ends (see [`directory::place`]).
@@ -271,11 +298,7 @@ impl Importer {
             };
             let email = row.email.as_ref().map(|e| e.lower());
             let phone = row.phone.as_ref().map(|p| p.as_str());
-            let keys: Vec<u64> = email
-                .iter()
-                .map(|e| seen_key(b'e', e))
-                .chain(phone.map(|p| seen_key(b'p', p)))
-                .collect();
+            let keys = keys_of(email.as_deref(), phone);
             if let Some(first) = keys
                 .iter()
                 .find_map(|k| seen.get(k).or_else(|| self.seen.get(k)))

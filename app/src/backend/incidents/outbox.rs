@@ -2,7 +2,8 @@
 //! lease, so that no other server takes them meanwhile), sends them, and
 //! records each outcome: sent, failed for good, or queued again with a
 //! backoff. A delivery whose server stopped while holding it is due again
-//! when its lease ends; a server stopped gracefully finishes its batch first.
+//! when its lease ends; a server stopped gracefully finishes the messages it
+//! has handed over and puts the rest of its batch back in the queue, untried.
 //! (A crash between the mail server's acceptance and the record of it sends
 //! that message again: its Message-ID is the same, so mail systems can tell.)
 
@@ -151,13 +152,14 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Stop sending once the batch in hand is done (the task [`Outbox::spawn`]
-    /// returned then ends).
+    /// Stop sending: the messages being handed over are finished, the rest of
+    /// the batch goes back to the queue (the task [`Outbox::spawn`] returned
+    /// then ends).
     pub fn stop(&self) {
         self.stop.cancel();
     }
 
-    /// Send until [`Outbox::stop`]; the batch in hand is finished first.
+    /// Send until [`Outbox::stop`].
     pub fn spawn(
         self: Arc<Self>,
         db: DatabaseConnection,
@@ -194,15 +196,27 @@ impl Outbox {
             return Ok(0);
         }
         let n = claimed.len();
-        let (jobs, later) = self.prepare(db, vault, claimed).await?;
-        let outcomes: Vec<(i64, i64, Sent)> = futures_util::stream::iter(jobs)
+        let (jobs, mut later) = self.prepare(db, vault, claimed).await?;
+        let tried: Vec<(i64, i64, Option<Sent>)> = futures_util::stream::iter(jobs)
             .map(|job| async move {
-                let outcome = self.send(&job).await;
+                // Stopping: what is not handed over yet goes back to the queue.
+                let outcome = if self.stop.is_cancelled() {
+                    None
+                } else {
+                    self.send(&job).await
+                };
                 (job.delivery, job.attempts, outcome)
             })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
+        let mut outcomes = Vec::with_capacity(tried.len());
+        for (delivery, attempts, outcome) in tried {
+            match outcome {
+                Some(sent) => outcomes.push((delivery, attempts, sent)),
+                None => later.push(delivery),
+            }
+        }
         self.record(db, outcomes, later).await?;
         Ok(n)
     }
@@ -370,13 +384,15 @@ impl Outbox {
         Ok((jobs, later))
     }
 
-    async fn send(&self, job: &Job) -> Sent {
+    /// Send one message; `None` if the server began stopping before it was
+    /// handed over (it goes back to the queue, untried).
+    async fn send(&self, job: &Job) -> Option<Sent> {
         let Some(content) = &job.content else {
-            return Err(SendError::Permanent(
+            return Some(Err(SendError::Permanent(
                 "its incident or recipient no longer exists".into(),
-            ));
+            )));
         };
-        match job.channel.as_str() {
+        Some(match job.channel.as_str() {
             EMAIL => match &self.email {
                 Some(sender) => sender
                     .send(
@@ -392,12 +408,15 @@ impl Outbox {
             SMS => {
                 let account = match job.sms.as_deref() {
                     Some(Ok(account)) => account,
-                    Some(Err(why)) => return Err(SendError::Permanent(why.clone())),
-                    None => return Err(SendError::Permanent(sms::NOT_SET_UP.into())),
+                    Some(Err(why)) => return Some(Err(SendError::Permanent(why.clone()))),
+                    None => return Some(Err(SendError::Permanent(sms::NOT_SET_UP.into()))),
                 };
-                self.sms_rate(job.org, account.per_second)
-                    .until_ready()
-                    .await;
+                // A text waiting for its turn is not held past a stop.
+                let rate = self.sms_rate(job.org, account.per_second);
+                tokio::select! {
+                    () = rate.until_ready() => {}
+                    () = self.stop.cancelled() => return None,
+                }
                 let callback =
                     sms::status_url(&self.public_url, &account.webhook_key, job.delivery);
                 twilio::send(
@@ -411,7 +430,7 @@ impl Outbox {
                 .map(Some)
             }
             other => Err(SendError::Permanent(format!("unknown channel {other}"))),
-        }
+        })
     }
 
     /// Write each outcome: sent ones in one statement (those with the

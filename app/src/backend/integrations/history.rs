@@ -45,11 +45,22 @@ pub async fn start(
 
 /// Record that sync `run` was cancelled before it changed anything.
 pub async fn cancelled(db: &impl ConnectionTrait, org: OrgId, run: i64) -> Result<(), AppError> {
+    ended_as(db, org, run, SyncStatus::Cancelled).await
+}
+
+/// Record that sync `run` was stopped with its server, before it changed anything.
+pub async fn interrupted(db: &impl ConnectionTrait, org: OrgId, run: i64) -> Result<(), AppError> {
+    ended_as(db, org, run, SyncStatus::Interrupted).await
+}
+
+async fn ended_as(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    run: i64,
+    status: SyncStatus,
+) -> Result<(), AppError> {
     SyncRun::update_many()
-        .col_expr(
-            sync_run::Column::Status,
-            Expr::value(SyncStatus::Cancelled.as_str()),
-        )
+        .col_expr(sync_run::Column::Status, Expr::value(status.as_str()))
         .col_expr(sync_run::Column::FinishedAt, Expr::value(now_ms()))
         .filter(sync_run::Column::Id.eq(run))
         .filter(sync_run::Column::OrgId.eq(org.get()))

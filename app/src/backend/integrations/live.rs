@@ -27,6 +27,8 @@ pub struct Live {
     applied: AtomicU64,
     total: AtomicU64,
     cancel: CancellationToken,
+    /// Cancelled because the server is stopping, not by an administrator.
+    stopping: AtomicBool,
     /// Gives the memory freed so far back to the system (see [`RunningSyncs`]).
     release: Option<fn()>,
 }
@@ -83,6 +85,18 @@ impl Live {
         self.cancel.is_cancelled()
     }
 
+    /// Stop it because the server is stopping: it ends as interrupted, to be
+    /// tried again at once (by this server once it is back, or another).
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
+    }
+
+    /// Whether it was stopped by the server stopping (see [`RunningSyncs::stop_all`]).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
     /// Resolves once Cancel was asked for.
     pub async fn cancelled(&self) {
         self.cancel.cancelled().await
@@ -107,6 +121,9 @@ pub struct Cancelled;
 #[derive(Default)]
 pub struct RunningSyncs {
     running: Mutex<HashMap<i64, Arc<Live>>>,
+    /// The server is stopping: every sync, running or registered from now
+    /// on, stops as interrupted.
+    stopping: AtomicBool,
     /// Gives the memory the process freed back to the system: called
     /// between a sync's phases and when the last running sync has ended.
     release: Option<fn()>,
@@ -127,10 +144,13 @@ impl RunningSyncs {
             release: self.release,
             ..Live::default()
         });
-        self.running
-            .lock()
-            .expect("never poisoned")
-            .insert(id, live.clone());
+        let mut running = self.running.lock().expect("never poisoned");
+        // Read under the lock that `stop_all` takes: no sync slips past it.
+        if self.stopping.load(Ordering::SeqCst) {
+            live.stop();
+        }
+        running.insert(id, live.clone());
+        drop(running);
         (
             live,
             Registered {
@@ -138,6 +158,28 @@ impl RunningSyncs {
                 id,
             },
         )
+    }
+
+    /// The server is stopping: stop every running sync (each rolls back what
+    /// it had not committed and is recorded as interrupted, to be tried again
+    /// at once), and every sync started from now on.
+    pub fn stop_all(&self) {
+        let running = self.running.lock().expect("never poisoned");
+        self.stopping.store(true, Ordering::SeqCst);
+        for live in running.values() {
+            live.stop();
+        }
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Wait until no sync runs here.
+    pub async fn idle(&self) {
+        while !self.running.lock().expect("never poisoned").is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn get(&self, id: i64) -> Option<Arc<Live>> {

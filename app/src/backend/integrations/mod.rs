@@ -649,32 +649,30 @@ pub async fn sweep_interrupted(
 ) -> Result<(), AppError> {
     use integration::Column as I;
     let now = now_ms();
-    let interrupted = |then: &str| {
+    let interrupted = |message: &str| {
         integration::Entity::update_many()
             .col_expr(I::Status, Expr::value(IntegrationStatus::Failed.as_str()))
-            .col_expr(
-                I::LastError,
-                Expr::value(format!(
-                    "The sync was interrupted: the server running it stopped. {then}"
-                )),
-            )
+            .col_expr(I::LastError, Expr::value(message))
             .col_expr(I::LastSyncAt, Expr::value(now))
             .filter(I::Status.eq(IntegrationStatus::Syncing.as_str()))
             .filter(running(now, stale_after).not())
     };
     let retries = i64::try_from(retries).unwrap_or(i64::MAX);
-    interrupted("It starts again at once.")
+    interrupted(schedule::INTERRUPTED)
         .col_expr(I::NextSyncAt, Expr::value(now))
         .col_expr(I::Retries, Expr::col(I::Retries).add(1))
         .filter(I::Retries.lt(retries))
         .exec(db)
         .await?;
     // Out of retries: the scheduler gives it its daily time again.
-    interrupted("It was tried again too often: the next sync is the daily one.")
-        .col_expr(I::NextSyncAt, Expr::value(None::<i64>))
-        .col_expr(I::Retries, Expr::value(0))
-        .exec(db)
-        .await?;
+    interrupted(
+        "The sync was interrupted: the server running it stopped. \
+         It was tried again too often: the next sync is the daily one.",
+    )
+    .col_expr(I::NextSyncAt, Expr::value(None::<i64>))
+    .col_expr(I::Retries, Expr::value(0))
+    .exec(db)
+    .await?;
     history::sweep_interrupted(db).await
 }
 

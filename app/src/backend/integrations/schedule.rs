@@ -103,7 +103,14 @@ pub enum Ended<'a> {
     },
     /// Cancelled by an administrator; it changed nothing.
     Cancelled,
+    /// Stopped with the server before it changed anything: tried again at
+    /// once, as a retry.
+    Interrupted,
 }
+
+/// What an integration shows after a sync stopped with its server.
+pub const INTERRUPTED: &str =
+    "The sync was interrupted: the server running it stopped. It starts again at once.";
 
 /// What an integration becomes after a sync that was retry `attempt` (0: not
 /// a retry) ended as `ended`: its status, and its next sync with the retries
@@ -128,6 +135,10 @@ pub fn next_after(
         Ended::Failed {
             may_pass: false, ..
         } => (IntegrationStatus::NeedsAttention, daily, 0),
+        Ended::Interrupted if (attempt as usize) < delays.len() => {
+            (IntegrationStatus::Failed, now, attempt + 1)
+        }
+        Ended::Interrupted => (IntegrationStatus::Failed, daily, 0),
     }
 }
 
@@ -177,6 +188,9 @@ pub async fn record_end(
             ),
         Ended::Failed { message, .. } => {
             synced(update).col_expr(integration::Column::LastError, Expr::value(message))
+        }
+        Ended::Interrupted => {
+            synced(update).col_expr(integration::Column::LastError, Expr::value(INTERRUPTED))
         }
         // As it was before: the last sync is still the one before.
         Ended::Cancelled => update,
@@ -286,6 +300,9 @@ impl Scheduler {
     /// Start the syncs that are due, as many as this server has room for;
     /// returns how many it started.
     pub async fn start_due(&self) -> Result<usize, AppError> {
+        if self.syncs.is_stopping() {
+            return Ok(0);
+        }
         fill_unscheduled(&self.db).await?;
         let room = self
             .per_server
@@ -475,6 +492,15 @@ mod tests {
         assert_eq!(
             next_after(&refused, 0, &delays, daily, now),
             (IntegrationStatus::NeedsAttention, daily, 0)
+        );
+        // Stopped with its server: again at once, as a retry, while retries last.
+        assert_eq!(
+            next_after(&Ended::Interrupted, 0, &delays, daily, now),
+            (IntegrationStatus::Failed, now, 1)
+        );
+        assert_eq!(
+            next_after(&Ended::Interrupted, 3, &delays, daily, now),
+            (IntegrationStatus::Failed, daily, 0)
         );
         let ok = SyncResult::default();
         assert_eq!(

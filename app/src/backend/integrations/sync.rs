@@ -89,6 +89,11 @@ pub async fn run(
             history::finish(db, org, run_id, Ok(result)).await,
             Ended::Succeeded(result),
         ),
+        // Stopped with the server: interrupted, and tried again at once.
+        Err(f) if f.cancelled && live.is_stopping() => (
+            history::interrupted(db, org, run_id).await,
+            Ended::Interrupted,
+        ),
         Err(f) if f.cancelled => (history::cancelled(db, org, run_id).await, Ended::Cancelled),
         Err(f) => (
             history::finish(db, org, run_id, Err(&f.message)).await,

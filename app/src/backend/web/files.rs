@@ -101,14 +101,14 @@ fn next_page<T>(rows: &[T], id: impl Fn(&T) -> i64) -> Option<i64> {
 /// spreadsheets) and `header`, then the lines `page(after)` gives for the
 /// rows after id `after`, with the cursor of the next page, until there is
 /// none. Every cell is made formula-safe.
-fn paged_csv<F, Fut>(name: String, header: &'static [&'static str], page: F) -> Response
+fn paged_csv<F, Fut>(name: String, header: Vec<String>, page: F) -> Response
 where
     F: Fn(i64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(Vec<Vec<String>>, Option<i64>), AppError>> + Send,
 {
-    let page = std::sync::Arc::new(page);
+    let (page, header) = (std::sync::Arc::new(page), std::sync::Arc::new(header));
     let stream = futures_util::stream::unfold(Some(0i64), move |after| {
-        let page = page.clone();
+        let (page, header) = (page.clone(), header.clone());
         async move {
             let after = after?;
             let mut out = csv::WriterBuilder::new()
@@ -119,7 +119,7 @@ where
                     Vec::new()
                 });
             if after == 0 {
-                let _ = out.write_record(header);
+                let _ = out.write_record(header.iter());
             }
             let (lines, next) = match page(after).await {
                 Ok(p) => p,
@@ -141,7 +141,11 @@ where
 }
 
 /// `GET /imports/{id}/problems.csv`: the rows an upload could not apply, and
-/// its warnings, with line, column and reason.
+/// those applied with a warning, a line each: its line in the file, what was
+/// wrong (each problem with its column), and for a row that failed its own
+/// cells under the upload's own headers, so that the rows can be corrected in
+/// a spreadsheet and the report uploaded again (its first three columns are
+/// not imported).
 pub async fn problems(
     State(state): State<AppState>,
     Path(id): Path<i64>,
@@ -152,35 +156,67 @@ pub async fn problems(
         Ok(u) => u,
         Err(e) => return failure(e),
     };
-    match job::exists(&state.db, user.org, id).await {
-        Ok(true) => {}
-        Ok(false) => return failure(AppError::NotFound),
+    let columns = match job::headers(&state.db, user.org, id).await {
+        Ok(Some(columns)) => columns,
+        Ok(None) => return failure(AppError::NotFound),
         Err(e) => return failure(e),
-    }
+    };
     let (db, org) = (state.db.clone(), user.org);
-    paged_csv(
-        format!("upload-{id}-problems.csv"),
-        &["Line", "Column", "Problem", "Severity"],
-        move |after| {
-            let db = db.clone();
-            async move {
-                let rows = job::problems(&db, org, id, after, PROBLEMS_PAGE).await?;
-                let lines = rows
-                    .iter()
-                    .map(|p| {
-                        let severity = if p.warning { "Warning" } else { "Error" };
-                        vec![
-                            p.line.to_string(),
-                            p.column_name.clone(),
-                            p.message.clone(),
-                            severity.to_string(),
-                        ]
-                    })
-                    .collect();
-                Ok((lines, next_page(&rows, |p| p.id)))
-            }
-        },
-    )
+    let mut header = vec!["Line".to_string(), "Problem".into(), "Severity".into()];
+    let width = columns.len();
+    header.extend(columns);
+    paged_csv(format!("upload-{id}-problems.csv"), header, move |after| {
+        let db = db.clone();
+        async move {
+            let mut rows = job::problems(&db, org, id, after, PROBLEMS_PAGE).await?;
+            // A row's problems are written together: a full page keeps its
+            // last row's for the next page, where the rest of them may be.
+            let next = next_page(&rows, |p| p.id).and_then(|_| {
+                let last = rows.last().map(|p| p.line)?;
+                let keep = rows.iter().position(|p| p.line == last)?;
+                (keep > 0).then(|| {
+                    rows.truncate(keep);
+                    rows[keep - 1].id
+                })
+            });
+            let next = next.or_else(|| next_page(&rows, |p| p.id));
+            Ok((problem_lines(&rows, width), next))
+        }
+    })
+}
+
+/// The report's lines for `rows` (problems in file order): one per line of
+/// the file, with the row's cells padded to `width` columns.
+fn problem_lines(rows: &[job::ProblemRow], width: usize) -> Vec<Vec<String>> {
+    rows.chunk_by(|a, b| a.line == b.line)
+        .map(|problems| {
+            let what: Vec<String> = problems
+                .iter()
+                .map(|p| match p.column_name.as_str() {
+                    "" => p.message.clone(),
+                    column => format!("{column}: {}", p.message),
+                })
+                .collect();
+            let failed = problems.iter().any(|p| !p.warning);
+            let mut line = vec![
+                problems[0].line.to_string(),
+                what.join("; "),
+                if failed { "Error" } else { "Warning" }.to_string(),
+            ];
+            let cells: Vec<String> = problems
+                .iter()
+                .find_map(|p| p.row_values.as_deref())
+                .and_then(|v| serde_json::from_str(v).ok())
+                .unwrap_or_default();
+            line.extend(
+                cells
+                    .into_iter()
+                    .chain(std::iter::repeat(String::new()))
+                    .take(width),
+            );
+            line
+        })
+        .collect()
 }
 
 /// `GET /integrations/{id}/syncs/{run}/changes.csv`: what one sync did, a line
@@ -204,7 +240,7 @@ pub async fn sync_changes(
     let (db, org) = (state.db.clone(), user.org);
     paged_csv(
         format!("sync-{run}-changes.csv"),
-        &[
+        [
             "Action",
             "External ID",
             "Name",
@@ -213,7 +249,9 @@ pub async fn sync_changes(
             "Before",
             "After",
             "Reason",
-        ],
+        ]
+        .map(String::from)
+        .to_vec(),
         move |after| {
             let db = db.clone();
             async move {

@@ -12,6 +12,9 @@ pub struct Model {
     pub column_name: String,
     pub message: String,
     pub warning: bool,
+    /// The failed row's own cells, as a JSON array of strings in the file's
+    /// column order (on the first problem of the row).
+    pub row_values: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -82,8 +82,11 @@ pub async fn start(
         beat_every: config.stale_after / 4,
         batch_rows: config.batch_rows.max(1),
         place_every: config.place_every,
+        skip: 0,
+        counts: Default::default(),
+        stop: config.stopping.clone(),
     };
-    run.spawn();
+    run.spawn(&config.runs);
     get(db, config, user.org, id).await
 }
 

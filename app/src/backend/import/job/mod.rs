@@ -38,6 +38,8 @@ use sea_orm::{
 };
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Where uploads are kept while they are imported, how large they may be, and
 /// how long a running job may go without a heartbeat before it counts as
@@ -59,6 +61,11 @@ pub struct ImportConfig {
     /// Uploads of one organisation that may wait for confirmation; a newer
     /// one discards the oldest.
     pub max_waiting: usize,
+    /// Cancelled when the server stops: running imports stop after the batch
+    /// in hand, to be resumed from there (see [`stop`]).
+    pub stopping: CancellationToken,
+    /// The imports this server runs, to wait for when it stops.
+    pub runs: TaskTracker,
 }
 
 impl Default for ImportConfig {
@@ -71,12 +78,31 @@ impl Default for ImportConfig {
             place_every: 10_000,
             keep_free: None,
             max_waiting: 5,
+            stopping: CancellationToken::new(),
+            runs: TaskTracker::new(),
         }
     }
 }
 
 const INTERRUPTED: &str =
     "The server stopped during this import. The rows counted as processed were imported.";
+
+const PAUSED: &str = "The server importing this upload stopped; it goes on from the last \
+     rows imported as soon as a server picks it up.";
+
+/// How many times an import goes on after its server stopped: an import that
+/// stops its server every time (a crash) is not tried for ever.
+const MAX_RESUMES: i64 = 3;
+
+/// The server is stopping: every running import stops once the batch in hand
+/// is committed, keeping its file, so that the next server to look (this one
+/// restarted, or another sharing the upload folder) goes on from there.
+/// Resolves when they have stopped.
+pub async fn stop(config: &ImportConfig) {
+    config.stopping.cancel();
+    config.runs.close();
+    config.runs.wait().await;
+}
 
 /// A job as stored.
 type Job = import_job::Model;
@@ -86,12 +112,11 @@ fn status_of(job: &Job) -> Option<ImportStatus> {
 }
 
 fn to_model(job: &Job, stale_after: Duration) -> ImportJob {
-    let mut status = status_of(job).unwrap_or(ImportStatus::Failed);
+    let status = status_of(job).unwrap_or(ImportStatus::Failed);
     let mut message = job.message.clone();
-    // The sweep will record it; until then, say what it is.
+    // The sweep will resume it, or record it as interrupted; until then, say so.
     if status == ImportStatus::Running && is_stale(job, stale_after, now_ms()) {
-        status = ImportStatus::Interrupted;
-        message = Some(INTERRUPTED.into());
+        message = Some(PAUSED.into());
     }
     let n = |v: i64| v.max(0) as u64;
     ImportJob {
@@ -182,11 +207,21 @@ pub async fn history(
         .collect())
 }
 
-/// Whether an upload of the organisation exists (for the error report).
-pub async fn exists(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<bool, AppError> {
+/// The column headers of an upload of the organisation (for its error
+/// report), or `None` if it has no such upload.
+pub async fn headers(
+    db: &DatabaseConnection,
+    org: OrgId,
+    id: i64,
+) -> Result<Option<Vec<String>>, AppError> {
     match load(db, org, id).await {
-        Ok(_) => Ok(true),
-        Err(AppError::NotFound) => Ok(false),
+        // An upload refused at once has no columns.
+        Ok(job) => Ok(Some(
+            serde_json::from_str::<Vec<ImportColumn>>(&job.columns)
+                .map(|c| c.into_iter().map(|c| c.header).collect())
+                .unwrap_or_default(),
+        )),
+        Err(AppError::NotFound) => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -4,7 +4,7 @@ use super::file::is_blank;
 use crate::backend::db::entities::import_job;
 use crate::backend::db::{begin_write, now_ms, Sql};
 use crate::backend::domain::OrgId;
-use crate::backend::import::apply::{self, Importer, Problem, Row};
+use crate::backend::import::apply::{self, Counts, Importer, Problem, Row};
 use crate::backend::import::columns::Mapping;
 use crate::backend::import::sniff::{TextEncoding, Unusable};
 use crate::backend::import::{self as import, stream};
@@ -13,8 +13,11 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 /// An import running in the background.
@@ -30,6 +33,12 @@ pub(super) struct Run {
     pub beat_every: Duration,
     pub batch_rows: usize,
     pub place_every: u64,
+    /// Where an earlier run of this job stopped: the rows it processed (they
+    /// are read again only to be remembered), and its counts.
+    pub skip: u64,
+    pub counts: Counts,
+    /// The server is stopping: stop after the batch in hand (see [`super::stop`]).
+    pub stop: CancellationToken,
 }
 
 /// How a run ended.
@@ -38,14 +47,17 @@ enum Outcome {
     Cancelled,
     /// Marked interrupted by a sweep while it ran; it stops without a word.
     Superseded,
+    /// Stopped with the server after a committed batch; it keeps its file and
+    /// goes on from there with the next server to pick it up.
+    Paused,
     Failed(String),
 }
 
 impl Run {
-    /// Apply the job in the background.
-    pub fn spawn(self) {
+    /// Apply the job in the background, as one of `runs`.
+    pub fn spawn(self, runs: &TaskTracker) {
         let span = tracing::info_span!("import", org = self.org.get(), job = self.id);
-        tokio::spawn(self.run().instrument(span));
+        runs.spawn(self.run().instrument(span));
     }
 
     async fn run(self) {
@@ -77,6 +89,23 @@ impl Run {
                 let _ = tokio::fs::remove_file(&self.path).await;
                 return;
             }
+            Outcome::Paused => {
+                // No heartbeat: any server's next sweep goes on with it.
+                use import_job::Column as J;
+                let paused = import_job::Entity::update_many()
+                    .col_expr(J::HeartbeatAt, Expr::value(None::<i64>))
+                    .filter(J::Id.eq(self.id))
+                    .filter(J::Status.eq(ImportStatus::Running.as_str()))
+                    .exec(&self.db)
+                    .await;
+                if let Err(e) = paused {
+                    tracing::error!(job = self.id, "recording a paused import: {e}");
+                }
+                tracing::info!(
+                    "import paused with the server; it goes on when a server picks it up"
+                );
+                return;
+            }
             Outcome::Failed(m) => (ImportStatus::Failed, Some(m)),
         };
         use import_job::Column as J;
@@ -97,24 +126,48 @@ impl Run {
     }
 
     async fn apply_all(&self) -> Result<Outcome, AppError> {
-        let (send, mut batches) = tokio::sync::mpsc::channel::<Vec<Row>>(2);
+        let (send, mut batches) = tokio::sync::mpsc::channel::<Read>(2);
         let reader = {
-            let (path, encoding, delimiter, mapping, region, rows) = (
+            let (path, encoding, delimiter, mapping, region, rows, skip) = (
                 self.path.clone(),
                 self.encoding,
                 self.delimiter,
                 self.mapping.clone(),
                 self.region.clone(),
                 self.batch_rows,
+                self.skip,
             );
             // Reading and validating (phone numbers above all) take a core of
             // their own, while the database applies the batch before.
             tokio::task::spawn_blocking(move || {
-                read_batches(&path, encoding, delimiter, &mapping, &region, rows, send)
+                read_batches(
+                    &path, encoding, delimiter, &mapping, &region, rows, skip, send,
+                )
             })
         };
-        let mut importer = Importer::new(self.org, &self.region).place_every(self.place_every);
-        while let Some(batch) = batches.recv().await {
+        let mut importer = Importer::new(self.org, &self.region)
+            .place_every(self.place_every)
+            .resuming(self.counts);
+        loop {
+            let read = tokio::select! {
+                biased;
+                () = self.stop.cancelled() => None,
+                read = batches.recv() => Some(read),
+            };
+            let (batch, cells) = match read {
+                // Stopping: what is committed stays, the rest waits for the next run.
+                None => {
+                    drop(batches);
+                    let _ = reader.await;
+                    return Ok(Outcome::Paused);
+                }
+                Some(None) => break,
+                Some(Some(Read::Applied(rows))) => {
+                    importer.remember(&rows);
+                    continue;
+                }
+                Some(Some(Read::Rows(rows, cells))) => (rows, cells),
+            };
             if self.cancel_requested().await? {
                 drop(batches);
                 let _ = reader.await;
@@ -122,7 +175,7 @@ impl Run {
             }
             let tx = begin_write(&self.db).await?;
             let applied = importer.apply(&tx, &self.mapping, &batch).await?;
-            save_problems(&tx, self.id, &applied.problems).await?;
+            save_problems(&tx, self.id, &applied.problems, &cells).await?;
             let c = applied.counts;
             use import_job::Column as J;
             // The importer's counts are running totals; the rows are this batch's.
@@ -154,6 +207,11 @@ impl Run {
             tracing::debug!(commit_ms = t.elapsed().as_secs_f64() * 1e3, "import commit");
             metrics::counter!("muster_import_rows_total").increment(batch.len() as u64);
             let _ = importer.accept(applied);
+            if self.stop.is_cancelled() {
+                drop(batches);
+                let _ = reader.await;
+                return Ok(Outcome::Paused);
+            }
         }
         match reader.await.map_err(AppError::internal)? {
             Ok(()) => Ok(Outcome::Completed),
@@ -172,8 +230,19 @@ impl Run {
     }
 }
 
+/// What the reading task hands the applying one.
+enum Read {
+    /// Rows an earlier run of this job applied: only remembered.
+    Applied(Vec<Row>),
+    /// Rows to apply, with the cells of those that failed their checks, by
+    /// line (for the error report).
+    Rows(Vec<Row>, HashMap<u64, Vec<String>>),
+}
+
 /// Read the stored file in batches of validated rows, in file order, for the
-/// applying task. Stops early when that task stops listening.
+/// applying task; the first `skip` rows as already applied. Stops early when
+/// that task stops listening.
+#[allow(clippy::too_many_arguments)]
 fn read_batches(
     path: &Path,
     encoding: TextEncoding,
@@ -181,7 +250,8 @@ fn read_batches(
     mapping: &Mapping,
     region: &str,
     batch_rows: usize,
-    send: tokio::sync::mpsc::Sender<Vec<Row>>,
+    skip: u64,
+    send: tokio::sync::mpsc::Sender<Read>,
 ) -> Result<(), String> {
     let stopped = || "The uploaded file could not be read again.".to_string();
     let file = std::fs::File::open(path).map_err(|_| stopped())?;
@@ -193,6 +263,8 @@ fn read_batches(
     );
     let mut record = csv::StringRecord::new();
     let mut batch = Vec::with_capacity(batch_rows);
+    let mut cells = HashMap::new();
+    let mut read = 0u64;
     // The reader takes the header row itself.
     loop {
         match reader.read_record(&mut record) {
@@ -200,16 +272,25 @@ fn read_batches(
             Ok(true) if is_blank(&record) => {}
             Ok(true) => {
                 let line = watch.line_of(record.position().map_or(0, |p| p.byte()));
-                batch.push((line, apply::check(&mapping.draft(&record), region)));
-                if batch.len() == batch_rows
-                    && send
-                        .blocking_send(std::mem::replace(
-                            &mut batch,
-                            Vec::with_capacity(batch_rows),
-                        ))
-                        .is_err()
-                {
-                    return Ok(());
+                let row = apply::check(&mapping.draft(&record), region);
+                let applied = read < skip;
+                read += 1;
+                if row.is_err() && !applied {
+                    cells.insert(line, record.iter().map(str::to_string).collect());
+                }
+                batch.push((line, row));
+                // The rows applied before are sent apart from the others.
+                let full = batch.len() == batch_rows || read == skip;
+                if full {
+                    let rows = std::mem::replace(&mut batch, Vec::with_capacity(batch_rows));
+                    let message = if applied {
+                        Read::Applied(rows)
+                    } else {
+                        Read::Rows(rows, std::mem::take(&mut cells))
+                    };
+                    if send.blocking_send(message).is_err() {
+                        return Ok(());
+                    }
                 }
             }
             Err(e) => return Err(import::broken(&e).to_string()),
@@ -224,39 +305,59 @@ fn read_batches(
         .to_string());
     }
     if !batch.is_empty() {
-        let _ = send.blocking_send(batch);
+        let _ = send.blocking_send(if read <= skip {
+            Read::Applied(batch)
+        } else {
+            Read::Rows(batch, cells)
+        });
     }
     Ok(())
 }
 
+/// Record the batch's problems; the first problem of each failed row keeps
+/// the row's cells (`cells`, by line), as a JSON array.
 async fn save_problems(
     tx: &impl ConnectionTrait,
     job: i64,
     problems: &[Problem],
+    cells: &HashMap<u64, Vec<String>>,
 ) -> Result<(), AppError> {
     if problems.is_empty() {
         return Ok(());
     }
+    let mut previous = None;
     let rows: Vec<serde_json::Value> = problems
         .iter()
-        .map(|p| serde_json::json!([job, p.line, p.column, p.message, p.warning]))
+        .map(|p| {
+            let first = previous.replace(p.line) != Some(p.line);
+            let values = cells
+                .get(&p.line)
+                .filter(|_| first)
+                .map(|c| serde_json::to_string(c).unwrap_or_default());
+            serde_json::json!([job, p.line, p.column, p.message, p.warning, values])
+        })
         .collect();
     let rows = serde_json::to_string(&rows).map_err(AppError::internal)?;
     // Hand-written: the rows go as one JSON value, so the statement is the
     // same for any number of them.
     let mut sql = Sql::new(tx.get_database_backend());
-    sql.push("INSERT INTO import_problems (job_id, line, column_name, message, warning) SELECT ")
-        .json_col(0, "BIGINT")
-        .push(", ")
-        .json_col(1, "BIGINT")
-        .push(", ")
-        .json_col(2, "TEXT")
-        .push(", ")
-        .json_col(3, "TEXT")
-        .push(", ")
-        .json_col(4, "BOOLEAN")
-        .push(" FROM ")
-        .json_rows(rows);
+    sql.push(
+        "INSERT INTO import_problems (job_id, line, column_name, message, warning, row_values) \
+         SELECT ",
+    )
+    .json_col(0, "BIGINT")
+    .push(", ")
+    .json_col(1, "BIGINT")
+    .push(", ")
+    .json_col(2, "TEXT")
+    .push(", ")
+    .json_col(3, "TEXT")
+    .push(", ")
+    .json_col(4, "BOOLEAN")
+    .push(", ")
+    .json_col(5, "TEXT")
+    .push(" FROM ")
+    .json_rows(rows);
     sql.execute(tx).await?;
     Ok(())
 }

@@ -1,13 +1,17 @@
-//! Jobs whose server stopped, and previews nobody confirmed.
+//! Jobs whose server stopped (resumed from their last committed batch when
+//! their file is here, else recorded as interrupted), and previews nobody
+//! confirmed.
 
-use super::run::place_all;
-use super::{ImportConfig, INTERRUPTED};
-use crate::backend::db::entities::import_job;
+use super::run::{place_all, Run};
+use super::{format_of, mapping_of, ImportConfig, Job, INTERRUPTED, MAX_RESUMES};
+use crate::backend::db::entities::{import_job, Organisation};
 use crate::backend::db::now_ms;
 use crate::backend::domain::OrgId;
+use crate::backend::import::apply::Counts;
 use crate::model::{AppError, ImportStatus};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
+use std::path::PathBuf;
 
 /// A preview nobody confirms is discarded, with its file, after this long.
 const PREVIEW_KEPT_MS: i64 = 24 * 3600 * 1000;
@@ -36,7 +40,26 @@ pub async fn sweep(db: &DatabaseConnection, config: &ImportConfig) -> Result<(),
     };
     for job in import_job::Entity::find().filter(stale()).all(db).await? {
         let was_running = job.status == running.as_str();
-        let (status, message) = if was_running {
+        if was_running && config.stopping.is_cancelled() {
+            // Paused by this server's stop: left for the next server to resume.
+            continue;
+        }
+        if was_running && job.resumes < MAX_RESUMES {
+            match resume(db, config, &job, stale()).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(job = job.id, "resuming an import: {e}"),
+            }
+        }
+        let gave_up;
+        let (status, message) = if was_running && job.resumes >= MAX_RESUMES {
+            gave_up = format!(
+                "The server stopped during this import {} times, so it was not resumed again. \
+                 The rows counted as processed were imported.",
+                job.resumes + 1
+            );
+            (ImportStatus::Interrupted, Some(gave_up.as_str()))
+        } else if was_running {
             (ImportStatus::Interrupted, Some(INTERRUPTED))
         } else {
             (ImportStatus::Discarded, None)
@@ -63,6 +86,70 @@ pub async fn sweep(db: &DatabaseConnection, config: &ImportConfig) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Go on with running job `job`, whose server stopped, from its last
+/// committed batch, if its file is here to read; whether it was taken up (by
+/// this server, or another one meanwhile).
+async fn resume(
+    db: &DatabaseConnection,
+    config: &ImportConfig,
+    job: &Job,
+    stale: Condition,
+) -> Result<bool, AppError> {
+    let Some(path) = job.stored_path.as_deref().map(PathBuf::from) else {
+        return Ok(false);
+    };
+    if tokio::fs::metadata(&path).await.is_err() {
+        return Ok(false);
+    }
+    let (mapping, (encoding, delimiter)) = (mapping_of(job)?, format_of(job)?);
+    let Some(org) = Organisation::find_by_id(job.org_id).one(db).await? else {
+        return Ok(false);
+    };
+    use import_job::Column as J;
+    // Taken up by one server only: the job must still be stale as read.
+    let claimed = import_job::Entity::update_many()
+        .col_expr(J::HeartbeatAt, Expr::value(now_ms()))
+        .col_expr(J::Resumes, Expr::col(J::Resumes).add(1))
+        .filter(J::Id.eq(job.id))
+        .filter(J::Status.eq(ImportStatus::Running.as_str()))
+        .filter(stale)
+        .exec(db)
+        .await?;
+    if claimed.rows_affected == 0 {
+        return Ok(true);
+    }
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    tracing::info!(
+        job = job.id,
+        rows = job.processed_rows,
+        "going on with an import whose server stopped"
+    );
+    Run {
+        db: db.clone(),
+        id: job.id,
+        org: OrgId::trusted(job.org_id),
+        region: org.default_region,
+        path,
+        encoding,
+        delimiter,
+        mapping,
+        beat_every: config.stale_after / 4,
+        batch_rows: config.batch_rows.max(1),
+        place_every: config.place_every,
+        skip: n(job.processed_rows),
+        counts: Counts {
+            created: n(job.created),
+            updated: n(job.updated),
+            unchanged: n(job.unchanged),
+            failed: n(job.failed),
+            warnings: n(job.warnings),
+        },
+        stop: config.stopping.clone(),
+    }
+    .spawn(&config.runs);
+    Ok(true)
 }
 
 /// Sweep now, and then regularly, for as long as the server runs.
