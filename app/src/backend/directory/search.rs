@@ -11,7 +11,8 @@
 //! have no place in the entity API), each saying why.
 //!
 //! On PostgreSQL, filters compare their columns and a search is a `LIKE` on
-//! `search_text`, served by the `pg_trgm` index.
+//! `search_text`, served by the `pg_trgm` index; how a page is read depends
+//! on how many rows match (see [`page_postgres`]).
 //!
 //! Deactivated contacts are listed only when asked for (`ContactStatus`): the
 //! list without search leaves them out as it reads, a search on SQLite leaves
@@ -119,6 +120,24 @@ impl<'a> Criteria<'a> {
     /// `WHERE` on the contacts table: organisation and filters, and on
     /// PostgreSQL the search too.
     fn push_where(&self, sql: &mut Sql) {
+        self.push_filters(sql);
+        if sql.is_postgres() {
+            self.push_search(sql, " AND ");
+        }
+    }
+
+    /// PostgreSQL: the search, after `joiner` (nothing without a search).
+    fn push_search(&self, sql: &mut Sql, joiner: &str) {
+        if let Some(p) = &self.pattern {
+            sql.push(joiner)
+                .push("c.search_text LIKE ")
+                .bind(format!("%{}%", like_escape(p)))
+                .push(" ESCAPE '\\'");
+        }
+    }
+
+    /// `WHERE` on the contacts table: organisation, filters and status.
+    fn push_filters(&self, sql: &mut Sql) {
         sql.push(" WHERE c.org_id = ").bind(self.org.get());
         for (_, column, value) in &self.filters {
             sql.push(" AND c.")
@@ -133,13 +152,6 @@ impl<'a> Criteria<'a> {
             ContactStatus::Deactivated => sql.push(" AND c.active = FALSE"),
             ContactStatus::All => sql,
         };
-        if sql.is_postgres() {
-            if let Some(p) = &self.pattern {
-                sql.push(" AND c.search_text LIKE ")
-                    .bind(format!("%{}%", like_escape(p)))
-                    .push(" ESCAPE '\\'");
-            }
-        }
     }
 
     /// The index entries that match, with keys strictly between `low` and `high`.
@@ -198,15 +210,14 @@ pub async fn search(
     let mut rows = if total == 0 {
         Vec::new()
     } else {
-        matching::<RowDb>(
-            &tx,
-            &criteria,
-            ROW_COLUMNS,
-            cursor.as_ref(),
+        let read = Read {
+            columns: ROW_COLUMNS,
+            cursor: cursor.as_ref(),
             backwards,
-            limit + 1,
-        )
-        .await?
+            want: limit + 1,
+            total: Some(total),
+        };
+        matching::<RowDb>(&tx, &criteria, &read).await?
     };
     tx.commit().await?;
 
@@ -240,29 +251,122 @@ pub async fn search(
     })
 }
 
-/// Up to `want` matching rows of `columns` (a `SELECT ... FROM contacts c`) after
-/// the cursor, in name order, or before it in reverse name order.
+/// What to read of the matching rows.
+struct Read<'a> {
+    /// `SELECT ... FROM contacts c`, with `c.id` and `c.sort_name` among them.
+    columns: &'a str,
+    /// Rows after this one in name order (before it, if `backwards`).
+    cursor: Option<&'a (String, i64)>,
+    backwards: bool,
+    want: u64,
+    /// How many rows match in all, when counted (a page of the list); an
+    /// export's pages leave the plan to the database.
+    total: Option<u64>,
+}
+
+/// PostgreSQL: matches at least this dense (one contact in this many) are
+/// found by walking the name order; sparser ones are read whole through the
+/// text and filter indexes and sorted (at a million contacts: fewer than
+/// 10,000).
+const DENSE_ONE_IN: u64 = 100;
+
+/// Up to `want` matching rows of `columns` after the cursor, in name order,
+/// or before it in reverse name order.
 async fn matching<T: FromQueryResult>(
     db: &impl ConnectionTrait,
     criteria: &Criteria<'_>,
-    columns: &str,
-    cursor: Option<&(String, i64)>,
-    backwards: bool,
-    want: u64,
+    read: &Read<'_>,
 ) -> Result<Vec<T>, AppError> {
-    if db.get_database_backend() == DbBackend::Sqlite && !criteria.is_unsearched() {
-        return page_by_index(db, criteria, columns, cursor, backwards, want).await;
+    let backend = db.get_database_backend();
+    if backend == DbBackend::Sqlite && !criteria.is_unsearched() {
+        return page_by_index(db, criteria, read).await;
+    }
+    // Filters alone are served in name order by their own indexes.
+    if let (DbBackend::Postgres, Some(_), Some(total)) = (backend, &criteria.pattern, read.total) {
+        return page_postgres(db, criteria, read, total).await;
     }
     // Hand-written: the WHERE that the count and the index path share
     // (Criteria), and a row-value cursor `(sort_name, id) > (?, ?)`.
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(columns);
+    let mut sql = Sql::new(backend);
+    sql.push(read.columns);
     criteria.push_where(&mut sql);
-    if let Some(c) = cursor {
-        push_after(&mut sql, c, backwards);
+    if let Some(c) = read.cursor {
+        push_after(&mut sql, c, read.backwards);
     }
-    push_order(&mut sql, backwards, want);
+    push_order(&mut sql, read.backwards, read.want);
     Ok(sql.all::<T>(db).await?)
+}
+
+/// PostgreSQL, with a search or a filter: the planner cannot know how many
+/// rows a pattern matches, and guessed wrong both ways (walking the name
+/// index for a rare pattern, seconds; sorting every match of a common one).
+/// The exact total, counted first, decides instead: few matches are read
+/// through the trigram and filter indexes and sorted; many are found by
+/// walking the name order a window at a time (where they are dense, a few
+/// thousand rows hold a page), falling back to sorting when the window held
+/// too few (matches bunched elsewhere in the alphabet).
+async fn page_postgres<T: FromQueryResult>(
+    db: &impl ConnectionTrait,
+    criteria: &Criteria<'_>,
+    read: &Read<'_>,
+    total: u64,
+) -> Result<Vec<T>, AppError> {
+    let order = if read.backwards { "DESC" } else { "ASC" };
+    let contacts = organisation_size(db, criteria.org).await?;
+    if total.saturating_mul(DENSE_ONE_IN) >= contacts {
+        // Expected rows to walk for a page at this density, four times over.
+        let window = (read.want.saturating_mul(contacts) / total.max(1))
+            .saturating_mul(4)
+            .clamp(1_000, 200_000);
+        // Hand-written: the inner ORDER BY and LIMIT walk the name index
+        // (the organisation's, or a filter's); the search is checked on
+        // the rows walked.
+        let mut sql = Sql::new(DbBackend::Postgres);
+        let columns = read
+            .columns
+            .strip_prefix("SELECT ")
+            .expect("columns start with SELECT");
+        sql.push("SELECT * FROM (SELECT c.search_text, ")
+            .push(columns);
+        criteria.push_filters(&mut sql);
+        if let Some(c) = read.cursor {
+            push_after(&mut sql, c, read.backwards);
+        }
+        sql.push(&format!(
+            " ORDER BY c.sort_name {order}, c.id {order} LIMIT {window}) c"
+        ));
+        criteria.push_search(&mut sql, " WHERE ");
+        sql.push(&format!(
+            " ORDER BY c.sort_name {order}, c.id {order} LIMIT {}",
+            read.want
+        ));
+        let rows = sql.all::<T>(db).await?;
+        if rows.len() as u64 == read.want {
+            return Ok(rows);
+        }
+    }
+    // Hand-written: MATERIALIZED keeps the ORDER BY from steering the
+    // planner onto the name index; the matches are read through the indexes
+    // that find them, then sorted.
+    let mut sql = Sql::new(DbBackend::Postgres);
+    sql.push("WITH m AS MATERIALIZED (").push(read.columns);
+    criteria.push_where(&mut sql);
+    if let Some(c) = read.cursor {
+        push_after(&mut sql, c, read.backwards);
+    }
+    sql.push(&format!(
+        ") SELECT * FROM m ORDER BY m.sort_name {order}, m.id {order} LIMIT {}",
+        read.want
+    ));
+    Ok(sql.all::<T>(db).await?)
+}
+
+/// The organisation's contacts, as kept by the triggers.
+async fn organisation_size(db: &impl ConnectionTrait, org: OrgId) -> Result<u64, AppError> {
+    let mut sql = Sql::new(db.get_database_backend());
+    sql.push("SELECT contact_count FROM organisations WHERE id = ")
+        .bind(org.get());
+    Ok(sql.scalar_i64(db).await?.unwrap_or(0).max(0) as u64)
 }
 
 /// A contact as exported, in name order.
@@ -296,7 +400,14 @@ pub async fn export_page(
 ) -> Result<Vec<ExportRow>, AppError> {
     query.check()?;
     let criteria = Criteria::new(org, query);
-    matching::<ExportRow>(db, &criteria, EXPORT_COLUMNS, after, false, limit).await
+    let read = Read {
+        columns: EXPORT_COLUMNS,
+        cursor: after,
+        backwards: false,
+        want: limit,
+        total: None,
+    };
+    matching::<ExportRow>(db, &criteria, &read).await
 }
 
 /// How many contacts match.
@@ -345,11 +456,9 @@ struct KeyRow {
 async fn page_by_index<T: FromQueryResult>(
     db: &impl ConnectionTrait,
     criteria: &Criteria<'_>,
-    columns: &str,
-    cursor: Option<&(String, i64)>,
-    backwards: bool,
-    want: u64,
+    read: &Read<'_>,
 ) -> Result<Vec<T>, AppError> {
+    let (columns, cursor, backwards, want) = (read.columns, read.cursor, read.backwards, read.want);
     let org = criteria.org;
     let (mut low, mut high) = org_bounds(org);
     if let Some((sort, id)) = cursor {
