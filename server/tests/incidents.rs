@@ -465,12 +465,9 @@ async fn an_incident_reaches_its_recipients_by_email_and_collects_their_answers(
     assert_eq!(list[0].status, IncidentStatus::Resolved);
 }
 
-#[tokio::test]
-async fn email_not_configured_is_said_and_recorded_not_skipped() {
-    let app = TestApp::spawn().await;
-    let admin = app.org_admin("Acme", "admin@acme.example").await;
-    person(&app, &admin, "Ada", "ada@acme.example", "", "On call").await;
-    let draft = ScenarioDraft {
+/// An email to everyone in Engineering.
+fn to_engineering() -> ScenarioDraft {
+    ScenarioDraft {
         name: "Test".into(),
         subject: "Test".into(),
         body: "Test".into(),
@@ -486,7 +483,15 @@ async fn email_not_configured_is_said_and_recorded_not_skipped() {
             ..Default::default()
         },
         ..ScenarioDraft::new_blank()
-    };
+    }
+}
+
+#[tokio::test]
+async fn email_not_configured_is_said_and_recorded_not_skipped() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    person(&app, &admin, "Ada", "ada@acme.example", "", "On call").await;
+    let draft = to_engineering();
     let (_, preview) =
         json_call::<LaunchPreview>(&app, &admin, "preview_launch", json!({ "draft": draft })).await;
     assert!(preview
@@ -519,23 +524,7 @@ async fn a_stopped_sender_puts_back_what_it_has_not_handed_over() {
     for (first, email) in [("Ada", "ada@acme.example"), ("Bob", "bob@acme.example")] {
         person(&app, &admin, first, email, "", "").await;
     }
-    let draft = ScenarioDraft {
-        name: "Test".into(),
-        subject: "Test".into(),
-        body: "Test".into(),
-        channels: app::model::Channels {
-            email: true,
-            sms: false,
-        },
-        recipients: Recipients {
-            rules: vec![Rule {
-                department: "Engineering".into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        },
-        ..ScenarioDraft::new_blank()
-    };
+    let draft = to_engineering();
     let (_, incident) = json_call::<Incident>(
         &app,
         &admin,

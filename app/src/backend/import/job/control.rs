@@ -70,22 +70,16 @@ pub async fn start(
         ));
     }
     tx.commit().await?;
-    let run = Run {
-        db: db.clone(),
+    let run = Run::new(
+        db,
+        config,
         id,
-        org: user.org,
-        region: user.default_region.clone(),
+        user.org,
+        user.default_region.clone(),
         path,
-        encoding,
-        delimiter,
+        (encoding, delimiter),
         mapping,
-        beat_every: config.stale_after / 4,
-        batch_rows: config.batch_rows.max(1),
-        place_every: config.place_every,
-        skip: 0,
-        counts: Default::default(),
-        stop: config.stopping.clone(),
-    };
+    );
     run.spawn(&config.runs);
     get(db, config, user.org, id).await
 }

@@ -22,23 +22,23 @@ use tracing::Instrument;
 
 /// An import running in the background.
 pub(super) struct Run {
-    pub db: DatabaseConnection,
-    pub id: i64,
-    pub org: OrgId,
-    pub region: String,
-    pub path: PathBuf,
-    pub encoding: TextEncoding,
-    pub delimiter: u8,
-    pub mapping: Mapping,
-    pub beat_every: Duration,
-    pub batch_rows: usize,
-    pub place_every: u64,
+    db: DatabaseConnection,
+    id: i64,
+    org: OrgId,
+    region: String,
+    path: PathBuf,
+    encoding: TextEncoding,
+    delimiter: u8,
+    mapping: Mapping,
+    beat_every: Duration,
+    batch_rows: usize,
+    place_every: u64,
     /// Where an earlier run of this job stopped: the rows it processed (they
     /// are read again only to be remembered), and its counts.
-    pub skip: u64,
-    pub counts: Counts,
+    skip: u64,
+    counts: Counts,
     /// The server is stopping: stop after the batch in hand (see [`super::stop`]).
-    pub stop: CancellationToken,
+    stop: CancellationToken,
 }
 
 /// How a run ended.
@@ -54,6 +54,46 @@ enum Outcome {
 }
 
 impl Run {
+    /// Job `id` of `org`, its file at `path`, to apply from its first row, as
+    /// `config` says.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: &DatabaseConnection,
+        config: &super::ImportConfig,
+        id: i64,
+        org: OrgId,
+        region: String,
+        path: PathBuf,
+        (encoding, delimiter): (TextEncoding, u8),
+        mapping: Mapping,
+    ) -> Self {
+        Self {
+            db: db.clone(),
+            id,
+            org,
+            region,
+            path,
+            encoding,
+            delimiter,
+            mapping,
+            beat_every: config.stale_after / 4,
+            batch_rows: config.batch_rows.max(1),
+            place_every: config.place_every,
+            skip: 0,
+            counts: Counts::default(),
+            stop: config.stopping.clone(),
+        }
+    }
+
+    /// Go on from where an earlier run stopped: `skip` rows processed, `counts` so far.
+    pub fn resuming(self, skip: u64, counts: Counts) -> Self {
+        Self {
+            skip,
+            counts,
+            ..self
+        }
+    }
+
     /// Apply the job in the background, as one of `runs`.
     pub fn spawn(self, runs: &TaskTracker) {
         let span = tracing::info_span!("import", org = self.org.get(), job = self.id);

@@ -103,7 +103,7 @@ async fn resume(
     if tokio::fs::metadata(&path).await.is_err() {
         return Ok(false);
     }
-    let (mapping, (encoding, delimiter)) = (mapping_of(job)?, format_of(job)?);
+    let (mapping, format) = (mapping_of(job)?, format_of(job)?);
     let Some(org) = Organisation::find_by_id(job.org_id).one(db).await? else {
         return Ok(false);
     };
@@ -126,28 +126,26 @@ async fn resume(
         rows = job.processed_rows,
         "going on with an import whose server stopped"
     );
-    Run {
-        db: db.clone(),
-        id: job.id,
-        org: OrgId::trusted(job.org_id),
-        region: org.default_region,
+    Run::new(
+        db,
+        config,
+        job.id,
+        OrgId::trusted(job.org_id),
+        org.default_region,
         path,
-        encoding,
-        delimiter,
+        format,
         mapping,
-        beat_every: config.stale_after / 4,
-        batch_rows: config.batch_rows.max(1),
-        place_every: config.place_every,
-        skip: n(job.processed_rows),
-        counts: Counts {
+    )
+    .resuming(
+        n(job.processed_rows),
+        Counts {
             created: n(job.created),
             updated: n(job.updated),
             unchanged: n(job.unchanged),
             failed: n(job.failed),
             warnings: n(job.warnings),
         },
-        stop: config.stopping.clone(),
-    }
+    )
     .spawn(&config.runs);
     Ok(true)
 }
