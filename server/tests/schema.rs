@@ -221,7 +221,8 @@ async fn schema_equals_an_upgraded_release() {
     // incidents, their frozen recipients, their messages and the outbox;
     // m0012 the SMS settings (a table, two unique indexes) and the index
     // that finds the incidents that texted a number; m0013 two columns, an
-    // import's resumes and a failed row's cells.
+    // import's resumes and a failed row's cells; m0014 on PostgreSQL the
+    // filters' indexes of active contacts.
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
     let triggers = match new.get_database_backend() {
@@ -309,6 +310,17 @@ async fn schema_equals_an_upgraded_release() {
             || (l.contains("import_problems") && l.contains("row_values"))
     };
     assert_eq!(added.iter().filter(|l| m0013(l)).count(), 2, "{added:#?}");
+    // m0014: on PostgreSQL, three indexes of the active contacts by filter.
+    let m0014 = |l: &String| l.contains("contacts_active_");
+    let active_filters = match new.get_database_backend() {
+        DbBackend::Postgres => 3,
+        _ => 0,
+    };
+    assert_eq!(
+        added.iter().filter(|l| m0014(l)).count(),
+        active_filters,
+        "{added:#?}"
+    );
     assert!(
         added.iter().all(|l| m0005(l)
             || m0006(l)
@@ -318,7 +330,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0010(l)
             || m0011(l)
             || m0012(l)
-            || m0013(l)),
+            || m0013(l)
+            || m0014(l)),
         "{added:#?}"
     );
 }

@@ -270,6 +270,10 @@ struct Read<'a> {
 /// 10,000).
 const DENSE_ONE_IN: u64 = 100;
 
+/// PostgreSQL: the largest window of the name order walked for a page of
+/// dense matches; beyond it they are read through the indexes and sorted.
+const WALKED_AT_MOST: u64 = 64_000;
+
 /// Up to `want` matching rows of `columns` after the cursor, in name order,
 /// or before it in reverse name order.
 async fn matching<T: FromQueryResult>(
@@ -302,9 +306,10 @@ async fn matching<T: FromQueryResult>(
 /// index for a rare pattern, seconds; sorting every match of a common one).
 /// The exact total, counted first, decides instead: few matches are read
 /// through the trigram and filter indexes and sorted; many are found by
-/// walking the name order a window at a time (where they are dense, a few
-/// thousand rows hold a page), falling back to sorting when the window held
-/// too few (matches bunched elsewhere in the alphabet).
+/// walking the name order in windows eight times larger each time (where
+/// matches are dense, a few thousand rows hold a page; bunched later in the
+/// alphabet, as a first name's are, a larger window), falling back to
+/// sorting past [`WALKED_AT_MOST`] rows.
 async fn page_postgres<T: FromQueryResult>(
     db: &impl ConnectionTrait,
     criteria: &Criteria<'_>,
@@ -314,35 +319,43 @@ async fn page_postgres<T: FromQueryResult>(
     let order = if read.backwards { "DESC" } else { "ASC" };
     let contacts = organisation_size(db, criteria.org).await?;
     if total.saturating_mul(DENSE_ONE_IN) >= contacts {
-        // Expected rows to walk for a page at this density, four times over.
-        let window = (read.want.saturating_mul(contacts) / total.max(1))
-            .saturating_mul(4)
-            .clamp(1_000, 200_000);
-        // Hand-written: the inner ORDER BY and LIMIT walk the name index
-        // (the organisation's, or a filter's); the search is checked on
-        // the rows walked.
-        let mut sql = Sql::new(DbBackend::Postgres);
         let columns = read
             .columns
             .strip_prefix("SELECT ")
             .expect("columns start with SELECT");
-        sql.push("SELECT * FROM (SELECT c.search_text, ")
-            .push(columns);
-        criteria.push_filters(&mut sql);
-        if let Some(c) = read.cursor {
-            push_after(&mut sql, c, read.backwards);
-        }
-        sql.push(&format!(
-            " ORDER BY c.sort_name {order}, c.id {order} LIMIT {window}) c"
-        ));
-        criteria.push_search(&mut sql, " WHERE ");
-        sql.push(&format!(
-            " ORDER BY c.sort_name {order}, c.id {order} LIMIT {}",
-            read.want
-        ));
-        let rows = sql.all::<T>(db).await?;
-        if rows.len() as u64 == read.want {
-            return Ok(rows);
+        // Expected rows to walk for a page at this density, four times over;
+        // matches bunched later in the alphabet take larger windows.
+        let mut window = (read.want.saturating_mul(contacts) / total.max(1))
+            .saturating_mul(4)
+            .max(1_000);
+        loop {
+            // Hand-written: the inner ORDER BY and LIMIT walk the name index
+            // (the organisation's, or a filter's); the search is checked on
+            // the rows walked.
+            let mut sql = Sql::new(DbBackend::Postgres);
+            sql.push("SELECT * FROM (SELECT c.search_text, ")
+                .push(columns);
+            criteria.push_filters(&mut sql);
+            if let Some(c) = read.cursor {
+                push_after(&mut sql, c, read.backwards);
+            }
+            sql.push(&format!(
+                " ORDER BY c.sort_name {order}, c.id {order} LIMIT {window}) c"
+            ));
+            criteria.push_search(&mut sql, " WHERE ");
+            sql.push(&format!(
+                " ORDER BY c.sort_name {order}, c.id {order} LIMIT {}",
+                read.want
+            ));
+            let rows = sql.all::<T>(db).await?;
+            // A full page, or every contact walked: that is the answer.
+            if rows.len() as u64 == read.want || window >= contacts {
+                return Ok(rows);
+            }
+            if window >= WALKED_AT_MOST {
+                break;
+            }
+            window = window.saturating_mul(8);
         }
     }
     // Hand-written: MATERIALIZED keeps the ORDER BY from steering the
