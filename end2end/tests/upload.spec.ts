@@ -91,7 +91,9 @@ test("upload a CSV file: mapping, progress, summary, error report, then export a
   // A line per row: what was wrong, and a failed row's own cells under the file's headers.
   expect(lines[0]).toBe("Line,Problem,Severity,First Name,Last Name,E-mail,Job Title,Office,Badge");
   expect(lines).toHaveLength(5);
-  expect(lines[1]).toBe(`4,E-mail: Enter a valid email address,Error,Bad,Email${tag},not-an-email,,,x`);
+  expect(lines[1]).toBe(
+    `4,"E-mail: Enter a valid email address, like name@example.com.",Error,Bad,Email${tag},not-an-email,,,x`,
+  );
   expect(lines.some((l) => l.includes(",Warning,") && l.includes("line 2"))).toBeTruthy();
 
   const list = new ContactsPage(page);

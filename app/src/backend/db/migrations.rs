@@ -1919,8 +1919,8 @@ impl MigrationName for M0013ImportCheckpoints {
 }
 
 /// An import goes on from its last committed batch after its server stopped
-/// (`resumes` counts how often, so that an import that stops its server
-/// every time is not tried for ever); and a failed row's problems keep the
+/// (`resumes` counts the crashes among those stops, so that an import that
+/// crashes its server every time is not tried for ever); and a failed row's problems keep the
 /// row's own cells, for the error report.
 #[async_trait::async_trait]
 impl MigrationTrait for M0013ImportCheckpoints {

@@ -154,6 +154,8 @@ fn JobView(job: ImportJob) -> impl IntoView {
                         <section class="card panel" aria-labelledby="progress-title">
                             <h2 id="progress-title">"Importing"</h2>
                             <ProgressBar label value/>
+                            // Its server stopped: it waits for a server to go on with it.
+                            {j.message.clone().map(|m| view! { <p class="notice" role="status">{m}</p> })}
                             <Counts job=j.clone()/>
                             <div class="form-actions">
                                 <button

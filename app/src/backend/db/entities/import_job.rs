@@ -34,7 +34,7 @@ pub struct Model {
     pub finished_at: Option<i64>,
     /// Fresh while a server works on the import.
     pub heartbeat_at: Option<i64>,
-    /// How many times a server went on with it after the one running it stopped.
+    /// How many times a server went on with it after the one running it crashed.
     pub resumes: i64,
 }
 

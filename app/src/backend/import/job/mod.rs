@@ -90,8 +90,9 @@ const INTERRUPTED: &str =
 const PAUSED: &str = "The server importing this upload stopped; it goes on from the last \
      rows imported as soon as a server picks it up.";
 
-/// How many times an import goes on after its server stopped: an import that
-/// stops its server every time (a crash) is not tried for ever.
+/// How many times an import goes on after its server crashed (stops that
+/// paused it do not count): an import that crashes its server every time is
+/// not tried for ever.
 const MAX_RESUMES: i64 = 3;
 
 /// The server is stopping: every running import stops once the batch in hand

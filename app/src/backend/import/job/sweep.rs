@@ -54,8 +54,8 @@ pub async fn sweep(db: &DatabaseConnection, config: &ImportConfig) -> Result<(),
         let gave_up;
         let (status, message) = if was_running && job.resumes >= MAX_RESUMES {
             gave_up = format!(
-                "The server stopped during this import {} times, so it was not resumed again. \
-                 The rows counted as processed were imported.",
+                "The server stopped unexpectedly during this import {} times, so it was not \
+                 resumed again. The rows counted as processed were imported.",
                 job.resumes + 1
             );
             (ImportStatus::Interrupted, Some(gave_up.as_str()))
@@ -108,10 +108,13 @@ async fn resume(
         return Ok(false);
     };
     use import_job::Column as J;
+    // A stop paused it (no heartbeat left); a crash left its heartbeat, and
+    // only crashes count towards giving up on it.
+    let crashed = i64::from(job.heartbeat_at.is_some());
     // Taken up by one server only: the job must still be stale as read.
     let claimed = import_job::Entity::update_many()
         .col_expr(J::HeartbeatAt, Expr::value(now_ms()))
-        .col_expr(J::Resumes, Expr::col(J::Resumes).add(1))
+        .col_expr(J::Resumes, Expr::col(J::Resumes).add(crashed))
         .filter(J::Id.eq(job.id))
         .filter(J::Status.eq(ImportStatus::Running.as_str()))
         .filter(stale)
