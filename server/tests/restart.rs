@@ -147,6 +147,16 @@ async fn all_searchable(client: &Client, server: &ServerProcess, n: u64) {
     }
 }
 
+/// How many crashes import `id` was resumed after.
+async fn resumes(db: &sea_orm::DatabaseConnection, id: &str) -> i64 {
+    app::backend::db::entities::import_job::Entity::find_by_id(id.parse::<i64>().unwrap())
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+        .resumes
+}
+
 /// A file of `n` people, and at its end a second row for the first of them
 /// (a warning, which must still be found after a resume).
 fn people(n: usize) -> String {
@@ -184,6 +194,7 @@ async fn an_import_cut_short_by_a_crash_goes_on_after_the_restart() {
     );
     let db = muster::open_database(&db_url).await.unwrap();
     assert_eq!(count_contacts(&db, 1).await, ROWS as i64);
+    assert_eq!(resumes(&db, &id).await, 1, "a crash counts");
     all_searchable(&client, &server, ROWS).await;
     // Done: its upload is removed.
     assert_eq!(
@@ -249,6 +260,7 @@ async fn an_import_stopped_with_its_server_is_resumed_from_its_last_batch() {
         "{job:?}"
     );
     assert_eq!(count_contacts(&db, 1).await, ROWS as i64);
+    assert_eq!(resumes(&db, &id).await, 0, "a pause is not a crash");
     all_searchable(&client, &server, ROWS).await;
     let report = client
         .get(format!("{}/imports/{id}/problems.csv", server.url))
