@@ -52,7 +52,8 @@ enum Command {
         /// Secure. Behind a trusted proxy, X-Forwarded-Proto also says so.
         #[arg(long, env = "MUSTER_SECURE_COOKIES", default_value_t = false)]
         secure_cookies: bool,
-        /// Directory where uploaded CSV files are kept while they are imported.
+        /// Directory where uploaded CSV files are kept while they are imported
+        /// (on SQLite; on PostgreSQL they are kept in the database).
         #[arg(long, env = "MUSTER_UPLOAD_DIR", default_value = "data/uploads")]
         upload_dir: std::path::PathBuf,
         /// The largest CSV upload accepted, in megabytes.
@@ -476,6 +477,8 @@ async fn main() -> anyhow::Result<()> {
             let addr = addr.unwrap_or(options.site_addr);
             let imports = ImportConfig {
                 dir: upload_dir,
+                // Every server on a PostgreSQL database reads its uploads from it.
+                in_database: db.get_database_backend() == sea_orm::DbBackend::Postgres,
                 max_bytes: upload_limit_mb.saturating_mul(1024 * 1024),
                 stale_after: std::time::Duration::from_secs(import_stale_secs.max(1)),
                 batch_rows: import_batch_rows.max(1),

@@ -6,146 +6,16 @@
 
 mod common;
 
-use app::model::{ContactPage, ImportJob, ImportPreview, ImportStatus};
-use common::{count_contacts, detected_fields, unique_name, TestDb, PASSWORD};
+use app::model::ImportStatus;
+use common::servers::{
+    all_searchable, call, ended, organisation, people, sign_in, some_rows_in, start, start_import,
+    stored_uploads,
+};
+use common::{count_contacts, unique_name, TestDb, PASSWORD};
 use muster::process::ServerProcess;
 use reqwest::{Client, StatusCode};
 use sea_orm::{ConnectionTrait, EntityTrait};
-use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
-
-async fn start(db_url: &str, uploads: &std::path::Path, more: &[(&str, &str)]) -> ServerProcess {
-    let mut env = vec![
-        ("MUSTER_IMPORT_STALE_SECS", "1"),
-        ("MUSTER_LOG", "warn"),
-        // A key given, so that no key file is written into the source tree.
-        (
-            "MUSTER_MASTER_KEY",
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        ),
-    ];
-    env.extend_from_slice(more);
-    ServerProcess::start(
-        std::path::Path::new(env!("CARGO_BIN_EXE_muster")),
-        db_url,
-        uploads,
-        &env,
-        None,
-    )
-    .await
-    .expect("the muster binary starts")
-}
-
-async fn call<T: DeserializeOwned>(
-    client: &Client,
-    url: &str,
-    name: &str,
-    form: &[(&str, &str)],
-) -> T {
-    let res = client
-        .post(format!("{url}/api/{name}"))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let body = res.text().await.unwrap();
-    assert!(status.is_success(), "{name}: {status}: {body}");
-    serde_json::from_str(&body)
-        .unwrap_or_else(|e| panic!("{name}: the answer does not read as expected: {e}: {body}"))
-}
-
-/// The organisation Acme and its administrator, in the database at `db_url`.
-async fn organisation(db_url: &str) {
-    let db = muster::open_database(db_url).await.unwrap();
-    let new = app::backend::auth::NewOrganisation {
-        name: "Acme".into(),
-        default_region: "GB".into(),
-        time_zone: "UTC".into(),
-    };
-    app::backend::auth::create_org_with_admin(&db, &new, "admin@acme.example", PASSWORD)
-        .await
-        .unwrap();
-}
-
-/// Signs in as Acme's administrator on `server`.
-async fn sign_in(client: &Client, server: &ServerProcess) {
-    call::<()>(
-        client,
-        &server.url,
-        "login",
-        &[("email", "admin@acme.example"), ("password", PASSWORD)],
-    )
-    .await;
-}
-
-/// Upload `file` and start importing it with the columns as detected; the job's id.
-async fn start_import(client: &Client, server: &ServerProcess, file: String) -> String {
-    let res = client
-        .post(format!("{}/imports?name=big.csv", server.url))
-        .body(file)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let preview: ImportPreview = res.json().await.unwrap();
-    let id = preview.job_id.to_string();
-    let fields = detected_fields(&preview);
-    let mut form = vec![("id", id.as_str())];
-    let keys = ["fields[0]", "fields[1]", "fields[2]"];
-    for (k, f) in keys.iter().zip(&fields) {
-        form.push((k, f.as_str()));
-    }
-    call::<ImportJob>(client, &server.url, "start_import", &form).await;
-    id
-}
-
-/// Wait until import `id` has committed some batches, still running.
-async fn some_rows_in(client: &Client, server: &ServerProcess, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job: ImportJob = call(client, &server.url, "import_job", &[("id", id)]).await;
-        assert_eq!(job.status, ImportStatus::Running, "{job:?}");
-        if job.processed_rows > 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Wait until import `id` has ended; it as it ended.
-async fn ended(client: &Client, server: &ServerProcess, id: &str) -> ImportJob {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job: ImportJob = call(client, &server.url, "import_job", &[("id", id)]).await;
-        if job.status != ImportStatus::Running {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "still running: {job:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Wait until a search for "person" finds `n` contacts (all of them placed
-/// in the search index).
-async fn all_searchable(client: &Client, server: &ServerProcess, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let found: ContactPage = call(
-            client,
-            &server.url,
-            "list_contacts",
-            &[("query[q]", "person")],
-        )
-        .await;
-        if found.total == n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "not all searchable: {found:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// How many crashes import `id` was resumed after.
 async fn resumes(db: &sea_orm::DatabaseConnection, id: &str) -> i64 {
@@ -155,17 +25,6 @@ async fn resumes(db: &sea_orm::DatabaseConnection, id: &str) -> i64 {
         .unwrap()
         .unwrap()
         .resumes
-}
-
-/// A file of `n` people, and at its end a second row for the first of them
-/// (a warning, which must still be found after a resume).
-fn people(n: usize) -> String {
-    let mut file = String::from("First Name,Last Name,Email\n");
-    for i in 0..n {
-        file.push_str(&format!("P{i},Person,p{i}@example.com\n"));
-    }
-    file.push_str("P0,Person,p0@example.com\n");
-    file
 }
 
 /// A crash (SIGKILL) in the middle of an import: the server started again
@@ -197,10 +56,7 @@ async fn an_import_cut_short_by_a_crash_goes_on_after_the_restart() {
     assert_eq!(resumes(&db, &id).await, 1, "a crash counts");
     all_searchable(&client, &server, ROWS).await;
     // Done: its upload is removed.
-    assert_eq!(
-        std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0),
-        0
-    );
+    assert_eq!(stored_uploads(&db, &uploads).await, 0);
     drop(server);
     let _ = std::fs::remove_dir_all(&uploads);
 }
@@ -249,7 +105,9 @@ async fn an_import_stopped_with_its_server_is_resumed_from_its_last_batch() {
         "{job:?}"
     );
     assert_eq!(count_contacts(&db, 1).await, job.processed_rows);
-    assert!(std::path::Path::new(job.stored_path.as_deref().unwrap()).exists());
+    let org = app::backend::domain::OrgId::trusted(1);
+    let kept = app::backend::import::job::Stored::parse(job.stored_path.as_deref().unwrap(), org);
+    assert!(kept.exists(&db).await, "{kept:?}");
 
     let server = start(&db_url, &uploads, &env).await;
     let job = ended(&client, &server, &id).await;

@@ -222,7 +222,8 @@ async fn schema_equals_an_upgraded_release() {
     // m0012 the SMS settings (a table, two unique indexes) and the index
     // that finds the incidents that texted a number; m0013 two columns, an
     // import's resumes and a failed row's cells; m0014 on PostgreSQL the
-    // filters' indexes of active contacts.
+    // filters' indexes of active contacts; m0015 what several servers share,
+    // uploads' chunks and failed sign-ins (two tables, an index).
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
     let triggers = match new.get_database_backend() {
@@ -321,6 +322,11 @@ async fn schema_equals_an_upgraded_release() {
         active_filters,
         "{added:#?}"
     );
+    let m0015 = |l: &String| l.contains("upload_chunks") || l.contains("sign_in_failures");
+    assert!(
+        added.iter().filter(|l| m0015(l)).count() > 2, // two tables and an index
+        "{added:#?}"
+    );
     assert!(
         added.iter().all(|l| m0005(l)
             || m0006(l)
@@ -331,7 +337,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0011(l)
             || m0012(l)
             || m0013(l)
-            || m0014(l)),
+            || m0014(l)
+            || m0015(l)),
         "{added:#?}"
     );
 }

@@ -224,11 +224,8 @@ async fn unusable_files_are_refused_with_why_and_nothing_is_written() {
         "{history:?}"
     );
     assert_eq!(app.contact_count(1).await, 0);
-    // No upload is left on disk.
-    let dir = std::fs::read_dir(app.upload_dir())
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(dir, 0);
+    // No upload is left, on disk or in the database.
+    assert_eq!(app.stored_uploads().await, 0);
 }
 
 #[tokio::test]
@@ -303,8 +300,7 @@ async fn a_mapping_can_be_corrected_before_anything_is_written() {
         .json(&admin, "cancel_import", &[("id", &id.to_string())])
         .await;
     assert_eq!(job.status, ImportStatus::Discarded);
-    let dir = std::fs::read_dir(app.upload_dir()).unwrap().count();
-    assert_eq!(dir, 0);
+    assert_eq!(app.stored_uploads().await, 0);
 }
 
 /// A file of `n` valid people.

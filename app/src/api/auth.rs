@@ -86,7 +86,11 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
             .and_then(|a| a.take())
         {
             Some(admission) => admission,
-            None => state.admit_sign_in(&parts.extensions, &parts.headers, &email)?,
+            None => {
+                state
+                    .admit_sign_in(&parts.extensions, &parts.headers, &email)
+                    .await?
+            }
         };
         let signed_in = auth::sign_in(
             &state.db,

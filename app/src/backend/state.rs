@@ -60,10 +60,11 @@ impl AppState {
         leptos_options: LeptosOptions,
         secure_cookies: bool,
     ) -> Self {
+        let throttle = Arc::new(LoginThrottle::for_database(&db));
         Self {
             db,
             leptos_options,
-            throttle: Arc::default(),
+            throttle,
             hashing: Arc::default(),
             trusted_proxies: Arc::default(),
             secure_cookies,
@@ -148,7 +149,7 @@ impl AppState {
     /// Let a sign-in for `email` through the throttle and into the hashing
     /// gate, or refuse it, from what its request says: the client's address
     /// and the browser's device cookie.
-    pub fn admit_sign_in(
+    pub async fn admit_sign_in(
         &self,
         extensions: &http::Extensions,
         headers: &http::HeaderMap,
@@ -164,6 +165,7 @@ impl AppState {
             self.address_of(extensions, headers),
             device.as_deref(),
         )
+        .await
     }
 
     /// Whether a request came over https: configured so, or said so by a

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod scim;
+pub mod servers;
 
 use app::backend::connectors::HttpConfig;
 use app::backend::import::job::{self, ImportConfig};
@@ -177,6 +178,8 @@ impl TestApp {
             .expect("database");
         let imports = ImportConfig {
             dir: std::env::temp_dir().join(unique_name("muster-it-uploads")),
+            // As the server: kept in the database on PostgreSQL.
+            in_database: db.get_database_backend() == sea_orm::DbBackend::Postgres,
             ..imports
         };
         job::spawn_sweeper(db.clone(), imports.clone());
@@ -548,9 +551,17 @@ impl TestApp {
         res.text().await.unwrap()
     }
 
-    /// Where this app keeps uploads while it imports them.
-    pub fn upload_dir(&self) -> &std::path::Path {
-        &self.uploads
+    /// How many uploads this app keeps (waiting or being imported): files
+    /// in its upload folder, and uploads in the database.
+    pub async fn stored_uploads(&self) -> usize {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        let files = std::fs::read_dir(&self.uploads).map_or(0, |d| d.count());
+        let chunks = app::backend::db::entities::upload_chunk::Entity::find()
+            .filter(app::backend::db::entities::upload_chunk::Column::Seq.eq(0))
+            .count(&self.db)
+            .await
+            .unwrap();
+        files + chunks as usize
     }
 
     /// How many contacts an organisation has, straight from the database.

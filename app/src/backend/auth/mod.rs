@@ -4,6 +4,7 @@ mod device;
 mod gate;
 mod next;
 mod setup_code;
+mod shared_failures;
 mod throttle;
 
 pub use device::{DeviceKey, DEVICE_COOKIE, SECURE_DEVICE_COOKIE};
@@ -309,7 +310,7 @@ pub struct Admission {
 /// The first step of a sign-in, before anything that costs: the throttle's
 /// check and count, and a place in the gate's lane (the known browsers' one
 /// when `device_cookie` is valid for `email`). `from` is the client's address.
-pub fn admit(
+pub async fn admit(
     throttle: &std::sync::Arc<LoginThrottle>,
     gate: &std::sync::Arc<HashGate>,
     devices: &DeviceKey,
@@ -318,7 +319,7 @@ pub fn admit(
     device_cookie: Option<&str>,
 ) -> Result<Admission, AppError> {
     let device = device_cookie.and_then(|c| devices.verify(c, email));
-    let attempt = throttle.begin(email, from, device)?;
+    let attempt = throttle.begin(email, from, device)?.count_shared().await?;
     let lane = if attempt.from_known_device() {
         Lane::Known
     } else {
@@ -374,7 +375,7 @@ pub async fn sign_in(
         .await?;
     match user {
         Some(user) if ok => {
-            attempt.succeeded();
+            attempt.succeeded().await;
             Ok(SignedIn {
                 session: create_session(db, policy, user.id, OrgId::verified(user.org_id)).await?,
                 device: devices.issue(&user.email),

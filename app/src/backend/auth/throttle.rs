@@ -20,8 +20,14 @@
 //! pass the check before any is counted; a success takes its count back.
 //! Memory is bounded: keys are cut to [`KEY_MAX`] bytes, and each table holds
 //! at most `capacity` entries (expired ones go first, then the oldest).
+//!
+//! On a database several servers share, the failures are also counted there
+//! ([`Attempt::count_shared`], see [`super::shared_failures`]), so reaching
+//! another server gives no more tries; the attempts running at once are
+//! bounded per server.
 
 use super::device::DeviceId;
+use super::shared_failures::{Counted, SharedFailures};
 use crate::model::AppError;
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -45,6 +51,7 @@ const SLOWEST: Duration = Duration::from_secs(2);
 pub struct LoginThrottle {
     tables: Mutex<Tables>,
     capacity: usize,
+    shared: Option<SharedFailures>,
 }
 
 impl Default for LoginThrottle {
@@ -151,6 +158,8 @@ pub struct Attempt {
     source: Source,
     /// How long to wait before answering, if it fails.
     pub delay_if_failed: Duration,
+    /// Its counts in the shared table, to forget if it succeeds.
+    shared: Vec<String>,
 }
 
 impl LoginThrottle {
@@ -158,7 +167,18 @@ impl LoginThrottle {
         Self {
             tables: Mutex::new(Tables::default()),
             capacity: capacity.max(10),
+            shared: None,
         }
+    }
+
+    /// The throttle for a server on `db`: its failures shared with every
+    /// server on it when that is PostgreSQL.
+    pub fn for_database(db: &sea_orm::DatabaseConnection) -> Self {
+        let mut throttle = Self::default();
+        if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            throttle.shared = Some(SharedFailures::new(db.clone(), WINDOW));
+        }
+        throttle
     }
 
     fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
@@ -211,13 +231,12 @@ impl LoginThrottle {
         let email_failures = t.emails.add(email.clone(), now, capacity);
         // The count includes this attempt: it is the nth failure if it fails,
         // and the first FREE_FAILURES are answered at once.
-        let beyond = email_failures.saturating_sub(FREE_FAILURES);
-        let delay_if_failed = (Duration::from_millis(250) * beyond).min(SLOWEST);
         Ok(Attempt {
             throttle: self.clone(),
             email,
             source,
-            delay_if_failed,
+            delay_if_failed: delay_after(email_failures),
+            shared: Vec::new(),
         })
     }
 
@@ -242,21 +261,82 @@ impl Attempt {
         matches!(self.source, Source::Device(_))
     }
 
-    /// The password was right: this attempt was no failure, and the email's
-    /// and this pair's (or device's) earlier failures are forgotten.
-    pub fn succeeded(self) {
-        let mut t = self.throttle.tables();
-        t.emails.entries.remove(&self.email);
+    /// Count this attempt where every server on the database sees it (when
+    /// the throttle is shared), and refuse it if the failures counted there,
+    /// by any server, lock it. The local check of [`LoginThrottle::begin`]
+    /// comes first and refuses what it knows without a query.
+    pub async fn count_shared(mut self) -> Result<Self, AppError> {
+        let Some(shared) = &self.throttle.shared else {
+            return Ok(self);
+        };
         match self.source {
             Source::Device(device) => {
-                t.devices.entries.remove(&device);
+                let key = Counted::Device(&device).key();
+                let (failures, left) = shared.add(&key).await?;
+                if failures > PAIR_LOCK {
+                    shared.take_back(&key).await;
+                    return Err(locked("from this browser", left));
+                }
+                self.shared.push(key);
             }
             Source::Address(address) => {
-                t.pairs.entries.remove(&(self.email.clone(), address));
-                t.addresses.take_back(&address);
+                let pair = Counted::Pair(&self.email, address).key();
+                let (failures, left) = shared.add(&pair).await?;
+                if failures > PAIR_LOCK {
+                    shared.take_back(&pair).await;
+                    return Err(locked("for this email from your network", left));
+                }
+                let from = Counted::Address(address).key();
+                let (failures, left) = shared.add(&from).await?;
+                if failures > ADDRESS_LOCK {
+                    shared.take_back(&from).await;
+                    shared.take_back(&pair).await;
+                    return Err(locked("from your network", left));
+                }
+                self.shared.extend([pair, from]);
             }
         }
+        let email = Counted::Email(&self.email).key();
+        let (failures, _) = shared.add(&email).await?;
+        self.delay_if_failed = self.delay_if_failed.max(delay_after(failures));
+        self.shared.push(email);
+        Ok(self)
     }
+
+    /// The password was right: this attempt was no failure, and the email's
+    /// and this pair's (or device's) earlier failures are forgotten.
+    pub async fn succeeded(mut self) {
+        {
+            let mut t = self.throttle.tables();
+            t.emails.entries.remove(&self.email);
+            match self.source {
+                Source::Device(device) => {
+                    t.devices.entries.remove(&device);
+                }
+                Source::Address(address) => {
+                    t.pairs.entries.remove(&(self.email.clone(), address));
+                    t.addresses.take_back(&address);
+                }
+            }
+        }
+        if let Some(shared) = &self.throttle.shared {
+            let mut keys = std::mem::take(&mut self.shared);
+            // The address keeps its other failures: only this one is taken back.
+            if let Source::Address(address) = self.source {
+                let from = Counted::Address(address).key();
+                keys.retain(|k| *k != from);
+                shared.take_back(&from).await;
+            }
+            shared.forget(&keys).await;
+        }
+    }
+}
+
+/// How long a failure waits before its answer when it is the email's
+/// `failures`th: the first [`FREE_FAILURES`] are answered at once.
+fn delay_after(failures: u32) -> Duration {
+    let beyond = failures.saturating_sub(FREE_FAILURES);
+    (Duration::from_millis(250) * beyond).min(SLOWEST)
 }
 
 impl Drop for Attempt {
@@ -309,8 +389,8 @@ mod tests {
         t.begin(email, ip(from), None).map(|a| a.delay_if_failed)
     }
 
-    #[test]
-    fn a_pair_locks_but_the_owner_elsewhere_gets_in() {
+    #[tokio::test]
+    async fn a_pair_locks_but_the_owner_elsewhere_gets_in() {
         let t = Arc::new(LoginThrottle::default());
         for n in 0..PAIR_LOCK {
             let delay = fail(&t, "Admin@Acme.example", "203.0.113.7").unwrap();
@@ -330,7 +410,7 @@ mod tests {
             .begin("admin@acme.example", ip("198.51.100.20"), None)
             .unwrap();
         assert!(owner.delay_if_failed <= SLOWEST);
-        owner.succeeded();
+        owner.succeeded().await;
         // Success forgets the email's failures, not the attacker's lock.
         assert_eq!(
             fail(&t, "admin@acme.example", "198.51.100.20").unwrap(),
@@ -382,8 +462,8 @@ mod tests {
         assert!((1..=PAIR_LOCK).contains(&passed), "{passed}");
     }
 
-    #[test]
-    fn a_known_browser_gets_in_from_a_locked_address_until_it_fails_too_often() {
+    #[tokio::test]
+    async fn a_known_browser_gets_in_from_a_locked_address_until_it_fails_too_often() {
         let t = Arc::new(LoginThrottle::default());
         let shared = "203.0.113.7";
         for n in 0..ADDRESS_LOCK {
@@ -412,7 +492,7 @@ mod tests {
         let phone: DeviceId = [2; 16];
         let ok = t.begin(owner, ip(shared), Some(phone)).unwrap();
         assert!(ok.from_known_device());
-        ok.succeeded();
+        ok.succeeded().await;
         assert!(t.tables().in_flight.is_empty());
     }
 

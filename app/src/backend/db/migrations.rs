@@ -29,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0012Sms),
             Box::new(M0013ImportCheckpoints),
             Box::new(M0014PostgresActiveFilters),
+            Box::new(M0015SharedByServers),
         ]
     }
 }
@@ -399,6 +400,24 @@ enum SmsSettings {
     WebhookKey,
     UpdatedAt,
     UpdatedBy,
+}
+
+#[derive(DeriveIden)]
+enum UploadChunks {
+    Table,
+    Upload,
+    Seq,
+    OrgId,
+    Bytes,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum SignInFailures {
+    Table,
+    Key,
+    Failures,
+    FirstAt,
 }
 
 /// A table's id: SQLite's rowid (`INTEGER PRIMARY KEY`, which reuses no id
@@ -1982,6 +2001,61 @@ impl MigrationTrait for M0014PostgresActiveFilters {
                 )
                 .await?;
         }
+        Ok(())
+    }
+}
+
+struct M0015SharedByServers;
+
+impl MigrationName for M0015SharedByServers {
+    fn name(&self) -> &str {
+        "m0015_shared_by_servers"
+    }
+}
+
+/// What several servers on one database must share: uploads kept in the
+/// database (on PostgreSQL, so that an upload previewed on one server is
+/// imported by another), and the sign-in throttle's failure counts.
+#[async_trait::async_trait]
+impl MigrationTrait for M0015SharedByServers {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        use UploadChunks as U;
+        manager
+            .create_table(
+                Table::create()
+                    .table(U::Table)
+                    .col(text(U::Upload))
+                    .col(int(U::Seq))
+                    .col(int(U::OrgId))
+                    .col(ColumnDef::new(U::Bytes).binary().not_null())
+                    .col(int(U::CreatedAt))
+                    .primary_key(Index::create().col(U::Upload).col(U::Seq))
+                    .foreign_key(&mut refers(
+                        (U::Table, U::OrgId),
+                        Organisations::Table,
+                        ForeignKeyAction::Cascade,
+                    ))
+                    .take(),
+            )
+            .await?;
+        use SignInFailures as F;
+        manager
+            .create_table(
+                Table::create()
+                    .table(F::Table)
+                    .col(ColumnDef::new(F::Key).text().not_null().primary_key())
+                    .col(int(F::Failures))
+                    .col(int(F::FirstAt))
+                    .take(),
+            )
+            .await?;
+        manager
+            .create_index(
+                index("sign_in_failures_first_at", F::Table)
+                    .col(F::FirstAt)
+                    .take(),
+            )
+            .await?;
         Ok(())
     }
 }

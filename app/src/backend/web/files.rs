@@ -61,7 +61,7 @@ pub async fn upload(
             crate::backend::import::stream::too_large(config.max_bytes),
         )),
         _ => match job::check_space(config, declared) {
-            Ok(()) => job::store(config, body.into_data_stream()).await,
+            Ok(()) => job::store(&state.db, config, user.org, body.into_data_stream()).await,
             Err(e) => Err(e),
         },
     };

@@ -42,7 +42,10 @@ pub async fn admit_sign_in(
         .find(|(name, _)| name == "email")
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
-    match state.admit_sign_in(&parts.extensions, &parts.headers, &email) {
+    match state
+        .admit_sign_in(&parts.extensions, &parts.headers, &email)
+        .await
+    {
         Ok(admission) => {
             parts.extensions.insert(Admitted::new(admission));
             next.run(Request::from_parts(parts, Body::from(form))).await

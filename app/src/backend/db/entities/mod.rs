@@ -21,9 +21,11 @@ pub mod scim_source;
 pub mod scim_token;
 pub mod scim_user;
 pub mod session;
+pub mod sign_in_failure;
 pub mod sms_setting;
 pub mod sync_change;
 pub mod sync_run;
+pub mod upload_chunk;
 pub mod user;
 
 pub use audit_event::Entity as AuditEvent;

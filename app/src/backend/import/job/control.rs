@@ -23,7 +23,7 @@ pub async fn start(
     fields: Vec<String>,
 ) -> Result<ImportJob, AppError> {
     let row = load(db, user.org, id).await?;
-    let path = waiting_file(&row)?;
+    let stored = waiting_file(&row)?;
     let mapping = mapping_of(&row)?
         .with_fields(&fields)
         .map_err(AppError::BadRequest)?;
@@ -76,7 +76,7 @@ pub async fn start(
         id,
         user.org,
         user.default_region.clone(),
-        path,
+        stored,
         (encoding, delimiter),
         mapping,
     );
@@ -108,7 +108,7 @@ pub async fn cancel(
                 .await?;
             if discarded.rows_affected > 0 {
                 if let Some(path) = &row.stored_path {
-                    let _ = tokio::fs::remove_file(path).await;
+                    super::Stored::parse(path, org).remove(db).await;
                 }
             }
         }

@@ -21,7 +21,7 @@ mod run;
 mod sweep;
 
 pub use control::{cancel, start};
-pub use file::{check_space, clean_file_name, is_blank, store, Received};
+pub use file::{check_space, clean_file_name, is_blank, store, Received, Stored};
 pub use preview::{preview_again, receive};
 pub use problems::{problems, ProblemRow};
 pub use sweep::{spawn_sweeper, sweep};
@@ -47,6 +47,9 @@ use tokio_util::task::TaskTracker;
 #[derive(Debug, Clone)]
 pub struct ImportConfig {
     pub dir: PathBuf,
+    /// Uploads are kept in the database instead of `dir` (on PostgreSQL, so
+    /// that every server can read them).
+    pub in_database: bool,
     pub max_bytes: u64,
     pub stale_after: Duration,
     /// Rows applied per transaction. Small enough that progress moves several
@@ -72,6 +75,7 @@ impl Default for ImportConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("data/uploads"),
+            in_database: false,
             max_bytes: 100 * 1024 * 1024,
             stale_after: Duration::from_secs(30),
             batch_rows: 1000,

@@ -1,11 +1,12 @@
 //! What an upload holds: checked once stored, shown as a preview, and recorded
 //! as a job waiting for the user to confirm its mapping (or refused, with why).
 
-use super::file::{clean_file_name, is_blank, read_sample, Received};
+use super::file::{clean_file_name, is_blank, read_sample, Received, Stored};
 use super::{load, Job};
 use crate::backend::auth::CurrentUser;
 use crate::backend::db::entities::import_job;
 use crate::backend::db::now_ms;
+use crate::backend::domain::OrgId;
 use crate::backend::import::columns::Mapping;
 use crate::backend::import::sniff::{TextEncoding, Unusable};
 use crate::backend::import::{self as import, stream};
@@ -14,7 +15,6 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
-use std::path::{Path, PathBuf};
 
 /// Rows shown in a preview.
 const PREVIEW_ROWS: usize = 10;
@@ -27,12 +27,17 @@ struct Analysis {
 
 /// Read the whole file once: its preview, and its rows counted, so that the
 /// progress has a total and a quote left open is refused before any write.
-fn analyse(path: &Path, region: &str, chose: Option<&[String]>) -> Result<Analysis, Unusable> {
-    let (sample, complete) = read_sample(path).map_err(|e| Unusable::Broken {
+fn analyse(
+    db: &DatabaseConnection,
+    stored: &Stored,
+    region: &str,
+    chose: Option<&[String]>,
+) -> Result<Analysis, Unusable> {
+    let (sample, complete) = read_sample(db, stored).map_err(|e| Unusable::Broken {
         line: 0,
         reason: e.to_string(),
     })?;
-    let file = std::fs::File::open(path).map_err(|e| Unusable::Broken {
+    let file = stored.open(db).map_err(|e| Unusable::Broken {
         line: 0,
         reason: e.to_string(),
     })?;
@@ -128,7 +133,7 @@ async fn record(
     user: &CurrentUser,
     file_name: &str,
     bytes: u64,
-    stored: Option<&Path>,
+    stored: Option<&Stored>,
     format: Option<(TextEncoding, u8, &Mapping, u64)>,
     refused: Option<&str>,
 ) -> Result<i64, AppError> {
@@ -153,7 +158,7 @@ async fn record(
         user_email: Set(user.email.clone()),
         file_name: Set(file_name.to_string()),
         file_bytes: Set(bytes as i64),
-        stored_path: Set(stored.map(|p| p.to_string_lossy().into_owned())),
+        stored_path: Set(stored.map(Stored::to_column)),
         encoding: Set(encoding),
         delimiter: Set(delimiter),
         columns: Set(columns),
@@ -180,7 +185,7 @@ pub async fn receive(
     received: Result<Received, AppError>,
 ) -> Result<ImportPreview, AppError> {
     let file_name = clean_file_name(file_name);
-    let Received { path, bytes } = match received {
+    let Received { stored, bytes } = match received {
         Ok(r) => r,
         Err(e @ (AppError::TooLarge(_) | AppError::BadRequest(_) | AppError::NoSpace(_))) => {
             record(db, user, &file_name, 0, None, None, Some(&e.to_string())).await?;
@@ -189,13 +194,13 @@ pub async fn receive(
         Err(e) => return Err(e),
     };
     let region = user.default_region.clone();
-    let at = path.clone();
-    let analysis = tokio::task::spawn_blocking(move || analyse(&at, &region, None))
+    let (at, conn) = (stored.clone(), db.clone());
+    let analysis = tokio::task::spawn_blocking(move || analyse(&conn, &at, &region, None))
         .await
         .map_err(AppError::internal)?;
     match analysis {
         Err(unusable) => {
-            let _ = tokio::fs::remove_file(&path).await;
+            stored.remove(db).await;
             let message = unusable.to_string();
             record(db, user, &file_name, bytes, None, None, Some(&message)).await?;
             Err(AppError::BadRequest(message))
@@ -203,14 +208,23 @@ pub async fn receive(
         Ok(analysis) => {
             let p = &analysis.preview;
             let format = (p.encoding, p.delimiter, &p.mapping, analysis.total_rows);
-            let id = record(db, user, &file_name, bytes, Some(&path), Some(format), None).await;
+            let id = record(
+                db,
+                user,
+                &file_name,
+                bytes,
+                Some(&stored),
+                Some(format),
+                None,
+            )
+            .await;
             match id {
                 Ok(id) => {
                     discard_oldest_waiting(db, user, max_waiting).await?;
                     Ok(to_model_preview(id, &file_name, bytes, &analysis))
                 }
                 Err(e) => {
-                    let _ = tokio::fs::remove_file(&path).await;
+                    stored.remove(db).await;
                     Err(e)
                 }
             }
@@ -254,7 +268,7 @@ async fn discard_oldest_waiting(
             .await?;
         if discarded.rows_affected > 0 {
             if let Some(path) = &job.stored_path {
-                let _ = tokio::fs::remove_file(path).await;
+                Stored::parse(path, user.org).remove(db).await;
             }
         }
     }
@@ -262,7 +276,7 @@ async fn discard_oldest_waiting(
 }
 
 /// A waiting upload's file, or why it cannot be used any more.
-pub(super) fn waiting_file(row: &Job) -> Result<PathBuf, AppError> {
+pub(super) fn waiting_file(row: &Job) -> Result<Stored, AppError> {
     let status = super::status_of(row);
     if status != Some(ImportStatus::Previewed) {
         return Err(AppError::Conflict(format!(
@@ -271,8 +285,8 @@ pub(super) fn waiting_file(row: &Job) -> Result<PathBuf, AppError> {
         )));
     }
     row.stored_path
-        .as_ref()
-        .map(PathBuf::from)
+        .as_deref()
+        .map(|p| Stored::parse(p, OrgId::trusted(row.org_id)))
         .ok_or_else(|| AppError::Conflict("The uploaded file is gone; upload it again.".into()))
 }
 
@@ -284,11 +298,12 @@ pub async fn preview_again(
     fields: Vec<String>,
 ) -> Result<ImportPreview, AppError> {
     let row = load(db, user.org, id).await?;
-    let path = waiting_file(&row)?;
+    let stored = waiting_file(&row)?;
     let region = user.default_region.clone();
+    let conn = db.clone();
     // File reading and parsing stay off the async workers.
     let preview = tokio::task::spawn_blocking(move || {
-        let (sample, complete) = read_sample(&path).map_err(AppError::internal)?;
+        let (sample, complete) = read_sample(&conn, &stored).map_err(AppError::internal)?;
         import::preview(&sample, complete, &region, PREVIEW_ROWS, Some(&fields))
             .map_err(|e| AppError::BadRequest(e.to_string()))
     })

@@ -1,6 +1,6 @@
 //! The background task that applies a confirmed job, batch by batch.
 
-use super::file::is_blank;
+use super::file::{is_blank, Stored};
 use crate::backend::db::entities::import_job;
 use crate::backend::db::{begin_write, now_ms, Sql};
 use crate::backend::domain::OrgId;
@@ -14,7 +14,6 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -26,7 +25,7 @@ pub(super) struct Run {
     id: i64,
     org: OrgId,
     region: String,
-    path: PathBuf,
+    stored: Stored,
     encoding: TextEncoding,
     delimiter: u8,
     mapping: Mapping,
@@ -54,7 +53,7 @@ enum Outcome {
 }
 
 impl Run {
-    /// Job `id` of `org`, its file at `path`, to apply from its first row, as
+    /// Job `id` of `org`, its file `stored`, to apply from its first row, as
     /// `config` says.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -63,7 +62,7 @@ impl Run {
         id: i64,
         org: OrgId,
         region: String,
-        path: PathBuf,
+        stored: Stored,
         (encoding, delimiter): (TextEncoding, u8),
         mapping: Mapping,
     ) -> Self {
@@ -72,7 +71,7 @@ impl Run {
             id,
             org,
             region,
-            path,
+            stored,
             encoding,
             delimiter,
             mapping,
@@ -126,7 +125,7 @@ impl Run {
                 Some("Cancelled. The rows counted as processed were imported.".to_string()),
             ),
             Outcome::Superseded => {
-                let _ = tokio::fs::remove_file(&self.path).await;
+                self.stored.remove(&self.db).await;
                 return;
             }
             Outcome::Paused => {
@@ -162,14 +161,15 @@ impl Run {
             tracing::error!(job = self.id, "recording the end of an import: {e}");
         }
         tracing::info!(status = status.as_str(), "import ended");
-        let _ = tokio::fs::remove_file(&self.path).await;
+        self.stored.remove(&self.db).await;
     }
 
     async fn apply_all(&self) -> Result<Outcome, AppError> {
         let (send, mut batches) = tokio::sync::mpsc::channel::<Read>(2);
         let reader = {
-            let (path, encoding, delimiter, mapping, region, rows, skip) = (
-                self.path.clone(),
+            let (db, stored, encoding, delimiter, mapping, region, rows, skip) = (
+                self.db.clone(),
+                self.stored.clone(),
                 self.encoding,
                 self.delimiter,
                 self.mapping.clone(),
@@ -180,8 +180,11 @@ impl Run {
             // Reading and validating (phone numbers above all) take a core of
             // their own, while the database applies the batch before.
             tokio::task::spawn_blocking(move || {
+                let file = stored
+                    .open(&db)
+                    .map_err(|_| "The uploaded file could not be read again.".to_string())?;
                 read_batches(
-                    &path, encoding, delimiter, &mapping, &region, rows, skip, send,
+                    file, encoding, delimiter, &mapping, &region, rows, skip, send,
                 )
             })
         };
@@ -284,7 +287,7 @@ enum Read {
 /// that task stops listening.
 #[allow(clippy::too_many_arguments)]
 fn read_batches(
-    path: &Path,
+    file: impl std::io::Read + Send,
     encoding: TextEncoding,
     delimiter: u8,
     mapping: &Mapping,
@@ -293,8 +296,6 @@ fn read_batches(
     skip: u64,
     send: tokio::sync::mpsc::Sender<Read>,
 ) -> Result<(), String> {
-    let stopped = || "The uploaded file could not be read again.".to_string();
-    let file = std::fs::File::open(path).map_err(|_| stopped())?;
     let (mut reader, watch) = stream::records(
         std::io::BufReader::with_capacity(256 * 1024, file),
         encoding,

@@ -2,16 +2,19 @@
 //! their file is here, else recorded as interrupted), and previews nobody
 //! confirmed.
 
+use super::file::Stored;
 use super::run::{place_all, Run};
 use super::{format_of, mapping_of, ImportConfig, Job, INTERRUPTED, MAX_RESUMES};
-use crate::backend::db::entities::{import_job, Organisation};
+use crate::backend::db::entities::{import_job, upload_chunk, Organisation};
 use crate::backend::db::now_ms;
 use crate::backend::domain::OrgId;
 use crate::backend::import::apply::Counts;
 use crate::model::{AppError, ImportStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
-use std::path::PathBuf;
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect,
+};
 
 /// A preview nobody confirms is discarded, with its file, after this long.
 const PREVIEW_KEPT_MS: i64 = 24 * 3600 * 1000;
@@ -76,13 +79,43 @@ pub async fn sweep(db: &DatabaseConnection, config: &ImportConfig) -> Result<(),
             .exec(db)
             .await?;
         if ended.rows_affected > 0 {
-            if let Some(path) = job.stored_path {
-                let _ = tokio::fs::remove_file(path).await;
+            if let Some(path) = &job.stored_path {
+                Stored::parse(path, OrgId::trusted(job.org_id))
+                    .remove(db)
+                    .await;
             }
             if was_running {
                 // What it committed but had not placed yet becomes searchable.
                 place_all(db, OrgId::trusted(job.org_id)).await?;
             }
+        }
+    }
+    forget_orphans(db, now).await
+}
+
+/// Delete the uploads kept in the database that no job names a day after
+/// they arrived: their server stopped while they arrived, or failed to
+/// delete them when their job ended.
+async fn forget_orphans(db: &DatabaseConnection, now: i64) -> Result<(), AppError> {
+    use upload_chunk::Column as C;
+    let old: Vec<(String, i64)> = upload_chunk::Entity::find()
+        .select_only()
+        .column(C::Upload)
+        .column(C::OrgId)
+        .filter(C::Seq.eq(0))
+        .filter(C::CreatedAt.lt(now - PREVIEW_KEPT_MS))
+        .into_tuple()
+        .all(db)
+        .await?;
+    for (key, org) in old {
+        let stored = Stored::Chunks(key, OrgId::trusted(org));
+        let named = import_job::Entity::find()
+            .filter(import_job::Column::OrgId.eq(org))
+            .filter(import_job::Column::StoredPath.eq(stored.to_column()))
+            .count(db)
+            .await?;
+        if named == 0 {
+            stored.remove(db).await;
         }
     }
     Ok(())
@@ -97,10 +130,11 @@ async fn resume(
     job: &Job,
     stale: Condition,
 ) -> Result<bool, AppError> {
-    let Some(path) = job.stored_path.as_deref().map(PathBuf::from) else {
+    let org_id = OrgId::trusted(job.org_id);
+    let Some(stored) = job.stored_path.as_deref().map(|p| Stored::parse(p, org_id)) else {
         return Ok(false);
     };
-    if tokio::fs::metadata(&path).await.is_err() {
+    if !stored.exists(db).await {
         return Ok(false);
     }
     let (mapping, format) = (mapping_of(job)?, format_of(job)?);
@@ -135,7 +169,7 @@ async fn resume(
         job.id,
         OrgId::trusted(job.org_id),
         org.default_region,
-        path,
+        stored,
         format,
         mapping,
     )
