@@ -12,12 +12,52 @@ pub mod backend;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet};
 use leptos_router::components::{Redirect, Route, Router, Routes};
-use leptos_router::{path, SsrMode};
+use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 use ui::pages::{
     AccountPage, ContactDetailPage, ContactsPage, ImportJobPage, ImportsPage, IncidentPage,
     IncidentsPage, IntegrationsPage, LaunchPage, LoginPage, NewContactPage, NotFound, ResponsePage,
     ScenarioPage, ScenariosPage, SettingsPage, SetupPage, UploadPage,
 };
+
+/// A page whose code the browser fetches when it is first opened (built with
+/// `cargo leptos ... --split`, each is a WebAssembly file of its own): every
+/// page but the Contacts list, which is the first load.
+macro_rules! lazy_page {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                mark_hydrated();
+                view! { <$page/> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_page! {
+    SetupRoute => SetupPage,
+    LoginRoute => LoginPage,
+    AccountRoute => AccountPage,
+    IntegrationsRoute => IntegrationsPage,
+    NewContactRoute => NewContactPage,
+    UploadRoute => UploadPage,
+    ImportsRoute => ImportsPage,
+    ImportJobRoute => ImportJobPage,
+    ContactDetailRoute => ContactDetailPage,
+    IncidentsRoute => IncidentsPage,
+    LaunchRoute => LaunchPage,
+    IncidentRoute => IncidentPage,
+    ResponseRoute => ResponsePage,
+    ScenariosRoute => ScenariosPage,
+    ScenarioRoute => ScenarioPage,
+    SettingsRoute => SettingsPage,
+}
 
 /// The HTML document the server renders around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -41,38 +81,82 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-#[component]
-pub fn App() -> impl IntoView {
-    provide_meta_context();
-    // Effects run only in the browser, once the page is interactive: mark it,
-    // so that tests (and styles) can tell a hydrated page from its HTML.
+/// Mark the document once the route's page is interactive, so that tests
+/// (and styles) can tell a hydrated page from its HTML. Called in each
+/// route's view: effects run only in the browser, after the view they are
+/// made in is hydrated, and a page fetched apart (a lazy route) is hydrated
+/// after the rest of the app.
+fn mark_hydrated() {
     Effect::new(|_| {
         if let Some(root) = document().document_element() {
             let _ = root.set_attribute("data-hydrated", "true");
         }
     });
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
     view! {
         <Stylesheet id="leptos" href="/pkg/muster.css"/>
         <Router>
-            <Routes fallback=NotFound>
+            <Routes fallback=|| {
+                mark_hydrated();
+                view! { <NotFound/> }
+            }>
                 <Route path=path!("/") view=|| view! { <Redirect path="/contacts"/> }/>
-                <Route path=path!("/setup") view=SetupPage/>
-                <Route path=path!("/login") view=LoginPage/>
-                <Route path=path!("/account") view=AccountPage/>
-                <Route path=path!("/contacts") view=ContactsPage ssr=SsrMode::Async/>
-                <Route path=path!("/contacts/integrations") view=IntegrationsPage/>
-                <Route path=path!("/contacts/new") view=NewContactPage ssr=SsrMode::Async/>
-                <Route path=path!("/contacts/upload") view=UploadPage/>
-                <Route path=path!("/contacts/imports") view=ImportsPage ssr=SsrMode::Async/>
-                <Route path=path!("/contacts/imports/:id") view=ImportJobPage ssr=SsrMode::Async/>
-                <Route path=path!("/contacts/:id") view=ContactDetailPage ssr=SsrMode::Async/>
-                <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async/>
-                <Route path=path!("/incidents/new") view=LaunchPage/>
-                <Route path=path!("/incidents/:id") view=IncidentPage/>
-                <Route path=path!("/respond/:token") view=ResponsePage ssr=SsrMode::Async/>
-                <Route path=path!("/scenarios") view=ScenariosPage ssr=SsrMode::Async/>
-                <Route path=path!("/scenarios/:id") view=ScenarioPage/>
-                <Route path=path!("/settings") view=SettingsPage/>
+                <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()}/>
+                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
+                <Route path=path!("/account") view={Lazy::<AccountRoute>::new()}/>
+                <Route
+                    path=path!("/contacts")
+                    view=|| {
+                        mark_hydrated();
+                        view! { <ContactsPage/> }
+                    }
+                    ssr=SsrMode::Async
+                />
+                <Route path=path!("/contacts/integrations") view={Lazy::<IntegrationsRoute>::new()}/>
+                <Route
+                    path=path!("/contacts/new")
+                    view={Lazy::<NewContactRoute>::new()}
+                    ssr=SsrMode::Async
+                />
+                <Route path=path!("/contacts/upload") view={Lazy::<UploadRoute>::new()}/>
+                <Route
+                    path=path!("/contacts/imports")
+                    view={Lazy::<ImportsRoute>::new()}
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/contacts/imports/:id")
+                    view={Lazy::<ImportJobRoute>::new()}
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/contacts/:id")
+                    view={Lazy::<ContactDetailRoute>::new()}
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/incidents")
+                    view={Lazy::<IncidentsRoute>::new()}
+                    ssr=SsrMode::Async
+                />
+                <Route path=path!("/incidents/new") view={Lazy::<LaunchRoute>::new()}/>
+                <Route path=path!("/incidents/:id") view={Lazy::<IncidentRoute>::new()}/>
+                <Route
+                    path=path!("/respond/:token")
+                    view={Lazy::<ResponseRoute>::new()}
+                    ssr=SsrMode::Async
+                />
+                <Route
+                    path=path!("/scenarios")
+                    view={Lazy::<ScenariosRoute>::new()}
+                    ssr=SsrMode::Async
+                />
+                <Route path=path!("/scenarios/:id") view={Lazy::<ScenarioRoute>::new()}/>
+                <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()}/>
             </Routes>
         </Router>
     }

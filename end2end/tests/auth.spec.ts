@@ -1,11 +1,12 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN } from "./support/muster";
+import { ADMIN, interactive } from "./support/muster";
 
 test.use({ storageState: { cookies: [], origins: [] } });
 
 test("sign-in, a wrong password, and sign-out ending access", async ({ page }) => {
   await page.goto("/contacts?q=ada");
   await expect(page).toHaveURL(/\/login\?next=/);
+  await interactive(page);
 
   await page.getByLabel("Email", { exact: true }).fill(ADMIN.email);
   await page.getByLabel("Password", { exact: true }).fill("not the password");

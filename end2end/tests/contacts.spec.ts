@@ -182,6 +182,7 @@ test("edit and save a contact; a stale second save is refused", async ({ page, b
   const other = await browser.newPage({ storageState: "tests/.auth/admin.json" });
   await other.goto(`/contacts/${id}`);
   await expect(other.getByRole("heading", { name: `Edith Clarke${tag}` })).toBeVisible();
+  await interactive(other);
 
   const form = new ContactForm(page);
   await form.fill({ last_name: `Clarke-Edited${tag}`, department: "Power Systems", phone: "+1 415 555 2671" });

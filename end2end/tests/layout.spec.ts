@@ -1,4 +1,5 @@
 import { expect, test } from "@playwright/test";
+import { interactive } from "./support/muster";
 
 test("keyboard reaches the controls, and the page works at phone width", async ({ page }) => {
   await page.goto("/contacts");
@@ -14,4 +15,29 @@ test("keyboard reaches the controls, and the page works at phone width", async (
   await page.screenshot({ path: "test-results/contacts-1280.png", fullPage: true });
   await page.getByRole("link", { name: "Integrations" }).click();
   await expect(page.getByTestId("no-integrations")).toBeVisible();
+});
+
+test("the Contacts page loads only its own code, gzipped; another page's code comes when it is opened", async ({
+  page,
+}) => {
+  const fetched: { url: string; encoding: string | undefined }[] = [];
+  page.on("response", (res) => {
+    const url = new URL(res.url());
+    if (url.pathname.startsWith("/pkg/")) fetched.push({ url: url.pathname, encoding: res.headers()["content-encoding"] });
+  });
+  await page.goto("/contacts");
+  await interactive(page);
+  await expect(page.getByRole("heading", { name: "Contacts", exact: true, level: 1 })).toBeVisible();
+  const first = fetched.map((f) => f.url);
+  expect(first).toContain("/pkg/muster.wasm");
+  // The code of the other pages is in files of their own, not fetched yet.
+  expect(first.filter((u) => /\/(split_|chunk_)[^/]*\.wasm$/.test(u))).toEqual([]);
+  for (const f of fetched.filter((f) => /\.(wasm|js)$/.test(f.url))) {
+    expect(f.encoding, f.url).toBe("gzip");
+  }
+
+  fetched.length = 0;
+  await page.getByRole("link", { name: "Settings" }).click();
+  await expect(page.getByRole("heading", { name: "Settings", exact: true, level: 1 })).toBeVisible();
+  expect(fetched.map((f) => f.url).some((u) => /\/split_[^/]*settings[^/]*\.wasm$/.test(u))).toBe(true);
 });

@@ -1,10 +1,12 @@
 import { expect, test } from "@playwright/test";
-import { ADMIN, SETUP_CODE } from "./support/muster";
+import { ADMIN, SETUP_CODE, interactive } from "./support/muster";
 
 test("first run leads to setup, which creates the organisation and signs in", async ({ page }) => {
   await page.goto("/contacts");
   await expect(page).toHaveURL(/\/setup$/);
   await expect(page.getByRole("heading", { name: "Set up Muster" })).toBeVisible();
+  // The setup page's code is fetched apart from the rest: wait until it runs.
+  await interactive(page);
 
   // A short password is refused next to its field.
   await page.getByLabel("Organisation name").fill(ADMIN.org);

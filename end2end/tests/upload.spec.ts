@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 import { readFile } from "node:fs/promises";
-import { ContactsPage, uniqueTag } from "./support/muster";
+import { ContactsPage, interactive, uniqueTag } from "./support/muster";
 
 const GOOD = 3000;
 
@@ -18,6 +18,7 @@ function peopleCsv(tag: string): string {
 }
 
 async function chooseAndUpload(page: Page, name: string, buffer: Buffer) {
+  await interactive(page);
   await page.locator("#upload-file").setInputFiles({ name, mimeType: "text/csv", buffer });
   await expect(page.locator(".dropzone-title")).toHaveText(name);
   await page.getByRole("button", { name: "Upload", exact: true }).click();
@@ -129,6 +130,7 @@ test("upload a CSV file: mapping, progress, summary, error report, then export a
 
 test("a file that is not a CSV is refused with why, and a preview can be cancelled", async ({ page }) => {
   await page.goto("/contacts/upload");
+  await interactive(page);
   await page.locator("#upload-file").setInputFiles({
     name: "people.xlsx",
     mimeType: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

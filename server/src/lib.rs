@@ -15,6 +15,7 @@ use app::backend::{db, directory, incidents, scim, web, AppState};
 use app::{shell, App};
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::handler::Handler;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{middleware, Router};
@@ -73,7 +74,13 @@ pub fn router(state: AppState) -> Router {
             move || shell(options.clone()),
         )
         .route_layer(middleware::from_fn(telemetry::track))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // The browser code and style (`/pkg/`) go gzipped to browsers that
+        // take it: a third of their size. Pages are not compressed here, so
+        // that their streamed parts are not held back in a buffer.
+        .fallback(
+            leptos_axum::file_and_error_handler::<AppState, _>(shell)
+                .layer(tower_http::compression::CompressionLayer::new()),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             web::admit_sign_in,

@@ -12,7 +12,7 @@ use crate::backend::domain::OrgId;
 use crate::backend::import::sniff::SAMPLE_BYTES;
 use crate::backend::import::stream;
 use crate::model::AppError;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect, Set};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -69,10 +69,14 @@ impl Stored {
     pub async fn exists(&self, db: &DatabaseConnection) -> bool {
         match self {
             Self::File(path) => tokio::fs::metadata(path).await.is_ok(),
+            // Its first chunk's number, not its bytes.
             Self::Chunks(key, org) => upload_chunk::Entity::find()
+                .select_only()
+                .column(upload_chunk::Column::Seq)
                 .filter(upload_chunk::Column::Upload.eq(key.as_str()))
                 .filter(upload_chunk::Column::OrgId.eq(org.get()))
                 .filter(upload_chunk::Column::Seq.eq(0))
+                .into_tuple::<i64>()
                 .one(db)
                 .await
                 .is_ok_and(|c| c.is_some()),
