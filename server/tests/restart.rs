@@ -8,8 +8,8 @@ mod common;
 
 use app::model::ImportStatus;
 use common::servers::{
-    all_searchable, call, ended, organisation, people, sign_in, some_rows_in, start, start_import,
-    stored_uploads,
+    all_searchable, call, ended, organisation, people, problems_csv, sign_in, some_rows_in, start,
+    start_import, stored_uploads,
 };
 use common::{count_contacts, unique_name, TestDb, PASSWORD};
 use muster::process::ServerProcess;
@@ -120,14 +120,7 @@ async fn an_import_stopped_with_its_server_is_resumed_from_its_last_batch() {
     assert_eq!(count_contacts(&db, 1).await, ROWS as i64);
     assert_eq!(resumes(&db, &id).await, 0, "a pause is not a crash");
     all_searchable(&client, &server, ROWS).await;
-    let report = client
-        .get(format!("{}/imports/{id}/problems.csv", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let report = problems_csv(&client, &server, &id).await;
     let lines = common::csv_records(&report);
     assert_eq!(lines.len(), 2, "{report}");
     assert_eq!(lines[1][0], (ROWS + 2).to_string());

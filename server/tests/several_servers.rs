@@ -10,10 +10,12 @@
 
 mod common;
 
-use app::model::{Contact, ContactPage, ImportJob, ImportPreview, ImportStatus, Integration};
+use app::model::{Contact, ContactPage, ImportJob, ImportStatus, Integration};
 use app::model::{IntegrationStatus, SyncRun, SyncStatus};
-use common::servers::{call, organisation, people, some_rows_in, start, stored_uploads};
-use common::{count_contacts, detected_fields, unique_name, TestDb, PASSWORD};
+use common::servers::{
+    call, confirm, organisation, people, problems_csv, some_rows_in, start, stored_uploads, upload,
+};
+use common::{count_contacts, unique_name, TestDb, PASSWORD};
 use muster::fakes::okta::FakeOkta;
 use muster::fakes::FakeOrg;
 use muster::process::ServerProcess;
@@ -109,21 +111,9 @@ async fn a_client_alternating_between_two_servers_works_as_with_one() {
     // Uploaded and previewed on one, confirmed on the other, its progress
     // read from both.
     const ROWS: u64 = 20_000;
-    let res = admin
-        .post(format!("{}/imports?name=people.csv", a.url))
-        .body(people(ROWS as usize))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let preview: ImportPreview = res.json().await.unwrap();
+    let preview = upload(&admin, a, people(ROWS as usize)).await;
     let id = preview.job_id.to_string();
-    let fields = detected_fields(&preview);
-    let mut form = vec![("id", id.as_str())];
-    for (k, f) in ["fields[0]", "fields[1]", "fields[2]"].iter().zip(&fields) {
-        form.push((k, f.as_str()));
-    }
-    let started: ImportJob = call(&admin, &b.url, "start_import", &form).await;
+    let started = confirm(&admin, b, &preview).await;
     assert_eq!(started.status, ImportStatus::Running, "{started:?}");
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = Vec::new();
@@ -144,14 +134,7 @@ async fn a_client_alternating_between_two_servers_works_as_with_one() {
         "{job:?}"
     );
     assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
-    let report = admin
-        .get(format!("{}/imports/{id}/problems.csv", a.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let report = problems_csv(&admin, a, &id).await;
     assert_eq!(common::csv_records(&report).len(), 2, "{report}");
     assert_eq!(stored_uploads(&db, &folders[0]).await, 0);
     assert_eq!(stored_uploads(&db, &folders[1]).await, 0);

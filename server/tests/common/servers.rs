@@ -79,8 +79,8 @@ pub async fn sign_in(client: &Client, server: &ServerProcess) {
     .await;
 }
 
-/// Upload `file` and start importing it with the columns as detected; the job's id.
-pub async fn start_import(client: &Client, server: &ServerProcess, file: String) -> String {
+/// Upload `file` to `server`; its preview.
+pub async fn upload(client: &Client, server: &ServerProcess, file: String) -> ImportPreview {
     let res = client
         .post(format!("{}/imports?name=big.csv", server.url))
         .body(file)
@@ -88,16 +88,43 @@ pub async fn start_import(client: &Client, server: &ServerProcess, file: String)
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
-    let preview: ImportPreview = res.json().await.unwrap();
+    res.json().await.unwrap()
+}
+
+/// Start importing the upload of `preview` on `server`, with the columns as
+/// detected; the job as started.
+pub async fn confirm(
+    client: &Client,
+    server: &ServerProcess,
+    preview: &ImportPreview,
+) -> ImportJob {
     let id = preview.job_id.to_string();
-    let fields = detected_fields(&preview);
+    let fields = detected_fields(preview);
     let mut form = vec![("id", id.as_str())];
     let keys = ["fields[0]", "fields[1]", "fields[2]"];
     for (k, f) in keys.iter().zip(&fields) {
         form.push((k, f.as_str()));
     }
-    call::<ImportJob>(client, &server.url, "start_import", &form).await;
-    id
+    call(client, &server.url, "start_import", &form).await
+}
+
+/// Upload `file` and start importing it with the columns as detected; the job's id.
+pub async fn start_import(client: &Client, server: &ServerProcess, file: String) -> String {
+    let preview = upload(client, server, file).await;
+    confirm(client, server, &preview).await;
+    preview.job_id.to_string()
+}
+
+/// The error report of import `id`, as downloaded from `server`.
+pub async fn problems_csv(client: &Client, server: &ServerProcess, id: &str) -> String {
+    client
+        .get(format!("{}/imports/{id}/problems.csv", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Wait until import `id` has committed some batches, still running.
