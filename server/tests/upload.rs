@@ -317,10 +317,10 @@ fn many(n: usize) -> String {
 
 #[tokio::test]
 async fn a_cancelled_import_keeps_what_it_committed_and_says_how_far_it_got() {
-    // Placed in the search index every few batches, and the rest at the end.
+    // Placed in the search index after the rows, a few at a time.
     let app = TestApp::spawn_with(ImportConfig {
         batch_rows: 50,
-        place_every: 120,
+        index_chunk: 120,
         ..common::test_imports()
     })
     .await;
@@ -459,4 +459,98 @@ async fn export_then_import_changes_nothing_and_escapes_formulas() {
         (3, 0, 0, 0),
         "{job:?}"
     );
+}
+
+/// An upload whose server stopped while its contacts were being placed in the
+/// search index (its heartbeat went quiet after the summary) is finished by
+/// the next sweep of any server, once; its page then says nothing is left.
+#[tokio::test]
+async fn the_search_index_of_an_upload_whose_server_stopped_is_finished_by_a_sweep() {
+    use app::backend::db::entities::import_job;
+    use app::backend::directory::{self, bulk};
+    use app::backend::domain::OrgId;
+    use rand::SeedableRng;
+    use sea_orm::{ActiveModelTrait, Set};
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let org = OrgId::trusted(1);
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(5);
+    let people: Vec<_> = (0..300)
+        .map(|n| app::backend::demo::sample(&mut rng, n + 1))
+        .collect();
+    let people: Vec<_> = people.iter().collect();
+    let tx = app::backend::db::begin_write(&app.db).await.unwrap();
+    bulk::insert_many(
+        &tx,
+        org,
+        &people,
+        "CSV upload",
+        &mut bulk::GroupIds::new(org, "CSV upload"),
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let sqlite =
+        sea_orm::ConnectionTrait::get_database_backend(&app.db) == sea_orm::DbBackend::Sqlite;
+    let left = if sqlite { 300 } else { 0 };
+    let now = chrono::Utc::now().timestamp_millis();
+    let job = import_job::ActiveModel {
+        org_id: Set(1),
+        user_email: Set("admin@acme.example".into()),
+        file_name: Set("people.csv".into()),
+        file_bytes: Set(1000),
+        encoding: Set("utf-8".into()),
+        delimiter: Set(",".into()),
+        columns: Set("[]".into()),
+        status: Set(ImportStatus::Completed.as_str().into()),
+        total_rows: Set(300),
+        processed_rows: Set(300),
+        created: Set(300),
+        updated: Set(0),
+        unchanged: Set(0),
+        failed: Set(0),
+        warnings: Set(0),
+        cancel_requested: Set(false),
+        resumes: Set(0),
+        created_at: Set(now - 60_000),
+        finished_at: Set(Some(now - 50_000)),
+        heartbeat_at: Set(Some(now - 50_000)),
+        index_total: Set(left),
+        indexed: Set(0),
+        ..Default::default()
+    }
+    .insert(&app.db)
+    .await
+    .unwrap();
+    let before = app.import_job(&admin, job.id).await;
+    assert_eq!(before.indexing(), sqlite.then_some(0), "{before:?}");
+    assert!(!before.is_settled() || !sqlite);
+
+    let config = ImportConfig {
+        index_chunk: 40,
+        ..common::test_imports()
+    };
+    // Two sweeps at once (two servers): one takes it up.
+    let (a, b) = tokio::join!(
+        app::backend::import::job::sweep(&app.db, &config),
+        app::backend::import::job::sweep(&app.db, &config)
+    );
+    a.unwrap();
+    b.unwrap();
+    config.runs.close();
+    config.runs.wait().await;
+    assert_eq!(directory::unplaced(&app.db, org, None).await.unwrap(), 0);
+    let after = app.import_job(&admin, job.id).await;
+    assert!(after.is_settled(), "{after:?}");
+    assert_eq!(
+        (after.indexed, after.index_total),
+        (left as u64, left as u64)
+    );
+    // Every generated email is at example.com.
+    let list: ContactPage = app
+        .json(&admin, "list_contacts", &[("query[q]", "example.com")])
+        .await;
+    assert_eq!(list.total, 300);
 }

@@ -119,7 +119,8 @@ impl ImportStatus {
         }
     }
 
-    /// Whether the job can change no more.
+    /// Whether the job's rows can change no more (its contacts may still be
+    /// on their way into the search index: see [`ImportJob::indexing`]).
     pub fn is_final(self) -> bool {
         !matches!(self, Self::Previewed | Self::Running)
     }
@@ -144,9 +145,26 @@ pub struct ImportJob {
     pub warnings: u64,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// Contacts left to place in the search index when the rows were
+    /// committed (0 when the summary came with everything searchable), and
+    /// how many are placed so far.
+    pub index_total: u64,
+    pub indexed: u64,
 }
 
 impl ImportJob {
+    /// While the search index catches up with this upload: how far, 0 to 99.
+    pub fn indexing(&self) -> Option<u32> {
+        (self.indexed < self.index_total)
+            .then(|| ((self.indexed * 100) / self.index_total).min(99) as u32)
+    }
+
+    /// Whether nothing about the job will change any more: its rows are
+    /// applied and its contacts are all found by search.
+    pub fn is_settled(&self) -> bool {
+        self.status.is_final() && self.indexing().is_none()
+    }
+
     /// Rows processed out of the total, 0 to 100.
     pub fn percent(&self) -> u32 {
         if self.total_rows == 0 {

@@ -528,11 +528,11 @@ impl TestApp {
             .await
     }
 
-    /// Poll an upload until it can change no more.
+    /// Poll an upload until it can change no more, its contacts all found by search.
     pub async fn wait_import(&self, client: &Client, id: i64) -> ImportJob {
         for _ in 0..1200 {
             let job = self.import_job(client, id).await;
-            if job.status.is_final() {
+            if job.is_settled() {
                 return job;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -141,12 +141,13 @@ pub async fn some_rows_in(client: &Client, server: &ServerProcess, id: &str) {
     }
 }
 
-/// Wait until import `id` has ended; it as it ended.
+/// Wait until import `id` has ended and its contacts are all found by
+/// search; it as it ended.
 pub async fn ended(client: &Client, server: &ServerProcess, id: &str) -> ImportJob {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let job: ImportJob = call(client, &server.url, "import_job", &[("id", id)]).await;
-        if job.status != ImportStatus::Running {
+        if job.status != ImportStatus::Running && job.indexing().is_none() {
             return job;
         }
         assert!(Instant::now() < deadline, "still running: {job:?}");

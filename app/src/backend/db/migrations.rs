@@ -30,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0013ImportCheckpoints),
             Box::new(M0014PostgresActiveFilters),
             Box::new(M0015SharedByServers),
+            Box::new(M0016SearchCatchesUp),
         ]
     }
 }
@@ -143,6 +144,8 @@ enum ImportJobs {
     FinishedAt,
     HeartbeatAt,
     Resumes,
+    IndexTotal,
+    Indexed,
 }
 
 #[derive(DeriveIden)]
@@ -2056,6 +2059,35 @@ impl MigrationTrait for M0015SharedByServers {
                     .take(),
             )
             .await?;
+        Ok(())
+    }
+}
+
+struct M0016SearchCatchesUp;
+
+impl MigrationName for M0016SearchCatchesUp {
+    fn name(&self) -> &str {
+        "m0016_search_catches_up"
+    }
+}
+
+/// A large upload's summary comes when its rows are committed; SQLite's search
+/// index catches up after, and the upload's page shows how far: the contacts
+/// it had to index (`index_total`) and how many it has.
+#[async_trait::async_trait]
+impl MigrationTrait for M0016SearchCatchesUp {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // SQLite adds one column per statement.
+        for column in [ImportJobs::IndexTotal, ImportJobs::Indexed] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(ImportJobs::Table)
+                        .add_column(int(column).default(0))
+                        .take(),
+                )
+                .await?;
+        }
         Ok(())
     }
 }

@@ -15,10 +15,10 @@ use crate::backend::db::entities::contact;
 use crate::backend::db::Sql;
 use crate::backend::domain::OrgId;
 use crate::model::AppError;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 
 const POSITION_BITS: u32 = 43;
@@ -53,11 +53,74 @@ struct Neighbours {
     same: bool,
 }
 
-/// Give every contact of `org` that has no search key one, in name order.
-/// Call it in the transaction that inserted or renamed them. PostgreSQL has no keys.
+/// Give every contact of `org` that has no search key one, in name order, in
+/// the caller's transaction (one that inserted or renamed them), unless more
+/// than [`BACKLOG`] are waiting: then a large upload's rows are being placed
+/// a chunk per transaction ([`place_some`], by the import that left them),
+/// and this writer's contacts are placed with them. PostgreSQL has no keys.
 pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError> {
-    if db.get_database_backend() != DbBackend::Sqlite {
+    if db.get_database_backend() != DbBackend::Sqlite
+        || unplaced(db, org, Some(BACKLOG + 1)).await? > BACKLOG
+    {
         return Ok(());
+    }
+    place_all(db, org).await
+}
+
+/// Give every contact of `org` that has no search key one, however many, in
+/// the caller's transaction (after the keys were cleared for a new index).
+pub async fn place_all(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError> {
+    while place_some(db, org, PLACE_CHUNK).await? > 0 {}
+    Ok(())
+}
+
+/// Unplaced contacts a writer places itself (see [`place`]); more are placed
+/// a chunk per transaction, after the upload that left them is committed.
+pub const BACKLOG: u64 = PLACE_CHUNK;
+
+/// How many contacts of `org` have no search key (at most `at_most`), read
+/// from the partial index `contacts_unkeyed`. Always 0 on PostgreSQL.
+pub async fn unplaced(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    at_most: Option<u64>,
+) -> Result<u64, AppError> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(0);
+    }
+    let mut unkeyed = contact::Entity::find()
+        .select_only()
+        .column(contact::Column::Id)
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::SearchKey.is_null())
+        .into_query();
+    if let Some(n) = at_most {
+        unkeyed.limit(n);
+    }
+    // Counted over a subquery: the bound must apply before the count.
+    let count = Query::select()
+        .expr(Expr::cust("COUNT(*)"))
+        .from_subquery(unkeyed, Alias::new("unkeyed"))
+        .to_owned();
+    let row = db.query_one(&count).await?;
+    let n: i64 = match row {
+        Some(row) => row.try_get_by_index(0)?,
+        None => 0,
+    };
+    Ok(n.max(0) as u64)
+}
+
+/// Give up to about `limit` of `org`'s contacts that have no search key one,
+/// the first in name order, in the caller's transaction; how many it keyed
+/// (0: none was left). Contacts whose neighbours ran out of room are keyed
+/// again with them, so none is left without a key that had one.
+pub async fn place_some(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    limit: u64,
+) -> Result<u64, AppError> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(0);
     }
     if !(1..=MAX_ORG).contains(&org.get()) {
         return Err(AppError::internal(
@@ -65,6 +128,7 @@ pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError
         ));
     }
     let (org_low, org_high) = org_bounds(org);
+    let (mut keyed, mut limit) = (0u64, limit.max(1));
     'pass: loop {
         let rows: Vec<Unkeyed> = contact::Entity::find()
             .select_only()
@@ -73,12 +137,12 @@ pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError
             .filter(contact::Column::SearchKey.is_null())
             .order_by_asc(contact::Column::SortName)
             .order_by_asc(contact::Column::Id)
-            .limit(PLACE_CHUNK)
+            .limit(limit)
             .into_model()
             .all(db)
             .await?;
         if rows.is_empty() {
-            return Ok(());
+            return Ok(keyed);
         }
         let order: Vec<(&str, i64)> = rows.iter().map(|r| (r.sort_name.as_str(), r.id)).collect();
         let neighbours = neighbours(db, org, &order).await?;
@@ -89,10 +153,12 @@ pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError
             let Some((first, step)) = fill_gap(gap.0, gap.1, (org_low, org_high), count, same)
             else {
                 // This gap ran out: key what fits so far, re-spread its
-                // surroundings (their keys are cleared), and start again.
+                // surroundings (their keys are cleared), and start again,
+                // taking in the contacts cleared, which come first in name order.
                 store_keys(db, &keys).await?;
+                keyed += keys.len() as u64;
                 let (low, high) = (gap.0.unwrap_or(org_low), gap.1.unwrap_or(org_high));
-                clear_window(db, org, low, high, rows.len() as i64).await?;
+                limit += clear_window(db, org, low, high, rows.len() as i64).await?;
                 continue 'pass;
             };
             for (i, row) in rows[start..end].iter().enumerate() {
@@ -100,6 +166,7 @@ pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError
             }
         }
         store_keys(db, &keys).await?;
+        return Ok(keyed + keys.len() as u64);
     }
 }
 
@@ -247,14 +314,14 @@ async fn store_keys(db: &impl ConnectionTrait, keys: &[(i64, i64)]) -> Result<()
 /// that the next pass spreads them out again. The window is the smallest
 /// power-of-two-aligned key range around the gap that is sparse enough to give
 /// every contact in it, and `incoming` more, [`SPREAD_SPACING`]; windows grow
-/// with the crowding, so the work stays proportional to it.
+/// with the crowding, so the work stays proportional to it. How many it cleared.
 async fn clear_window(
     db: &impl ConnectionTrait,
     org: OrgId,
     low: i64,
     high: i64,
     incoming: i64,
-) -> Result<(), AppError> {
+) -> Result<u64, AppError> {
     let (org_low, _) = org_bounds(org);
     let mut bits = 64 - (low ^ (high - 1)).leading_zeros();
     loop {
@@ -279,12 +346,12 @@ async fn clear_window(
                 bits,
                 "re-spreading search keys"
             );
-            contact::Entity::update_many()
+            let cleared = contact::Entity::update_many()
                 .col_expr(contact::Column::SearchKey, Expr::value(None::<i64>))
                 .filter(range)
                 .exec(db)
                 .await?;
-            return Ok(());
+            return Ok(cleared.rows_affected);
         }
         bits += 1;
     }

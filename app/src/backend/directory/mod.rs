@@ -6,7 +6,7 @@ mod keys;
 mod search;
 pub mod text;
 
-pub use keys::{keys_for, place};
+pub use keys::{keys_for, place, place_all, place_some, unplaced, BACKLOG};
 pub use search::{export_page, facets, search, ExportCursor, ExportRow};
 
 use crate::backend::db::entities::{contact, contact_group, group_member};
@@ -568,7 +568,7 @@ pub async fn reindex_all(db: &impl ConnectionTrait) -> Result<(), AppError> {
         .all(db)
         .await?;
     for org in orgs {
-        place(db, OrgId::trusted(org)).await?;
+        place_all(db, OrgId::trusted(org)).await?;
     }
     Ok(())
 }

@@ -8,7 +8,9 @@
 //! and a page is the next 51 matching index entries in key order: no sorting,
 //! however many contacts match. The statements are SQL of their own (FTS5
 //! `MATCH` and its rowid ranges, row-value cursors and the loose index scan
-//! have no place in the entity API), each saying why.
+//! have no place in the entity API), each saying why. While a large upload's
+//! contacts are still being placed in that index (after its summary: see
+//! `import::job::index`), filters alone are answered by their column indexes.
 //!
 //! On PostgreSQL, filters compare their columns and a search is a `LIKE` on
 //! `search_text`, served by the `pg_trgm` index; how a page is read depends
@@ -69,6 +71,9 @@ struct Criteria<'a> {
     pattern: Option<String>,
     filters: Vec<(Facet, &'static str, &'a str)>,
     status: ContactStatus,
+    /// SQLite: read through the text index (keyed contacts only), rather
+    /// than the filters' own column indexes (see [`Criteria::plan`]).
+    by_text_index: bool,
 }
 
 impl<'a> Criteria<'a> {
@@ -88,7 +93,21 @@ impl<'a> Criteria<'a> {
             pattern: text::pattern(&query.q),
             filters,
             status: query.status().unwrap_or(ContactStatus::Active),
+            by_text_index: false,
         }
+    }
+
+    /// Choose how to read: on SQLite a search, or filters, are answered by the
+    /// text index, which holds only the contacts placed in it; while a large
+    /// upload's contacts are still being placed (after its summary), filters
+    /// alone are answered by their column indexes instead, so that every
+    /// contact is filterable as soon as it is listed. A search finds the
+    /// contacts placed so far (the upload's page says indexing goes on).
+    async fn plan(mut self, db: &impl ConnectionTrait) -> Result<Self, AppError> {
+        self.by_text_index = db.get_database_backend() == DbBackend::Sqlite
+            && !self.is_unsearched()
+            && (self.pattern.is_some() || super::unplaced(db, self.org, Some(1)).await? == 0);
+        Ok(self)
     }
 
     /// No search and no filter on department, role or location.
@@ -203,9 +222,9 @@ pub async fn search(
     } else {
         (None, false)
     };
-    let criteria = Criteria::new(org, query);
-    // One snapshot for the count and the page, which keys must agree on.
+    // One snapshot for the plan, the count and the page, which keys must agree on.
     let tx = db.begin().await?;
+    let criteria = Criteria::new(org, query).plan(&tx).await?;
     let total = count(&tx, &criteria).await?;
     let mut rows = if total == 0 {
         Vec::new()
@@ -282,7 +301,7 @@ async fn matching<T: FromQueryResult>(
     read: &Read<'_>,
 ) -> Result<Vec<T>, AppError> {
     let backend = db.get_database_backend();
-    if backend == DbBackend::Sqlite && !criteria.is_unsearched() {
+    if criteria.by_text_index {
         return page_by_index(db, criteria, read).await;
     }
     // Filters alone are served in name order by their own indexes.
@@ -412,7 +431,7 @@ pub async fn export_page(
     limit: u64,
 ) -> Result<Vec<ExportRow>, AppError> {
     query.check()?;
-    let criteria = Criteria::new(org, query);
+    let criteria = Criteria::new(org, query).plan(db).await?;
     let read = Read {
         columns: EXPORT_COLUMNS,
         cursor: after,
@@ -444,7 +463,7 @@ async fn count(db: &impl ConnectionTrait, criteria: &Criteria<'_>) -> Result<u64
                 .bind(org),
             ContactStatus::Deactivated => sql.push(DEACTIVATED_COUNT).bind(org),
         };
-    } else if backend == DbBackend::Sqlite {
+    } else if criteria.by_text_index {
         let (low, high) = org_bounds(criteria.org);
         sql.push("SELECT COUNT(*) FROM (");
         criteria.push_fts(&mut sql, low, high);

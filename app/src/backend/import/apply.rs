@@ -100,12 +100,6 @@ pub struct Importer {
     /// Keys of the emails and phones applied from this file, with their line.
     seen: HashMap<u64, u64>,
     groups: GroupIds,
-    /// New or renamed contacts are placed in the search index (which is what
-    /// makes them searchable on SQLite) once this many rows have gone by, and
-    /// at the end: indexing many contacts at once costs a fraction of indexing
-    /// them batch by batch.
-    place_every: u64,
-    unplaced: u64,
     pub counts: Counts,
 }
 
@@ -219,8 +213,6 @@ impl Importer {
             region: region.to_string(),
             seen: HashMap::new(),
             groups: GroupIds::new(org, SOURCE_CSV),
-            place_every: 1,
-            unplaced: 0,
             counts: Counts::default(),
         }
     }
@@ -242,14 +234,6 @@ impl Importer {
                 }
             }
         }
-    }
-
-    /// Place contacts in the search index every `rows` rows rather than at
-    /// every batch. Whoever runs the import places the rest when it ends,
-    /// however it ends (see [`directory::place`]).
-    pub fn place_every(mut self, rows: u64) -> Self {
-        self.place_every = rows.max(1);
-        self
     }
 
     /// Apply a batch of rows within the transaction `tx`. What the batch did
@@ -369,7 +353,9 @@ impl Importer {
             .filter_map(|p| p.write.as_ref())
             .collect();
         let t1 = std::time::Instant::now();
-        // Keyed later, every `place_every` rows: indexing many at once is cheaper.
+        // Without search keys: new and renamed contacts are placed in SQLite's
+        // search index once the upload's rows are committed, all together (see
+        // `job::index`), which costs a fraction of placing them batch by batch.
         bulk::insert_many(
             tx,
             self.org,
@@ -386,30 +372,22 @@ impl Importer {
                 directory::overwrite(tx, self.org, id, p.contact.version, next).await?;
             }
         }
-        let t2 = std::time::Instant::now();
-        let mut unplaced = self.unplaced + rows.len() as u64;
-        if unplaced >= self.place_every {
-            directory::place(tx, self.org).await?;
-            unplaced = 0;
-        }
         tracing::debug!(
             find_ms = t_find.as_secs_f64() * 1e3,
             insert_ms = t_insert.as_secs_f64() * 1e3,
-            place_ms = t2.elapsed().as_secs_f64() * 1e3,
+            update_ms = (t1.elapsed() - t_insert).as_secs_f64() * 1e3,
             "import batch"
         );
         Ok(Applied {
             counts,
             seen,
             problems,
-            unplaced,
         })
     }
 
     /// Count a batch whose transaction committed.
     pub fn accept(&mut self, applied: Applied) -> Vec<Problem> {
         self.counts = applied.counts;
-        self.unplaced = applied.unplaced;
         for (k, line) in applied.seen {
             self.seen.entry(k).or_insert(line);
         }
@@ -425,5 +403,4 @@ pub struct Applied {
     seen: HashMap<u64, u64>,
     /// The failed rows and warnings of this batch.
     pub problems: Vec<Problem>,
-    unplaced: u64,
 }

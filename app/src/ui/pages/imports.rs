@@ -63,7 +63,8 @@ pub fn ImportJobPage() -> impl IntoView {
     }
 }
 
-/// Progress while the import runs (read twice a second or more), then its summary.
+/// Progress while the import runs (read twice a second or more), then its
+/// summary, with the search index's progress while it catches up.
 #[component]
 fn JobView(job: ImportJob) -> impl IntoView {
     let id = job.id;
@@ -72,7 +73,7 @@ fn JobView(job: ImportJob) -> impl IntoView {
     let cancelling = RwSignal::new(false);
     // Poll in the browser only, until the job can change no more.
     Effect::new(move |_| {
-        if job.with_untracked(|j| j.status.is_final()) {
+        if job.with_untracked(|j| j.is_settled()) {
             return;
         }
         let in_flight = StoredValue::new(false);
@@ -98,7 +99,7 @@ fn JobView(job: ImportJob) -> impl IntoView {
         if let Ok(handle) = handle {
             let handle = StoredValue::new(Some(handle));
             Effect::new(move |_| {
-                if job.with(|j| j.status.is_final()) {
+                if job.with(|j| j.is_settled()) {
                     if let Some(h) = handle.get_value() {
                         h.clear();
                         handle.set_value(None);
@@ -237,6 +238,22 @@ fn Summary(job: ImportJob) -> impl IntoView {
     };
     let message = job.message.clone();
     let ran = job.processed_rows > 0 || job.status == ImportStatus::Completed;
+    let indexing = job.indexing().map(|percent| {
+        let label = format!(
+            "Indexing for search: {} of {} contacts",
+            job.indexed.min(job.index_total),
+            job.index_total
+        );
+        view! {
+            <div class="indexing" data-testid="import-indexing">
+                <ProgressBar label value=f64::from(percent) / 100.0/>
+                <p class="hint">
+                    "The imported contacts are listed and can be filtered now; "
+                    "a search finds each of them once it is indexed."
+                </p>
+            </div>
+        }
+    });
     view! {
         <section class="card panel" aria-labelledby="summary-title">
             <h2 id="summary-title">"Summary"</h2>
@@ -246,6 +263,7 @@ fn Summary(job: ImportJob) -> impl IntoView {
                 {ran.then(|| reached.clone())}
                 {message.map(|m| view! { <p class="notice-detail">{m}</p> })}
             </div>
+            {indexing}
             {ran.then(|| view! { <Counts job=job.clone()/> })}
             <div class="form-actions">
                 {has_problems
@@ -350,6 +368,9 @@ fn HistoryTable(jobs: Vec<ImportJob>) -> impl IntoView {
                                         <span class=status_class(j.status) title=j.message.clone().unwrap_or_default()>
                                             {j.status.label()}
                                         </span>
+                                        {j.indexing().map(|p| view! {
+                                            <span class="badge busy">{format!("Indexing {p}%")}</span>
+                                        })}
                                     </td>
                                 </tr>
                             }

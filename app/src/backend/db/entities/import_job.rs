@@ -36,6 +36,11 @@ pub struct Model {
     pub heartbeat_at: Option<i64>,
     /// How many times a server went on with it after the one running it crashed.
     pub resumes: i64,
+    /// Contacts left to place in SQLite's search index when the rows were
+    /// committed (0: none; the summary came with everything searchable).
+    pub index_total: i64,
+    /// How many of those are placed; below `index_total` while search catches up.
+    pub indexed: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,11 +10,13 @@
 //! - `preview`: what an upload holds, recorded as a job waiting to be confirmed;
 //! - `control`: starting and cancelling a job;
 //! - `run`: the background task that applies a job;
+//! - `index`: SQLite's search index catching up with a large upload;
 //! - `sweep`: interrupted jobs and forgotten previews;
 //! - `problems`: the rows a job could not apply.
 
 mod control;
 mod file;
+mod index;
 mod preview;
 mod problems;
 mod run;
@@ -55,9 +57,10 @@ pub struct ImportConfig {
     /// Rows applied per transaction. Small enough that progress moves several
     /// times a second, large enough that commits do not dominate.
     pub batch_rows: usize,
-    /// Rows between two placements of new contacts in SQLite's search index
-    /// (see `apply::Importer::place_every`).
-    pub place_every: u64,
+    /// Contacts placed in SQLite's search index per transaction once an
+    /// upload's rows are committed; a backlog no larger is placed with the
+    /// job's end, so that its summary comes searchable (see `job::index`).
+    pub index_chunk: u64,
     /// Free space the upload folder's disk must keep after an upload: by
     /// default the upload limit (an upload that would leave less is refused).
     pub keep_free: Option<u64>,
@@ -79,7 +82,7 @@ impl Default for ImportConfig {
             max_bytes: 100 * 1024 * 1024,
             stale_after: Duration::from_secs(30),
             batch_rows: 1000,
-            place_every: 10_000,
+            index_chunk: crate::backend::directory::BACKLOG,
             keep_free: None,
             max_waiting: 5,
             stopping: CancellationToken::new(),
@@ -140,6 +143,8 @@ fn to_model(job: &Job, stale_after: Duration) -> ImportJob {
         warnings: n(job.warnings),
         created_at: from_ms(job.created_at),
         finished_at: job.finished_at.map(from_ms),
+        index_total: n(job.index_total),
+        indexed: n(job.indexed),
     }
 }
 

@@ -31,7 +31,7 @@ pub(super) struct Run {
     mapping: Mapping,
     beat_every: Duration,
     batch_rows: usize,
-    place_every: u64,
+    config: super::ImportConfig,
     /// Where an earlier run of this job stopped: the rows it processed (they
     /// are read again only to be remembered), and its counts.
     skip: u64,
@@ -77,7 +77,7 @@ impl Run {
             mapping,
             beat_every: config.stale_after / 4,
             batch_rows: config.batch_rows.max(1),
-            place_every: config.place_every,
+            config: config.clone(),
             skip: 0,
             counts: Counts::default(),
             stop: config.stopping.clone(),
@@ -113,10 +113,6 @@ impl Run {
                 "{e} The import stopped there; the rows counted as processed were imported."
             )),
         };
-        // However it ended, what it committed becomes searchable.
-        if let Err(e) = place_all(&self.db, self.org).await {
-            tracing::error!(job = self.id, "placing imported contacts: {e}");
-        }
         heartbeat.abort();
         let (status, message) = match outcome {
             Outcome::Completed => (ImportStatus::Completed, None),
@@ -147,21 +143,25 @@ impl Run {
             }
             Outcome::Failed(m) => (ImportStatus::Failed, Some(m)),
         };
-        use import_job::Column as J;
-        let ended = import_job::Entity::update_many()
-            .col_expr(J::Status, Expr::value(status.as_str()))
-            .col_expr(J::Message, Expr::value(message))
-            .col_expr(J::StoredPath, Expr::value(None::<String>))
-            .col_expr(J::FinishedAt, Expr::value(now_ms()))
-            .filter(J::Id.eq(self.id))
-            .filter(J::Status.eq(ImportStatus::Running.as_str()))
-            .exec(&self.db)
-            .await;
-        if let Err(e) = ended {
-            tracing::error!(job = self.id, "recording the end of an import: {e}");
-        }
-        tracing::info!(status = status.as_str(), "import ended");
+        // However it ended, what it committed becomes searchable: now, or
+        // after the summary for a large upload.
+        let backlog = super::index::end(&self.db, &self.config, self.id, self.org, status, message)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(job = self.id, "recording the end of an import: {e}");
+                0
+            });
+        tracing::info!(status = status.as_str(), backlog, "import ended");
         self.stored.remove(&self.db).await;
+        if backlog > 0 {
+            if let Err(e) = super::index::catch_up(&self.db, &self.config, self.id, self.org).await
+            {
+                tracing::error!(
+                    job = self.id,
+                    "placing imported contacts in the search index: {e}"
+                );
+            }
+        }
     }
 
     async fn apply_all(&self) -> Result<Outcome, AppError> {
@@ -188,9 +188,7 @@ impl Run {
                 )
             })
         };
-        let mut importer = Importer::new(self.org, &self.region)
-            .place_every(self.place_every)
-            .resuming(self.counts);
+        let mut importer = Importer::new(self.org, &self.region).resuming(self.counts);
         loop {
             let read = tokio::select! {
                 biased;
@@ -400,14 +398,5 @@ async fn save_problems(
     .push(" FROM ")
     .json_rows(rows);
     sql.execute(tx).await?;
-    Ok(())
-}
-
-/// Give the organisation's contacts that have none their place in SQLite's
-/// search index, in a transaction of its own.
-pub(super) async fn place_all(db: &DatabaseConnection, org: OrgId) -> Result<(), AppError> {
-    let tx = begin_write(db).await?;
-    crate::backend::directory::place(&tx, org).await?;
-    tx.commit().await?;
     Ok(())
 }

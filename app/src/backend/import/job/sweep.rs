@@ -3,10 +3,11 @@
 //! confirmed.
 
 use super::file::Stored;
-use super::run::{place_all, Run};
+use super::run::Run;
 use super::{format_of, mapping_of, ImportConfig, Job, INTERRUPTED, MAX_RESUMES};
 use crate::backend::db::entities::{import_job, upload_chunk, Organisation};
 use crate::backend::db::now_ms;
+use crate::backend::directory;
 use crate::backend::domain::OrgId;
 use crate::backend::import::apply::Counts;
 use crate::model::{AppError, ImportStatus};
@@ -85,11 +86,20 @@ pub async fn sweep(db: &DatabaseConnection, config: &ImportConfig) -> Result<(),
                     .await;
             }
             if was_running {
-                // What it committed but had not placed yet becomes searchable.
-                place_all(db, OrgId::trusted(job.org_id)).await?;
+                // What it committed but had not placed yet becomes searchable,
+                // a chunk at a time, as after any large upload.
+                let left = directory::unplaced(db, OrgId::trusted(job.org_id), None).await?;
+                import_job::Entity::update_many()
+                    .col_expr(J::IndexTotal, Expr::value(left as i64))
+                    .col_expr(J::Indexed, Expr::value(0))
+                    .col_expr(J::HeartbeatAt, Expr::value(None::<i64>))
+                    .filter(J::Id.eq(job.id))
+                    .exec(db)
+                    .await?;
             }
         }
     }
+    super::index::sweep(db, config).await?;
     forget_orphans(db, now).await
 }
 
