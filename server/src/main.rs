@@ -64,7 +64,7 @@ enum Command {
         #[arg(long, env = "MUSTER_IMPORT_STALE_SECS", default_value_t = 30)]
         import_stale_secs: u64,
         /// Rows an import applies per transaction (and per progress update).
-        #[arg(long, env = "MUSTER_IMPORT_BATCH_ROWS", default_value_t = 1000)]
+        #[arg(long, env = "MUSTER_IMPORT_BATCH_ROWS", default_value_t = 5000)]
         import_batch_rows: usize,
         /// The master key sealing integration credentials: 32 bytes in base64.
         /// When unset, the key file is used (and created on first run).

@@ -223,7 +223,8 @@ async fn schema_equals_an_upgraded_release() {
     // that finds the incidents that texted a number; m0013 two columns, an
     // import's resumes and a failed row's cells; m0014 on PostgreSQL the
     // filters' indexes of active contacts; m0015 what several servers share,
-    // uploads' chunks and failed sign-ins (two tables, an index).
+    // uploads' chunks and failed sign-ins (two tables, an index); m0016 two
+    // columns, how far an import's contacts are in the search index.
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
     let triggers = match new.get_database_backend() {
@@ -327,6 +328,10 @@ async fn schema_equals_an_upgraded_release() {
         added.iter().filter(|l| m0015(l)).count() > 2, // two tables and an index
         "{added:#?}"
     );
+    let m0016 = |l: &String| {
+        l.contains("import_jobs") && (l.contains("index_total") || l.contains("indexed"))
+    };
+    assert_eq!(added.iter().filter(|l| m0016(l)).count(), 2, "{added:#?}");
     assert!(
         added.iter().all(|l| m0005(l)
             || m0006(l)
@@ -338,7 +343,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0012(l)
             || m0013(l)
             || m0014(l)
-            || m0015(l)),
+            || m0015(l)
+            || m0016(l)),
         "{added:#?}"
     );
 }
