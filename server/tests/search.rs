@@ -92,6 +92,26 @@ fn matches(everyone: &[Stored], q: &str, department: &str, role: &str, location:
         .collect()
 }
 
+/// Every page of a query (search, department, role, location) finds exactly
+/// the contacts of `pool` it matches by the plain definition, in name order.
+async fn assert_query(
+    app: &TestApp,
+    client: &reqwest::Client,
+    pool: &[Stored],
+    (q, department, role, location): (&str, &str, &str, &str),
+) {
+    let form = [
+        ("query[q]", q),
+        ("query[department]", department),
+        ("query[role]", role),
+        ("query[location]", location),
+    ];
+    let expected = matches(pool, q, department, role, location);
+    let (total, got) = walk(app, client, &form).await;
+    assert_eq!(total as usize, expected.len(), "count for {form:?}");
+    assert_eq!(got, expected, "rows for {form:?}");
+}
+
 /// The contacts of organisation 1 in name order; on SQLite, only those placed
 /// in the search index when `placed_only`.
 async fn stored(app: &TestApp, placed_only: bool) -> Vec<Stored> {
@@ -209,17 +229,8 @@ async fn every_page_of_every_query_matches_the_plain_definition() {
         ("ar", "", "", "London"),
         ("son", "Engineering", "", ""),
     ];
-    for &(q, department, role, location) in queries {
-        let form = [
-            ("query[q]", q),
-            ("query[department]", department),
-            ("query[role]", role),
-            ("query[location]", location),
-        ];
-        let expected = matches(&everyone, q, department, role, location);
-        let (total, got) = walk(&app, &admin, &form).await;
-        assert_eq!(total as usize, expected.len(), "count for {form:?}");
-        assert_eq!(got, expected, "rows for {form:?}");
+    for &query in queries {
+        assert_query(&app, &admin, &everyone, query).await;
     }
 
     // The second organisation sees only its own contacts, even for the same query.
@@ -417,19 +428,14 @@ async fn while_an_upload_is_indexed_filters_find_every_contact_and_search_those_
         async move {
             let everyone = stored(app, false).await;
             let placed = stored(app, placed_only).await;
-            for &(q, department, role, location) in queries {
-                let form = [
-                    ("query[q]", q),
-                    ("query[department]", department),
-                    ("query[role]", role),
-                    ("query[location]", location),
-                ];
+            for &query in queries {
                 // Filters alone see everyone; a search, the contacts placed.
-                let pool = if q.is_empty() { &everyone } else { &placed };
-                let expected = matches(pool, q, department, role, location);
-                let (total, got) = walk(app, admin, &form).await;
-                assert_eq!(total as usize, expected.len(), "count for {form:?}");
-                assert_eq!(got, expected, "rows for {form:?}");
+                let pool = if query.0.is_empty() {
+                    &everyone
+                } else {
+                    &placed
+                };
+                assert_query(app, admin, pool, query).await;
             }
         }
     };
