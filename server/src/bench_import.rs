@@ -5,6 +5,7 @@
 
 use crate::process::ServerProcess;
 use anyhow::bail;
+use app::backend::domain::ValidContact;
 use app::backend::{auth, demo};
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use reqwest::Client;
@@ -24,16 +25,24 @@ pub struct ImportOptions {
     pub database_url: String,
     pub rows: u64,
     pub file: Option<PathBuf>,
+    /// Import into an organisation that already has this many contacts (the
+    /// `--into` file of that size, imported first), half the rows updating them.
+    pub into: Option<u64>,
 }
 
 pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
-    let file = opts
-        .file
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("data/bench-import-{}.csv", opts.rows)));
+    let file = opts.file.clone().unwrap_or_else(|| {
+        PathBuf::from(match opts.into {
+            None => format!("data/bench-import-{}.csv", opts.rows),
+            Some(into) => format!("data/bench-import-{}-into-{into}.csv", opts.rows),
+        })
+    });
     if !file.exists() {
         let started = Instant::now();
-        generate(&file, opts.rows)?;
+        match opts.into {
+            None => generate(&file, opts.rows)?,
+            Some(into) => generate_into(&file, opts.rows, into)?,
+        }
         println!(
             "Generated {} in {:.1} s",
             file.display(),
@@ -49,24 +58,97 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
     );
 
     let sqlite = !opts.database_url.starts_with("postgres");
-    fresh_database(&opts.database_url, sqlite).await?;
-    let uploads = PathBuf::from("data/bench-uploads");
+    match opts.into {
+        None => fresh_database(&opts.database_url, sqlite).await?,
+        Some(into) => seeded_database(&opts.database_url, sqlite, into).await?,
+    }
+    let server = start_server(&opts.database_url).await?;
+    let client = sign_in(&server.url).await?;
+    let m = import(&server.url, &client, &file).await?;
+    let peak = server.peak_memory_kb();
+    if std::env::var_os("MUSTER_BENCH_MEMORY").is_some() {
+        let status = server.status().unwrap_or_default();
+        for line in status
+            .lines()
+            .filter(|l| l.starts_with("Rss") || l.starts_with("Vm"))
+        {
+            println!("  {line}");
+        }
+    }
+    drop(server);
+
+    let job = &m.job;
+    println!("Status: {}", job["status"]);
+    println!(
+        "Counts: created {}, updated {}, unchanged {}, failed {}, warnings {}",
+        job["created"], job["updated"], job["unchanged"], job["failed"], job["warnings"]
+    );
+    if let Some(into) = opts.into {
+        println!("Into an organisation of {into} contacts");
+    }
+    println!(
+        "First byte to summary (rows committed, listed, filterable): {:.1} s, {:.0} rows/s",
+        m.summary.as_secs_f64(),
+        opts.rows as f64 / m.summary.as_secs_f64()
+    );
+    println!(
+        "First byte to every row found by search: {:.1} s ({} contacts indexed after the summary)",
+        m.searchable.as_secs_f64(),
+        job["index_total"]
+    );
+    println!(
+        "Progress: {} updates read, longest without a change {:.2} s",
+        m.updates,
+        m.longest_still.as_secs_f64()
+    );
+    match peak {
+        Some(kb) => println!("Server peak memory (VmHWM): {:.0} MB", kb as f64 / 1024.0),
+        None => println!("Server peak memory: not available on this system"),
+    }
+
+    println!();
+    if sqlite {
+        reference_sqlite(&file)?;
+    } else {
+        reference_postgres(&opts.database_url, &file)?;
+    }
+    Ok(())
+}
+
+/// `muster serve` on `database_url`, in a process of its own.
+async fn start_server(database_url: &str) -> anyhow::Result<ServerProcess> {
     let log = std::env::var_os("MUSTER_BENCH_SERVER_LOG").map(PathBuf::from);
     let level = std::env::var("MUSTER_LOG").unwrap_or_else(|_| "warn".into());
-    let server = ServerProcess::start(
+    ServerProcess::start(
         &std::env::current_exe()?,
-        &opts.database_url,
-        &uploads,
+        database_url,
+        Path::new("data/bench-uploads"),
         &[("MUSTER_UPLOAD_LIMIT_MB", "1024"), ("MUSTER_LOG", &level)],
         log.as_deref(),
     )
-    .await?;
-    let client = sign_in(&server.url).await?;
+    .await
+}
 
+/// What one import measured.
+struct Measured {
+    /// The job as its last poll read it.
+    job: serde_json::Value,
+    /// From the first byte uploaded to the summary, and to every row searchable.
+    summary: Duration,
+    searchable: Duration,
+    /// How often the progress read changed, and the longest it stood still.
+    updates: u32,
+    longest_still: Duration,
+}
+
+/// Upload `file` to the server at `url` as `client`, confirm its mapping as
+/// proposed, and poll as the browser does until every row is searchable.
+async fn import(url: &str, client: &Client, file: &Path) -> anyhow::Result<Measured> {
+    let bytes = std::fs::metadata(file)?.len();
     let started = Instant::now();
-    let body = reqwest::Body::from(tokio::fs::File::open(&file).await?);
+    let body = reqwest::Body::from(tokio::fs::File::open(file).await?);
     let res = client
-        .post(format!("{}/imports", server.url))
+        .post(format!("{url}/imports"))
         .query(&[("name", "bench.csv")])
         .header(reqwest::header::CONTENT_LENGTH, bytes)
         .body(body)
@@ -77,10 +159,9 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
     if !status.is_success() {
         bail!("upload refused: {preview}");
     }
-    let uploaded = started.elapsed();
     println!(
         "Upload and check: {:.1} s ({} rows counted)",
-        uploaded.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
         preview["total_rows"]
     );
     let id = preview["job_id"].as_i64().unwrap_or_default().to_string();
@@ -95,7 +176,7 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
         form.push((format!("fields[{i}]"), field));
     }
     let res = client
-        .post(format!("{}/api/start_import", server.url))
+        .post(format!("{url}/api/start_import"))
         .form(&form)
         .send()
         .await?;
@@ -106,14 +187,15 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
     // Poll as the browser does, and note how often the progress moved: the
     // rows, then the search index catching up.
     let mut updates = 0u32;
-    let mut last = (0u64, 0u64);
+    // The summary replacing the progress bar is a change too.
+    let mut last = (true, 0u64, 0u64);
     let mut longest_still = Duration::ZERO;
     let mut moved_at = Instant::now();
     let mut summary = None;
     let job = loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let job: serde_json::Value = client
-            .post(format!("{}/api/import_job", server.url))
+            .post(format!("{url}/api/import_job"))
             .form(&[("id", id.as_str())])
             .send()
             .await?
@@ -125,13 +207,13 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
             number("indexed"),
             number("index_total"),
         );
-        if (processed, indexed) != last {
+        let running = job["status"] == "running";
+        if (running, processed, indexed) != last {
             updates += 1;
-            last = (processed, indexed);
+            last = (running, processed, indexed);
             longest_still = longest_still.max(moved_at.elapsed());
             moved_at = Instant::now();
         }
-        let running = job["status"] == "running";
         if !running && summary.is_none() {
             summary = Some(started.elapsed());
             eprintln!();
@@ -154,88 +236,174 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
         }
     };
     let searchable = started.elapsed();
-    let summary = summary.unwrap_or(searchable);
-    let peak = server.peak_memory_kb();
-    if std::env::var_os("MUSTER_BENCH_MEMORY").is_some() {
-        let status = server.status().unwrap_or_default();
-        for line in status
-            .lines()
-            .filter(|l| l.starts_with("Rss") || l.starts_with("Vm"))
-        {
-            println!("  {line}");
-        }
-    }
-    drop(server);
+    Ok(Measured {
+        job,
+        summary: summary.unwrap_or(searchable),
+        searchable,
+        updates,
+        longest_still,
+    })
+}
 
-    println!("Status: {}", job["status"]);
-    println!(
-        "Counts: created {}, updated {}, unchanged {}, failed {}, warnings {}",
-        job["created"], job["updated"], job["unchanged"], job["failed"], job["warnings"]
-    );
-    println!(
-        "First byte to summary (rows committed, listed, filterable): {:.1} s, {:.0} rows/s",
-        summary.as_secs_f64(),
-        opts.rows as f64 / summary.as_secs_f64()
-    );
-    println!(
-        "First byte to every row found by search: {:.1} s ({} contacts indexed after the summary)",
-        searchable.as_secs_f64(),
-        job["index_total"]
-    );
-    println!(
-        "Progress: {updates} updates read, longest without a change {:.2} s",
-        longest_still.as_secs_f64()
-    );
-    match peak {
-        Some(kb) => println!("Server peak memory (VmHWM): {:.0} MB", kb as f64 / 1024.0),
-        None => println!("Server peak memory: not available on this system"),
+/// The benchmark's database with one organisation of `into` contacts: those
+/// of `data/bench-import-{into}.csv`, imported through a server as a user
+/// would. On SQLite the result is kept (`data/bench-import-seed-{into}.db`)
+/// and copied for the next runs.
+async fn seeded_database(url: &str, sqlite: bool, into: u64) -> anyhow::Result<()> {
+    let kept = PathBuf::from(format!("data/bench-import-seed-{into}.db"));
+    let path = sqlite_path(url);
+    if sqlite && kept.exists() {
+        remove_sqlite(&path);
+        std::fs::copy(&kept, &path)?;
+        println!(
+            "Organisation of {into} contacts: copied from {}",
+            kept.display()
+        );
+        return Ok(());
     }
-
-    println!();
+    let seed = PathBuf::from(format!("data/bench-import-{into}.csv"));
+    if !seed.exists() {
+        generate(&seed, into)?;
+    }
+    fresh_database(url, sqlite).await?;
+    let started = Instant::now();
+    println!(
+        "Organisation of {into} contacts: importing {}",
+        seed.display()
+    );
+    let server = start_server(url).await?;
+    let client = sign_in(&server.url).await?;
+    let m = import(&server.url, &client, &seed).await?;
+    if !server.terminate(Duration::from_secs(60)).await {
+        bail!("the server that imported the organisation's contacts did not stop");
+    }
+    println!(
+        "Organisation ready in {:.1} s: {} contacts created",
+        started.elapsed().as_secs_f64(),
+        m.job["created"]
+    );
     if sqlite {
-        reference_sqlite(&file)?;
-    } else {
-        reference_postgres(&opts.database_url, &file)?;
+        // A consistent copy, for the next runs.
+        crate::ops::backup(url, &kept).await?;
     }
     Ok(())
 }
 
+/// The file of a `sqlite://` URL.
+fn sqlite_path(url: &str) -> String {
+    url.trim_start_matches("sqlite://")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Delete a SQLite database and its journal files.
+fn remove_sqlite(path: &str) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+}
+
 /// A CSV file of `rows` generated people, one in [`INVALID_EVERY`] invalid.
 fn generate(path: &Path, rows: u64) -> anyhow::Result<()> {
+    let mut out = csv_file(path)?;
+    let mut rng = SmallRng::seed_from_u64(7);
+    for n in 0..rows {
+        let (c, broken) = generated(&mut rng, n);
+        write_row(&mut out, &c, broken)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A CSV file of `rows` rows for the organisation [`generate`] makes of
+/// `into` people: every other row updates one of them (found by email; its
+/// department, job title, office and groups change), the others are new people.
+fn generate_into(path: &Path, rows: u64, into: u64) -> anyhow::Result<()> {
+    let updates = rows / 2;
+    let every = (into / updates.max(1)).max(1);
+    // The organisation's people as `generate` made them; the valid ones only.
+    let mut seeded = SmallRng::seed_from_u64(7);
+    let mut existing = Vec::with_capacity(updates as usize);
+    for n in 0..into {
+        let (c, broken) = generated(&mut seeded, n);
+        if n % every == 0 && broken.is_none() && (existing.len() as u64) < updates {
+            existing.push(c);
+        }
+    }
+    let mut out = csv_file(path)?;
+    let mut rng = SmallRng::seed_from_u64(11);
+    let mut existing = existing.into_iter();
+    for n in 0..rows {
+        let fresh = demo::sample(&mut rng, into + n);
+        let update = if n % 2 == 0 { existing.next() } else { None };
+        let row = match update {
+            Some(c) => ValidContact {
+                department: fresh.department,
+                role: fresh.role,
+                location: fresh.location,
+                groups: fresh.groups,
+                ..c
+            },
+            None => fresh,
+        };
+        write_row(&mut out, &row, None)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Person `n` of a generated file, and how it is broken when it is one of
+/// the invalid rows (`Some(true)`: its email, `Some(false)`: its phone).
+fn generated(rng: &mut SmallRng, n: u64) -> (ValidContact, Option<bool>) {
+    let c = demo::sample(rng, n);
+    let broken = (n % INVALID_EVERY == INVALID_EVERY - 1).then(|| rng.random_range(0..2) == 0);
+    (c, broken)
+}
+
+/// A new CSV file with the benchmark's header.
+fn csv_file(path: &Path) -> anyhow::Result<std::io::BufWriter<std::fs::File>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    let mut rng = SmallRng::seed_from_u64(7);
     writeln!(
         out,
         "First Name,Last Name,Email,Mobile Phone,Department,Job Title,Office,Groups"
     )?;
-    for n in 0..rows {
-        let c = demo::sample(&mut rng, n);
-        let mut email = c.email.map(|e| e.as_str().to_string()).unwrap_or_default();
-        let mut phone = c.phone.map(|p| national(p.as_str())).unwrap_or_default();
-        if n % INVALID_EVERY == INVALID_EVERY - 1 {
-            if rng.random_range(0..2) == 0 {
-                email = email.replace('@', " at ");
-            } else {
-                phone = "12345".into();
-            }
-        }
-        let mut w = csv::Writer::from_writer(Vec::with_capacity(160));
-        w.write_record([
-            c.first_name.as_str(),
-            &c.last_name,
-            &email,
-            &phone,
-            c.department.as_deref().unwrap_or_default(),
-            c.role.as_deref().unwrap_or_default(),
-            c.location.as_deref().unwrap_or_default(),
-            &c.groups.join(";"),
-        ])?;
-        out.write_all(&w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+    Ok(out)
+}
+
+/// `c` as a row of the benchmark's file, its email or phone made invalid as `broken` says.
+fn write_row(out: &mut impl Write, c: &ValidContact, broken: Option<bool>) -> anyhow::Result<()> {
+    let mut email = c
+        .email
+        .as_ref()
+        .map(|e| e.as_str().to_string())
+        .unwrap_or_default();
+    let mut phone = c
+        .phone
+        .as_ref()
+        .map(|p| national(p.as_str()))
+        .unwrap_or_default();
+    match broken {
+        Some(true) => email = email.replace('@', " at "),
+        Some(false) => phone = "12345".into(),
+        None => {}
     }
-    out.flush()?;
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(160));
+    w.write_record([
+        c.first_name.as_str(),
+        &c.last_name,
+        &email,
+        &phone,
+        c.department.as_deref().unwrap_or_default(),
+        c.role.as_deref().unwrap_or_default(),
+        c.location.as_deref().unwrap_or_default(),
+        &c.groups.join(";"),
+    ])?;
+    out.write_all(&w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
     Ok(())
 }
 
@@ -250,14 +418,7 @@ fn national(e164: &str) -> String {
 /// Start from an empty database with one organisation and its administrator.
 pub(crate) async fn fresh_database(url: &str, sqlite: bool) -> anyhow::Result<()> {
     if sqlite {
-        let path = url
-            .trim_start_matches("sqlite://")
-            .split('?')
-            .next()
-            .unwrap_or_default();
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{path}{suffix}"));
-        }
+        remove_sqlite(&sqlite_path(url));
     } else {
         let conn = app::backend::db::connect(url).await?;
         conn.execute_unprepared("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")

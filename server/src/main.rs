@@ -336,6 +336,11 @@ enum Command {
         /// The file to import; generated (and kept) when it does not exist.
         #[arg(long)]
         file: Option<std::path::PathBuf>,
+        /// Import into an organisation that already has this many contacts
+        /// (imported first, and kept for the next runs on SQLite); every
+        /// other row of the file updates one of them.
+        #[arg(long)]
+        into: Option<u64>,
         /// The benchmark's own database, emptied first.
         #[arg(
             long,
@@ -505,6 +510,7 @@ async fn run() -> anyhow::Result<()> {
                 ..ImportConfig::default()
             };
             job::spawn_sweeper(db.clone(), imports.clone());
+            app::backend::db::spawn_checkpointer(db.clone());
             let vault = Vault::load(master_key.as_deref(), &master_key_file)
                 .context("loading the master key")?;
             if allow_insecure_provider_urls {
@@ -732,12 +738,14 @@ async fn run() -> anyhow::Result<()> {
         Command::BenchImport {
             rows,
             file,
+            into,
             bench_database_url,
         } => {
             muster::bench_import::run(muster::bench_import::ImportOptions {
                 database_url: bench_database_url,
                 rows,
                 file,
+                into,
             })
             .await?;
         }
