@@ -90,8 +90,10 @@ pub(super) async fn catch_up(
                 .await?;
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let tx = begin_write(db).await?;
         let placed = directory::place_some(&tx, org, chunk).await?;
+        let place_ms = started.elapsed().as_secs_f64() * 1e3;
         // Contacts re-spread or written meanwhile may be placed too: the
         // count shown stops at the total.
         let indexed = if placed == 0 {
@@ -106,6 +108,12 @@ pub(super) async fn catch_up(
             .exec(&tx)
             .await?;
         tx.commit().await?;
+        tracing::debug!(
+            place_ms,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
+            placed,
+            "import index chunk"
+        );
         metrics::counter!("muster_import_indexed_total").increment(placed);
         if placed == 0 {
             tracing::info!(job = id, "imported contacts all found by search");
