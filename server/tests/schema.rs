@@ -224,15 +224,30 @@ async fn schema_equals_an_upgraded_release() {
     // import's resumes and a failed row's cells; m0014 on PostgreSQL the
     // filters' indexes of active contacts; m0015 what several servers share,
     // uploads' chunks and failed sign-ins (two tables, an index); m0016 two
-    // columns, how far an import's contacts are in the search index.
+    // columns, how far an import's contacts are in the search index; m0017
+    // on SQLite the filters' three indexes narrowed to their column.
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
-    let triggers = match new.get_database_backend() {
-        DbBackend::Sqlite => 3,
-        _ => 0,
+    let m0017 = |l: &String| {
+        [
+            "contacts_org_department",
+            "contacts_org_role",
+            "contacts_org_location",
+        ]
+        .iter()
+        .any(|i| l.contains(i))
+    };
+    let (triggers, narrowed) = match new.get_database_backend() {
+        DbBackend::Sqlite => (3, 3),
+        _ => (0, 0),
     };
     let taken = only(&described_release, &upgraded);
-    assert_eq!(taken.len(), 1 + triggers, "{taken:#?}");
+    assert_eq!(taken.len(), 1 + triggers + narrowed, "{taken:#?}");
+    assert_eq!(
+        taken.iter().filter(|l| m0017(l)).count(),
+        narrowed,
+        "{taken:#?}"
+    );
     assert_eq!(
         taken.iter().filter(|l| own_name(l)).count(),
         1,
@@ -332,6 +347,12 @@ async fn schema_equals_an_upgraded_release() {
         l.contains("import_jobs") && (l.contains("index_total") || l.contains("indexed"))
     };
     assert_eq!(added.iter().filter(|l| m0016(l)).count(), 2, "{added:#?}");
+    // m0017: on SQLite, the same three indexes of the filters' column alone.
+    assert_eq!(
+        added.iter().filter(|l| m0017(l)).count(),
+        narrowed,
+        "{added:#?}"
+    );
     assert!(
         added.iter().all(|l| m0005(l)
             || m0006(l)
@@ -344,7 +365,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0013(l)
             || m0014(l)
             || m0015(l)
-            || m0016(l)),
+            || m0016(l)
+            || m0017(l)),
         "{added:#?}"
     );
 }
