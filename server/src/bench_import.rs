@@ -117,14 +117,10 @@ pub async fn run(opts: ImportOptions) -> anyhow::Result<()> {
 
 /// `muster serve` on `database_url`, in a process of its own.
 async fn start_server(database_url: &str) -> anyhow::Result<ServerProcess> {
-    let log = std::env::var_os("MUSTER_BENCH_SERVER_LOG").map(PathBuf::from);
     let level = std::env::var("MUSTER_LOG").unwrap_or_else(|_| "warn".into());
-    ServerProcess::start(
-        &std::env::current_exe()?,
+    ServerProcess::start_bench(
         database_url,
-        Path::new("data/bench-uploads"),
         &[("MUSTER_UPLOAD_LIMIT_MB", "1024"), ("MUSTER_LOG", &level)],
-        log.as_deref(),
     )
     .await
 }
