@@ -178,6 +178,56 @@ async fn rows_create_update_and_fail_as_they_should() {
     assert_eq!(history[1].file_name, "people.csv");
 }
 
+/// An upload changes the groups of the contacts it updates, batch by batch:
+/// a group the row no longer names is left, a new one joined (and made), one
+/// named in another case kept as it is; a blank cell keeps them all, and the
+/// other members of a group left stay in it.
+#[tokio::test]
+async fn updates_change_groups_as_their_rows_say() {
+    let app = TestApp::spawn_with(ImportConfig {
+        batch_rows: 2,
+        ..common::test_imports()
+    })
+    .await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let first = "First Name,Last Name,Email,Groups\n\
+        Ada,Lovelace,ada@example.com,Ops;On call\n\
+        Grace,Hopper,grace@example.com,On call\n\
+        Alan,Turing,alan@example.com,Ops\n";
+    let job = app.import(&admin, "first.csv", first.as_bytes()).await;
+    assert_eq!(counts(&job), [3, 0, 0, 0, 0], "{job:?}");
+    let second = "First Name,Last Name,Email,Groups\n\
+        Grace,Hopper,grace@example.com,on call\n\
+        Alan,Turing,alan@example.com,\n\
+        Ada,Lovelace,ada@example.com,ops;Night shift\n";
+    let job = app.import(&admin, "second.csv", second.as_bytes()).await;
+    assert_eq!(counts(&job), [0, 1, 2, 0, 0], "{job:?}");
+
+    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
+    let mut groups = Vec::new();
+    for row in &list.rows {
+        let c: Contact = app
+            .json(&admin, "get_contact", &[("id", &row.id.to_string())])
+            .await;
+        groups.push((c.first_name, c.groups, c.version));
+    }
+    let expected = |name: &str, groups: &[&str], version: i64| {
+        (
+            name.to_string(),
+            groups.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
+            version,
+        )
+    };
+    assert_eq!(
+        groups,
+        [
+            expected("Ada", &["Night shift", "Ops"], 2),
+            expected("Alan", &["Ops"], 1),
+            expected("Grace", &["On call"], 1),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn an_import_matches_only_inside_its_organisation() {
     let app = TestApp::spawn().await;

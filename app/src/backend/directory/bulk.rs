@@ -4,7 +4,7 @@
 
 use super::group_id;
 use crate::backend::db::entities::contact;
-use crate::backend::db::{from_ms, now_ms, Sql};
+use crate::backend::db::{from_ms, is_unique_violation, now_ms, Sql};
 use crate::backend::domain::{OrgId, ValidContact};
 use crate::model::{AppError, Contact};
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult};
@@ -260,8 +260,8 @@ pub async fn insert_many(
     Ok(ids)
 }
 
-/// A contact's new values as [`update_many`] reads them: a JSON array,
-/// column by column.
+/// A contact's new values as [`update_many`] and [`overwrite_many`] read
+/// them: a JSON array, column by column.
 #[derive(serde::Serialize)]
 struct Update<'a>(
     i64,
@@ -275,42 +275,44 @@ struct Update<'a>(
     Option<&'a str>,
     Option<&'a str>,
     Option<&'a str>,
-    &'a str,
+    /// The external id, for an integration's contacts.
+    Option<&'a str>,
+    /// The version the writer read, for a write that must not overwrite a
+    /// later change.
+    i64,
 );
 
-/// Write each contact `(id, values, external id)` of `org` as integration
-/// `integration`'s, with `source`, in one statement: what
-/// [`super::write_fields`] writes, and the link. A contact the integration
-/// takes over remembers its earlier source, to get it back on removal.
-pub async fn update_many(
+impl<'a> Update<'a> {
+    fn of(id: i64, c: &'a ValidContact, external: Option<&'a str>, version: i64) -> Self {
+        Update(
+            id,
+            &c.first_name,
+            &c.last_name,
+            c.sort_name(),
+            super::text::of(c),
+            c.email.as_ref().map(|e| e.as_str()),
+            c.email.as_ref().map(|e| e.lower()),
+            c.phone.as_ref().map(|p| p.as_str()),
+            c.department.as_deref(),
+            c.role.as_deref(),
+            c.location.as_deref(),
+            external,
+            version,
+        )
+    }
+}
+
+/// `UPDATE contacts` of `org` from `rows` in one statement: what
+/// [`super::write_fields`] writes, a new version and the time, then the
+/// caller's own `SET` (`more`) and `WHERE` (`only`) terms. Returns how many
+/// contacts were written.
+async fn write_rows(
     tx: &impl ConnectionTrait,
     org: OrgId,
-    contacts: &[(i64, &ValidContact, &str)],
-    source: &str,
-    integration: i64,
-) -> Result<(), AppError> {
-    if contacts.is_empty() {
-        return Ok(());
-    }
-    let rows: Vec<Update> = contacts
-        .iter()
-        .map(|(id, c, external)| {
-            Update(
-                *id,
-                &c.first_name,
-                &c.last_name,
-                c.sort_name(),
-                super::text::of(c),
-                c.email.as_ref().map(|e| e.as_str()),
-                c.email.as_ref().map(|e| e.lower()),
-                c.phone.as_ref().map(|p| p.as_str()),
-                c.department.as_deref(),
-                c.role.as_deref(),
-                c.location.as_deref(),
-                external,
-            )
-        })
-        .collect();
+    rows: &[Update<'_>],
+    more: impl FnOnce(&mut Sql),
+    only: impl FnOnce(&mut Sql),
+) -> Result<u64, sea_orm::DbErr> {
     // Hand-written: UPDATE ... FROM a JSON value (one statement for a
     // thousand contacts; one per contact cost half a millisecond each). The
     // right-hand sides read the row as it was.
@@ -329,29 +331,84 @@ pub async fn update_many(
         (8, "department"),
         (9, "role"),
         (10, "location"),
-        (11, "external_id"),
     ] {
         sql.push(&format!(", {column} = ")).json_col(i, "TEXT");
     }
     sql.push(", version = contacts.version + 1, updated_at = ")
-        .bind(now_ms())
-        .push(
-            ", adopted_source = CASE WHEN contacts.integration_id IS NULL \
-             THEN contacts.source ELSE contacts.adopted_source END, source = ",
-        )
-        .bind(source.to_string())
-        .push(", integration_id = ")
-        .bind(integration)
-        .push(" FROM ")
-        .json_rows(json(&rows)?)
+        .bind(now_ms());
+    more(&mut sql);
+    let json = serde_json::to_string(rows).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
+    sql.push(" FROM ")
+        .json_rows(json)
         .push(" WHERE contacts.id = ")
         .json_col(0, "BIGINT")
         // The unary + keeps SQLite from walking the organisation's contacts
         // for each row (its index on org_id would look cheaper than the ids).
         .push(" AND +contacts.org_id = ")
         .bind(org.get());
-    sql.execute(tx).await?;
+    only(&mut sql);
+    sql.execute(tx).await
+}
+
+/// Write each contact `(id, values, external id)` of `org` as integration
+/// `integration`'s, with `source`, in one statement: what
+/// [`super::write_fields`] writes, and the link. A contact the integration
+/// takes over remembers its earlier source, to get it back on removal.
+pub async fn update_many(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    contacts: &[(i64, &ValidContact, &str)],
+    source: &str,
+    integration: i64,
+) -> Result<(), AppError> {
+    if contacts.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Update> = contacts
+        .iter()
+        .map(|(id, c, external)| Update::of(*id, c, Some(external), 0))
+        .collect();
+    let set_link = |sql: &mut Sql| {
+        sql.push(", external_id = ")
+            .json_col(11, "TEXT")
+            .push(
+                ", adopted_source = CASE WHEN contacts.integration_id IS NULL \
+                 THEN contacts.source ELSE contacts.adopted_source END, source = ",
+            )
+            .bind(source.to_string())
+            .push(", integration_id = ")
+            .bind(integration);
+    };
+    write_rows(tx, org, &rows, set_link, |_| {}).await?;
     Ok(())
+}
+
+/// Replace each contact `(id, version read, values)` of `org` in one
+/// statement, as [`super::overwrite`] replaces one, groups aside (see
+/// [`add_members`] and [`remove_members`]). A contact changed since it was
+/// read fails the whole statement with a conflict, as does an email another
+/// contact has.
+pub async fn overwrite_many(
+    tx: &impl ConnectionTrait,
+    org: OrgId,
+    contacts: &[(i64, i64, &ValidContact)],
+) -> Result<(), AppError> {
+    if contacts.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Update> = contacts
+        .iter()
+        .map(|(id, version, c)| Update::of(*id, c, None, *version))
+        .collect();
+    let as_read = |sql: &mut Sql| {
+        sql.push(" AND contacts.version = ").json_col(12, "BIGINT");
+    };
+    match write_rows(tx, org, &rows, |_| {}, as_read).await {
+        Ok(n) if n == rows.len() as u64 => Ok(()),
+        Ok(_) => Err(AppError::Conflict(super::CONFLICT.into())),
+        Err(e) if is_unique_violation(&e) => Err(AppError::field("email", super::DUPLICATE_EMAIL)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `SELECT group_id, contact_id FROM` the `(group id, contact id)` pairs

@@ -15,7 +15,7 @@ use crate::backend::domain::{validate, OrgId, ValidContact};
 use crate::model::{AppError, Contact, FieldError};
 use sea_orm::ConnectionTrait;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 /// The source of contacts an upload creates.
@@ -111,6 +111,8 @@ struct Pending {
     contact: Contact,
     /// What to write: set for a new contact, or one that changed.
     write: Option<ValidContact>,
+    /// The groups it has in the directory (none for a new contact).
+    groups_was: Vec<String>,
 }
 
 fn as_contact(v: &ValidContact, like: Option<&Contact>) -> Contact {
@@ -174,6 +176,7 @@ impl Batch {
                 id: Some(c.id),
                 contact: c.clone(),
                 write: None,
+                groups_was: c.groups.clone(),
             }),
         }
     }
@@ -306,6 +309,7 @@ impl Importer {
                         id: None,
                         contact: as_contact(row, None),
                         write: Some(row.clone()),
+                        groups_was: Vec::new(),
                     });
                     counts.created += 1;
                 }
@@ -367,11 +371,13 @@ impl Importer {
         )
         .await?;
         let t_insert = t1.elapsed();
-        for p in &batch.pending {
-            if let (Some(id), Some(next)) = (p.id, &p.write) {
-                directory::overwrite(tx, self.org, id, p.contact.version, next).await?;
-            }
-        }
+        let changed: Vec<(i64, i64, &ValidContact)> = batch
+            .pending
+            .iter()
+            .filter_map(|p| Some((p.id?, p.contact.version, p.write.as_ref()?)))
+            .collect();
+        bulk::overwrite_many(tx, self.org, &changed).await?;
+        self.regroup(tx, &batch.pending).await?;
         tracing::debug!(
             find_ms = t_find.as_secs_f64() * 1e3,
             insert_ms = t_insert.as_secs_f64() * 1e3,
@@ -383,6 +389,41 @@ impl Importer {
             seen,
             problems,
         })
+    }
+
+    /// Give each changed contact of the batch the groups of its row: the
+    /// memberships of the organisation's own groups it no longer names go,
+    /// the new ones come (a source's groups are its sync's to change).
+    async fn regroup(
+        &mut self,
+        tx: &impl ConnectionTrait,
+        pending: &[Pending],
+    ) -> Result<(), AppError> {
+        let mut gone = Vec::new();
+        let mut added = Vec::new();
+        for p in pending {
+            let (Some(id), Some(next)) = (p.id, &p.write) else {
+                continue;
+            };
+            let now: HashSet<String> = next.groups.iter().map(|g| g.to_lowercase()).collect();
+            let was: HashSet<String> = p.groups_was.iter().map(|g| g.to_lowercase()).collect();
+            for name in p
+                .groups_was
+                .iter()
+                .filter(|g| !now.contains(&g.to_lowercase()))
+            {
+                gone.push((self.groups.get(tx, name).await?, id));
+            }
+            for name in next
+                .groups
+                .iter()
+                .filter(|g| !was.contains(&g.to_lowercase()))
+            {
+                added.push((self.groups.get(tx, name.as_str()).await?, id));
+            }
+        }
+        bulk::remove_members(tx, &gone).await?;
+        bulk::add_members(tx, added).await
     }
 
     /// Count a batch whose transaction committed.
