@@ -429,11 +429,35 @@ struct SessionUser {
     last_seen_at: i64,
 }
 
+/// Write that session `hash` was used at `now`. The request that used it
+/// does not wait for this: on SQLite the write waits its turn behind the
+/// writers ahead (an upload's batches and its indexing hold the lock for
+/// seconds at a time), and a progress poll would wait with it.
+async fn touch(db: DatabaseConnection, hash: String, now: i64) {
+    let written = async {
+        let (_turn, tx) = crate::backend::db::begin_write_in_turn(&db).await?;
+        Session::update_many()
+            .col_expr(
+                session::Column::LastSeenAt,
+                sea_orm::sea_query::Expr::value(now),
+            )
+            .filter(session::Column::TokenHash.eq(hash))
+            .filter(session::Column::LastSeenAt.lt(now))
+            .exec(&tx)
+            .await?;
+        tx.commit().await
+    };
+    if let Err(e) = written.await {
+        tracing::warn!("writing a session's last use: {e}");
+    }
+}
+
 /// The administrator a session token belongs to, if the session is neither
 /// past its lifetime nor idle for longer than the policy allows. Using it
-/// keeps it alive (written at most once a minute).
+/// keeps it alive (written at most once a minute, beside the request: see
+/// [`touch`]).
 pub async fn user_for_token(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     policy: &SessionPolicy,
     token: &str,
 ) -> Result<Option<CurrentUser>, AppError> {
@@ -460,14 +484,7 @@ pub async fn user_for_token(
         .await?;
     let Some(r) = row else { return Ok(None) };
     if now - r.last_seen_at >= (ms(policy.idle) / 4).min(SEEN_EVERY_MS) {
-        Session::update_many()
-            .col_expr(
-                session::Column::LastSeenAt,
-                sea_orm::sea_query::Expr::value(now),
-            )
-            .filter(session::Column::TokenHash.eq(hash))
-            .exec(db)
-            .await?;
+        tokio::spawn(touch(db.clone(), hash, now));
     }
     Ok(Some(CurrentUser {
         user_id: r.user_id,

@@ -12,7 +12,7 @@
 
 use super::ImportConfig;
 use crate::backend::db::entities::import_job;
-use crate::backend::db::{begin_write, now_ms};
+use crate::backend::db::{begin_write, begin_write_in_turn, now_ms};
 use crate::backend::directory;
 use crate::backend::domain::OrgId;
 use crate::model::{AppError, ImportStatus};
@@ -91,7 +91,9 @@ pub(super) async fn catch_up(
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let tx = begin_write(db).await?;
+        // In turn, as the upload's batches: writers waiting meanwhile go
+        // between two chunks.
+        let (_turn, tx) = begin_write_in_turn(db).await?;
         let placed = directory::place_some(&tx, org, chunk).await?;
         let place_ms = started.elapsed().as_secs_f64() * 1e3;
         // Contacts re-spread or written meanwhile may be placed too: the

@@ -2,7 +2,7 @@
 
 use super::file::{is_blank, Stored};
 use crate::backend::db::entities::import_job;
-use crate::backend::db::{begin_write, now_ms, Sql};
+use crate::backend::db::{begin_write_in_turn, now_ms, Sql};
 use crate::backend::domain::OrgId;
 use crate::backend::import::apply::{self, Counts, Importer, Problem, Row};
 use crate::backend::import::columns::Mapping;
@@ -214,7 +214,9 @@ impl Run {
                 let _ = reader.await;
                 return Ok(Outcome::Cancelled);
             }
-            let tx = begin_write(&self.db).await?;
+            // In turn: writers waiting for theirs (a session's last use, an
+            // identity provider's requests) go between two batches.
+            let (_turn, tx) = begin_write_in_turn(&self.db).await?;
             let applied = importer.apply(&tx, &self.mapping, &batch).await?;
             save_problems(&tx, self.id, &applied.problems, &cells).await?;
             let c = applied.counts;
