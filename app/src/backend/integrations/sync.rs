@@ -56,8 +56,10 @@ pub async fn run(
     attempt: u32,
     beat_every: Duration,
 ) -> Result<SyncResult, AppError> {
-    let run_id = history::start(db, org, id, trigger, attempt).await?;
+    // Registered before its run is recorded: a server stopping once the run
+    // is in the history waits for this sync to record its interruption.
     let (live, _registered) = syncs.register(id);
+    let run_id = history::start(db, org, id, trigger, attempt).await?;
     let heartbeat = tokio::spawn(crate::backend::db::beat(
         db.clone(),
         "integrations",
