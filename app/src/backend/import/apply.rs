@@ -1,8 +1,9 @@
 //! Applying an upload's rows to the directory, one transaction per batch: a
 //! row updates the contact with its email (ignoring case), else the one with
 //! its mobile phone, and otherwise creates one. A batch costs a few statements,
-//! whatever its size: its matches are looked up together and its new contacts
-//! inserted together; only contacts that change are written one by one. A
+//! whatever its size: its matches are looked up together, its new contacts
+//! inserted together, and the contacts it changes written together with
+//! their groups. A
 //! row for a contact an integration keeps changes nothing: it is reported as
 //! managed by that source. A row for a contact an identity provider keeps over
 //! SCIM changes all but its name and email, which that provider sets.
