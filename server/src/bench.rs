@@ -253,9 +253,10 @@ async fn prepare(conn: &DatabaseConnection, contacts: u64) -> anyhow::Result<Org
         );
     }
     if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        // The state autovacuum brings a table to after a large insert: its
-        // visibility map set, which index-only counts need.
-        conn.execute_unprepared("VACUUM (ANALYZE) contacts").await?;
+        // The state autovacuum brings tables to after a large insert: their
+        // visibility maps set, which index-only counts need.
+        conn.execute_unprepared("VACUUM (ANALYZE) contacts, contact_word_starts")
+            .await?;
     }
     db::analyze(conn).await?;
     Ok(org)

@@ -225,7 +225,9 @@ async fn schema_equals_an_upgraded_release() {
     // filters' indexes of active contacts; m0015 what several servers share,
     // uploads' chunks and failed sign-ins (two tables, an index); m0016 two
     // columns, how far an import's contacts are in the search index; m0017
-    // on SQLite the filters' three indexes narrowed to their column.
+    // on SQLite the filters' three indexes narrowed to their column; m0018
+    // on PostgreSQL the contacts' word starts (a table, its index, four
+    // functions and three triggers).
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
     let m0017 = |l: &String| {
@@ -353,6 +355,18 @@ async fn schema_equals_an_upgraded_release() {
         narrowed,
         "{added:#?}"
     );
+    // m0018: on PostgreSQL, the word starts: 8 columns, an index, 4
+    // functions, 3 triggers.
+    let m0018 = |l: &String| l.contains("word_starts");
+    let word_starts = match new.get_database_backend() {
+        DbBackend::Postgres => 8 + 1 + 4 + 3,
+        _ => 0,
+    };
+    assert_eq!(
+        added.iter().filter(|l| m0018(l)).count(),
+        word_starts,
+        "{added:#?}"
+    );
     assert!(
         added.iter().all(|l| m0005(l)
             || m0006(l)
@@ -366,7 +380,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0014(l)
             || m0015(l)
             || m0016(l)
-            || m0017(l)),
+            || m0017(l)
+            || m0018(l)),
         "{added:#?}"
     );
 }

@@ -20,6 +20,7 @@ struct Stored {
     department: Option<String>,
     role: Option<String>,
     location: Option<String>,
+    active: bool,
 }
 
 /// Every page of a query, walked forwards, then backwards from the last page.
@@ -66,10 +67,19 @@ async fn walk(app: &TestApp, client: &reqwest::Client, form: &[(&str, &str)]) ->
 
 /// The ids of `everyone` (in name order) that a query matches, by the plain
 /// definition.
-fn matches(everyone: &[Stored], q: &str, department: &str, role: &str, location: &str) -> Vec<i64> {
+fn matches(
+    everyone: &[Stored],
+    (q, department, role, location): (&str, &str, &str, &str),
+    status: &str,
+) -> Vec<i64> {
     let pattern = text::pattern(q);
     everyone
         .iter()
+        .filter(|c| match status {
+            "" => c.active,
+            "deactivated" => !c.active,
+            _ => true,
+        })
         .filter(|c| {
             let doc = text::document(
                 &c.first_name,
@@ -92,21 +102,25 @@ fn matches(everyone: &[Stored], q: &str, department: &str, role: &str, location:
         .collect()
 }
 
-/// Every page of a query (search, department, role, location) finds exactly
-/// the contacts of `pool` it matches by the plain definition, in name order.
+/// Every page of a query (search, department, role, location) of the
+/// contacts of a status finds exactly the contacts of `pool` it matches by
+/// the plain definition, in name order.
 async fn assert_query(
     app: &TestApp,
     client: &reqwest::Client,
     pool: &[Stored],
-    (q, department, role, location): (&str, &str, &str, &str),
+    query: (&str, &str, &str, &str),
+    status: &str,
 ) {
+    let (q, department, role, location) = query;
     let form = [
         ("query[q]", q),
         ("query[department]", department),
         ("query[role]", role),
         ("query[location]", location),
+        ("query[status]", status),
     ];
-    let expected = matches(pool, q, department, role, location);
+    let expected = matches(pool, query, status);
     let (total, got) = walk(app, client, &form).await;
     assert_eq!(total as usize, expected.len(), "count for {form:?}");
     assert_eq!(got, expected, "rows for {form:?}");
@@ -118,8 +132,8 @@ async fn stored(app: &TestApp, placed_only: bool) -> Vec<Stored> {
     let mut sql =
         app::backend::db::Sql::new(sea_orm::ConnectionTrait::get_database_backend(&app.db));
     sql.push(
-        "SELECT id, first_name, last_name, sort_name, email_lower, department, role, location \
-         FROM contacts WHERE org_id = ",
+        "SELECT id, first_name, last_name, sort_name, email_lower, department, role, location, \
+         active FROM contacts WHERE org_id = ",
     )
     .bind(1i64);
     if placed_only && !sql.is_postgres() {
@@ -206,9 +220,18 @@ async fn every_page_of_every_query_matches_the_plain_definition() {
             .unwrap();
     }
     assert_keys_follow_name_order(&app).await;
+    // Some contacts deactivated, as an identity provider would: the list
+    // leaves them out unless asked for.
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &app.db,
+        "UPDATE contacts SET active = FALSE WHERE org_id = 1 AND id % 7 = 0",
+    )
+    .await
+    .unwrap();
 
     let everyone = stored(&app, false).await;
     assert_eq!(everyone.len(), 707 + SAMS);
+    assert!(everyone.iter().any(|c| !c.active));
 
     let queries: &[(&str, &str, &str, &str)] = &[
         ("", "", "", ""),
@@ -230,7 +253,13 @@ async fn every_page_of_every_query_matches_the_plain_definition() {
         ("son", "Engineering", "", ""),
     ];
     for &query in queries {
-        assert_query(&app, &admin, &everyone, query).await;
+        assert_query(&app, &admin, &everyone, query, "").await;
+    }
+    for status in ["all", "deactivated"] {
+        for &query in &queries[..4] {
+            assert_query(&app, &admin, &everyone, query, status).await;
+        }
+        assert_query(&app, &admin, &everyone, ("m", "Sales", "", ""), status).await;
     }
 
     // The second organisation sees only its own contacts, even for the same query.
@@ -435,7 +464,7 @@ async fn while_an_upload_is_indexed_filters_find_every_contact_and_search_those_
                 } else {
                     &placed
                 };
-                assert_query(app, admin, pool, query).await;
+                assert_query(app, admin, pool, query, "").await;
             }
         }
     };

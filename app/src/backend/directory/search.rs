@@ -12,9 +12,12 @@
 //! contacts are still being placed in that index (after its summary: see
 //! `import::job::index`), filters alone are answered by their column indexes.
 //!
-//! On PostgreSQL, filters compare their columns and a search is a `LIKE` on
-//! `search_text`, served by the `pg_trgm` index; how a page is read depends
-//! on how many rows match (see [`page_postgres`]).
+//! On PostgreSQL, filters compare their columns. A one- or two-character
+//! search (a word start) is counted and paged through `contact_word_starts`,
+//! each contact's word starts in name order, kept by triggers (migration
+//! m0018): index-only, however many contacts match. A longer search is a
+//! `LIKE` on `search_text`, served by the `pg_trgm` index; how a page is read
+//! depends on how many rows match (see [`page_postgres`]).
 //!
 //! Deactivated contacts are listed only when asked for (`ContactStatus`): the
 //! list without search leaves them out as it reads, a search on SQLite leaves
@@ -69,6 +72,8 @@ const ROW_COLUMNS: &str = "SELECT c.id, c.first_name, c.last_name, c.sort_name, 
 struct Criteria<'a> {
     org: OrgId,
     pattern: Option<String>,
+    /// A one- or two-character search: the word start it matches.
+    word_start: Option<String>,
     filters: Vec<(Facet, &'static str, &'a str)>,
     status: ContactStatus,
     /// SQLite: read through the text index (keyed contacts only), rather
@@ -91,6 +96,7 @@ impl<'a> Criteria<'a> {
         Self {
             org,
             pattern: text::pattern(&query.q),
+            word_start: text::word_start(&query.q),
             filters,
             status: query.status().unwrap_or(ContactStatus::Active),
             by_text_index: false,
@@ -108,6 +114,34 @@ impl<'a> Criteria<'a> {
             && !self.is_unsearched()
             && (self.pattern.is_some() || super::unplaced(db, self.org, Some(1)).await? == 0);
         Ok(self)
+    }
+
+    /// PostgreSQL, searching a word start: read `contact_word_starts`.
+    fn by_word_starts(&self, backend: DbBackend) -> bool {
+        backend == DbBackend::Postgres && self.word_start.is_some()
+    }
+
+    /// PostgreSQL: `FROM contact_word_starts w`, then `join`, then the `WHERE`
+    /// on `w` (organisation, word start, filters and status), all answered
+    /// by its one index.
+    fn push_word_starts(&self, sql: &mut Sql, join: &str) {
+        sql.push(" FROM contact_word_starts w")
+            .push(join)
+            .push(" WHERE w.org_id = ")
+            .bind(self.org.get())
+            .push(" AND w.word_start = ")
+            .bind(self.word_start.clone().unwrap_or_default());
+        for (_, column, value) in &self.filters {
+            sql.push(" AND w.")
+                .push(column)
+                .push(" = ")
+                .bind(value.to_string());
+        }
+        match self.status {
+            ContactStatus::Active => sql.push(" AND w.active = TRUE"),
+            ContactStatus::Deactivated => sql.push(" AND w.active = FALSE"),
+            ContactStatus::All => sql,
+        };
     }
 
     /// No search and no filter on department, role or location.
@@ -184,6 +218,9 @@ impl<'a> Criteria<'a> {
     }
 }
 
+/// The name order of the contacts table's rows (`c`).
+const CONTACT_ORDER: (&str, &str) = ("c.sort_name", "c.id");
+
 fn push_after(sql: &mut Sql, cursor: &(String, i64), backwards: bool) {
     let op = if backwards { "<" } else { ">" };
     let (sort, id) = cursor;
@@ -200,10 +237,10 @@ fn push_after(sql: &mut Sql, cursor: &(String, i64), backwards: bool) {
         .push("))");
 }
 
-fn push_order(sql: &mut Sql, backwards: bool, limit: u64) {
+fn push_order(sql: &mut Sql, backwards: bool, limit: u64, (by, then): (&str, &str)) {
     let order = if backwards { "DESC" } else { "ASC" };
     sql.push(&format!(
-        " ORDER BY c.sort_name {order}, c.id {order} LIMIT {limit}"
+        " ORDER BY {by} {order}, {then} {order} LIMIT {limit}"
     ));
 }
 
@@ -304,6 +341,33 @@ async fn matching<T: FromQueryResult>(
     if criteria.by_text_index {
         return page_by_index(db, criteria, read).await;
     }
+    if criteria.by_word_starts(backend) {
+        // Hand-written: the entries of the word start in name order, read
+        // from their index (a row-value cursor is an index condition there),
+        // each joined to its contact.
+        let columns = read
+            .columns
+            .strip_suffix(" FROM contacts c")
+            .expect("columns are read from contacts c");
+        let mut sql = Sql::new(backend);
+        sql.push(columns);
+        criteria.push_word_starts(&mut sql, " JOIN contacts c ON c.id = w.contact_id");
+        if let Some((sort, id)) = read.cursor {
+            let op = if read.backwards { "<" } else { ">" };
+            sql.push(&format!(" AND (w.sort_name, w.contact_id) {op} ("))
+                .bind(sort.as_str())
+                .push(", ")
+                .bind(*id)
+                .push(")");
+        }
+        push_order(
+            &mut sql,
+            read.backwards,
+            read.want,
+            ("w.sort_name", "w.contact_id"),
+        );
+        return Ok(sql.all::<T>(db).await?);
+    }
     // Filters alone are served in name order by their own indexes.
     if let (DbBackend::Postgres, Some(_), Some(total)) = (backend, &criteria.pattern, read.total) {
         return page_postgres(db, criteria, read, total).await;
@@ -316,7 +380,7 @@ async fn matching<T: FromQueryResult>(
     if let Some(c) = read.cursor {
         push_after(&mut sql, c, read.backwards);
     }
-    push_order(&mut sql, read.backwards, read.want);
+    push_order(&mut sql, read.backwards, read.want, CONTACT_ORDER);
     Ok(sql.all::<T>(db).await?)
 }
 
@@ -463,6 +527,9 @@ async fn count(db: &impl ConnectionTrait, criteria: &Criteria<'_>) -> Result<u64
                 .bind(org),
             ContactStatus::Deactivated => sql.push(DEACTIVATED_COUNT).bind(org),
         };
+    } else if criteria.by_word_starts(backend) {
+        sql.push("SELECT COUNT(*)");
+        criteria.push_word_starts(&mut sql, "");
     } else if criteria.by_text_index {
         let (low, high) = org_bounds(criteria.org);
         sql.push("SELECT COUNT(*) FROM (");
@@ -690,5 +757,34 @@ mod tests {
         assert!(s.starts_with(" WHERE c.org_id = $1 AND c.department = $2"));
         assert!(s.contains("search_text LIKE $3"));
         assert_eq!(criteria.fts_match().matches(" AND ").count(), 1);
+    }
+
+    #[test]
+    fn postgres_reads_word_starts_from_their_table() {
+        let query = ContactQuery {
+            q: " Jo ".into(),
+            role: "Nurse".into(),
+            status: "all".into(),
+            ..Default::default()
+        };
+        let criteria = Criteria::new(OrgId::trusted(7), &query);
+        assert!(criteria.by_word_starts(DbBackend::Postgres));
+        assert!(!criteria.by_word_starts(DbBackend::Sqlite));
+        let mut sql = Sql::new(DbBackend::Postgres);
+        criteria.push_word_starts(&mut sql, "");
+        let built = sql.build();
+        assert_eq!(
+            built.sql,
+            " FROM contact_word_starts w WHERE w.org_id = $1 AND w.word_start = $2 AND w.role = $3"
+        );
+        assert_eq!(built.values.unwrap().0[1], sea_orm::Value::from("jo"));
+        for longer in ["joh", "j o"] {
+            let query = ContactQuery {
+                q: longer.into(),
+                ..Default::default()
+            };
+            let criteria = Criteria::new(OrgId::trusted(7), &query);
+            assert!(!criteria.by_word_starts(DbBackend::Postgres), "{longer}");
+        }
     }
 }

@@ -135,6 +135,15 @@ pub fn pattern(query: &str) -> Option<String> {
     }
 }
 
+/// The word start that a one- or two-character query must match (PostgreSQL
+/// counts and pages these through the table of word starts); `None` for a
+/// longer query or none.
+pub fn word_start(query: &str) -> Option<String> {
+    let mut words = words(query);
+    let word = words.next()?;
+    (words.next().is_none() && word.chars().count() <= 2).then_some(word)
+}
+
 /// An FTS5 phrase that matches `text` as a substring (trigram tokenizer).
 pub fn fts_phrase(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
@@ -178,6 +187,20 @@ mod tests {
         assert!(doc.contains(&facet_token(Facet::Location, "London")));
         assert!(!doc.contains(&facet_token(Facet::Role, "Engineering")));
         assert!(!doc.contains(&facet_token(Facet::Department, "engineering")));
+    }
+
+    #[test]
+    fn short_queries_are_word_starts() {
+        assert_eq!(word_start(" A ").as_deref(), Some("a"));
+        assert_eq!(word_start("Ős").as_deref(), Some("ős"));
+        assert_eq!(word_start("ada"), None);
+        assert_eq!(word_start("a b"), None);
+        assert_eq!(word_start("\u{1f}\u{e001}"), None);
+        // Exactly the queries whose pattern is a marked word start.
+        for q in ["a", "ab", "abc", "a b", ""] {
+            let marked = pattern(q).is_some_and(|p| p.starts_with(WORD));
+            assert_eq!(word_start(q).is_some(), marked, "{q:?}");
+        }
     }
 
     #[test]
