@@ -2151,8 +2151,7 @@ impl MigrationName for M0018PostgresWordStarts {
 /// of the table (180 to 390 ms for "m"), because a GIN index has no index-only
 /// scans. Each contact's distinct one- and two-character word starts get a row
 /// here, beside what the list filters and sorts on, so that such a count is an
-/// index-only scan (19 ms for "m") and a page is the next entries in name
-/// order. Statement-level triggers keep it, like the counts of m0002: any
+/// index-only scan and a page is the next entries in name order. Statement-level triggers keep it, like the counts of m0002: any
 /// write to `contacts`, from any path, keeps it exact in the same transaction.
 /// (SQLite's text index already serves these from its own entries.)
 const WORD_STARTS_POSTGRES: &[&str] = &[
@@ -2177,9 +2176,16 @@ const WORD_STARTS_POSTGRES: &[&str] = &[
     "INSERT INTO contact_word_starts
          SELECT c.org_id, s, c.sort_name, c.id, c.active, c.department, c.role, c.location
          FROM contacts c, contact_word_starts(c.search_text) AS s",
-    // Name order within a start; the rest for index-only counts and filters.
+    // Pages: name order within a start, with what filters read.
     "CREATE INDEX contact_word_starts_order ON contact_word_starts
          (org_id, word_start, sort_name, contact_id) INCLUDE (active, department, role, location)",
+    // Counts: entries with equal keys share one index tuple (B-tree
+    // deduplication), so that a count reads a few hundred pages where the
+    // index above has thousands (9 ms for "m" against 40 to 95 ms); a
+    // department is a range within it, a role or location checked once per
+    // tuple.
+    "CREATE INDEX contact_word_starts_count ON contact_word_starts
+         (org_id, word_start, active, department, role, location)",
     "CREATE FUNCTION contacts_word_starts_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
          INSERT INTO contact_word_starts
              SELECT n.org_id, s, n.sort_name, n.id, n.active, n.department, n.role, n.location
