@@ -227,7 +227,8 @@ async fn schema_equals_an_upgraded_release() {
     // columns, how far an import's contacts are in the search index; m0017
     // on SQLite the filters' three indexes narrowed to their column; m0018
     // on PostgreSQL the contacts' word starts (a table, two indexes, four
-    // functions and three triggers).
+    // functions and three triggers); m0019 on PostgreSQL an index that
+    // counts contacts by any filters.
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
     let m0017 = |l: &String| {
@@ -367,6 +368,12 @@ async fn schema_equals_an_upgraded_release() {
         word_starts,
         "{added:#?}"
     );
+    let m0019 = |l: &String| l.contains("contacts_filter_count");
+    assert_eq!(
+        added.iter().filter(|l| m0019(l)).count(),
+        active_filters / 3,
+        "{added:#?}"
+    );
     assert!(
         added.iter().all(|l| m0005(l)
             || m0006(l)
@@ -381,7 +388,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0015(l)
             || m0016(l)
             || m0017(l)
-            || m0018(l)),
+            || m0018(l)
+            || m0019(l)),
         "{added:#?}"
     );
 }
