@@ -10,7 +10,7 @@ pub use keys::{keys_for, place, place_all, place_some, unplaced, BACKLOG};
 pub use search::{export_page, facets, search, ExportCursor, ExportRow};
 
 use crate::backend::db::entities::{contact, contact_group, group_member};
-use crate::backend::db::{from_ms, is_unique_violation, now_ms, Sql};
+use crate::backend::db::{begin_write_in_turn, from_ms, is_unique_violation, now_ms, Sql};
 use crate::backend::domain::{validate, Label, OrgId, ValidContact};
 use crate::model::{AppError, Contact, ContactDraft};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
@@ -30,6 +30,10 @@ fn of_org(org: OrgId) -> Select<contact::Entity> {
     contact::Entity::find().filter(contact::Column::OrgId.eq(org.get()))
 }
 
+/// Saves by hand (here, [`update`] and [`delete`]) take their turn at SQLite's
+/// write lock (`begin_write_in_turn`), as an upload's batches do: one made
+/// while a large upload runs waits for the batch ahead of it, not for the
+/// sleeps of SQLite's busy handler.
 pub async fn create(
     db: &DatabaseConnection,
     org: OrgId,
@@ -38,7 +42,7 @@ pub async fn create(
     source: &str,
 ) -> Result<Contact, AppError> {
     let c = validate(draft, region).map_err(AppError::Invalid)?;
-    let tx = crate::backend::db::begin_write(db).await?;
+    let (turn, tx) = begin_write_in_turn(db).await?;
     if let Some(email) = &c.email {
         if email_taken(&tx, org, &email.lower(), None).await? {
             return Err(AppError::field("email", DUPLICATE_EMAIL));
@@ -47,6 +51,7 @@ pub async fn create(
     let id = insert(&tx, org, &c, source).await?;
     place(&tx, org).await?;
     tx.commit().await?;
+    drop(turn);
     get(db, org, id).await
 }
 
@@ -100,7 +105,7 @@ pub async fn update(
     draft: &ContactDraft,
 ) -> Result<Contact, AppError> {
     let c = validate(draft, region).map_err(AppError::Invalid)?;
-    let tx = crate::backend::db::begin_write(db).await?;
+    let (turn, tx) = begin_write_in_turn(db).await?;
     keep_provisioned(&tx, org, id, &c).await?;
     if let Some(email) = &c.email {
         if email_taken(&tx, org, &email.lower(), Some(id)).await? {
@@ -110,6 +115,7 @@ pub async fn update(
     overwrite(&tx, org, id, version, &c).await?;
     place(&tx, org).await?;
     tx.commit().await?;
+    drop(turn);
     get(db, org, id).await
 }
 
@@ -309,7 +315,7 @@ pub async fn find_match(
 }
 
 pub async fn delete(db: &DatabaseConnection, org: OrgId, id: i64) -> Result<(), AppError> {
-    let tx = crate::backend::db::begin_write(db).await?;
+    let (_turn, tx) = begin_write_in_turn(db).await?;
     if !exists(&tx, org, id).await? {
         return Err(AppError::NotFound);
     }
