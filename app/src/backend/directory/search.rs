@@ -122,8 +122,8 @@ impl<'a> Criteria<'a> {
     }
 
     /// PostgreSQL: `FROM contact_word_starts w`, then `join`, then the `WHERE`
-    /// on `w` (organisation, word start, filters and status), all answered
-    /// by its one index.
+    /// on `w` (organisation, word start, filters and status), answered by
+    /// its indexes alone.
     fn push_word_starts(&self, sql: &mut Sql, join: &str) {
         sql.push(" FROM contact_word_starts w")
             .push(join)
@@ -131,17 +131,7 @@ impl<'a> Criteria<'a> {
             .bind(self.org.get())
             .push(" AND w.word_start = ")
             .bind(self.word_start.clone().unwrap_or_default());
-        for (_, column, value) in &self.filters {
-            sql.push(" AND w.")
-                .push(column)
-                .push(" = ")
-                .bind(value.to_string());
-        }
-        match self.status {
-            ContactStatus::Active => sql.push(" AND w.active = TRUE"),
-            ContactStatus::Deactivated => sql.push(" AND w.active = FALSE"),
-            ContactStatus::All => sql,
-        };
+        self.push_filter_terms(sql, "w");
     }
 
     /// No search and no filter on department, role or location.
@@ -192,19 +182,23 @@ impl<'a> Criteria<'a> {
     /// `WHERE` on the contacts table: organisation, filters and status.
     fn push_filters(&self, sql: &mut Sql) {
         sql.push(" WHERE c.org_id = ").bind(self.org.get());
+        self.push_filter_terms(sql, "c");
+    }
+
+    /// `AND` the filters and the status, on the columns of `table`.
+    fn push_filter_terms(&self, sql: &mut Sql, table: &str) {
         for (_, column, value) in &self.filters {
-            sql.push(" AND c.")
-                .push(column)
-                .push(" = ")
+            sql.push(&format!(" AND {table}.{column} = "))
                 .bind(value.to_string());
         }
         // Literals, not parameters: SQLite uses a partial index only for a
         // condition it can match with the index's own when it plans.
-        match self.status {
-            ContactStatus::Active => sql.push(" AND c.active = TRUE"),
-            ContactStatus::Deactivated => sql.push(" AND c.active = FALSE"),
-            ContactStatus::All => sql,
+        let status = match self.status {
+            ContactStatus::Active => "TRUE",
+            ContactStatus::Deactivated => "FALSE",
+            ContactStatus::All => return,
         };
+        sql.push(&format!(" AND {table}.active = {status}"));
     }
 
     /// The index entries that match, with keys strictly between `low` and `high`.
