@@ -315,6 +315,7 @@ async fn renamed_and_deleted_contacts_leave_the_index() {
         .await;
     assert!(res.status().is_success(), "{}", res.status());
     assert_eq!(found("hop").await, (0, 0));
+    assert_eq!(found("g").await, (0, 0));
     assert_eq!(found("").await, (0, 0));
     assert_keys_follow_name_order(&app).await;
 }
