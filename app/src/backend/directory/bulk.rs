@@ -41,8 +41,8 @@ pub async fn find_matches(
         let mut sql = Sql::new(db.get_database_backend());
         sql.push("SELECT * FROM contacts WHERE org_id = ")
             .bind(org.get())
-            .push(&format!(" AND {column} IN "))
-            .json_in(json(values)?, "TEXT");
+            .push(" AND ")
+            .json_in(column, json(values)?, "TEXT");
         found.extend(sql.all::<contact::Model>(db).await?);
     }
     found.sort_by_key(|f| f.id);

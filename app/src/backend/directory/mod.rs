@@ -429,8 +429,9 @@ pub async fn groups_of(
          AND g.org_id = ",
     )
     .bind(org.get())
-    .push(" AND m.contact_id IN ")
+    .push(" AND ")
     .json_in(
+        "m.contact_id",
         serde_json::to_string(ids).map_err(|e| AppError::internal(e.to_string()))?,
         "BIGINT",
     )

@@ -615,8 +615,9 @@ async fn stored(
              WHERE org_id = ",
         )
         .bind(org.get())
-        .push(" AND email_lower IN ")
+        .push(" AND ")
         .json_in(
+            "email_lower",
             serde_json::to_string(chunk).map_err(AppError::internal)?,
             "TEXT",
         );
@@ -1229,7 +1230,8 @@ async fn write_groups(
         .push(" AND integration_id = ")
         .bind(integration);
     if !kept.is_empty() {
-        sql.push(" AND external_id NOT IN ").json_in(
+        sql.push(" AND ").json_not_in(
+            "external_id",
             serde_json::to_string(&kept).map_err(AppError::internal)?,
             "TEXT",
         );
