@@ -7,9 +7,8 @@
 //! chunk per transaction after it, each recording in the job how far it got
 //! and beating its heartbeat. The upload's page shows "Indexing for search"
 //! until it is done; a server that stops or crashes leaves the rest to any
-//! server's sweep ([`sweep`]). On PostgreSQL the backlog is the contacts'
-//! word starts, which one- and two-character searches read; its trigram
-//! index, for longer ones, is written with the rows.
+//! server's sweep ([`sweep`]). PostgreSQL has no backlog: its index is kept
+//! by the database as rows are written.
 
 use super::ImportConfig;
 use crate::backend::db::entities::import_job;
