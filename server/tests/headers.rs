@@ -59,3 +59,69 @@ async fn pages_carry_a_policy_with_their_own_nonce() {
         .unwrap()
         .starts_with("default-src 'none'"));
 }
+
+/// The browser's code goes as the brotli file written beside it at build time
+/// to browsers that take brotli, else gzipped as it goes; a `.gz` file beside
+/// it is never sent (cargo-leptos's gzip is larger than the server's own).
+#[tokio::test]
+async fn browser_code_goes_compressed_and_precompressed_brotli_first() {
+    use std::io::Read;
+    let site = std::env::temp_dir().join(common::unique_name("muster-site"));
+    let pkg = site.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let code: Vec<u8> = (0..50_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    std::fs::write(pkg.join("muster.wasm"), &code).unwrap();
+    std::fs::write(pkg.join("muster.wasm.br"), b"brotli bytes").unwrap();
+    std::fs::write(pkg.join("muster.wasm.gz"), b"not what is sent").unwrap();
+    std::fs::write(pkg.join("muster.js"), "export default 1;\n".repeat(100)).unwrap();
+    let root = site.to_str().unwrap().to_string();
+    let app = TestApp::spawn_configured(move |mut state| {
+        state.leptos_options.site_root = root.into();
+        state
+    })
+    .await;
+    let get = |path: &str, accept: Option<&str>| {
+        let mut req = app.client().get(format!("{}/pkg/{path}", app.url));
+        if let Some(accept) = accept {
+            req = req.header("accept-encoding", accept);
+        }
+        req.send()
+    };
+    let encoding = |res: &reqwest::Response| {
+        res.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+
+    let res = get("muster.wasm", Some("gzip, deflate, br, zstd"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(encoding(&res).as_deref(), Some("br"));
+    assert_eq!(res.headers()["content-type"], "application/wasm");
+    assert_eq!(&res.bytes().await.unwrap()[..], b"brotli bytes");
+
+    for path in ["muster.wasm", "muster.js"] {
+        let res = get(path, Some("gzip")).await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(encoding(&res).as_deref(), Some("gzip"), "{path}");
+        let gzipped = res.bytes().await.unwrap();
+        let mut body = Vec::new();
+        flate2::read::GzDecoder::new(&gzipped[..])
+            .read_to_end(&mut body)
+            .unwrap();
+        let original = std::fs::read(pkg.join(path)).unwrap();
+        assert_eq!(body, original, "{path}");
+        assert!(gzipped.len() < original.len() / 2, "{path}");
+    }
+
+    let res = get("muster.wasm", None).await.unwrap();
+    assert_eq!(encoding(&res), None);
+    assert_eq!(&res.bytes().await.unwrap()[..], &code[..]);
+
+    let res = get("missing.wasm", Some("gzip, br")).await.unwrap();
+    assert_eq!(res.status(), 404);
+    let _ = std::fs::remove_dir_all(&site);
+}
