@@ -402,6 +402,41 @@ pub fn like_escape(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Written pages reach the database file while the writers only commit:
+    /// the log is copied by the checkpointer, not left to grow to
+    /// `wal_autocheckpoint` (256 MiB). Without the checkpointer the file
+    /// stays at its two first pages.
+    #[tokio::test]
+    async fn the_checkpointer_copies_the_log_into_the_database_file() {
+        let dir = std::env::temp_dir().join(format!("muster-checkpointer-{}", std::process::id()));
+        let file = dir.join("muster.db");
+        let db = connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        db.execute_unprepared("CREATE TABLE t (v BLOB)")
+            .await
+            .unwrap();
+        spawn_checkpointer(db.clone());
+        // 4 MiB in 64 commits, none of them past the automatic checkpoint.
+        for _ in 0..64 {
+            db.execute_unprepared(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) \
+                 INSERT INTO t SELECT randomblob(1024) FROM n",
+            )
+            .await
+            .unwrap();
+        }
+        let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while size() < 4 << 20 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let copied = size();
+        db.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(copied >= 4 << 20, "the database file holds {copied} bytes");
+    }
+
     #[test]
     fn placeholders_follow_the_backend() {
         let mut pg = Sql::new(DbBackend::Postgres);
