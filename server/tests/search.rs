@@ -470,12 +470,26 @@ async fn while_an_upload_is_indexed_filters_find_every_contact_and_search_those_
         }
     };
     check(true).await;
+    // A search's page says how many it cannot find yet; a list without one, none.
+    let unsearched = |q: &'static str, department: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let form = [("query[q]", q), ("query[department]", department)];
+            let page: ContactPage = app.json(admin, "list_contacts", &form).await;
+            page.unsearched
+        }
+    };
+    assert_eq!(unsearched("jo", "").await, if sqlite { 600 } else { 0 });
+    assert_eq!(unsearched("m", "Sales").await, if sqlite { 600 } else { 0 });
+    assert_eq!(unsearched("", "Sales").await, 0);
+    assert_eq!(unsearched("", "").await, 0);
     // A third placed: the rest still waits.
     let tx = app::backend::db::begin_write(&app.db).await.unwrap();
     let placed = directory::place_some(&tx, org, 200).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(placed, if sqlite { 200 } else { 0 });
     check(true).await;
+    assert_eq!(unsearched("jo", "").await, if sqlite { 400 } else { 0 });
     // A contact added by hand meanwhile is placed with its own save, and with
     // it a backlog this small.
     app.create(
@@ -496,4 +510,5 @@ async fn while_an_upload_is_indexed_filters_find_every_contact_and_search_those_
     assert_eq!(directory::unplaced(&app.db, org, None).await.unwrap(), 0);
     assert_keys_follow_name_order(&app).await;
     check(false).await;
+    assert_eq!(unsearched("jo", "").await, 0);
 }

@@ -257,6 +257,13 @@ pub async fn search(
     let tx = db.begin().await?;
     let criteria = Criteria::new(org, query).plan(&tx).await?;
     let total = count(&tx, &criteria).await?;
+    // Counted from the partial index of unkeyed contacts: none but while an
+    // upload's contacts are being placed, and then the page says so.
+    let unsearched = if criteria.pattern.is_some() {
+        super::unplaced(&tx, org, None).await?
+    } else {
+        0
+    };
     let mut rows = if total == 0 {
         Vec::new()
     } else {
@@ -298,6 +305,7 @@ pub async fn search(
         total,
         next: if has_next { last } else { None },
         prev: if has_prev { first } else { None },
+        unsearched,
     })
 }
 

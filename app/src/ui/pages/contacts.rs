@@ -269,11 +269,26 @@ fn Results(result: ContactPage, query: ContactQuery) -> impl IntoView {
         total,
         next,
         prev,
+        unsearched,
     } = result;
     let count = match total {
         1 => "1 contact".to_string(),
         n => format!("{n} contacts"),
     };
+    // A search misses an upload's contacts until they are indexed: say so,
+    // rather than let "No contacts match" be read as "they are not there".
+    let catching_up = (unsearched > 0).then(|| {
+        let waiting = match unsearched {
+            1 => "1 contact".to_string(),
+            n => format!("{n} contacts"),
+        };
+        view! {
+            <p class="notice info" role="status" data-testid="search-catching-up">
+                "Search is catching up with a recent upload: " {waiting}
+                " cannot be found by a search yet. The list and the filters show them already."
+            </p>
+        }
+    });
     let filtered = query.has_filters();
     let link = |after: Option<String>, before: Option<String>| {
         let q = ContactQuery {
@@ -288,6 +303,7 @@ fn Results(result: ContactPage, query: ContactQuery) -> impl IntoView {
     if rows.is_empty() {
         return view! {
             <p class="count" data-testid="contact-count" aria-live="polite">{count}</p>
+            {catching_up}
             <div class="empty-state card">
                 {if filtered {
                     view! {
@@ -315,6 +331,7 @@ fn Results(result: ContactPage, query: ContactQuery) -> impl IntoView {
     }
     view! {
         <p class="count" data-testid="contact-count" aria-live="polite">{count}</p>
+        {catching_up}
         <div class="table-wrap card">
             <table class="contacts">
                 <thead>
