@@ -94,6 +94,14 @@ fn mark_hydrated() {
     });
 }
 
+/// The router. Every page that loads data is rendered whole on the server
+/// (`SsrMode::Async`), not streamed. Streamed, a page whose `Suspense` builds
+/// components with resources of their own after an `await` (the scenario
+/// editor) was now and then hydrated with other values than its HTML had: an
+/// unrecoverable hydration error in the recipients' reach, which stopped the
+/// page (the end-to-end scenario test failed so 2 times in 12), while the
+/// server logged "AppState missing from context" for resources whose owner was
+/// gone, that is, the `Suspense` had run twice. Rendered whole: 0 in 24.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -105,9 +113,9 @@ pub fn App() -> impl IntoView {
                 view! { <NotFound/> }
             }>
                 <Route path=path!("/") view=|| view! { <Redirect path="/contacts"/> }/>
-                <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()}/>
-                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
-                <Route path=path!("/account") view={Lazy::<AccountRoute>::new()}/>
+                <Route path=path!("/setup") view={Lazy::<SetupRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/account") view={Lazy::<AccountRoute>::new()} ssr=SsrMode::Async/>
                 <Route
                     path=path!("/contacts")
                     view=|| {
@@ -116,13 +124,13 @@ pub fn App() -> impl IntoView {
                     }
                     ssr=SsrMode::Async
                 />
-                <Route path=path!("/contacts/integrations") view={Lazy::<IntegrationsRoute>::new()}/>
+                <Route path=path!("/contacts/integrations") view={Lazy::<IntegrationsRoute>::new()} ssr=SsrMode::Async/>
                 <Route
                     path=path!("/contacts/new")
                     view={Lazy::<NewContactRoute>::new()}
                     ssr=SsrMode::Async
                 />
-                <Route path=path!("/contacts/upload") view={Lazy::<UploadRoute>::new()}/>
+                <Route path=path!("/contacts/upload") view={Lazy::<UploadRoute>::new()} ssr=SsrMode::Async/>
                 <Route
                     path=path!("/contacts/imports")
                     view={Lazy::<ImportsRoute>::new()}
@@ -143,8 +151,8 @@ pub fn App() -> impl IntoView {
                     view={Lazy::<IncidentsRoute>::new()}
                     ssr=SsrMode::Async
                 />
-                <Route path=path!("/incidents/new") view={Lazy::<LaunchRoute>::new()}/>
-                <Route path=path!("/incidents/:id") view={Lazy::<IncidentRoute>::new()}/>
+                <Route path=path!("/incidents/new") view={Lazy::<LaunchRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/incidents/:id") view={Lazy::<IncidentRoute>::new()} ssr=SsrMode::Async/>
                 <Route
                     path=path!("/respond/:token")
                     view={Lazy::<ResponseRoute>::new()}
@@ -155,8 +163,8 @@ pub fn App() -> impl IntoView {
                     view={Lazy::<ScenariosRoute>::new()}
                     ssr=SsrMode::Async
                 />
-                <Route path=path!("/scenarios/:id") view={Lazy::<ScenarioRoute>::new()}/>
-                <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()}/>
+                <Route path=path!("/scenarios/:id") view={Lazy::<ScenarioRoute>::new()} ssr=SsrMode::Async/>
+                <Route path=path!("/settings") view={Lazy::<SettingsRoute>::new()} ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }
