@@ -814,16 +814,14 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first organisation made (the one `muster demo` fills by default).
 async fn first_org(db: &sea_orm::DatabaseConnection) -> anyhow::Result<Option<auth::OrgRow>> {
-    use sea_orm::{ConnectionTrait, FromQueryResult};
-    let stmt = sea_orm::Statement::from_string(
-        db.get_database_backend(),
-        "SELECT id, name, default_region, time_zone FROM organisations ORDER BY id LIMIT 1",
-    );
-    Ok(match db.query_one_raw(stmt).await? {
-        Some(row) => Some(auth::OrgRow::from_query_result(&row, "")?),
-        None => None,
-    })
+    use app::backend::db::entities::organisation;
+    use sea_orm::{EntityTrait, QueryOrder};
+    Ok(organisation::Entity::find()
+        .order_by_asc(organisation::Column::Id)
+        .one(db)
+        .await?)
 }
 
 fn anyhow_app(e: app::model::AppError) -> anyhow::Error {

@@ -110,6 +110,39 @@ async fn a_backup_is_a_checked_copy_made_while_muster_runs() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `muster demo` fills the first organisation by default, or the one named.
+#[tokio::test]
+async fn demo_fills_the_first_organisation_or_the_one_named() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let _other = app.org_admin("Globex", "admin@globex.example").await;
+    let demo = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_muster"))
+            .arg("demo")
+            .args(args)
+            .env("DATABASE_URL", app.database_url())
+            .env("MUSTER_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = demo(&["--contacts", "40"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Added 40 sample contacts to Acme"));
+    let out = demo(&["--contacts", "30", "--org", "Globex"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Added 30 sample contacts to Globex"));
+    let page: app::model::ContactPage =
+        app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
+    assert_eq!(page.total, 40);
+    let out = demo(&["--org", "Nobody"]);
+    assert!(!out.status.success());
+}
+
 #[tokio::test]
 async fn metrics_go_only_to_the_tokens_bearer_and_count_requests_by_route() {
     let closed = TestApp::spawn().await;
