@@ -16,7 +16,7 @@ use app::{shell, App};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::handler::Handler;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 use leptos::prelude::*;
@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
             web::admit_sign_in,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), web::guard))
+        .layer(middleware::from_fn(plain_forms_go_back))
         .layer(middleware::from_fn(web::security_headers))
         .layer(middleware::from_fn(web::finish_what_starts))
         .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -117,4 +118,26 @@ fn browser_code(options: &LeptosOptions) -> tower_http::compression::Compression
 
 async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
     handle_server_fns_with_context(move || provide_context(state.clone()), req).await
+}
+
+/// A server function's form posted without JavaScript (before the page's code
+/// has loaded, or with it off) that fails is sent back to its page with the
+/// error in the URL, where the page's action shows it beside the fields. Leptos
+/// sets that Location but keeps the error's status (422...), which browsers do
+/// not follow: they showed the error's JSON instead.
+async fn plain_forms_go_back(req: Request<Body>, next: middleware::Next) -> Response {
+    let plain_form = req.uri().path().starts_with("/api/")
+        && req
+            .headers()
+            .get(axum::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+    let mut res = next.run(req).await;
+    if plain_form
+        && res.headers().contains_key(axum::http::header::LOCATION)
+        && !res.status().is_redirection()
+    {
+        *res.status_mut() = axum::http::StatusCode::SEE_OTHER;
+    }
+    res
 }

@@ -122,6 +122,48 @@ async fn setups_sent_together_create_one_organisation() {
     assert_eq!(organisations(&app).await.len(), 1);
 }
 
+/// A form posted before the page's code has loaded (or with JavaScript off)
+/// that fails goes back to its page, which shows why beside the fields: not
+/// the error's JSON, which a browser would show as it is.
+#[tokio::test]
+async fn a_failed_setup_posted_as_a_plain_form_returns_to_the_page_with_why() {
+    let app = TestApp::spawn_with_setup_code(CODE).await;
+    let browser = app.client();
+    let res = browser
+        .post(format!("{}/api/setup", app.url))
+        .header("accept", "text/html,application/xhtml+xml")
+        .header("referer", format!("{}/setup", app.url))
+        .form(&setup_form(
+            "Mallory Inc",
+            "m@evil.example",
+            "wrong-code-0000",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", res.headers());
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{}/setup?", app.url)) && location.contains("__err="),
+        "{location}"
+    );
+    let page = browser.get(&location).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("That is not the setup code."), "{html}");
+    assert!(organisations(&app).await.is_empty());
+
+    // Called as the page's code calls it, the answer is still the error itself.
+    let res = app
+        .call(
+            &browser,
+            "setup",
+            &setup_form("Mallory Inc", "m@evil.example", "wrong"),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
 /// Sign in with `next`; where the server sends the browser.
 async fn sign_in_to(app: &TestApp, next: &str) -> String {
     let browser = app.client();
