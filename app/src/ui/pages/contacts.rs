@@ -261,6 +261,14 @@ fn labelled(values: Vec<String>) -> Vec<(String, String)> {
     values.into_iter().map(|v| (v.clone(), v)).collect()
 }
 
+/// "1 contact", "N contacts".
+fn contacts(n: u64) -> String {
+    match n {
+        1 => "1 contact".to_string(),
+        n => format!("{n} contacts"),
+    }
+}
+
 #[component]
 fn Results(result: ContactPage, query: ContactQuery) -> impl IntoView {
     let navigate = use_navigate();
@@ -271,17 +279,11 @@ fn Results(result: ContactPage, query: ContactQuery) -> impl IntoView {
         prev,
         unsearched,
     } = result;
-    let count = match total {
-        1 => "1 contact".to_string(),
-        n => format!("{n} contacts"),
-    };
+    let count = contacts(total);
     // A search misses an upload's contacts until they are indexed: say so,
     // rather than let "No contacts match" be read as "they are not there".
     let catching_up = (unsearched > 0).then(|| {
-        let waiting = match unsearched {
-            1 => "1 contact".to_string(),
-            n => format!("{n} contacts"),
-        };
+        let waiting = contacts(unsearched);
         view! {
             <p class="notice info" role="status" data-testid="search-catching-up">
                 "Search is catching up with a recent upload: " {waiting}
