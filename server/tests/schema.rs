@@ -228,7 +228,8 @@ async fn schema_equals_an_upgraded_release() {
     // on SQLite the filters' three indexes narrowed to their column; m0018
     // on PostgreSQL the contacts' word starts (a table, two indexes, four
     // functions and three triggers); m0019 on PostgreSQL an index that
-    // counts contacts by any filters.
+    // counts contacts by any filters; m0020 on PostgreSQL the backlog of
+    // word starts (a table of two columns, its key and its foreign key).
     let own_name = |l: &String| l.contains("contact_groups_org_own_name");
     let fts_trigger = |l: &String| l.starts_with("trigger contacts_fts_");
     let m0017 = |l: &String| {
@@ -374,6 +375,12 @@ async fn schema_equals_an_upgraded_release() {
         active_filters / 3,
         "{added:#?}"
     );
+    let m0020 = |l: &String| l.contains("word_start_backlog");
+    assert_eq!(
+        added.iter().filter(|l| m0020(l)).count(),
+        word_starts.min(1) * (2 + 1 + 2),
+        "{added:#?}"
+    );
     assert!(
         added.iter().all(|l| m0005(l)
             || m0006(l)
@@ -389,7 +396,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0016(l)
             || m0017(l)
             || m0018(l)
-            || m0019(l)),
+            || m0019(l)
+            || m0020(l)),
         "{added:#?}"
     );
 }

@@ -159,7 +159,9 @@ struct Row<'a>(
 /// SQLite when `keyed`, with their search keys ([`super::keys_for`]), so each
 /// row and index entry is written once. Without a key (not `keyed`, or its gap
 /// ran out) a contact waits for [`super::place`], which bulk writers must call:
-/// an upload, many small transactions, defers it to index many at once.
+/// an upload, many small transactions, defers it to index many at once. On
+/// PostgreSQL, contacts inserted without keys wait for their word starts
+/// (`super::word_starts`) the same way.
 ///
 /// Contacts from an integration name it and give each one's external id, in
 /// the order of `contacts`.
@@ -248,7 +250,15 @@ pub async fn insert_many(
         sql.json_col(i, ty);
     }
     sql.push(" FROM ").json_rows(json(&rows)?);
+    // PostgreSQL's word starts of contacts without keys wait for `place` too.
+    let later = backend == DbBackend::Postgres && !keyed;
+    if later {
+        super::word_starts::later(tx, true).await?;
+    }
     sql.execute(tx).await?;
+    if later {
+        super::word_starts::later(tx, false).await?;
+    }
 
     let mut members: Vec<(i64, i64)> = Vec::new();
     for (c, id) in contacts.iter().zip(&ids) {

@@ -57,11 +57,10 @@ struct Neighbours {
 /// the caller's transaction (one that inserted or renamed them), unless more
 /// than [`BACKLOG`] are waiting: then a large upload's rows are being placed
 /// a chunk per transaction ([`place_some`], by the import that left them),
-/// and this writer's contacts are placed with them. PostgreSQL has no keys.
+/// and this writer's contacts are placed with them. On PostgreSQL the same
+/// for the contacts waiting for their word starts (`super::word_starts`).
 pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError> {
-    if db.get_database_backend() != DbBackend::Sqlite
-        || unplaced(db, org, Some(BACKLOG + 1)).await? > BACKLOG
-    {
+    if unplaced(db, org, Some(BACKLOG + 1)).await? > BACKLOG {
         return Ok(());
     }
     place_all(db, org).await
@@ -79,21 +78,23 @@ pub async fn place_all(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppE
 pub const BACKLOG: u64 = PLACE_CHUNK;
 
 /// How many contacts of `org` have no search key (at most `at_most`), read
-/// from the partial index `contacts_unkeyed`. Always 0 on PostgreSQL.
+/// from the partial index `contacts_unkeyed`; on PostgreSQL, how many wait
+/// for their word starts.
 pub async fn unplaced(
     db: &impl ConnectionTrait,
     org: OrgId,
     at_most: Option<u64>,
 ) -> Result<u64, AppError> {
-    if db.get_database_backend() != DbBackend::Sqlite {
-        return Ok(0);
-    }
-    let mut unkeyed = contact::Entity::find()
-        .select_only()
-        .column(contact::Column::Id)
-        .filter(contact::Column::OrgId.eq(org.get()))
-        .filter(contact::Column::SearchKey.is_null())
-        .into_query();
+    let mut unkeyed = if db.get_database_backend() == DbBackend::Sqlite {
+        contact::Entity::find()
+            .select_only()
+            .column(contact::Column::Id)
+            .filter(contact::Column::OrgId.eq(org.get()))
+            .filter(contact::Column::SearchKey.is_null())
+            .into_query()
+    } else {
+        super::word_starts::backlog(org)
+    };
     if let Some(n) = at_most {
         unkeyed.limit(n);
     }
@@ -113,14 +114,15 @@ pub async fn unplaced(
 /// Give up to about `limit` of `org`'s contacts that have no search key one,
 /// the first in name order, in the caller's transaction; how many it keyed
 /// (0: none was left). Contacts whose neighbours ran out of room are keyed
-/// again with them, so none is left without a key that had one.
+/// again with them, so none is left without a key that had one. On
+/// PostgreSQL, give up to `limit` of them their word starts.
 pub async fn place_some(
     db: &impl ConnectionTrait,
     org: OrgId,
     limit: u64,
 ) -> Result<u64, AppError> {
     if db.get_database_backend() != DbBackend::Sqlite {
-        return Ok(0);
+        return super::word_starts::place_some(db, org, limit).await;
     }
     if !(1..=MAX_ORG).contains(&org.get()) {
         return Err(AppError::internal(

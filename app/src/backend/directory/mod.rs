@@ -5,6 +5,7 @@ pub mod bulk;
 mod keys;
 mod search;
 pub mod text;
+mod word_starts;
 
 pub use keys::{keys_for, place, place_all, place_some, unplaced, BACKLOG};
 pub use search::{export_page, facets, search, ExportCursor, ExportRow};

@@ -7,8 +7,9 @@
 //! chunk per transaction after it, each recording in the job how far it got
 //! and beating its heartbeat. The upload's page shows "Indexing for search"
 //! until it is done; a server that stops or crashes leaves the rest to any
-//! server's sweep ([`sweep`]). PostgreSQL has no backlog: its index is kept
-//! by the database as rows are written.
+//! server's sweep ([`sweep`]). On PostgreSQL the backlog is the contacts'
+//! word starts, which one- and two-character searches read; its trigram
+//! index, for longer ones, is written with the rows.
 
 use super::ImportConfig;
 use crate::backend::db::entities::import_job;
