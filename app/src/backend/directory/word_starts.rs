@@ -78,15 +78,19 @@ pub(super) async fn place_some(
     lock.all::<Taken>(db).await?;
     // A contact written since its insert has the entries of its text (the
     // update trigger's): they go, and every one's are written, by whole key.
+    // The keys are computed first (MATERIALIZED): joined as a subquery, the
+    // planner read the index for each contact by name and id alone, without
+    // the word start, all of the organisation's entries each time (19 s for
+    // 10,000 contacts, 185 ms this way).
     let mut gone = Sql::new(backend);
     gone.push(
-        "DELETE FROM contact_word_starts w USING (SELECT c.org_id, s, c.sort_name, c.id \
+        "WITH d (org_id, s, sort_name, id) AS MATERIALIZED (SELECT c.org_id, s, c.sort_name, c.id \
          FROM contacts c, contact_word_starts(c.search_text) AS s",
     );
     of_these(&mut gone);
     gone.push(
-        ") AS d (org_id, s, sort_name, id) WHERE w.org_id = d.org_id AND w.word_start = d.s \
-         AND w.sort_name = d.sort_name AND w.contact_id = d.id",
+        ") DELETE FROM contact_word_starts w USING d WHERE w.org_id = d.org_id \
+         AND w.word_start = d.s AND w.sort_name = d.sort_name AND w.contact_id = d.id",
     );
     gone.execute(db).await?;
     let mut add = Sql::new(backend);
