@@ -79,8 +79,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route_layer(middleware::from_fn(telemetry::track))
         .nest_service(&pkg, browser_code)
-        // Other files (the icon) go gzipped too. Pages are not compressed
-        // here, so that their streamed parts are not held back in a buffer.
+        // Other files (the icon) go gzipped too. Pages are not compressed:
+        // one can echo what a visitor typed (a search) beside private data,
+        // which compressed together would let a network observer guess the
+        // data a request at a time (BREACH).
         .fallback(
             leptos_axum::file_and_error_handler::<AppState, _>(shell)
                 .layer(tower_http::compression::CompressionLayer::new()),
