@@ -500,8 +500,9 @@ async fn the_search_index_of_an_upload_whose_server_stopped_is_finished_by_a_swe
         .await;
     assert_eq!(list.total, 0);
     if !sqlite {
-        // A write before the sweep gives one of them its word starts (the
-        // update trigger's): placing must not write them twice.
+        // A write before the sweep: the update trigger leaves a contact in
+        // the backlog alone, and placing writes its entries once, as they
+        // are now.
         app.db
             .execute_unprepared(
                 "UPDATE contacts SET department = 'Moved' WHERE id = (SELECT MIN(id) FROM contacts)",
@@ -582,7 +583,10 @@ async fn the_search_index_of_an_upload_whose_server_stopped_is_finished_by_a_swe
                  (SELECT COUNT(*) FROM (SELECT DISTINCT org_id, word_start, sort_name, contact_id, \
                   active, department, role, location FROM contact_word_starts) d), \
                  (SELECT COUNT(*) FROM contacts c, contact_word_starts(c.search_text) s), \
-                 (SELECT COUNT(*) FROM word_start_backlog)",
+                 (SELECT COUNT(*) FROM word_start_backlog), \
+                 (SELECT COUNT(*) FROM contact_word_starts WHERE department = 'Moved'), \
+                 (SELECT COUNT(*) FROM contacts c, contact_word_starts(c.search_text) s \
+                  WHERE c.department = 'Moved')",
             ))
             .await
             .unwrap()
@@ -590,5 +594,7 @@ async fn the_search_index_of_an_upload_whose_server_stopped_is_finished_by_a_swe
         let n = |i: usize| counts.try_get_by_index::<i64>(i).unwrap();
         assert!(n(0) > 300);
         assert_eq!((n(1), n(2), n(3)), (n(0), n(0), 0));
+        assert!(n(5) > 0);
+        assert_eq!(n(4), n(5));
     }
 }

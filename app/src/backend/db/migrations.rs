@@ -2118,25 +2118,31 @@ impl MigrationTrait for M0017NarrowFilterIndexes {
         if manager.get_database_backend() != DbBackend::Sqlite {
             return Ok(());
         }
-        for (name, column) in [
-            ("contacts_org_department", Contacts::Department),
-            ("contacts_org_role", Contacts::Role),
-            ("contacts_org_location", Contacts::Location),
-        ] {
-            manager
-                .drop_index(Index::drop().name(name).table(Contacts::Table).to_owned())
-                .await?;
-            manager
-                .create_index(
-                    index(name, Contacts::Table)
-                        .col(Contacts::OrgId)
-                        .col(column)
-                        .take(),
-                )
-                .await?;
-        }
-        Ok(())
+        narrow_filter_indexes(manager).await
     }
+}
+
+/// The filters' three indexes over every contact, narrowed to the
+/// organisation and the column.
+async fn narrow_filter_indexes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    for (name, column) in [
+        ("contacts_org_department", Contacts::Department),
+        ("contacts_org_role", Contacts::Role),
+        ("contacts_org_location", Contacts::Location),
+    ] {
+        manager
+            .drop_index(Index::drop().name(name).table(Contacts::Table).to_owned())
+            .await?;
+        manager
+            .create_index(
+                index(name, Contacts::Table)
+                    .col(Contacts::OrgId)
+                    .col(column)
+                    .take(),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 struct M0018PostgresWordStarts;
@@ -2306,6 +2312,28 @@ const WORD_STARTS_LATER_POSTGRES: &[&str] = &[
                  SELECT n.org_id, s, n.sort_name, n.id, n.active, n.department, n.role, n.location
                  FROM changed n, contact_word_starts(n.search_text) AS s;
          END IF;
+         RETURN NULL; END $$",
+    // As m0018's, but a contact still in the backlog has no entries to
+    // rewrite: placing it writes those of its text then (it locks the
+    // contacts first, so a write either waits for it or is read by it).
+    "CREATE OR REPLACE FUNCTION contacts_word_starts_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+         WITH moved AS MATERIALIZED (
+             SELECT o.search_text AS old_text, o.sort_name AS old_sort, n.*
+             FROM old_rows o JOIN new_rows n ON n.id = o.id
+             WHERE (o.search_text, o.sort_name, o.active, o.department, o.role, o.location)
+                 IS DISTINCT FROM
+                 (n.search_text, n.sort_name, n.active, n.department, n.role, n.location)
+         ), gone AS (
+             DELETE FROM contact_word_starts w
+                 USING (SELECT m.org_id, s, m.old_sort, m.id
+                        FROM moved m, contact_word_starts(m.old_text) AS s) AS d (org_id, s, sort_name, id)
+                 WHERE w.org_id = d.org_id AND w.word_start = d.s
+                     AND w.sort_name = d.sort_name AND w.contact_id = d.id)
+         INSERT INTO contact_word_starts
+             SELECT m.org_id, s, m.sort_name, m.id, m.active, m.department, m.role, m.location
+             FROM moved m, contact_word_starts(m.search_text) AS s
+             WHERE NOT EXISTS (SELECT 1 FROM word_start_backlog b
+                               WHERE b.org_id = m.org_id AND b.contact_id = m.id);
          RETURN NULL; END $$",
 ];
 

@@ -57,10 +57,17 @@ struct Neighbours {
 /// the caller's transaction (one that inserted or renamed them), unless more
 /// than [`BACKLOG`] are waiting: then a large upload's rows are being placed
 /// a chunk per transaction ([`place_some`], by the import that left them),
-/// and this writer's contacts are placed with them. On PostgreSQL the same
-/// for the contacts waiting for their word starts (`super::word_starts`).
+/// and this writer's contacts are placed with them.
+///
+/// Nothing on PostgreSQL: its writers' contacts get their word starts with
+/// their rows, and only an upload leaves a backlog (`super::word_starts`),
+/// which the upload's own catch-up and the sweep place. Placing it here would
+/// lock an upload's contacts in a sync's or a save's transaction, behind the
+/// catch-up's locks.
 pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError> {
-    if unplaced(db, org, Some(BACKLOG + 1)).await? > BACKLOG {
+    if db.get_database_backend() != DbBackend::Sqlite
+        || unplaced(db, org, Some(BACKLOG + 1)).await? > BACKLOG
+    {
         return Ok(());
     }
     place_all(db, org).await

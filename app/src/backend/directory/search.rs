@@ -257,9 +257,14 @@ pub async fn search(
     let tx = db.begin().await?;
     let criteria = Criteria::new(org, query).plan(&tx).await?;
     let total = count(&tx, &criteria).await?;
-    // Counted from the partial index of unkeyed contacts: none but while an
-    // upload's contacts are being placed, and then the page says so.
-    let unsearched = if criteria.pattern.is_some() {
+    // Counted from the partial index of unkeyed contacts (PostgreSQL: the
+    // backlog of word starts, which only one- and two-character searches
+    // read): none but while an upload's contacts are being placed, and then
+    // the page says so.
+    let backend = tx.get_database_backend();
+    let unsearched = if criteria.pattern.is_some()
+        && (backend == DbBackend::Sqlite || criteria.by_word_starts(backend))
+    {
         super::unplaced(&tx, org, None).await?
     } else {
         0

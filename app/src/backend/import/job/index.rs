@@ -95,6 +95,14 @@ pub(super) async fn catch_up(
         // In turn, as the upload's batches: writers waiting meanwhile go
         // between two chunks.
         let (_turn, tx) = begin_write_in_turn(db).await?;
+        // The job's row first, locked to the end of the chunk: a sweep's
+        // claim (`sweep`) waits for it and then finds a fresh heartbeat, so a
+        // slow chunk never lets a second server place the same backlog.
+        import_job::Entity::update_many()
+            .col_expr(J::HeartbeatAt, Expr::value(now_ms()))
+            .filter(J::Id.eq(id))
+            .exec(&tx)
+            .await?;
         let placed = directory::place_some(&tx, org, chunk).await?;
         let place_ms = started.elapsed().as_secs_f64() * 1e3;
         // Contacts re-spread or written meanwhile may be placed too: the
