@@ -4,7 +4,11 @@
 //! `word_start_backlog`, and [`place_some`] gives them their word starts a
 //! chunk at a time, as SQLite's contacts get their search keys. Until then
 //! one- and two-character searches do not find them; longer ones do (the
-//! trigram index is written with the rows).
+//! trigram index is written with the rows). A write to a contact in the
+//! backlog leaves its word starts alone (m0020's update trigger): placing
+//! writes them from its text as it is then. Only an upload's catch-up and
+//! the sweep place the backlog (`import::job::index`), never another
+//! writer's transaction.
 
 use crate::backend::db::Sql;
 use crate::backend::domain::OrgId;
