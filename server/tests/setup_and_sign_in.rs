@@ -164,6 +164,60 @@ async fn a_failed_setup_posted_as_a_plain_form_returns_to_the_page_with_why() {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// A sign-in posted as a plain form (before the page's code has loaded) with
+/// a wrong password goes back to the sign-in page, which says why; nobody is
+/// signed in.
+#[tokio::test]
+async fn a_refused_sign_in_posted_as_a_plain_form_returns_to_the_page_with_why() {
+    let app = TestApp::spawn().await;
+    app.org_admin("Acme", "admin@acme.example").await;
+    let browser = app.client();
+    let res = browser
+        .post(format!("{}/api/login", app.url))
+        .header("accept", "text/html,application/xhtml+xml")
+        .header("referer", format!("{}/login", app.url))
+        .form(&[
+            ("email", "admin@acme.example"),
+            ("password", "not the password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:?}", res.headers());
+    assert!(
+        res.headers().get("set-cookie").is_none(),
+        "{:?}",
+        res.headers()
+    );
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        location.starts_with(&format!("{}/login?", app.url)) && location.contains("__err="),
+        "{location}"
+    );
+    let page = browser.get(&location).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("That email and password do not match an administrator."),
+        "{html}"
+    );
+    // Still signed out: the Contacts page sends the browser to sign in.
+    let res = browser
+        .get(format!("{}/contacts", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("/login"),
+        "{:?}",
+        res.headers()
+    );
+}
+
 /// Sign in with `next`; where the server sends the browser.
 async fn sign_in_to(app: &TestApp, next: &str) -> String {
     let browser = app.client();
