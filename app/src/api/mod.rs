@@ -27,14 +27,19 @@ where
     F: FnOnce(AppState, CurrentUser) -> Fut,
     Fut: std::future::Future<Output = Result<T, AppError>>,
 {
+    // Everything the context gives is read before the first await: a
+    // resource's fetch can outlive the owner it started under (a `Suspense`'s
+    // throwaway render pass on the server disposes of its owner while the
+    // fetch goes on), and after that no context is found.
+    let response = response_options();
     let result = async {
-        let user = state::current_user().await?;
         let state = AppState::from_context()?;
+        let user = state::current_user().await?;
         let span = tracing::debug_span!("server_fn", name, org = user.org.get());
         timed(span, work(state, user)).await
     }
     .await;
-    with_status(result)
+    with_status(response, result)
 }
 
 /// Run the work of server function `name`, which needs no signed-in
@@ -45,12 +50,13 @@ where
     F: FnOnce(AppState) -> Fut,
     Fut: std::future::Future<Output = Result<T, AppError>>,
 {
+    let response = response_options();
     let result = async {
         let state = AppState::from_context()?;
         timed(tracing::debug_span!("server_fn", name), work(state)).await
     }
     .await;
-    with_status(result)
+    with_status(response, result)
 }
 
 /// Await `work` inside `span`, and log its outcome and duration there.
@@ -70,13 +76,20 @@ async fn timed<T>(
     result
 }
 
+/// The response whose HTTP status a server function sets, from the context.
+#[cfg(feature = "ssr")]
+fn response_options() -> Option<leptos_axum::ResponseOptions> {
+    leptos::prelude::use_context::<leptos_axum::ResponseOptions>()
+}
+
 /// Give a failed server function the HTTP status that fits its error.
 #[cfg(feature = "ssr")]
-fn with_status<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-    if let Err(e) = &result {
-        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(e.status());
-        }
+fn with_status<T>(
+    response: Option<leptos_axum::ResponseOptions>,
+    result: Result<T, AppError>,
+) -> Result<T, AppError> {
+    if let (Err(e), Some(response)) = (&result, response) {
+        response.set_status(e.status());
     }
     result
 }
