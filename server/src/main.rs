@@ -63,8 +63,9 @@ enum Command {
         /// interrupted (its server stopped).
         #[arg(long, env = "MUSTER_IMPORT_STALE_SECS", default_value_t = 30)]
         import_stale_secs: u64,
-        /// Rows an import applies per transaction (and per progress update).
-        #[arg(long, env = "MUSTER_IMPORT_BATCH_ROWS", default_value_t = 5000)]
+        /// The most rows an import applies per transaction (and per progress
+        /// update); batches are sized to take about a second, up to this.
+        #[arg(long, env = "MUSTER_IMPORT_BATCH_ROWS", default_value_t = 20_000)]
         import_batch_rows: usize,
         /// The master key sealing integration credentials: 32 bytes in base64.
         /// When unset, the key file is used (and created on first run).
