@@ -171,7 +171,7 @@ impl Run {
         // Rows the reader puts in each batch, set after each commit.
         let batch_size = Arc::new(AtomicUsize::new(self.batch_rows.min(FIRST_BATCH)));
         let reader = {
-            let (db, stored, encoding, delimiter, mapping, region, rows, skip) = (
+            let (db, stored, encoding, delimiter, mapping, region, size, skip) = (
                 self.db.clone(),
                 self.stored.clone(),
                 self.encoding,
@@ -188,7 +188,7 @@ impl Run {
                     .open(&db)
                     .map_err(|_| "The uploaded file could not be read again.".to_string())?;
                 read_batches(
-                    file, encoding, delimiter, &mapping, &region, rows, skip, send,
+                    file, encoding, delimiter, &mapping, &region, size, skip, send,
                 )
             })
         };
@@ -250,7 +250,7 @@ impl Run {
                 let _ = reader.await;
                 return Ok(Outcome::Superseded);
             }
-            let t = std::time::Instant::now();
+            let t = Instant::now();
             tx.commit().await?;
             let next = next_batch_rows(batch.len(), began.elapsed(), self.batch_rows);
             batch_size.store(next, Ordering::Relaxed);

@@ -55,7 +55,9 @@ pub(super) fn SyncSchedule(
             <label for=input_id.clone()>
                 "Daily at"
                 <input id=input_id.clone() name="sync_time" type="time" required
-                    prop:value=move || time.get()
+                    // `try_get`: on the server a Suspense's dry pass may read
+                    // this after disposing the pass's owner (a panic, seen once).
+                    prop:value=move || time.try_get().unwrap_or_default()
                     on:input=move |ev| time.set(event_target_value(&ev))/>
             </label>
             <button type="submit" class="btn">"Save time"</button>
