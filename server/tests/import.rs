@@ -228,6 +228,81 @@ async fn updates_change_groups_as_their_rows_say() {
     );
 }
 
+/// The names of the contacts a search (and a department) finds, in order.
+async fn found(app: &TestApp, admin: &reqwest::Client, q: &str, department: &str) -> Vec<String> {
+    let page: ContactPage = app
+        .json(
+            admin,
+            "list_contacts",
+            &[("query[q]", q), ("query[department]", department)],
+        )
+        .await;
+    page.rows.into_iter().map(|r| r.name).collect()
+}
+
+/// An upload that changes one field or another of its contacts: each is
+/// found at once by what it became, and no longer by what it was, whichever
+/// field changed (an update writes only the columns whose values change).
+#[tokio::test]
+async fn updated_contacts_are_found_by_what_they_became_not_by_what_they_were() {
+    let app = TestApp::spawn_with(common::test_imports()).await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let first = "First Name,Last Name,Email,Mobile,Department\n\
+        Ada,Lovelace,ada@example.com,07911 123456,Engines\n\
+        Grace,Hopper,grace@example.com,07911 123457,Navy\n\
+        Alan,Turing,alan@example.com,07911 123458,Codes\n";
+    let job = app.import(&admin, "first.csv", first.as_bytes()).await;
+    assert_eq!(counts(&job), [3, 0, 0, 0, 0], "{job:?}");
+    // Ada's department changes, Grace's last name, Alan's phone alone.
+    let second = "First Name,Last Name,Email,Mobile,Department\n\
+        Ada,Lovelace,ada@example.com,07911 123456,Finance\n\
+        Grace,Murray,grace@example.com,07911 123457,Navy\n\
+        Alan,Turing,alan@example.com,07911 123459,Codes\n";
+    let job = app.import(&admin, "second.csv", second.as_bytes()).await;
+    assert_eq!(counts(&job), [0, 3, 0, 0, 0], "{job:?}");
+
+    // A department is a filter (on SQLite, a token of the search text).
+    assert_eq!(found(&app, &admin, "", "Finance").await, ["Ada Lovelace"]);
+    assert_eq!(found(&app, &admin, "lovelace", "Finance").await, ["Ada Lovelace"]);
+    assert!(found(&app, &admin, "", "Engines").await.is_empty());
+    assert_eq!(found(&app, &admin, "murray", "").await, ["Grace Murray"]);
+    assert_eq!(found(&app, &admin, "mu", "Navy").await, ["Grace Murray"]);
+    assert!(found(&app, &admin, "hopper", "").await.is_empty());
+    assert_eq!(
+        found(&app, &admin, "turing", "Codes").await,
+        ["Alan Turing"]
+    );
+    assert_eq!(
+        found(&app, &admin, "", "").await,
+        ["Ada Lovelace", "Alan Turing", "Grace Murray"]
+    );
+    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
+    let mut now = Vec::new();
+    for row in &list.rows {
+        let c: Contact = app
+            .json(&admin, "get_contact", &[("id", &row.id.to_string())])
+            .await;
+        now.push((c.last_name, c.email, c.phone, c.department, c.version));
+    }
+    let contact = |last: &str, email: &str, phone: &str, department: &str| {
+        (
+            last.to_string(),
+            Some(email.to_string()),
+            Some(phone.to_string()),
+            Some(department.to_string()),
+            2,
+        )
+    };
+    assert_eq!(
+        now,
+        [
+            contact("Lovelace", "ada@example.com", "+447911123456", "Finance"),
+            contact("Turing", "alan@example.com", "+447911123459", "Codes"),
+            contact("Murray", "grace@example.com", "+447911123457", "Navy"),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn an_import_matches_only_inside_its_organisation() {
     let app = TestApp::spawn().await;

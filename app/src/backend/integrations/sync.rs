@@ -19,7 +19,8 @@ use crate::backend::auth;
 use crate::backend::connectors::{self, Directory, HttpConfig, Person, SourceGroup};
 use crate::backend::db::entities::{contact, contact_group, integration};
 use crate::backend::db::{begin_write, now_ms, Sql};
-use crate::backend::directory::{self, bulk};
+use crate::backend::directory;
+use crate::backend::directory::bulk::{self, Changed};
 use crate::backend::domain::{validate, Email, OrgId, ValidContact};
 use crate::backend::vault::Vault;
 use crate::model::{
@@ -318,6 +319,21 @@ struct Existing {
     /// Read only for contacts found by email (a linked contact has none).
     #[serde(default)]
     scim_source_id: Option<i64>,
+}
+
+impl Existing {
+    /// Its values, as a write compares them with the source's.
+    fn was(&self) -> bulk::Was<'_> {
+        bulk::Was {
+            first_name: &self.first_name,
+            last_name: &self.last_name,
+            email: self.email.as_deref(),
+            phone: self.phone.as_deref(),
+            department: self.department.as_deref(),
+            role: self.role.as_deref(),
+            location: self.location.as_deref(),
+        }
+    }
 }
 
 /// A field a sync changes: its name, its value before and after.
@@ -990,9 +1006,12 @@ async fn write_contacts(
     let updates: Vec<&Update> = plan.updates.iter().chain(&plan.taken_over).collect();
     for chunk in updates.chunks(CHUNK) {
         live.check()?;
-        let rows: Vec<(i64, &ValidContact, &str)> = chunk
+        let rows: Vec<(i64, &ValidContact, &str, Changed)> = chunk
             .iter()
-            .map(|u| (u.existing.id, &u.next, u.external_id))
+            .map(|u| {
+                let changed = Changed::between(&u.existing.was(), &u.next);
+                (u.existing.id, &u.next, u.external_id, changed)
+            })
             .collect();
         bulk::update_many(tx, org, &rows, source, id).await?;
         for u in chunk {
