@@ -263,7 +263,10 @@ async fn updated_contacts_are_found_by_what_they_became_not_by_what_they_were() 
 
     // A department is a filter (on SQLite, a token of the search text).
     assert_eq!(found(&app, &admin, "", "Finance").await, ["Ada Lovelace"]);
-    assert_eq!(found(&app, &admin, "lovelace", "Finance").await, ["Ada Lovelace"]);
+    assert_eq!(
+        found(&app, &admin, "lovelace", "Finance").await,
+        ["Ada Lovelace"]
+    );
     assert!(found(&app, &admin, "", "Engines").await.is_empty());
     assert_eq!(found(&app, &admin, "murray", "").await, ["Grace Murray"]);
     assert_eq!(found(&app, &admin, "mu", "Navy").await, ["Grace Murray"]);
