@@ -374,6 +374,33 @@ impl Changed {
         }
     }
 
+    /// What a write changes, from the names of the fields that differ
+    /// (`first_name`, `email`, `department`, ...; others are not columns
+    /// [`write_rows`] sets, and change nothing here).
+    pub fn of_fields<'f>(fields: impl IntoIterator<Item = &'f str>) -> Self {
+        fields
+            .into_iter()
+            .fold(Changed::default(), |changed, field| match field {
+                "first_name" | "last_name" => Changed {
+                    names: true,
+                    ..changed
+                },
+                "email" => Changed {
+                    email: true,
+                    ..changed
+                },
+                "phone" => Changed {
+                    phone: true,
+                    ..changed
+                },
+                "department" | "role" | "location" => Changed {
+                    labels: true,
+                    ..changed
+                },
+                _ => changed,
+            })
+    }
+
     /// What this write or `other` changes.
     pub fn or(self, other: Changed) -> Self {
         Changed {
@@ -654,5 +681,10 @@ mod tests {
             }
         );
         assert_eq!(none.or(Changed::ALL), Changed::ALL);
+        // A sync's list of differing fields says the same.
+        assert_eq!(Changed::of_fields(["role"]), role);
+        assert_eq!(Changed::of_fields(["first_name", "phone"]), name);
+        assert_eq!(Changed::of_fields(["email", "source"]), email);
+        assert_eq!(Changed::of_fields([]), none);
     }
 }

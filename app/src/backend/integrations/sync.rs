@@ -321,21 +321,6 @@ struct Existing {
     scim_source_id: Option<i64>,
 }
 
-impl Existing {
-    /// Its values, as a write compares them with the source's.
-    fn was(&self) -> bulk::Was<'_> {
-        bulk::Was {
-            first_name: &self.first_name,
-            last_name: &self.last_name,
-            email: self.email.as_deref(),
-            phone: self.phone.as_deref(),
-            department: self.department.as_deref(),
-            role: self.role.as_deref(),
-            location: self.location.as_deref(),
-        }
-    }
-}
-
 /// A field a sync changes: its name, its value before and after.
 type Diff = (&'static str, Option<String>, Option<String>);
 
@@ -1009,7 +994,7 @@ async fn write_contacts(
         let rows: Vec<(i64, &ValidContact, &str, Changed)> = chunk
             .iter()
             .map(|u| {
-                let changed = Changed::between(&u.existing.was(), &u.next);
+                let changed = Changed::of_fields(u.changed.iter().map(|(field, _, _)| *field));
                 (u.existing.id, &u.next, u.external_id, changed)
             })
             .collect();
