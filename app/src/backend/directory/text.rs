@@ -113,10 +113,15 @@ pub fn document(
 
 /// The search text of a validated contact.
 pub fn of(c: &ValidContact) -> String {
+    of_lower(c, c.email.as_ref().map(|e| e.lower()).as_deref())
+}
+
+/// [`of`], given the contact's email lower-cased.
+pub fn of_lower(c: &ValidContact, email_lower: Option<&str>) -> String {
     document(
         &c.first_name,
         &c.last_name,
-        c.email.as_ref().map(|e| e.lower()).as_deref(),
+        email_lower,
         c.department.as_deref(),
         c.role.as_deref(),
         c.location.as_deref(),

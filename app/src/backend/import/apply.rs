@@ -11,10 +11,11 @@
 use super::columns::Mapping;
 use super::merge::{keep_identity, merge};
 use crate::backend::directory;
-use crate::backend::directory::bulk::{self, Changed, GroupIds};
+use crate::backend::directory::bulk::{self, Changed, Derived, GroupIds};
 use crate::backend::domain::{validate, OrgId, ValidContact};
 use crate::model::{AppError, Contact, FieldError};
 use sea_orm::ConnectionTrait;
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -44,25 +45,55 @@ pub struct Problem {
 
 /// A row as the importer receives it: its line, and the contact it holds or
 /// why it holds none.
-pub type Row = (u64, Result<ValidContact, Vec<FieldError>>);
+pub type Row = (u64, Result<Ready, Vec<FieldError>>);
 
-/// Validate a row like the Add Contact form does.
-pub fn check(
-    draft: &crate::model::ContactDraft,
-    region: &str,
-) -> Result<ValidContact, Vec<FieldError>> {
-    validate(draft, region)
+/// A valid row, with what its contact is stored and compared by, computed
+/// where the row is read (see [`Derived`]).
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub contact: ValidContact,
+    derived: Derived,
+    /// Its [`keys_of`].
+    keys: [Option<u64>; 2],
 }
 
-/// A key of a row for spotting a second row for the same contact: 64 bits of
-/// its email or phone, so that a million rows take tens of megabytes. Two
-/// different keys collide with odds of about one in 10^7 per million rows.
-fn keys_of(email: Option<&str>, phone: Option<&str>) -> Vec<u64> {
-    email
-        .map(|e| seen_key(b'e', e))
-        .into_iter()
-        .chain(phone.map(|p| seen_key(b'p', p)))
-        .collect()
+impl Ready {
+    fn new(contact: ValidContact) -> Self {
+        let derived = Derived::of(&contact);
+        let keys = keys_of(
+            derived.email_lower.as_deref(),
+            contact.phone.as_ref().map(|p| p.as_str()),
+        );
+        Ready {
+            contact,
+            derived,
+            keys,
+        }
+    }
+
+    fn email_lower(&self) -> Option<&str> {
+        self.derived.email_lower.as_deref()
+    }
+
+    fn phone(&self) -> Option<&str> {
+        self.contact.phone.as_ref().map(|p| p.as_str())
+    }
+}
+
+/// Validate a row like the Add Contact form does.
+pub fn check(draft: &crate::model::ContactDraft, region: &str) -> Result<Ready, Vec<FieldError>> {
+    validate(draft, region).map(Ready::new)
+}
+
+/// The keys of a row for spotting a second row for the same contact: 64 bits
+/// of its lower-case email and of its phone, so that a million rows take tens
+/// of megabytes. Two different keys collide with odds of about one in 10^7
+/// per million rows.
+fn keys_of(email: Option<&str>, phone: Option<&str>) -> [Option<u64>; 2] {
+    [
+        email.map(|e| seen_key(b'e', e)),
+        phone.map(|p| seen_key(b'p', p)),
+    ]
 }
 
 fn seen_key(kind: u8, value: &str) -> u64 {
@@ -105,13 +136,15 @@ pub struct Importer {
 }
 
 /// A contact the batch touches: one found in the directory, or one it creates.
-struct Pending {
+struct Pending<'r> {
     /// `None` for a contact this batch creates.
     id: Option<i64>,
-    /// Its state so far, which the next row for it merges into.
-    contact: Contact,
-    /// What to write: set for a new contact, or one that changed.
-    write: Option<ValidContact>,
+    /// Its state so far, which the next row for it merges into; for a new
+    /// contact, made from `write` when a second row refers to it.
+    contact: Option<Contact>,
+    /// What to write: set for a new contact (its row, borrowed), or one that
+    /// changed.
+    write: Option<Cow<'r, Ready>>,
     /// The groups it has in the directory (none for a new contact).
     groups_was: Vec<String>,
     /// The columns the batch's rows change so far (for a found contact).
@@ -141,30 +174,49 @@ fn as_contact(v: &ValidContact, like: Option<&Contact>) -> Contact {
     }
 }
 
+impl Pending<'_> {
+    /// Its state so far.
+    fn contact(&mut self) -> &Contact {
+        let write = &self.write;
+        self.contact.get_or_insert_with(|| {
+            as_contact(
+                &write.as_ref().expect("a new contact has its row").contact,
+                None,
+            )
+        })
+    }
+}
+
 /// The contacts a batch touches, reachable by id, email and phone.
 #[derive(Default)]
-struct Batch {
-    pending: Vec<Pending>,
+struct Batch<'r> {
+    pending: Vec<Pending<'r>>,
     by_id: HashMap<i64, usize>,
     by_email: HashMap<String, usize>,
     by_phone: HashMap<String, usize>,
 }
 
-impl Batch {
+impl<'r> Batch<'r> {
+    /// Reach contact `i` by its id and by the email and phone it has now.
     fn index(&mut self, i: usize) {
-        let c = &self.pending[i].contact;
-        if let Some(e) = &c.email {
-            self.by_email.insert(e.to_lowercase(), i);
+        let p = &self.pending[i];
+        let (email, phone) = match (&p.write, &p.contact) {
+            (Some(w), _) => (w.derived.email_lower.clone(), w.phone().map(str::to_string)),
+            (None, Some(c)) => (c.email.as_ref().map(|e| e.to_lowercase()), c.phone.clone()),
+            (None, None) => (None, None),
+        };
+        if let Some(e) = email {
+            self.by_email.insert(e, i);
         }
-        if let Some(p) = &c.phone {
-            self.by_phone.entry(p.clone()).or_insert(i);
+        if let Some(p) = phone {
+            self.by_phone.entry(p).or_insert(i);
         }
         if let Some(id) = self.pending[i].id {
             self.by_id.insert(id, i);
         }
     }
 
-    fn add(&mut self, p: Pending) -> usize {
+    fn add(&mut self, p: Pending<'r>) -> usize {
         self.pending.push(p);
         let i = self.pending.len() - 1;
         self.index(i);
@@ -177,7 +229,7 @@ impl Batch {
             Some(i) => *i,
             None => self.add(Pending {
                 id: Some(c.id),
-                contact: c.clone(),
+                contact: Some(c.clone()),
                 write: None,
                 groups_was: c.groups.clone(),
                 changed: Changed::default(),
@@ -234,10 +286,9 @@ impl Importer {
     /// later row for the same contact is still reported as such.
     pub fn remember(&mut self, rows: &[Row]) {
         for (line, row) in rows {
-            if let Ok(v) = row {
-                let email = v.email.as_ref().map(|e| e.lower());
-                for k in keys_of(email.as_deref(), v.phone.as_ref().map(|p| p.as_str())) {
-                    self.seen.entry(k).or_insert(*line);
+            if let Ok(r) = row {
+                for k in r.keys.iter().flatten() {
+                    self.seen.entry(*k).or_insert(*line);
                 }
             }
         }
@@ -252,15 +303,16 @@ impl Importer {
         mapping: &Mapping,
         rows: &[Row],
     ) -> Result<Applied, AppError> {
+        let t_prep = std::time::Instant::now();
         let mut counts = self.counts;
         let mut seen = HashMap::new();
         let mut problems = Vec::new();
         let mut emails = Vec::new();
         let mut phones = Vec::new();
         for (_, row) in rows {
-            if let Ok(v) = row {
-                emails.extend(v.email.as_ref().map(|e| e.lower()));
-                phones.extend(v.phone.as_ref().map(|p| p.as_str().to_string()));
+            if let Ok(r) = row {
+                emails.extend(r.email_lower());
+                phones.extend(r.phone());
             }
         }
         emails.sort_unstable();
@@ -268,6 +320,7 @@ impl Importer {
         phones.sort_unstable();
         phones.dedup();
         let t0 = std::time::Instant::now();
+        let prep = t0 - t_prep;
         let found = bulk::find_matches(tx, self.org, &emails, &phones).await?;
         let t_find = t0.elapsed();
 
@@ -287,11 +340,10 @@ impl Importer {
                     continue;
                 }
             };
-            let email = row.email.as_ref().map(|e| e.lower());
-            let phone = row.phone.as_ref().map(|p| p.as_str());
-            let keys = keys_of(email.as_deref(), phone);
-            if let Some(first) = keys
+            if let Some(first) = row
+                .keys
                 .iter()
+                .flatten()
                 .find_map(|k| seen.get(k).or_else(|| self.seen.get(k)))
             {
                 counts.warnings += 1;
@@ -304,39 +356,41 @@ impl Importer {
                     warning: true,
                 });
             }
-            for k in keys {
-                seen.entry(k).or_insert(line);
+            for k in row.keys.iter().flatten() {
+                seen.entry(*k).or_insert(line);
             }
-            match batch.target(&found, email.as_deref(), phone) {
+            match batch.target(&found, row.email_lower(), row.phone()) {
                 None => {
                     batch.add(Pending {
                         id: None,
-                        contact: as_contact(row, None),
-                        write: Some(row.clone()),
+                        contact: None,
+                        write: Some(Cow::Borrowed(row)),
                         groups_was: Vec::new(),
                         changed: Changed::ALL,
                     });
                     counts.created += 1;
                 }
-                // A synced contact's fields are its source's: the row is reported, not applied.
-                Some(i) if batch.pending[i].contact.synced => {
-                    counts.unchanged += 1;
-                    counts.warnings += 1;
-                    problems.push(Problem {
-                        line,
-                        column: String::new(),
-                        message: managed_by(&batch.pending[i].contact.source),
-                        warning: true,
-                    });
-                }
                 Some(i) => {
-                    let (next, kept) = merge_row(&batch.pending[i].contact, row);
+                    let was = batch.pending[i].contact();
+                    // A synced contact's fields are its source's: the row is reported, not applied.
+                    if was.synced {
+                        counts.unchanged += 1;
+                        counts.warnings += 1;
+                        problems.push(Problem {
+                            line,
+                            column: String::new(),
+                            message: managed_by(&was.source),
+                            warning: true,
+                        });
+                        continue;
+                    }
+                    let (next, kept) = merge_row(was, &row.contact);
                     if kept {
                         counts.warnings += 1;
                         problems.push(Problem {
                             line,
                             column: String::new(),
-                            message: identity_kept(&batch.pending[i].contact.source),
+                            message: identity_kept(&was.source),
                             warning: true,
                         });
                     }
@@ -345,9 +399,12 @@ impl Importer {
                         Some(next) => {
                             let next = validate(&next, &self.region).map_err(AppError::Invalid)?;
                             let p = &mut batch.pending[i];
-                            p.changed = p.changed.or(Changed::between(&(&p.contact).into(), &next));
-                            p.contact = as_contact(&next, Some(&p.contact));
-                            p.write = Some(next);
+                            let was = p.contact();
+                            let changed = Changed::between(&was.into(), &next);
+                            let contact = as_contact(&next, Some(was));
+                            p.changed = p.changed.or(changed);
+                            p.contact = Some(contact);
+                            p.write = Some(Cow::Owned(Ready::new(next)));
                             batch.index(i);
                             counts.updated += 1;
                         }
@@ -356,18 +413,20 @@ impl Importer {
             }
         }
 
-        let new: Vec<&ValidContact> = batch
+        let new: Vec<(&ValidContact, &Derived)> = batch
             .pending
             .iter()
             .filter(|p| p.id.is_none())
             .filter_map(|p| p.write.as_ref())
+            .map(|w| (&w.contact, &w.derived))
             .collect();
         let t1 = std::time::Instant::now();
+        let plan = t1 - t0 - t_find;
         // Without search keys: new and renamed contacts are placed in SQLite's
         // search index once the upload's rows are committed, all together (see
         // `job::index`), which costs a fraction of placing them batch by batch;
         // on PostgreSQL new contacts get their word starts then.
-        bulk::insert_many(
+        bulk::insert_derived(
             tx,
             self.org,
             &new,
@@ -381,13 +440,18 @@ impl Importer {
         let changed: Vec<(i64, i64, &ValidContact, Changed)> = batch
             .pending
             .iter()
-            .filter_map(|p| Some((p.id?, p.contact.version, p.write.as_ref()?, p.changed)))
+            .filter_map(|p| {
+                let version = p.contact.as_ref()?.version;
+                Some((p.id?, version, &p.write.as_ref()?.contact, p.changed))
+            })
             .collect();
         bulk::overwrite_many(tx, self.org, &changed).await?;
         let t_update = t1.elapsed() - t_insert;
         self.regroup(tx, &batch.pending).await?;
         tracing::debug!(
+            prep_ms = prep.as_secs_f64() * 1e3,
             find_ms = t_find.as_secs_f64() * 1e3,
+            plan_ms = plan.as_secs_f64() * 1e3,
             insert_ms = t_insert.as_secs_f64() * 1e3,
             update_ms = t_update.as_secs_f64() * 1e3,
             regroup_ms = (t1.elapsed() - t_insert - t_update).as_secs_f64() * 1e3,
@@ -406,7 +470,7 @@ impl Importer {
     async fn regroup(
         &mut self,
         tx: &impl ConnectionTrait,
-        pending: &[Pending],
+        pending: &[Pending<'_>],
     ) -> Result<(), AppError> {
         let mut gone = Vec::new();
         let mut added = Vec::new();
@@ -414,6 +478,7 @@ impl Importer {
             let (Some(id), Some(next)) = (p.id, &p.write) else {
                 continue;
             };
+            let next = &next.contact;
             let now: HashSet<String> = next.groups.iter().map(|g| g.to_lowercase()).collect();
             let was: HashSet<String> = p.groups_was.iter().map(|g| g.to_lowercase()).collect();
             for name in p

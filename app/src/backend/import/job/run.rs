@@ -194,6 +194,7 @@ impl Run {
         };
         let mut importer = Importer::new(self.org, &self.region).resuming(self.counts);
         loop {
+            let waited = Instant::now();
             let read = tokio::select! {
                 biased;
                 () = self.stop.cancelled() => None,
@@ -213,6 +214,8 @@ impl Run {
                 }
                 Some(Some(Read::Rows(rows, cells))) => (rows, cells),
             };
+            let beginning = Instant::now();
+            let waited = beginning - waited;
             if self.cancel_requested().await? {
                 drop(batches);
                 let _ = reader.await;
@@ -222,7 +225,9 @@ impl Run {
             // identity provider's requests) go between two batches.
             let (_turn, tx) = begin_write_in_turn(&self.db).await?;
             let began = Instant::now();
+            let begun = began - beginning;
             let applied = importer.apply(&tx, &self.mapping, &batch).await?;
+            let recording = Instant::now();
             save_problems(&tx, self.id, &applied.problems, &cells).await?;
             let c = applied.counts;
             use import_job::Column as J;
@@ -250,18 +255,28 @@ impl Run {
                 let _ = reader.await;
                 return Ok(Outcome::Superseded);
             }
+            let recorded = recording.elapsed();
             let t = Instant::now();
             tx.commit().await?;
             let next = next_batch_rows(batch.len(), began.elapsed(), self.batch_rows);
             batch_size.store(next, Ordering::Relaxed);
             tracing::debug!(
+                wait_ms = waited.as_secs_f64() * 1e3,
+                begin_ms = begun.as_secs_f64() * 1e3,
+                record_ms = recorded.as_secs_f64() * 1e3,
                 commit_ms = t.elapsed().as_secs_f64() * 1e3,
                 rows = batch.len(),
                 next,
                 "import commit"
             );
             metrics::counter!("muster_import_rows_total").increment(batch.len() as u64);
+            let accepting = Instant::now();
             let _ = importer.accept(applied);
+            drop(batch);
+            tracing::debug!(
+                accept_ms = accepting.elapsed().as_secs_f64() * 1e3,
+                "import accepted"
+            );
             if self.stop.is_cancelled() {
                 drop(batches);
                 let _ = reader.await;
