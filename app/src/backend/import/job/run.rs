@@ -31,15 +31,13 @@ pub(super) struct Run {
     encoding: TextEncoding,
     delimiter: u8,
     mapping: Mapping,
-    beat_every: Duration,
-    batch_rows: usize,
+    /// Its settings: the batch size, the heartbeat's pace, the server's
+    /// stopping, how the search index catches up.
     config: super::ImportConfig,
     /// Where an earlier run of this job stopped: the rows it processed (they
     /// are read again only to be remembered), and its counts.
     skip: u64,
     counts: Counts,
-    /// The server is stopping: stop after the batch in hand (see [`super::stop`]).
-    stop: CancellationToken,
 }
 
 /// How a run ended.
@@ -77,13 +75,20 @@ impl Run {
             encoding,
             delimiter,
             mapping,
-            beat_every: config.stale_after / 4,
-            batch_rows: config.batch_rows.max(1),
             config: config.clone(),
             skip: 0,
             counts: Counts::default(),
-            stop: config.stopping.clone(),
         }
+    }
+
+    /// The most rows a batch may have (the setting, at least 1).
+    fn batch_rows(&self) -> usize {
+        self.config.batch_rows.max(1)
+    }
+
+    /// The server is stopping: stop after the batch in hand (see [`super::stop`]).
+    fn stop(&self) -> &CancellationToken {
+        &self.config.stopping
     }
 
     /// Go on from where an earlier run stopped: `skip` rows processed, `counts` so far.
@@ -107,7 +112,7 @@ impl Run {
             "import_jobs",
             ImportStatus::Running.as_str(),
             self.id,
-            self.beat_every,
+            self.config.stale_after / 4,
         ));
         let outcome = match self.apply_all().await {
             Ok(outcome) => outcome,
@@ -169,7 +174,7 @@ impl Run {
     async fn apply_all(&self) -> Result<Outcome, AppError> {
         let (send, mut batches) = tokio::sync::mpsc::channel::<Read>(2);
         // Rows the reader puts in each batch, set after each commit.
-        let batch_size = Arc::new(AtomicUsize::new(self.batch_rows.min(FIRST_BATCH)));
+        let batch_size = Arc::new(AtomicUsize::new(self.batch_rows().min(FIRST_BATCH)));
         let reader = {
             let (db, stored, encoding, delimiter, mapping, region, size, skip) = (
                 self.db.clone(),
@@ -197,7 +202,7 @@ impl Run {
             let waited = Instant::now();
             let read = tokio::select! {
                 biased;
-                () = self.stop.cancelled() => None,
+                () = self.stop().cancelled() => None,
                 read = batches.recv() => Some(read),
             };
             let (batch, cells) = match read {
@@ -258,7 +263,7 @@ impl Run {
             let recorded = recording.elapsed();
             let t = Instant::now();
             tx.commit().await?;
-            let next = next_batch_rows(batch.len(), began.elapsed(), self.batch_rows);
+            let next = next_batch_rows(batch.len(), began.elapsed(), self.batch_rows());
             batch_size.store(next, Ordering::Relaxed);
             tracing::debug!(
                 wait_ms = waited.as_secs_f64() * 1e3,
@@ -277,7 +282,7 @@ impl Run {
                 accept_ms = accepting.elapsed().as_secs_f64() * 1e3,
                 "import accepted"
             );
-            if self.stop.is_cancelled() {
+            if self.stop().is_cancelled() {
                 drop(batches);
                 let _ = reader.await;
                 return Ok(Outcome::Paused);
