@@ -362,3 +362,59 @@ async fn uploads_and_their_reports_are_private_to_their_organisation() {
         .unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::UNAUTHORIZED);
 }
+
+/// A row is matched by its email first and by its mobile phone only when its
+/// email is not in the directory: a new address with a known phone updates
+/// that contact, and a known address with another contact's phone updates the
+/// address's contact, not the phone's.
+#[tokio::test]
+async fn a_row_is_matched_by_email_first_then_by_phone() {
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let first = "First Name,Last Name,Email,Mobile,Role\n\
+        Katherine,Johnson,katherine@old.example,07911 123457,Analyst\n\
+        Dorothy,Vaughan,dorothy@example.com,07911 123458,Analyst\n";
+    let job = app.import(&admin, "first.csv", first.as_bytes()).await;
+    assert_eq!(counts(&job), [2, 0, 0, 0, 0], "{job:?}");
+    let second = "First Name,Last Name,Email,Mobile,Role\n\
+        Katherine,Johnson,katherine@new.example,07911 123457,Mathematician\n\
+        Dorothy,Vaughan,DOROTHY@example.com,07911 123457,Supervisor\n";
+    let job = app.import(&admin, "second.csv", second.as_bytes()).await;
+    // One warning: the second row has the first's phone (a file's rows that
+    // share an email or a phone are reported, and applied in file order).
+    assert_eq!(counts(&job), [0, 2, 0, 0, 1], "{job:?}");
+
+    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
+    let mut now = Vec::new();
+    for row in &list.rows {
+        let c: Contact = app
+            .json(&admin, "get_contact", &[("id", &row.id.to_string())])
+            .await;
+        now.push((c.first_name, c.email, c.phone, c.role));
+    }
+    let contact = |first: &str, email: &str, phone: &str, role: &str| {
+        (
+            first.to_string(),
+            Some(email.to_string()),
+            Some(phone.to_string()),
+            Some(role.to_string()),
+        )
+    };
+    assert_eq!(
+        now,
+        [
+            contact(
+                "Dorothy",
+                "DOROTHY@example.com",
+                "+447911123457",
+                "Supervisor"
+            ),
+            contact(
+                "Katherine",
+                "katherine@new.example",
+                "+447911123457",
+                "Mathematician"
+            ),
+        ]
+    );
+}

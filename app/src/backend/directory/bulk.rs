@@ -23,18 +23,22 @@ pub struct Matches {
     pub by_phone: HashMap<String, Contact>,
 }
 
-/// The contacts of `org` with any of `emails` (lower-case) or `phones`
-/// (E.164), with their groups.
+/// The contacts of `org` a batch's rows refer to: those with any of `emails`
+/// (lower-case), then those with the phone (E.164) of any of `phones` whose
+/// row's email (lower-case, beside it) is not among them, with their groups.
+/// A row is matched by its email first, so a row whose email was found needs
+/// no phone looked up: at a million contacts, half an upload of updates
+/// skips half its lookups.
 pub async fn find_matches(
     db: &impl ConnectionTrait,
     org: OrgId,
     emails: &[&str],
-    phones: &[&str],
+    phones: &[(Option<&str>, &str)],
 ) -> Result<Matches, AppError> {
     let mut found: Vec<contact::Model> = Vec::new();
-    for (column, values) in [("email_lower", emails), ("phone", phones)] {
+    let lookup = |column: &str, values: &[&str]| -> Result<Option<Sql>, AppError> {
         if values.is_empty() {
-            continue;
+            return Ok(None);
         }
         // Hand-written: the values go as one JSON value, so the statement is
         // the same for any number of them.
@@ -43,6 +47,24 @@ pub async fn find_matches(
             .bind(org.get())
             .push(" AND ")
             .json_in(column, json(values)?, "TEXT");
+        Ok(Some(sql))
+    };
+    if let Some(sql) = lookup("email_lower", emails)? {
+        found.extend(sql.all::<contact::Model>(db).await?);
+    }
+    let emails_found: std::collections::HashSet<&str> = found
+        .iter()
+        .filter_map(|f| f.email_lower.as_deref())
+        .collect();
+    let mut phones: Vec<&str> = phones
+        .iter()
+        .filter(|(email, _)| email.is_none_or(|e| !emails_found.contains(e)))
+        .map(|(_, phone)| *phone)
+        .collect();
+    phones.sort_unstable();
+    phones.dedup();
+    drop(emails_found);
+    if let Some(sql) = lookup("phone", &phones)? {
         found.extend(sql.all::<contact::Model>(db).await?);
     }
     found.sort_by_key(|f| f.id);

@@ -312,13 +312,11 @@ impl Importer {
         for (_, row) in rows {
             if let Ok(r) = row {
                 emails.extend(r.email_lower());
-                phones.extend(r.phone());
+                phones.extend(r.phone().map(|p| (r.email_lower(), p)));
             }
         }
         emails.sort_unstable();
         emails.dedup();
-        phones.sort_unstable();
-        phones.dedup();
         let t0 = std::time::Instant::now();
         let prep = t0 - t_prep;
         let found = bulk::find_matches(tx, self.org, &emails, &phones).await?;
