@@ -203,14 +203,11 @@ async fn updates_change_groups_as_their_rows_say() {
     let job = app.import(&admin, "second.csv", second.as_bytes()).await;
     assert_eq!(counts(&job), [0, 1, 2, 0, 0], "{job:?}");
 
-    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
-    let mut groups = Vec::new();
-    for row in &list.rows {
-        let c: Contact = app
-            .json(&admin, "get_contact", &[("id", &row.id.to_string())])
-            .await;
-        groups.push((c.first_name, c.groups, c.version));
-    }
+    let groups: Vec<_> = every_contact(&app, &admin)
+        .await
+        .into_iter()
+        .map(|c| (c.first_name, c.groups, c.version))
+        .collect();
     let expected = |name: &str, groups: &[&str], version: i64| {
         (
             name.to_string(),
@@ -226,6 +223,19 @@ async fn updates_change_groups_as_their_rows_say() {
             expected("Grace", &["On call"], 1),
         ]
     );
+}
+
+/// Every contact of the organisation, in name order, in full.
+async fn every_contact(app: &TestApp, admin: &reqwest::Client) -> Vec<Contact> {
+    let list: ContactPage = app.json(admin, "list_contacts", &[("query[q]", "")]).await;
+    let mut all = Vec::new();
+    for row in &list.rows {
+        all.push(
+            app.json(admin, "get_contact", &[("id", &row.id.to_string())])
+                .await,
+        );
+    }
+    all
 }
 
 /// The names of the contacts a search (and a department) finds, in order.
@@ -279,14 +289,11 @@ async fn updated_contacts_are_found_by_what_they_became_not_by_what_they_were() 
         found(&app, &admin, "", "").await,
         ["Ada Lovelace", "Alan Turing", "Grace Murray"]
     );
-    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
-    let mut now = Vec::new();
-    for row in &list.rows {
-        let c: Contact = app
-            .json(&admin, "get_contact", &[("id", &row.id.to_string())])
-            .await;
-        now.push((c.last_name, c.email, c.phone, c.department, c.version));
-    }
+    let now: Vec<_> = every_contact(&app, &admin)
+        .await
+        .into_iter()
+        .map(|c| (c.last_name, c.email, c.phone, c.department, c.version))
+        .collect();
     let contact = |last: &str, email: &str, phone: &str, department: &str| {
         (
             last.to_string(),
@@ -384,14 +391,11 @@ async fn a_row_is_matched_by_email_first_then_by_phone() {
     // share an email or a phone are reported, and applied in file order).
     assert_eq!(counts(&job), [0, 2, 0, 0, 1], "{job:?}");
 
-    let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
-    let mut now = Vec::new();
-    for row in &list.rows {
-        let c: Contact = app
-            .json(&admin, "get_contact", &[("id", &row.id.to_string())])
-            .await;
-        now.push((c.first_name, c.email, c.phone, c.role));
-    }
+    let now: Vec<_> = every_contact(&app, &admin)
+        .await
+        .into_iter()
+        .map(|c| (c.first_name, c.email, c.phone, c.role))
+        .collect();
     let contact = |first: &str, email: &str, phone: &str, role: &str| {
         (
             first.to_string(),
