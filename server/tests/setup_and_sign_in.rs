@@ -497,3 +497,60 @@ async fn a_refused_sign_in_reads_as_the_server_functions_own_error() {
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// Servers on one PostgreSQL database share their failed sign-ins
+/// (`auth::shared_failures`). A browser that failed too often on one server
+/// is, on another, what it would be on the first: trusted no more, so held
+/// to its address's limits, rather than refused outright.
+#[tokio::test]
+async fn a_browser_past_its_failures_on_one_server_is_a_stranger_on_another() {
+    use app::backend::auth::{LoginThrottle, PAIR_LOCK};
+    use std::net::IpAddr;
+    use std::sync::Arc;
+    let app = TestApp::spawn().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        eprintln!("servers share failed sign-ins on PostgreSQL only: not run on SQLite");
+        return;
+    }
+    let servers = [
+        Arc::new(LoginThrottle::for_database(&app.db)),
+        Arc::new(LoginThrottle::for_database(&app.db)),
+    ];
+    let owner = "admin@acme.example";
+    let laptop = [7u8; 16];
+    let away: IpAddr = "203.0.113.7".parse().unwrap();
+    let home: IpAddr = "198.51.100.20".parse().unwrap();
+    // A stolen cookie guessing on the first server until it is trusted no more.
+    for n in 0..PAIR_LOCK {
+        let failed = servers[0].begin(owner, away, Some(laptop)).unwrap();
+        let failed = failed.count_shared().await.unwrap();
+        assert!(failed.from_known_device(), "failure {n}");
+    }
+    // The second server has not seen it fail itself: the shared count decides.
+    for n in 0..PAIR_LOCK {
+        let failed = servers[1].begin(owner, home, Some(laptop)).unwrap();
+        let failed = failed
+            .count_shared()
+            .await
+            .unwrap_or_else(|e| panic!("{n}: {e:?}"));
+        assert!(!failed.from_known_device(), "failure {n} at home");
+    }
+    // As a stranger it locks its email at its address, on both servers.
+    for server in &servers {
+        let err = match server.begin(owner, home, Some(laptop)) {
+            Ok(attempt) => attempt.count_shared().await.err(),
+            Err(e) => Some(e),
+        }
+        .expect("locked");
+        assert!(
+            matches!(&err, AppError::TooManyAttempts(m) if m.contains("for this email from your network")),
+            "{err:?}"
+        );
+    }
+    // The owner's other browser is still known there.
+    let phone = [8u8; 16];
+    let ok = servers[0].begin(owner, home, Some(phone)).unwrap();
+    let ok = ok.count_shared().await.unwrap();
+    assert!(ok.from_known_device());
+    ok.succeeded().await;
+}

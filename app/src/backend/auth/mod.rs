@@ -11,7 +11,7 @@ pub use device::{DeviceKey, DEVICE_COOKIE, SECURE_DEVICE_COOKIE};
 pub use gate::{HashGate, Lane, Ticket};
 pub use next::{local_path, HOME};
 pub use setup_code::{SetupCode, SetupCodeTooShort};
-pub use throttle::{Attempt, LoginThrottle};
+pub use throttle::{Attempt, LoginThrottle, PAIR_LOCK};
 
 use crate::backend::db::entities::{organisation, session, user, Organisation, Session, User};
 use crate::backend::db::now_ms;

@@ -155,7 +155,11 @@ impl<K: Hash + Eq + Clone> Table<K> {
 pub struct Attempt {
     throttle: Arc<LoginThrottle>,
     email: String,
+    /// Where it comes from, as it is counted.
     source: Source,
+    /// Its place among the running attempts, counted at [`LoginThrottle::begin`].
+    running: Source,
+    address: IpAddr,
     /// How long to wait before answering, if it fails.
     pub delay_if_failed: Duration,
     /// Its counts in the shared table, to forget if it succeeds.
@@ -235,6 +239,8 @@ impl LoginThrottle {
             throttle: self.clone(),
             email,
             source,
+            running: source,
+            address,
             delay_if_failed: delay_after(email_failures),
             shared: Vec::new(),
         })
@@ -269,32 +275,34 @@ impl Attempt {
         let Some(shared) = &self.throttle.shared else {
             return Ok(self);
         };
-        match self.source {
-            Source::Device(device) => {
-                let key = Counted::Device(&device).key();
-                let (failures, left) = shared.add(&key).await?;
-                if failures > PAIR_LOCK {
-                    shared.take_back(&key).await;
-                    return Err(locked("from this browser", left));
-                }
+        if let Source::Device(device) = self.source {
+            let key = Counted::Device(&device).key();
+            let (failures, _) = shared.add(&key).await?;
+            if failures <= PAIR_LOCK {
                 self.shared.push(key);
+            } else {
+                // Past its failures on another server: trusted no more, as
+                // [`LoginThrottle::begin`] treats it once its own table says
+                // so, it is held to its address's limits.
+                shared.take_back(&key).await;
+                self.source = Source::Address(self.address);
             }
-            Source::Address(address) => {
-                let pair = Counted::Pair(&self.email, address).key();
-                let (failures, left) = shared.add(&pair).await?;
-                if failures > PAIR_LOCK {
-                    shared.take_back(&pair).await;
-                    return Err(locked("for this email from your network", left));
-                }
-                let from = Counted::Address(address).key();
-                let (failures, left) = shared.add(&from).await?;
-                if failures > ADDRESS_LOCK {
-                    shared.take_back(&from).await;
-                    shared.take_back(&pair).await;
-                    return Err(locked("from your network", left));
-                }
-                self.shared.extend([pair, from]);
+        }
+        if let Source::Address(address) = self.source {
+            let pair = Counted::Pair(&self.email, address).key();
+            let (failures, left) = shared.add(&pair).await?;
+            if failures > PAIR_LOCK {
+                shared.take_back(&pair).await;
+                return Err(locked("for this email from your network", left));
             }
+            let from = Counted::Address(address).key();
+            let (failures, left) = shared.add(&from).await?;
+            if failures > ADDRESS_LOCK {
+                shared.take_back(&from).await;
+                shared.take_back(&pair).await;
+                return Err(locked("from your network", left));
+            }
+            self.shared.extend([pair, from]);
         }
         let email = Counted::Email(&self.email).key();
         let (failures, _) = shared.add(&email).await?;
@@ -309,7 +317,8 @@ impl Attempt {
         {
             let mut t = self.throttle.tables();
             t.emails.entries.remove(&self.email);
-            match self.source {
+            // As `begin` counted it here.
+            match self.running {
                 Source::Device(device) => {
                     t.devices.entries.remove(&device);
                 }
@@ -342,10 +351,10 @@ fn delay_after(failures: u32) -> Duration {
 impl Drop for Attempt {
     fn drop(&mut self) {
         let mut t = self.throttle.tables();
-        if let Some(n) = t.in_flight.get_mut(&self.source) {
+        if let Some(n) = t.in_flight.get_mut(&self.running) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                t.in_flight.remove(&self.source);
+                t.in_flight.remove(&self.running);
             }
         }
     }
