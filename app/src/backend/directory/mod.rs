@@ -16,8 +16,9 @@ use crate::backend::domain::{validate, Label, OrgId, ValidContact};
 use crate::model::{AppError, Contact, ContactDraft};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select, Set, UpdateMany,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
+    JoinType, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select, Set,
+    UpdateMany,
 };
 
 pub const SOURCE_MANUAL: &str = "Manual";
@@ -423,20 +424,30 @@ pub async fn groups_of(
     }
     // Hand-written: the ids go as one JSON value, so the statement (and each
     // connection's prepared copy of it) is the same for any number of them.
-    let mut sql = Sql::new(db.get_database_backend());
-    sql.push(
-        "SELECT m.contact_id, g.name FROM group_members m \
-         JOIN contact_groups g ON g.id = m.group_id WHERE g.integration_id IS NULL AND g.scim_source_id IS NULL \
-         AND g.org_id = ",
-    )
-    .bind(org.get())
-    .push(" AND ")
-    .json_in(
-        "m.contact_id",
-        serde_json::to_string(ids).map_err(|e| AppError::internal(e.to_string()))?,
-        "BIGINT",
-    )
-    .push(" ORDER BY g.name_lower");
+    let backend = db.get_database_backend();
+    let mut sql = Sql::new(backend);
+    // On SQLite, CROSS JOIN keeps the given order: the contacts' memberships,
+    // then each group by its key. Left to itself, SQLite went through every
+    // group of the organisation and looked up each contact in each: at 20
+    // groups and 2,500 contacts 44 ms a batch of an upload, against 13.
+    sql.push("SELECT m.contact_id, g.name FROM group_members m ")
+        .push(if backend == DbBackend::Sqlite {
+            "CROSS JOIN"
+        } else {
+            "JOIN"
+        })
+        .push(
+            " contact_groups g ON g.id = m.group_id WHERE g.integration_id IS NULL \
+             AND g.scim_source_id IS NULL AND g.org_id = ",
+        )
+        .bind(org.get())
+        .push(" AND ")
+        .json_in(
+            "m.contact_id",
+            serde_json::to_string(ids).map_err(|e| AppError::internal(e.to_string()))?,
+            "BIGINT",
+        )
+        .push(" ORDER BY g.name_lower");
     for row in sql.all::<MemberRow>(db).await? {
         out.entry(row.contact_id).or_default().push(row.name);
     }

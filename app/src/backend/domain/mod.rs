@@ -8,7 +8,7 @@ mod org;
 mod phone;
 mod text;
 
-pub use contact::{validate, ValidContact};
+pub use contact::{validate, validate_with, ValidContact};
 pub use email::{Email, EmailError};
 pub use org::OrgId;
 pub use phone::{PhoneE164, PhoneError, Region, RegionError};

@@ -12,7 +12,7 @@ use super::columns::Mapping;
 use super::merge::{keep_identity, merge};
 use crate::backend::directory;
 use crate::backend::directory::bulk::{self, Changed, Derived, GroupIds};
-use crate::backend::domain::{validate, OrgId, ValidContact};
+use crate::backend::domain::{validate, validate_with, OrgId, ValidContact};
 use crate::model::{AppError, Contact, FieldError};
 use sea_orm::ConnectionTrait;
 use std::borrow::Cow;
@@ -395,7 +395,9 @@ impl Importer {
                     match next {
                         None => counts.unchanged += 1,
                         Some(next) => {
-                            let next = validate(&next, &self.region).map_err(AppError::Invalid)?;
+                            let known = row.contact.phone.as_ref();
+                            let next = validate_with(&next, &self.region, known)
+                                .map_err(AppError::Invalid)?;
                             let p = &mut batch.pending[i];
                             let was = p.contact();
                             let changed = Changed::between(&was.into(), &next);
