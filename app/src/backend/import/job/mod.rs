@@ -61,9 +61,10 @@ pub struct ImportConfig {
     /// page per row per index, so the larger the batch the cheaper each row
     /// (measured in server/README).
     pub batch_rows: usize,
-    /// Contacts placed in SQLite's search index per transaction once an
-    /// upload's rows are committed; a backlog no larger is placed with the
-    /// job's end, so that its summary comes searchable (see `job::index`).
+    /// The most contacts placed in SQLite's search index per transaction
+    /// once an upload's rows are committed (fewer while placing is slow); a
+    /// backlog no larger is placed with the job's end, so that its summary
+    /// comes searchable (see `job::index`).
     pub index_chunk: u64,
     /// Free space the upload folder's disk must keep after an upload: by
     /// default the upload limit (an upload that would leave less is refused).
