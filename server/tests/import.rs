@@ -422,3 +422,64 @@ async fn a_row_is_matched_by_email_first_then_by_phone() {
         ]
     );
 }
+
+/// A contact whose stored phone is no longer valid (saved under older rules,
+/// or written to the database by hand): a row that keeps that phone is
+/// reported and not applied, the rest of the upload goes on, and a row that
+/// gives a valid phone repairs the contact.
+#[tokio::test]
+async fn a_row_for_a_contact_with_a_stored_invalid_value_is_reported_not_fatal() {
+    use sea_orm::ConnectionTrait;
+    let app = TestApp::spawn().await;
+    let admin = app.org_admin("Acme", "admin@acme.example").await;
+    let first = "First Name,Last Name,Email,Mobile,Role\n\
+        Katherine,Johnson,katherine@example.com,07911 123457,Analyst\n";
+    let job = app.import(&admin, "first.csv", first.as_bytes()).await;
+    assert_eq!(counts(&job), [1, 0, 0, 0, 0], "{job:?}");
+    app.db
+        .execute_unprepared(
+            "UPDATE contacts SET phone = '+12' WHERE email_lower = 'katherine@example.com'",
+        )
+        .await
+        .unwrap();
+
+    let second = "First Name,Last Name,Email,Role\n\
+        Katherine,Johnson,katherine@example.com,Mathematician\n\
+        Dorothy,Vaughan,dorothy@example.com,Supervisor\n";
+    let job = app.import(&admin, "second.csv", second.as_bytes()).await;
+    assert_eq!(job.status, ImportStatus::Completed, "{job:?}");
+    assert_eq!(counts(&job), [1, 0, 0, 1, 0], "{job:?}");
+    let report = app.problems_csv(&admin, job.id).await;
+    let lines = common::csv_records(&report);
+    assert_eq!(lines.len(), 2, "{report}");
+    assert_eq!(lines[1][0], "2", "{report}");
+    assert!(
+        lines[1]
+            .iter()
+            .any(|c| c.contains("stored phone is not valid")),
+        "{report}"
+    );
+    let katherine = |contacts: Vec<Contact>| {
+        contacts
+            .into_iter()
+            .find(|c| c.first_name == "Katherine")
+            .map(|c| (c.phone, c.role))
+            .unwrap()
+    };
+    assert_eq!(
+        katherine(every_contact(&app, &admin).await),
+        (Some("+12".to_string()), Some("Analyst".to_string()))
+    );
+
+    let third = "First Name,Last Name,Email,Mobile,Role\n\
+        Katherine,Johnson,katherine@example.com,07911 123459,Mathematician\n";
+    let job = app.import(&admin, "third.csv", third.as_bytes()).await;
+    assert_eq!(counts(&job), [0, 1, 0, 0, 0], "{job:?}");
+    assert_eq!(
+        katherine(every_contact(&app, &admin).await),
+        (
+            Some("+447911123459".to_string()),
+            Some("Mathematician".to_string())
+        )
+    );
+}

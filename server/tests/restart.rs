@@ -9,7 +9,7 @@ mod common;
 use app::model::ImportStatus;
 use common::servers::{
     all_searchable, call, ended, organisation, people, problems_csv, sign_in, some_rows_in, start,
-    start_import, stored_uploads,
+    start_import, start_logged, stored_uploads,
 };
 use common::{count_contacts, unique_name, TestDb, PASSWORD};
 use muster::process::ServerProcess;
@@ -73,17 +73,27 @@ async fn an_import_stopped_with_its_server_is_resumed_from_its_last_batch() {
     let uploads = std::env::temp_dir().join(unique_name("muster-restart"));
     organisation(&db_url).await;
     let env = [("MUSTER_IMPORT_BATCH_ROWS", "500")];
-    let server = start(&db_url, &uploads, &env).await;
+    // Its log, to say what it was doing if it does not stop in time (seen
+    // once, not understood).
+    let log = uploads.with_extension("log");
+    let logged = [("MUSTER_LOG", "info,app=debug"), env[0]];
+    let server = start_logged(&db_url, &uploads, &logged, Some(&log)).await;
     let client = Client::builder().cookie_store(true).build().unwrap();
     sign_in(&client, &server).await;
     const ROWS: u64 = 100_000;
     let id = start_import(&client, &server, people(ROWS as usize)).await;
     some_rows_in(&client, &server, &id).await;
     let stopped = Instant::now();
-    assert!(
-        server.terminate(Duration::from_secs(15)).await,
-        "the server did not stop within its grace period"
-    );
+    let in_time = server.terminate(Duration::from_secs(15)).await;
+    if !in_time {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(60).collect();
+        for line in tail.iter().rev() {
+            println!("{line}");
+        }
+    }
+    assert!(in_time, "the server did not stop within its grace period");
+    let _ = std::fs::remove_file(&log);
     println!("stopped in {:?}", stopped.elapsed());
 
     // Paused: still running, no heartbeat, a whole number of batches in,

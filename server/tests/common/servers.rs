@@ -15,6 +15,17 @@ pub async fn start(
     uploads: &std::path::Path,
     more: &[(&str, &str)],
 ) -> ServerProcess {
+    start_logged(db_url, uploads, more, None).await
+}
+
+/// [`start`], its log written to `log` (at the level `more` gives
+/// `MUSTER_LOG`, warnings by default).
+pub async fn start_logged(
+    db_url: &str,
+    uploads: &std::path::Path,
+    more: &[(&str, &str)],
+    log: Option<&std::path::Path>,
+) -> ServerProcess {
     let mut env = vec![
         ("MUSTER_IMPORT_STALE_SECS", "1"),
         ("MUSTER_LOG", "warn"),
@@ -30,7 +41,7 @@ pub async fn start(
         db_url,
         uploads,
         &env,
-        None,
+        log,
     )
     .await
     .expect("the muster binary starts")

@@ -3,7 +3,6 @@
 //! handful of statements per contact.
 
 use super::group_id;
-use crate::backend::db::entities::contact;
 use crate::backend::db::{from_ms, is_unique_violation, now_ms, Sql};
 use crate::backend::domain::{OrgId, ValidContact};
 use crate::model::{AppError, Contact};
@@ -35,7 +34,7 @@ pub async fn find_matches(
     emails: &[&str],
     phones: &[(Option<&str>, &str)],
 ) -> Result<Matches, AppError> {
-    let mut found: Vec<contact::Model> = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     let lookup = |column: &str, values: &[&str]| -> Result<Option<Sql>, AppError> {
         if values.is_empty() {
             return Ok(None);
@@ -43,14 +42,16 @@ pub async fn find_matches(
         // Hand-written: the values go as one JSON value, so the statement is
         // the same for any number of them.
         let mut sql = Sql::new(db.get_database_backend());
-        sql.push("SELECT * FROM contacts WHERE org_id = ")
+        sql.push("SELECT ")
+            .push(Found::COLUMNS)
+            .push(" FROM contacts WHERE org_id = ")
             .bind(org.get())
             .push(" AND ")
             .json_in(column, json(values)?, "TEXT");
         Ok(Some(sql))
     };
     if let Some(sql) = lookup("email_lower", emails)? {
-        found.extend(sql.all::<contact::Model>(db).await?);
+        found.extend(sql.all::<Found>(db).await?);
     }
     let emails_found: std::collections::HashSet<&str> = found
         .iter()
@@ -65,7 +66,7 @@ pub async fn find_matches(
     phones.dedup();
     drop(emails_found);
     if let Some(sql) = lookup("phone", &phones)? {
-        found.extend(sql.all::<contact::Model>(db).await?);
+        found.extend(sql.all::<Found>(db).await?);
     }
     found.sort_by_key(|f| f.id);
     found.dedup_by_key(|f| f.id);
@@ -101,6 +102,34 @@ pub async fn find_matches(
         }
     }
     Ok(out)
+}
+
+/// A contact as [`find_matches`] reads it: what a row is matched with and
+/// merged into, not its search text and keys (a third of its bytes).
+#[derive(FromQueryResult)]
+struct Found {
+    id: i64,
+    first_name: String,
+    last_name: String,
+    email: Option<String>,
+    email_lower: Option<String>,
+    phone: Option<String>,
+    department: Option<String>,
+    role: Option<String>,
+    location: Option<String>,
+    source: String,
+    active: bool,
+    version: i64,
+    created_at: i64,
+    updated_at: i64,
+    integration_id: Option<i64>,
+    scim_source_id: Option<i64>,
+}
+
+impl Found {
+    const COLUMNS: &'static str = "id, first_name, last_name, email, email_lower, phone, \
+        department, role, location, source, active, version, created_at, updated_at, \
+        integration_id, scim_source_id";
 }
 
 /// Group ids by lower-case name, remembered across the batches of an import;

@@ -115,6 +115,14 @@ pub fn identity_kept(source: &str) -> String {
     format!("Name and email kept: {source} sets them. The row's other details were applied.")
 }
 
+/// Why a row was not applied to a contact whose stored `field` is not valid.
+fn stored_invalid(field: &str, message: &str) -> String {
+    format!(
+        "Not applied: this contact's stored {} is not valid. {message} Give a valid one in this row, or correct the contact.",
+        field.replace('_', " ")
+    )
+}
+
 /// The contact with `row` applied (`None` when nothing changes), keeping the
 /// name and email of a contact an identity provider keeps; and whether the row
 /// asked for another name or email of such a contact.
@@ -396,8 +404,23 @@ impl Importer {
                         None => counts.unchanged += 1,
                         Some(next) => {
                             let known = row.contact.phone.as_ref();
-                            let next = validate_with(&next, &self.region, known)
-                                .map_err(AppError::Invalid)?;
+                            let next = match validate_with(&next, &self.region, known) {
+                                Ok(next) => next,
+                                // The row's own values passed when it was read,
+                                // so a value kept from the stored contact fails:
+                                // saved under older rules, or by hand in the
+                                // database. The row is reported, not applied.
+                                Err(errors) => {
+                                    counts.failed += 1;
+                                    problems.extend(errors.iter().map(|e| Problem {
+                                        line,
+                                        column: mapping.header_of(&e.field).unwrap_or_default(),
+                                        message: stored_invalid(&e.field, &e.message),
+                                        warning: false,
+                                    }));
+                                    continue;
+                                }
+                            };
                             let p = &mut batch.pending[i];
                             let was = p.contact();
                             let changed = Changed::between(&was.into(), &next);

@@ -84,8 +84,8 @@ pub(super) async fn catch_up(
     org: OrgId,
 ) -> Result<(), AppError> {
     // Sized by time, as the upload's batches: at most the setting, fewer when
-    // placing is slow (a machine with a slower disk took 3.8 s for 10,000
-    // contacts at a million), so that the progress keeps moving.
+    // placing is slow (a slower machine took 3.8 s for 10,000 contacts
+    // at a million), so that the progress keeps moving.
     let ceiling = std::cmp::max(config.index_chunk, 1) as usize;
     let mut chunk = ceiling.min(FIRST_CHUNK);
     loop {
