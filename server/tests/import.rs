@@ -459,6 +459,22 @@ async fn a_row_for_a_contact_with_a_stored_invalid_value_is_reported_not_fatal()
             .any(|c| c.contains("stored phone is not valid")),
         "{report}"
     );
+    // The row's own cells, to correct and upload again.
+    assert_eq!(
+        lines[0][3..],
+        ["First Name", "Last Name", "Email", "Role"],
+        "{report}"
+    );
+    assert_eq!(
+        lines[1][3..],
+        [
+            "Katherine",
+            "Johnson",
+            "katherine@example.com",
+            "Mathematician"
+        ],
+        "{report}"
+    );
     let katherine = |contacts: Vec<Contact>| {
         contacts
             .into_iter()

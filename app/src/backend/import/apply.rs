@@ -14,7 +14,7 @@ use crate::backend::directory;
 use crate::backend::directory::bulk::{self, Changed, Derived, GroupIds};
 use crate::backend::domain::{validate, validate_with, OrgId, ValidContact};
 use crate::model::{AppError, Contact, FieldError};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
@@ -123,6 +123,22 @@ fn stored_invalid(field: &str, message: &str) -> String {
     )
 }
 
+/// The problems of line `line`, failed for `errors`: one per field, under
+/// the file's column for it, saying `message`.
+fn failures<'a>(
+    line: u64,
+    mapping: &'a Mapping,
+    errors: &'a [FieldError],
+    message: impl Fn(&FieldError) -> String + 'a,
+) -> impl Iterator<Item = Problem> + 'a {
+    errors.iter().map(move |e| Problem {
+        line,
+        column: mapping.header_of(&e.field).unwrap_or_default(),
+        message: message(e),
+        warning: false,
+    })
+}
+
 /// The contact with `row` applied (`None` when nothing changes), keeping the
 /// name and email of a contact an identity provider keeps; and whether the row
 /// asked for another name or email of such a contact.
@@ -141,6 +157,72 @@ pub struct Importer {
     seen: HashMap<u64, u64>,
     groups: GroupIds,
     pub counts: Counts,
+    /// What the last batch wrote, for checking matches looked up ahead.
+    written: Written,
+}
+
+/// The contacts a batch wrote: the ids of those it changed, and the emails
+/// (lower-case) and phones of those it created or changed, as they are now.
+/// Matches looked up while it was being written hold what it changed, or not,
+/// depending on when they were read; they are good for the next batch only
+/// when none of its rows has one of those emails or phones and none of its
+/// matches is one of those contacts.
+#[derive(Debug, Default)]
+struct Written {
+    ids: HashSet<i64>,
+    emails: HashSet<String>,
+    phones: HashSet<String>,
+}
+
+impl Written {
+    fn of(pending: &[Pending<'_>]) -> Self {
+        let mut written = Written::default();
+        for p in pending {
+            let Some(w) = &p.write else { continue };
+            written.ids.extend(p.id);
+            written.emails.extend(w.email_lower().map(str::to_string));
+            written.phones.extend(w.phone().map(str::to_string));
+        }
+        written
+    }
+
+    /// Whether `found`, looked up for `rows` while this batch was written,
+    /// is what looking them up now would find.
+    fn misses(&self, found: &bulk::Matches, rows: &[Row]) -> bool {
+        let row_clear = |r: &Ready| {
+            r.email_lower().is_none_or(|e| !self.emails.contains(e))
+                && r.phone().is_none_or(|p| !self.phones.contains(p))
+        };
+        rows.iter()
+            .filter_map(|(_, row)| row.as_ref().ok())
+            .all(row_clear)
+            && found
+                .by_email
+                .values()
+                .chain(found.by_phone.values())
+                .all(|c| !self.ids.contains(&c.id))
+    }
+}
+
+/// The contacts of `org` that `rows` refer to (see [`bulk::find_matches`]).
+/// An import looks up a batch's matches while the batch before it is being
+/// written, outside its transaction, and hands them to [`Importer::apply`].
+pub async fn find_matches(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    rows: &[Row],
+) -> Result<bulk::Matches, AppError> {
+    let mut emails = Vec::new();
+    let mut phones = Vec::new();
+    for (_, row) in rows {
+        if let Ok(r) = row {
+            emails.extend(r.email_lower());
+            phones.extend(r.phone().map(|p| (r.email_lower(), p)));
+        }
+    }
+    emails.sort_unstable();
+    emails.dedup();
+    bulk::find_matches(db, org, &emails, &phones).await
 }
 
 /// A contact the batch touches: one found in the directory, or one it creates.
@@ -281,6 +363,7 @@ impl Importer {
             seen: HashMap::new(),
             groups: GroupIds::new(org, SOURCE_CSV),
             counts: Counts::default(),
+            written: Written::default(),
         }
     }
 
@@ -302,32 +385,55 @@ impl Importer {
         }
     }
 
-    /// Apply a batch of rows within the transaction `tx`. What the batch did
-    /// counts once [`Importer::accept`] is told that `tx` committed; after an
-    /// error, the importer must not be used again.
+    /// Apply a batch of rows within the transaction `tx`, with their matches
+    /// looked up `ahead` (by [`find_matches`], while the batch before was
+    /// written) or else now. What the batch did counts once
+    /// [`Importer::accept`] is told that `tx` committed; after an error, the
+    /// importer must not be used again.
     pub async fn apply(
+        &mut self,
+        tx: &DatabaseTransaction,
+        mapping: &Mapping,
+        rows: &[Row],
+        ahead: Option<bulk::Matches>,
+    ) -> Result<Applied, AppError> {
+        let t0 = std::time::Instant::now();
+        if let Some(found) = ahead.filter(|found| self.written.misses(found, rows)) {
+            // Read before this transaction began, so another writer (a
+            // person, a sync, an identity provider) may have changed one of
+            // these contacts since: the write then finds a version changed
+            // or an email taken, and the batch is applied again from matches
+            // looked up within the transaction.
+            let groups = self.groups.clone();
+            let attempt = tx.begin().await?;
+            match self.apply_found(&attempt, mapping, rows, found, t0).await {
+                Ok(applied) => {
+                    attempt.commit().await?;
+                    return Ok(applied);
+                }
+                Err(e) => {
+                    tracing::info!("matches looked up ahead were out of date ({e}); looking again");
+                    attempt.rollback().await?;
+                    self.groups = groups;
+                }
+            }
+        }
+        let found = find_matches(tx, self.org, rows).await?;
+        self.apply_found(tx, mapping, rows, found, t0).await
+    }
+
+    /// [`Importer::apply`] with the batch's matches, `found`, from `t0`.
+    async fn apply_found(
         &mut self,
         tx: &impl ConnectionTrait,
         mapping: &Mapping,
         rows: &[Row],
+        found: bulk::Matches,
+        t0: std::time::Instant,
     ) -> Result<Applied, AppError> {
-        let t_prep = std::time::Instant::now();
         let mut counts = self.counts;
         let mut seen = HashMap::new();
         let mut problems = Vec::new();
-        let mut emails = Vec::new();
-        let mut phones = Vec::new();
-        for (_, row) in rows {
-            if let Ok(r) = row {
-                emails.extend(r.email_lower());
-                phones.extend(r.phone().map(|p| (r.email_lower(), p)));
-            }
-        }
-        emails.sort_unstable();
-        emails.dedup();
-        let t0 = std::time::Instant::now();
-        let prep = t0 - t_prep;
-        let found = bulk::find_matches(tx, self.org, &emails, &phones).await?;
         let t_find = t0.elapsed();
 
         let mut batch = Batch::default();
@@ -337,12 +443,7 @@ impl Importer {
                 Ok(row) => row,
                 Err(errors) => {
                     counts.failed += 1;
-                    problems.extend(errors.iter().map(|e| Problem {
-                        line,
-                        column: mapping.header_of(&e.field).unwrap_or_default(),
-                        message: e.message.clone(),
-                        warning: false,
-                    }));
+                    problems.extend(failures(line, mapping, errors, |e| e.message.clone()));
                     continue;
                 }
             };
@@ -412,11 +513,8 @@ impl Importer {
                                 // database. The row is reported, not applied.
                                 Err(errors) => {
                                     counts.failed += 1;
-                                    problems.extend(errors.iter().map(|e| Problem {
-                                        line,
-                                        column: mapping.header_of(&e.field).unwrap_or_default(),
-                                        message: stored_invalid(&e.field, &e.message),
-                                        warning: false,
+                                    problems.extend(failures(line, mapping, &errors, |e| {
+                                        stored_invalid(&e.field, &e.message)
                                     }));
                                     continue;
                                 }
@@ -472,7 +570,6 @@ impl Importer {
         let t_update = t1.elapsed() - t_insert;
         self.regroup(tx, &batch.pending).await?;
         tracing::debug!(
-            prep_ms = prep.as_secs_f64() * 1e3,
             find_ms = t_find.as_secs_f64() * 1e3,
             plan_ms = plan.as_secs_f64() * 1e3,
             insert_ms = t_insert.as_secs_f64() * 1e3,
@@ -484,6 +581,7 @@ impl Importer {
             counts,
             seen,
             problems,
+            written: Written::of(&batch.pending),
         })
     }
 
@@ -526,6 +624,7 @@ impl Importer {
     /// Count a batch whose transaction committed.
     pub fn accept(&mut self, applied: Applied) -> Vec<Problem> {
         self.counts = applied.counts;
+        self.written = applied.written;
         for (k, line) in applied.seen {
             self.seen.entry(k).or_insert(line);
         }
@@ -541,4 +640,208 @@ pub struct Applied {
     seen: HashMap<u64, u64>,
     /// The failed rows and warnings of this batch.
     pub problems: Vec<Problem>,
+    written: Written,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::db::{self, entities::contact};
+    use crate::model::ContactDraft;
+    use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
+
+    /// A new SQLite directory with one organisation.
+    async fn directory(name: &str) -> (DatabaseConnection, OrgId) {
+        let dir = std::env::temp_dir().join(format!("muster-apply-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = db::connect(&format!("sqlite://{}", dir.join("muster.db").display()))
+            .await
+            .unwrap();
+        let _ = db::migrate(&db).await.unwrap();
+        db.execute_unprepared(
+            "INSERT INTO organisations (name, default_region, time_zone, created_at) \
+             VALUES ('Acme', 'GB', 'Europe/London', 0)",
+        )
+        .await
+        .unwrap();
+        (db, OrgId::trusted(1))
+    }
+
+    fn mapping() -> Mapping {
+        let headers = [
+            "First Name",
+            "Last Name",
+            "Email",
+            "Mobile",
+            "Department",
+            "Role",
+        ];
+        Mapping::detect(&headers.map(String::from)).unwrap()
+    }
+
+    /// Line `line`: `first` Test, with an email, phone, department and role (blank: none).
+    fn row(line: u64, [first, email, phone, department, role]: [&str; 5]) -> Row {
+        let draft = ContactDraft {
+            first_name: first.into(),
+            last_name: "Test".into(),
+            email: email.into(),
+            phone: phone.into(),
+            department: department.into(),
+            role: role.into(),
+            ..Default::default()
+        };
+        (line, check(&draft, "GB"))
+    }
+
+    /// Apply `rows` in a transaction of their own and commit: the counts after them.
+    async fn apply(
+        db: &DatabaseConnection,
+        importer: &mut Importer,
+        rows: &[Row],
+        ahead: Option<bulk::Matches>,
+    ) -> Counts {
+        let tx = db::begin_write(db).await.unwrap();
+        let applied = importer.apply(&tx, &mapping(), rows, ahead).await.unwrap();
+        tx.commit().await.unwrap();
+        let _ = importer.accept(applied);
+        importer.counts
+    }
+
+    /// Every contact: first name, phone, department, role, version.
+    async fn contacts(db: &DatabaseConnection) -> Vec<[String; 5]> {
+        let all = contact::Entity::find()
+            .order_by_asc(contact::Column::Id)
+            .all(db)
+            .await
+            .unwrap();
+        all.into_iter()
+            .map(|c| {
+                [
+                    c.first_name,
+                    c.phone.unwrap_or_default(),
+                    c.department.unwrap_or_default(),
+                    c.role.unwrap_or_default(),
+                    c.version.to_string(),
+                ]
+            })
+            .collect()
+    }
+
+    fn counts([created, updated, unchanged, failed, warnings]: [u64; 5]) -> Counts {
+        Counts {
+            created,
+            updated,
+            unchanged,
+            failed,
+            warnings,
+        }
+    }
+
+    /// Matches looked up while the batch before was written may not hold what
+    /// it wrote: a row for a contact it created is still applied to that
+    /// contact, not made a second one (by phone, which nothing keeps unique).
+    #[tokio::test]
+    async fn matches_looked_up_before_the_batch_before_committed_are_not_trusted_for_its_contacts()
+    {
+        let (db, org) = directory("ahead-of-batch").await;
+        let mut importer = Importer::new(org, "GB");
+        let first = [row(2, ["Ada", "", "07911 123456", "", "Analyst"])];
+        let second = [row(3, ["Ada", "", "07911 123456", "", "Engineer"])];
+        // Looked up before the first batch committed: no Ada yet.
+        let ahead = find_matches(&db, org, &second).await.unwrap();
+        assert!(ahead.by_phone.is_empty());
+
+        assert_eq!(
+            apply(&db, &mut importer, &first, None).await,
+            counts([1, 0, 0, 0, 0])
+        );
+        // A warning: the same contact is on line 2.
+        assert_eq!(
+            apply(&db, &mut importer, &second, Some(ahead)).await,
+            counts([1, 1, 0, 0, 1])
+        );
+        assert_eq!(
+            contacts(&db).await,
+            [["Ada", "+447911123456", "", "Engineer", "2"].map(String::from)]
+        );
+    }
+
+    /// Matches looked up outside the batch's transaction, then changed by
+    /// another writer before it began (a contact changed, one created with an
+    /// email the batch would create): the batch is applied from matches looked
+    /// up again, and keeps what the other writer did.
+    #[tokio::test]
+    async fn matches_another_writer_changed_since_are_looked_up_again() {
+        let (db, org) = directory("changed-since").await;
+        let first = [row(2, ["Grace", "grace@example.com", "", "", "Admiral"])];
+        let mut importer = Importer::new(org, "GB");
+        assert_eq!(
+            apply(&db, &mut importer, &first, None).await,
+            counts([1, 0, 0, 0, 0])
+        );
+
+        let mut importer = Importer::new(org, "GB");
+        let batch = [
+            row(2, ["Grace", "grace@example.com", "", "", "Rear admiral"]),
+            row(3, ["Alan", "alan@example.com", "", "", "Mathematician"]),
+        ];
+        let ahead = find_matches(&db, org, &batch).await.unwrap();
+        assert_eq!(ahead.by_email.len(), 1);
+
+        let mut other = Importer::new(org, "GB");
+        let meanwhile = [
+            row(2, ["Grace", "grace@example.com", "", "Navy", ""]),
+            row(3, ["Alan", "alan@example.com", "", "", "Analyst"]),
+        ];
+        assert_eq!(
+            apply(&db, &mut other, &meanwhile, None).await,
+            counts([1, 1, 0, 0, 0])
+        );
+
+        assert_eq!(
+            apply(&db, &mut importer, &batch, Some(ahead)).await,
+            counts([0, 2, 0, 0, 0])
+        );
+        assert_eq!(
+            contacts(&db).await,
+            [
+                ["Grace", "", "Navy", "Rear admiral", "3"],
+                ["Alan", "", "", "Mathematician", "2"],
+            ]
+            .map(|c| c.map(String::from))
+        );
+    }
+
+    #[test]
+    fn a_batch_written_clears_matches_that_do_not_touch_it() {
+        let ready = |r: Row| r.1.unwrap();
+        let ada = ready(row(2, ["Ada", "ada@example.com", "07911 123456", "", ""]));
+        let written = Written {
+            ids: HashSet::from([7]),
+            emails: HashSet::from(["ada@example.com".to_string()]),
+            phones: HashSet::from(["+447911123457".to_string()]),
+        };
+        let none = bulk::Matches::default();
+        let rows = |r: [&str; 5]| [row(3, r)];
+        // Another email and phone: good.
+        assert!(written.misses(
+            &none,
+            &rows(["Bo", "bo@example.com", "07911 123458", "", ""])
+        ));
+        // A failed row refers to nothing.
+        assert!(written.misses(&none, &rows(["Bo", "not-an-email", "", "", ""])));
+        // An email or a phone the batch wrote: not good.
+        assert!(!written.misses(&none, &rows(["Ada", "ADA@example.com", "", "", ""])));
+        assert!(!written.misses(&none, &rows(["Bo", "", "07911 123457", "", ""])));
+        // A match that is a contact the batch changed: not good.
+        let mut found = bulk::Matches::default();
+        let contact = |id| Contact {
+            id,
+            ..as_contact(&ada.contact, None)
+        };
+        found.by_phone.insert("+447911123456".into(), contact(8));
+        assert!(written.misses(&found, &rows(["Bo", "", "07911 123456", "", ""])));
+        found.by_phone.insert("+447911123456".into(), contact(7));
+        assert!(!written.misses(&found, &rows(["Bo", "", "07911 123456", "", ""])));
+    }
 }

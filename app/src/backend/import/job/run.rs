@@ -13,7 +13,6 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
 };
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -198,26 +197,30 @@ impl Run {
             })
         };
         let mut importer = Importer::new(self.org, &self.region).resuming(self.counts);
+        // The reader's next message, taken (and its rows' matches looked up)
+        // while the batch before it was written.
+        let mut ahead: Option<Ahead> = None;
         loop {
             let waited = Instant::now();
-            let read = tokio::select! {
-                biased;
-                () = self.stop().cancelled() => None,
-                read = batches.recv() => Some(read),
+            let Ahead { read, found } = match ahead.take() {
+                Some(next) => next,
+                None => match self.read_ahead(&mut batches, false).await {
+                    Some(next) => next,
+                    // Stopping: what is committed stays, the rest waits for the next run.
+                    None => {
+                        drop(batches);
+                        let _ = reader.await;
+                        return Ok(Outcome::Paused);
+                    }
+                },
             };
-            let (batch, cells) = match read {
-                // Stopping: what is committed stays, the rest waits for the next run.
-                None => {
-                    drop(batches);
-                    let _ = reader.await;
-                    return Ok(Outcome::Paused);
-                }
-                Some(None) => break,
-                Some(Some(Read::Applied(rows))) => {
+            let (batch, records) = match read {
+                None => break,
+                Some(Read::Applied(rows)) => {
                     importer.remember(&rows);
                     continue;
                 }
-                Some(Some(Read::Rows(rows, cells))) => (rows, cells),
+                Some(Read::Rows(rows, records)) => (rows, records),
             };
             let beginning = Instant::now();
             let waited = beginning - waited;
@@ -231,57 +234,30 @@ impl Run {
             let (_turn, tx) = begin_write_in_turn(&self.db).await?;
             let began = Instant::now();
             let begun = began - beginning;
-            let applied = importer.apply(&tx, &self.mapping, &batch).await?;
-            let recording = Instant::now();
-            save_problems(&tx, self.id, &applied.problems, &cells).await?;
-            let c = applied.counts;
-            use import_job::Column as J;
-            // The importer's counts are running totals; the rows are this batch's.
-            let total = |n: u64| Expr::value(n as i64);
-            let counted = import_job::Entity::update_many()
-                .col_expr(
-                    J::ProcessedRows,
-                    Expr::col(J::ProcessedRows).add(batch.len() as i64),
-                )
-                .col_expr(J::Created, total(c.created))
-                .col_expr(J::Updated, total(c.updated))
-                .col_expr(J::Unchanged, total(c.unchanged))
-                .col_expr(J::Failed, total(c.failed))
-                .col_expr(J::Warnings, total(c.warnings))
-                .col_expr(J::HeartbeatAt, Expr::value(now_ms()))
-                .filter(J::Id.eq(self.id))
-                .filter(J::Status.eq(ImportStatus::Running.as_str()))
-                .exec(&tx)
-                .await?;
-            if counted.rows_affected == 0 {
+            let (written, next) = tokio::join!(
+                self.write(&mut importer, tx, &batch, &records, found),
+                self.read_ahead(&mut batches, true),
+            );
+            let Some((applied, took)) = written? else {
                 // Interrupted by a sweep meanwhile: this batch is not applied.
-                drop(tx);
                 drop(batches);
                 let _ = reader.await;
                 return Ok(Outcome::Superseded);
-            }
-            let recorded = recording.elapsed();
-            let t = Instant::now();
-            tx.commit().await?;
-            let next = next_batch_rows(batch.len(), began.elapsed(), self.batch_rows());
-            batch_size.store(next, Ordering::Relaxed);
+            };
+            ahead = next;
+            let rows = batch.len();
+            let next_rows = next_batch_rows(rows, took, self.batch_rows());
+            batch_size.store(next_rows, Ordering::Relaxed);
             tracing::debug!(
                 wait_ms = waited.as_secs_f64() * 1e3,
                 begin_ms = begun.as_secs_f64() * 1e3,
-                record_ms = recorded.as_secs_f64() * 1e3,
-                commit_ms = t.elapsed().as_secs_f64() * 1e3,
-                rows = batch.len(),
-                next,
-                "import commit"
+                rows,
+                next = next_rows,
+                "import batch committed"
             );
-            metrics::counter!("muster_import_rows_total").increment(batch.len() as u64);
-            let accepting = Instant::now();
+            metrics::counter!("muster_import_rows_total").increment(rows as u64);
             let _ = importer.accept(applied);
             drop(batch);
-            tracing::debug!(
-                accept_ms = accepting.elapsed().as_secs_f64() * 1e3,
-                "import accepted"
-            );
             if self.stop().is_cancelled() {
                 drop(batches);
                 let _ = reader.await;
@@ -292,6 +268,85 @@ impl Run {
             Ok(()) => Ok(Outcome::Completed),
             Err(message) => Ok(Outcome::Failed(message)),
         }
+    }
+
+    /// The reader's next message (`None` in it: no more rows) and, when
+    /// `look_up` and it holds rows to apply, their matches in the directory,
+    /// looked up outside any transaction (see [`Importer::apply`]). `None`
+    /// when the server is stopping.
+    async fn read_ahead(
+        &self,
+        batches: &mut tokio::sync::mpsc::Receiver<Read>,
+        look_up: bool,
+    ) -> Option<Ahead> {
+        let read = tokio::select! {
+            biased;
+            () = self.stop().cancelled() => return None,
+            read = batches.recv() => read,
+        };
+        let found = match &read {
+            Some(Read::Rows(rows, _)) if look_up => {
+                match apply::find_matches(&self.db, self.org, rows).await {
+                    Ok(found) => Some(found),
+                    // The batch looks them up itself.
+                    Err(e) => {
+                        tracing::debug!("looking up a batch's matches ahead: {e}");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        Some(Ahead { read, found })
+    }
+
+    /// Apply `batch` (its records beside it) within `tx`, record its problems
+    /// and the job's progress, and commit: what it did, for the importer to
+    /// accept, and how long it took. `None` when a sweep marked the job
+    /// interrupted meanwhile (nothing of the batch is applied).
+    async fn write(
+        &self,
+        importer: &mut Importer,
+        tx: sea_orm::DatabaseTransaction,
+        batch: &[Row],
+        records: &[csv::StringRecord],
+        found: Option<crate::backend::directory::bulk::Matches>,
+    ) -> Result<Option<(apply::Applied, Duration)>, AppError> {
+        let began = Instant::now();
+        let applied = importer.apply(&tx, &self.mapping, batch, found).await?;
+        let recording = Instant::now();
+        save_problems(&tx, self.id, &applied.problems, batch, records).await?;
+        let c = applied.counts;
+        use import_job::Column as J;
+        // The importer's counts are running totals; the rows are this batch's.
+        let total = |n: u64| Expr::value(n as i64);
+        let counted = import_job::Entity::update_many()
+            .col_expr(
+                J::ProcessedRows,
+                Expr::col(J::ProcessedRows).add(batch.len() as i64),
+            )
+            .col_expr(J::Created, total(c.created))
+            .col_expr(J::Updated, total(c.updated))
+            .col_expr(J::Unchanged, total(c.unchanged))
+            .col_expr(J::Failed, total(c.failed))
+            .col_expr(J::Warnings, total(c.warnings))
+            .col_expr(J::HeartbeatAt, Expr::value(now_ms()))
+            .filter(J::Id.eq(self.id))
+            .filter(J::Status.eq(ImportStatus::Running.as_str()))
+            .exec(&tx)
+            .await?;
+        if counted.rows_affected == 0 {
+            return Ok(None);
+        }
+        let recorded = recording.elapsed();
+        let t = Instant::now();
+        tx.commit().await?;
+        tracing::debug!(
+            record_ms = recorded.as_secs_f64() * 1e3,
+            commit_ms = t.elapsed().as_secs_f64() * 1e3,
+            "import commit"
+        );
+        Ok(Some((applied, began.elapsed())))
     }
 
     async fn cancel_requested(&self) -> Result<bool, AppError> {
@@ -329,13 +384,21 @@ pub(super) fn next_batch_rows(rows: usize, took: Duration, ceiling: usize) -> us
         .clamp(ceiling.min(1_000), ceiling)
 }
 
+/// The reader's next message, with the matches of its rows when they were
+/// looked up ahead.
+struct Ahead {
+    read: Option<Read>,
+    found: Option<crate::backend::directory::bulk::Matches>,
+}
+
 /// What the reading task hands the applying one.
 enum Read {
     /// Rows an earlier run of this job applied: only remembered.
     Applied(Vec<Row>),
-    /// Rows to apply, with the cells of those that failed their checks, by
-    /// line (for the error report).
-    Rows(Vec<Row>, HashMap<u64, Vec<String>>),
+    /// Rows to apply, with their records in the same order: a row can fail
+    /// when it is applied too (a stored value no longer valid), and the error
+    /// report gives a failed row's cells.
+    Rows(Vec<Row>, Vec<csv::StringRecord>),
 }
 
 /// Read the stored file in batches of validated rows, in file order, for the
@@ -360,7 +423,7 @@ fn read_batches(
     );
     let mut record = csv::StringRecord::new();
     let mut batch = Vec::with_capacity(batch_size.load(Ordering::Relaxed));
-    let mut cells = HashMap::new();
+    let mut records = Vec::with_capacity(batch.capacity());
     let mut read = 0u64;
     // The reader takes the header row itself.
     loop {
@@ -372,8 +435,8 @@ fn read_batches(
                 let row = apply::check(&mapping.draft(&record), region);
                 let applied = read < skip;
                 read += 1;
-                if row.is_err() && !applied {
-                    cells.insert(line, record.iter().map(str::to_string).collect());
+                if !applied {
+                    records.push(record.clone());
                 }
                 batch.push((line, row));
                 // The rows applied before are sent apart from the others.
@@ -384,7 +447,10 @@ fn read_batches(
                     let message = if applied {
                         Read::Applied(rows)
                     } else {
-                        Read::Rows(rows, std::mem::take(&mut cells))
+                        Read::Rows(
+                            rows,
+                            std::mem::replace(&mut records, Vec::with_capacity(size)),
+                        )
                     };
                     if send.blocking_send(message).is_err() {
                         return Ok(());
@@ -406,32 +472,38 @@ fn read_batches(
         let _ = send.blocking_send(if read <= skip {
             Read::Applied(batch)
         } else {
-            Read::Rows(batch, cells)
+            Read::Rows(batch, records)
         });
     }
     Ok(())
 }
 
 /// Record the batch's problems; the first problem of each failed row keeps
-/// the row's cells (`cells`, by line), as a JSON array.
+/// the row's cells as a JSON array (its record in `records`, which are in the
+/// order of `batch`, itself in line order).
 async fn save_problems(
     tx: &impl ConnectionTrait,
     job: i64,
     problems: &[Problem],
-    cells: &HashMap<u64, Vec<String>>,
+    batch: &[Row],
+    records: &[csv::StringRecord],
 ) -> Result<(), AppError> {
     if problems.is_empty() {
         return Ok(());
     }
-    let mut previous = None;
+    let cells = |line: u64| {
+        let i = batch.binary_search_by_key(&line, |(l, _)| *l).ok()?;
+        let cells: Vec<&str> = records.get(i)?.iter().collect();
+        serde_json::to_string(&cells).ok()
+    };
+    // The cells go with a failed row's first error (a warning's row was
+    // applied: there is nothing in it to fix and upload again).
+    let mut failed = None;
     let rows: Vec<serde_json::Value> = problems
         .iter()
         .map(|p| {
-            let first = previous.replace(p.line) != Some(p.line);
-            let values = cells
-                .get(&p.line)
-                .filter(|_| first)
-                .map(|c| serde_json::to_string(c).unwrap_or_default());
+            let first = !p.warning && failed.replace(p.line) != Some(p.line);
+            let values = first.then(|| cells(p.line)).flatten();
             serde_json::json!([job, p.line, p.column, p.message, p.warning, values])
         })
         .collect();
