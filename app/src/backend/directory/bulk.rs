@@ -134,7 +134,6 @@ impl Found {
 
 /// Group ids by lower-case name, remembered across the batches of an import;
 /// groups that do not exist yet are created with the import's source.
-#[derive(Clone)]
 pub struct GroupIds {
     org: OrgId,
     source: String,

@@ -197,30 +197,26 @@ impl Run {
             })
         };
         let mut importer = Importer::new(self.org, &self.region).resuming(self.counts);
-        // The reader's next message, taken (and its rows' matches looked up)
-        // while the batch before it was written.
-        let mut ahead: Option<Ahead> = None;
         loop {
             let waited = Instant::now();
-            let Ahead { read, found } = match ahead.take() {
-                Some(next) => next,
-                None => match self.read_ahead(&mut batches, false).await {
-                    Some(next) => next,
-                    // Stopping: what is committed stays, the rest waits for the next run.
-                    None => {
-                        drop(batches);
-                        let _ = reader.await;
-                        return Ok(Outcome::Paused);
-                    }
-                },
+            let read = tokio::select! {
+                biased;
+                () = self.stop().cancelled() => None,
+                read = batches.recv() => Some(read),
             };
             let (batch, records) = match read {
-                None => break,
-                Some(Read::Applied(rows)) => {
+                // Stopping: what is committed stays, the rest waits for the next run.
+                None => {
+                    drop(batches);
+                    let _ = reader.await;
+                    return Ok(Outcome::Paused);
+                }
+                Some(None) => break,
+                Some(Some(Read::Applied(rows))) => {
                     importer.remember(&rows);
                     continue;
                 }
-                Some(Read::Rows(rows, records)) => (rows, records),
+                Some(Some(Read::Rows(rows, records))) => (rows, records),
             };
             let beginning = Instant::now();
             let waited = beginning - waited;
@@ -234,30 +230,57 @@ impl Run {
             let (_turn, tx) = begin_write_in_turn(&self.db).await?;
             let began = Instant::now();
             let begun = began - beginning;
-            let (written, next) = tokio::join!(
-                self.write(&mut importer, tx, &batch, &records, found),
-                self.read_ahead(&mut batches, true),
-            );
-            let Some((applied, took)) = written? else {
+            let applied = importer.apply(&tx, &self.mapping, &batch).await?;
+            let recording = Instant::now();
+            save_problems(&tx, self.id, &applied.problems, &batch, &records).await?;
+            let c = applied.counts;
+            use import_job::Column as J;
+            // The importer's counts are running totals; the rows are this batch's.
+            let total = |n: u64| Expr::value(n as i64);
+            let counted = import_job::Entity::update_many()
+                .col_expr(
+                    J::ProcessedRows,
+                    Expr::col(J::ProcessedRows).add(batch.len() as i64),
+                )
+                .col_expr(J::Created, total(c.created))
+                .col_expr(J::Updated, total(c.updated))
+                .col_expr(J::Unchanged, total(c.unchanged))
+                .col_expr(J::Failed, total(c.failed))
+                .col_expr(J::Warnings, total(c.warnings))
+                .col_expr(J::HeartbeatAt, Expr::value(now_ms()))
+                .filter(J::Id.eq(self.id))
+                .filter(J::Status.eq(ImportStatus::Running.as_str()))
+                .exec(&tx)
+                .await?;
+            if counted.rows_affected == 0 {
                 // Interrupted by a sweep meanwhile: this batch is not applied.
+                drop(tx);
                 drop(batches);
                 let _ = reader.await;
                 return Ok(Outcome::Superseded);
-            };
-            ahead = next;
-            let rows = batch.len();
-            let next_rows = next_batch_rows(rows, took, self.batch_rows());
-            batch_size.store(next_rows, Ordering::Relaxed);
+            }
+            let recorded = recording.elapsed();
+            let t = Instant::now();
+            tx.commit().await?;
+            let next = next_batch_rows(batch.len(), began.elapsed(), self.batch_rows());
+            batch_size.store(next, Ordering::Relaxed);
             tracing::debug!(
                 wait_ms = waited.as_secs_f64() * 1e3,
                 begin_ms = begun.as_secs_f64() * 1e3,
-                rows,
-                next = next_rows,
-                "import batch committed"
+                record_ms = recorded.as_secs_f64() * 1e3,
+                commit_ms = t.elapsed().as_secs_f64() * 1e3,
+                rows = batch.len(),
+                next,
+                "import commit"
             );
-            metrics::counter!("muster_import_rows_total").increment(rows as u64);
+            metrics::counter!("muster_import_rows_total").increment(batch.len() as u64);
+            let accepting = Instant::now();
             let _ = importer.accept(applied);
             drop(batch);
+            tracing::debug!(
+                accept_ms = accepting.elapsed().as_secs_f64() * 1e3,
+                "import accepted"
+            );
             if self.stop().is_cancelled() {
                 drop(batches);
                 let _ = reader.await;
@@ -268,85 +291,6 @@ impl Run {
             Ok(()) => Ok(Outcome::Completed),
             Err(message) => Ok(Outcome::Failed(message)),
         }
-    }
-
-    /// The reader's next message (`None` in it: no more rows) and, when
-    /// `look_up` and it holds rows to apply, their matches in the directory,
-    /// looked up outside any transaction (see [`Importer::apply`]). `None`
-    /// when the server is stopping.
-    async fn read_ahead(
-        &self,
-        batches: &mut tokio::sync::mpsc::Receiver<Read>,
-        look_up: bool,
-    ) -> Option<Ahead> {
-        let read = tokio::select! {
-            biased;
-            () = self.stop().cancelled() => return None,
-            read = batches.recv() => read,
-        };
-        let found = match &read {
-            Some(Read::Rows(rows, _)) if look_up => {
-                match apply::find_matches(&self.db, self.org, rows).await {
-                    Ok(found) => Some(found),
-                    // The batch looks them up itself.
-                    Err(e) => {
-                        tracing::debug!("looking up a batch's matches ahead: {e}");
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
-        Some(Ahead { read, found })
-    }
-
-    /// Apply `batch` (its records beside it) within `tx`, record its problems
-    /// and the job's progress, and commit: what it did, for the importer to
-    /// accept, and how long it took. `None` when a sweep marked the job
-    /// interrupted meanwhile (nothing of the batch is applied).
-    async fn write(
-        &self,
-        importer: &mut Importer,
-        tx: sea_orm::DatabaseTransaction,
-        batch: &[Row],
-        records: &[csv::StringRecord],
-        found: Option<crate::backend::directory::bulk::Matches>,
-    ) -> Result<Option<(apply::Applied, Duration)>, AppError> {
-        let began = Instant::now();
-        let applied = importer.apply(&tx, &self.mapping, batch, found).await?;
-        let recording = Instant::now();
-        save_problems(&tx, self.id, &applied.problems, batch, records).await?;
-        let c = applied.counts;
-        use import_job::Column as J;
-        // The importer's counts are running totals; the rows are this batch's.
-        let total = |n: u64| Expr::value(n as i64);
-        let counted = import_job::Entity::update_many()
-            .col_expr(
-                J::ProcessedRows,
-                Expr::col(J::ProcessedRows).add(batch.len() as i64),
-            )
-            .col_expr(J::Created, total(c.created))
-            .col_expr(J::Updated, total(c.updated))
-            .col_expr(J::Unchanged, total(c.unchanged))
-            .col_expr(J::Failed, total(c.failed))
-            .col_expr(J::Warnings, total(c.warnings))
-            .col_expr(J::HeartbeatAt, Expr::value(now_ms()))
-            .filter(J::Id.eq(self.id))
-            .filter(J::Status.eq(ImportStatus::Running.as_str()))
-            .exec(&tx)
-            .await?;
-        if counted.rows_affected == 0 {
-            return Ok(None);
-        }
-        let recorded = recording.elapsed();
-        let t = Instant::now();
-        tx.commit().await?;
-        tracing::debug!(
-            record_ms = recorded.as_secs_f64() * 1e3,
-            commit_ms = t.elapsed().as_secs_f64() * 1e3,
-            "import commit"
-        );
-        Ok(Some((applied, began.elapsed())))
     }
 
     async fn cancel_requested(&self) -> Result<bool, AppError> {
@@ -382,13 +326,6 @@ pub(super) fn next_batch_rows(rows: usize, took: Duration, ceiling: usize) -> us
     let aim = (pace * BATCH_AIM.as_secs_f64()) as usize;
     aim.clamp(rows / 2, rows.saturating_mul(2))
         .clamp(ceiling.min(1_000), ceiling)
-}
-
-/// The reader's next message, with the matches of its rows when they were
-/// looked up ahead.
-struct Ahead {
-    read: Option<Read>,
-    found: Option<crate::backend::directory::bulk::Matches>,
 }
 
 /// What the reading task hands the applying one.
