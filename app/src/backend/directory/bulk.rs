@@ -380,10 +380,10 @@ struct Update<'a>(
     i64,
     &'a str,
     &'a str,
-    String,
-    String,
+    &'a str,
+    &'a str,
     Option<&'a str>,
-    Option<String>,
+    Option<&'a str>,
     Option<&'a str>,
     Option<&'a str>,
     Option<&'a str>,
@@ -396,16 +396,20 @@ struct Update<'a>(
 );
 
 impl<'a> Update<'a> {
-    fn of(id: i64, c: &'a ValidContact, external: Option<&'a str>, version: i64) -> Self {
-        let d = Derived::of(c);
+    fn of(
+        id: i64,
+        (c, d): (&'a ValidContact, &'a Derived),
+        external: Option<&'a str>,
+        version: i64,
+    ) -> Self {
         Update(
             id,
             &c.first_name,
             &c.last_name,
-            d.sort_name,
-            d.text,
+            &d.sort_name,
+            &d.text,
             c.email.as_ref().map(|e| e.as_str()),
-            d.email_lower,
+            d.email_lower.as_deref(),
             c.phone.as_ref().map(|p| p.as_str()),
             c.department.as_deref(),
             c.role.as_deref(),
@@ -617,9 +621,13 @@ pub async fn update_many(
     if contacts.is_empty() {
         return Ok(());
     }
+    let derived: Vec<Derived> = contacts.iter().map(|(_, c, ..)| Derived::of(c)).collect();
     let rows = contacts
         .iter()
-        .map(|(id, c, external, changed)| (*changed, Update::of(*id, c, Some(external), 0)))
+        .zip(&derived)
+        .map(|((id, c, external, changed), d)| {
+            (*changed, Update::of(*id, (c, d), Some(external), 0))
+        })
         .collect();
     let set_link = |sql: &mut Sql| {
         sql.push(", external_id = ")
@@ -636,21 +644,22 @@ pub async fn update_many(
     Ok(())
 }
 
-/// Replace each contact `(id, version read, values, what changes)` of `org`,
+/// Replace each contact `(id, version read, values and what is derived from
+/// them, what changes)` of `org`,
 /// as [`super::overwrite`] replaces one, groups aside (see [`add_members`]
 /// and [`remove_members`]). A contact changed since it was read fails the
 /// whole write with a conflict, as does an email another contact has.
 pub async fn overwrite_many(
     tx: &impl ConnectionTrait,
     org: OrgId,
-    contacts: &[(i64, i64, &ValidContact, Changed)],
+    contacts: &[(i64, i64, (&ValidContact, &Derived), Changed)],
 ) -> Result<(), AppError> {
     if contacts.is_empty() {
         return Ok(());
     }
     let rows = contacts
         .iter()
-        .map(|(id, version, c, changed)| (*changed, Update::of(*id, c, None, *version)))
+        .map(|(id, version, c, changed)| (*changed, Update::of(*id, *c, None, *version)))
         .collect();
     let as_read = |sql: &mut Sql| {
         sql.push(" AND contacts.version = ").json_col(12, "BIGINT");

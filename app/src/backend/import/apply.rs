@@ -476,12 +476,13 @@ impl Importer {
         )
         .await?;
         let t_insert = t1.elapsed();
-        let changed: Vec<(i64, i64, &ValidContact, Changed)> = batch
+        let changed: Vec<(i64, i64, (&ValidContact, &Derived), Changed)> = batch
             .pending
             .iter()
             .filter_map(|p| {
                 let version = p.contact.as_ref()?.version;
-                Some((p.id?, version, &p.write.as_ref()?.contact, p.changed))
+                let w = p.write.as_ref()?;
+                Some((p.id?, version, (&w.contact, &w.derived), p.changed))
             })
             .collect();
         bulk::overwrite_many(tx, self.org, &changed).await?;
