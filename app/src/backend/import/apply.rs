@@ -357,10 +357,10 @@ impl Importer {
         rows: &[Row],
     ) -> Result<Applied, AppError> {
         let t0 = std::time::Instant::now();
-        // Within the transaction: the statements that write the batch find
-        // the pages these read in the connection's cache (looked up on another
-        // connection while the batch before was written, 100,000 rows into a
-        // million took 10.2-11.7 s instead of 9.4-9.9).
+        // Within the transaction. Looked up on another connection while the
+        // batch before was written, 100,000 rows into a million took 10.2 to
+        // 11.7 s instead of 9.4 to 9.9 (server/README): likely because the
+        // writes then miss the pages these reads bring into the writer's cache.
         let found = find_matches(tx, self.org, rows).await?;
         let mut counts = self.counts;
         let mut seen = HashMap::new();

@@ -332,10 +332,10 @@ pub(super) fn next_batch_rows(rows: usize, took: Duration, ceiling: usize) -> us
 enum Read {
     /// Rows an earlier run of this job applied: only remembered.
     Applied(Vec<Row>),
-    /// Rows to apply, with their records in the same order: a row can fail
-    /// when it is applied too (a stored value no longer valid), and the error
+    /// Rows to apply, with their cells in the same order: a row can fail when
+    /// it is applied too (a stored value no longer valid), and the error
     /// report gives a failed row's cells.
-    Rows(Vec<Row>, Vec<csv::StringRecord>),
+    Rows(Vec<Row>, Cells),
 }
 
 /// Read the stored file in batches of validated rows, in file order, for the
@@ -360,7 +360,7 @@ fn read_batches(
     );
     let mut record = csv::StringRecord::new();
     let mut batch = Vec::with_capacity(batch_size.load(Ordering::Relaxed));
-    let mut records = Vec::with_capacity(batch.capacity());
+    let mut records = Cells::default();
     let mut read = 0u64;
     // The reader takes the header row itself.
     loop {
@@ -373,7 +373,7 @@ fn read_batches(
                 let applied = read < skip;
                 read += 1;
                 if !applied {
-                    records.push(record.clone());
+                    records.push(&record);
                 }
                 batch.push((line, row));
                 // The rows applied before are sent apart from the others.
@@ -384,10 +384,7 @@ fn read_batches(
                     let message = if applied {
                         Read::Applied(rows)
                     } else {
-                        Read::Rows(
-                            rows,
-                            std::mem::replace(&mut records, Vec::with_capacity(size)),
-                        )
+                        Read::Rows(rows, std::mem::take(&mut records))
                     };
                     if send.blocking_send(message).is_err() {
                         return Ok(());
@@ -415,23 +412,56 @@ fn read_batches(
     Ok(())
 }
 
+/// The cells of a batch's rows, in one buffer (a row's cells as `String`s
+/// cost about three times their size, and a batch of 20,000 is kept until it
+/// is applied).
+#[derive(Default)]
+struct Cells {
+    text: String,
+    /// Where each cell ends in `text`.
+    ends: Vec<usize>,
+    /// Where each row's cells start in `ends`.
+    rows: Vec<usize>,
+}
+
+impl Cells {
+    fn push(&mut self, record: &csv::StringRecord) {
+        self.rows.push(self.ends.len());
+        for cell in record {
+            self.text.push_str(cell);
+            self.ends.push(self.text.len());
+        }
+    }
+
+    /// The cells of the `i`th row pushed.
+    fn row(&self, i: usize) -> Option<Vec<&str>> {
+        let first = *self.rows.get(i)?;
+        let last = self.rows.get(i + 1).copied().unwrap_or(self.ends.len());
+        let start = |c: usize| if c == 0 { 0 } else { self.ends[c - 1] };
+        Some(
+            (first..last)
+                .map(|c| &self.text[start(c)..self.ends[c]])
+                .collect(),
+        )
+    }
+}
+
 /// Record the batch's problems; the first problem of each failed row keeps
-/// the row's cells as a JSON array (its record in `records`, which are in the
-/// order of `batch`, itself in line order).
+/// the row's cells as a JSON array (in `cells`, in the order of `batch`,
+/// itself in line order).
 async fn save_problems(
     tx: &impl ConnectionTrait,
     job: i64,
     problems: &[Problem],
     batch: &[Row],
-    records: &[csv::StringRecord],
+    cells: &Cells,
 ) -> Result<(), AppError> {
     if problems.is_empty() {
         return Ok(());
     }
-    let cells = |line: u64| {
+    let cells_of = |line: u64| {
         let i = batch.binary_search_by_key(&line, |(l, _)| *l).ok()?;
-        let cells: Vec<&str> = records.get(i)?.iter().collect();
-        serde_json::to_string(&cells).ok()
+        serde_json::to_string(&cells.row(i)?).ok()
     };
     // The cells go with a failed row's first error (a warning's row was
     // applied: there is nothing in it to fix and upload again).
@@ -440,7 +470,7 @@ async fn save_problems(
         .iter()
         .map(|p| {
             let first = !p.warning && failed.replace(p.line) != Some(p.line);
-            let values = first.then(|| cells(p.line)).flatten();
+            let values = first.then(|| cells_of(p.line)).flatten();
             serde_json::json!([job, p.line, p.column, p.message, p.warning, values])
         })
         .collect();
@@ -471,8 +501,20 @@ async fn save_problems(
 
 #[cfg(test)]
 mod tests {
-    use super::next_batch_rows;
+    use super::{next_batch_rows, Cells};
     use std::time::Duration;
+
+    #[test]
+    fn a_batch_keeps_each_rows_cells() {
+        let mut cells = Cells::default();
+        for row in [&["Ada", "", "ada@example.com"][..], &[], &["", "Bo"]] {
+            cells.push(&csv::StringRecord::from(row.to_vec()));
+        }
+        assert_eq!(cells.row(0), Some(vec!["Ada", "", "ada@example.com"]));
+        assert_eq!(cells.row(1), Some(vec![]));
+        assert_eq!(cells.row(2), Some(vec!["", "Bo"]));
+        assert_eq!(cells.row(3), None);
+    }
 
     #[test]
     fn batches_grow_while_fast_and_shrink_when_slow_within_bounds() {
