@@ -566,8 +566,9 @@ mod tests {
     use crate::model::ContactDraft;
     use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 
-    /// A new SQLite directory with one organisation.
-    async fn directory(name: &str) -> (DatabaseConnection, OrgId) {
+    /// A new SQLite directory with one organisation, in a folder of its own
+    /// (for the test to remove).
+    async fn directory(name: &str) -> (DatabaseConnection, OrgId, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("muster-apply-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let db = db::connect(&format!("sqlite://{}", dir.join("muster.db").display()))
@@ -580,7 +581,7 @@ mod tests {
         )
         .await
         .unwrap();
-        (db, OrgId::trusted(1))
+        (db, OrgId::trusted(1), dir)
     }
 
     fn mapping() -> Mapping {
@@ -653,7 +654,7 @@ mod tests {
     /// is no longer valid (before, it was also "the same contact is on line 2").
     #[tokio::test]
     async fn a_row_that_fails_is_not_also_a_warning() {
-        let (db, org) = directory("failed-not-warned").await;
+        let (db, org, dir) = directory("failed-not-warned").await;
         let first = [row(2, ["Ada", "ada@example.com", "07911 123456", "", ""])];
         let mut importer = Importer::new(org, "GB");
         assert_eq!(
@@ -687,5 +688,7 @@ mod tests {
             [["Ada", "+12", "", "", "1"], ["Bo", "", "", "Engineer", "1"],]
                 .map(|c| c.map(String::from))
         );
+        db.close().await.unwrap();
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
