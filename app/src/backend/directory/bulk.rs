@@ -216,9 +216,14 @@ pub struct Derived {
 
 impl Derived {
     pub fn of(c: &ValidContact) -> Self {
+        Self::with_sort_name(c, c.sort_name())
+    }
+
+    /// For a writer that has computed `c`'s sort name already (to order them).
+    pub fn with_sort_name(c: &ValidContact, sort_name: String) -> Self {
         let email_lower = c.email.as_ref().map(|e| e.lower());
         Derived {
-            sort_name: c.sort_name(),
+            sort_name,
             text: super::text::of_lower(c, email_lower.as_deref()),
             email_lower,
         }

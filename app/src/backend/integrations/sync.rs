@@ -1014,14 +1014,24 @@ async fn write_contacts(
     let t_updated = started.elapsed();
 
     // In name order, so that each chunk's keys follow the last chunk's.
-    let mut new = plan.new;
-    new.sort_by_cached_key(|(_, c)| c.sort_name());
+    // Each sort name is computed once: to order them, then to store it.
+    let mut new: Vec<_> = plan
+        .new
+        .into_iter()
+        .map(|(x, c)| (x, c, c.sort_name()))
+        .collect();
+    new.sort_by(|a, b| a.2.cmp(&b.2));
     let mut groups = bulk::GroupIds::new(org, source);
-    for chunk in new.chunks(CHUNK) {
+    for chunk in new.chunks_mut(CHUNK) {
         live.check()?;
-        let contacts: Vec<&ValidContact> = chunk.iter().map(|(_, c)| *c).collect();
-        let external: Vec<&str> = chunk.iter().map(|(x, _)| *x).collect();
-        let ids = bulk::insert_many(
+        let derived: Vec<bulk::Derived> = chunk
+            .iter_mut()
+            .map(|(_, c, sort_name)| bulk::Derived::with_sort_name(c, std::mem::take(sort_name)))
+            .collect();
+        let contacts: Vec<(&ValidContact, &bulk::Derived)> =
+            chunk.iter().map(|(_, c, _)| *c).zip(&derived).collect();
+        let external: Vec<&str> = chunk.iter().map(|(x, _, _)| *x).collect();
+        let ids = bulk::insert_derived(
             tx,
             org,
             &contacts,
@@ -1031,7 +1041,7 @@ async fn write_contacts(
             true,
         )
         .await?;
-        for ((x, c), cid) in chunk.iter().zip(ids) {
+        for ((x, c, _), cid) in chunk.iter().zip(ids) {
             contact_of.insert(x, cid);
             log.push(change(ChangeAction::Added, Some(cid), x, c, None));
         }
