@@ -204,7 +204,7 @@ impl Run {
                 () = self.stop().cancelled() => None,
                 read = batches.recv() => Some(read),
             };
-            let (batch, records) = match read {
+            let (batch, cells) = match read {
                 // Stopping: what is committed stays, the rest waits for the next run.
                 None => {
                     drop(batches);
@@ -216,7 +216,7 @@ impl Run {
                     importer.remember(&rows);
                     continue;
                 }
-                Some(Some(Read::Rows(rows, records))) => (rows, records),
+                Some(Some(Read::Rows(rows, cells))) => (rows, cells),
             };
             let beginning = Instant::now();
             let waited = beginning - waited;
@@ -232,7 +232,7 @@ impl Run {
             let begun = began - beginning;
             let applied = importer.apply(&tx, &self.mapping, &batch).await?;
             let recording = Instant::now();
-            save_problems(&tx, self.id, &applied.problems, &batch, &records).await?;
+            save_problems(&tx, self.id, &applied.problems, &batch, &cells).await?;
             let c = applied.counts;
             use import_job::Column as J;
             // The importer's counts are running totals; the rows are this batch's.
@@ -360,7 +360,7 @@ fn read_batches(
     );
     let mut record = csv::StringRecord::new();
     let mut batch = Vec::with_capacity(batch_size.load(Ordering::Relaxed));
-    let mut records = Cells::default();
+    let mut cells = Cells::default();
     let mut read = 0u64;
     // The reader takes the header row itself.
     loop {
@@ -373,7 +373,7 @@ fn read_batches(
                 let applied = read < skip;
                 read += 1;
                 if !applied {
-                    records.push(&record);
+                    cells.push(&record);
                 }
                 batch.push((line, row));
                 // The rows applied before are sent apart from the others.
@@ -384,7 +384,7 @@ fn read_batches(
                     let message = if applied {
                         Read::Applied(rows)
                     } else {
-                        Read::Rows(rows, std::mem::take(&mut records))
+                        Read::Rows(rows, std::mem::take(&mut cells))
                     };
                     if send.blocking_send(message).is_err() {
                         return Ok(());
@@ -406,7 +406,7 @@ fn read_batches(
         let _ = send.blocking_send(if read <= skip {
             Read::Applied(batch)
         } else {
-            Read::Rows(batch, records)
+            Read::Rows(batch, cells)
         });
     }
     Ok(())
