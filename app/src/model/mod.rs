@@ -278,9 +278,10 @@ pub struct ContactPage {
     pub total: u64,
     pub next: Option<String>,
     pub prev: Option<String>,
-    /// With a search: the organisation's contacts that no search finds yet, a
-    /// large upload's while they are indexed for search after its summary
-    /// (SQLite). The list and the filters already show them.
+    /// With a search: the organisation's contacts that no search finds yet,
+    /// or finds only by their values before it: a large upload's, while they
+    /// are indexed for search after its summary (SQLite). The list and the
+    /// filters already show them.
     pub unsearched: u64,
 }
 

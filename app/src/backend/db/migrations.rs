@@ -36,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(M0019PostgresFilterCounts),
             Box::new(M0020PostgresWordStartsLater),
             Box::new(M0021PostgresNarrowFilterIndexes),
+            Box::new(M0022ParkedSearchText),
         ]
     }
 }
@@ -98,6 +99,7 @@ enum Contacts {
     IntegrationId,
     AdoptedSource,
     ScimSourceId,
+    SearchOld,
 }
 
 #[derive(DeriveIden)]
@@ -1523,7 +1525,7 @@ impl MigrationName for M0009DeactivatedContacts {
 /// What SQLite's text index holds for the contact `row` (`new` or `old`): its
 /// search text, and for a deactivated contact the status token that
 /// `directory::text::DEACTIVATED` names (U+F003 four times).
-fn indexed_text(row: &str) -> String {
+pub(crate) fn indexed_text(row: &str) -> String {
     format!(
         "{row}.search_text || CASE WHEN {row}.active THEN '' \
          ELSE char(61443, 61443, 61443, 61443) END"
@@ -2371,5 +2373,80 @@ impl MigrationTrait for M0021PostgresNarrowFilterIndexes {
             return Ok(());
         }
         narrow_filter_indexes(manager).await
+    }
+}
+
+struct M0022ParkedSearchText;
+
+impl MigrationName for M0022ParkedSearchText {
+    fn name(&self) -> &str {
+        "m0022_parked_search_text"
+    }
+}
+
+/// SQLite: an upload's changed contacts keep their entry in the text index
+/// until its catch-up rewrites it (`directory::keys`), as its new contacts
+/// get theirs after its rows. An entry of a contact is its search key and
+/// `search_old` if set, else its indexed text: an upload that changes a
+/// contact's text sets `search_old` to the text indexed (parks it), which
+/// leaves the entry as it is; clearing `search_old` rewrites the entry, and
+/// placing a contact clears it. The rewrite was about half the cost of an
+/// upload's updates (45 µs a contact, server/README). The column exists on
+/// both backends (one entity), and is only written on SQLite.
+#[async_trait::async_trait]
+impl MigrationTrait for M0022ParkedSearchText {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Contacts::Table)
+                    .add_column(text_null(Contacts::SearchOld))
+                    .take(),
+            )
+            .await?;
+        if manager.get_database_backend() != DbBackend::Sqlite {
+            return Ok(());
+        }
+        // The parked contacts an organisation's catch-up takes.
+        manager
+            .create_index(
+                index("contacts_parked", Contacts::Table)
+                    .col(Contacts::OrgId)
+                    .col(Contacts::Id)
+                    .and_where(Expr::col(Contacts::SearchOld).is_not_null())
+                    .take(),
+            )
+            .await?;
+        let entry = |row: &str| format!("COALESCE({row}.search_old, {})", indexed_text(row));
+        let (new, old) = (entry("new"), entry("old"));
+        let statements = [
+            "DROP TRIGGER contacts_fts_insert".to_string(),
+            "DROP TRIGGER contacts_fts_delete".to_string(),
+            "DROP TRIGGER contacts_fts_update".to_string(),
+            format!(
+                "CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts \
+                 WHEN new.search_key IS NOT NULL BEGIN \
+                 INSERT INTO contacts_fts (rowid, search_text) VALUES (new.search_key, {new}); END"
+            ),
+            format!(
+                "CREATE TRIGGER contacts_fts_delete AFTER DELETE ON contacts \
+                 WHEN old.search_key IS NOT NULL BEGIN \
+                 INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
+                     VALUES ('delete', old.search_key, {old}); END"
+            ),
+            format!(
+                "CREATE TRIGGER contacts_fts_update \
+                 AFTER UPDATE OF search_key, search_text, active, search_old ON contacts \
+                 WHEN old.search_key IS NOT new.search_key OR {old} IS NOT {new} BEGIN \
+                 INSERT INTO contacts_fts (contacts_fts, rowid, search_text) \
+                     SELECT 'delete', old.search_key, {old} WHERE old.search_key IS NOT NULL; \
+                 INSERT INTO contacts_fts (rowid, search_text) \
+                     SELECT new.search_key, {new} WHERE new.search_key IS NOT NULL; END"
+            ),
+        ];
+        for stmt in statements {
+            manager.get_connection().execute_unprepared(&stmt).await?;
+        }
+        Ok(())
     }
 }

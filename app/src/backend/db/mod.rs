@@ -11,6 +11,9 @@ use sea_orm::{
 };
 use std::time::Duration;
 
+/// SQLite: the text a contact's row puts in the search index (its search text
+/// and a deactivated contact's status token), as its triggers write it.
+pub(crate) use migrations::indexed_text;
 pub use migrations::Migrator;
 pub use sea_orm_migration::MigratorTrait;
 

@@ -532,13 +532,14 @@ impl Changed {
 
 /// `UPDATE contacts` of `org` from `rows`, a statement for each set of
 /// columns that change (see [`Changed`]): what [`super::write_fields`]
-/// writes, a new version and the time, then the caller's own `SET` (`more`)
-/// and `WHERE` (`only`) terms. Returns how many contacts were written.
+/// writes, a new version and the time, then the caller's own `SET` (`more`,
+/// given what the statement changes) and `WHERE` (`only`) terms. Returns how
+/// many contacts were written.
 async fn write_rows(
     tx: &impl ConnectionTrait,
     org: OrgId,
     rows: Vec<(Changed, Update<'_>)>,
-    more: impl Fn(&mut Sql),
+    more: impl Fn(&mut Sql, Changed),
     only: impl Fn(&mut Sql),
 ) -> Result<u64, sea_orm::DbErr> {
     let mut shapes: std::collections::BTreeMap<Changed, Vec<Update>> = Default::default();
@@ -558,7 +559,7 @@ async fn write_shape(
     org: OrgId,
     changed: Changed,
     rows: &[Update<'_>],
-    more: impl Fn(&mut Sql),
+    more: impl Fn(&mut Sql, Changed),
     only: impl Fn(&mut Sql),
 ) -> Result<u64, sea_orm::DbErr> {
     // Hand-written: UPDATE ... FROM a JSON value (one statement for a
@@ -598,7 +599,7 @@ async fn write_shape(
             &[(8, "department"), (9, "role"), (10, "location")],
         );
     }
-    more(&mut sql);
+    more(&mut sql, changed);
     let json = serde_json::to_string(rows).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))?;
     sql.push(" FROM ")
         .json_rows(json)
@@ -634,7 +635,7 @@ pub async fn update_many(
             (*changed, Update::of(*id, (c, d), Some(external), 0))
         })
         .collect();
-    let set_link = |sql: &mut Sql| {
+    let set_link = |sql: &mut Sql, _: Changed| {
         sql.push(", external_id = ")
             .json_col(11, "TEXT")
             .push(
@@ -654,6 +655,11 @@ pub async fn update_many(
 /// as [`super::overwrite`] replaces one, groups aside (see [`add_members`]
 /// and [`remove_members`]). A contact changed since it was read fails the
 /// whole write with a conflict, as does an email another contact has.
+///
+/// On SQLite a contact whose search text changes is parked: its entry in the
+/// text index stays as it was until the upload's catch-up rewrites it
+/// ([`super::place_some`]), as the upload's new contacts are placed after its
+/// rows (migration m0022).
 pub async fn overwrite_many(
     tx: &impl ConnectionTrait,
     org: OrgId,
@@ -669,7 +675,16 @@ pub async fn overwrite_many(
     let as_read = |sql: &mut Sql| {
         sql.push(" AND contacts.version = ").json_col(12, "BIGINT");
     };
-    match write_rows(tx, org, rows, |_| {}, as_read).await {
+    let park = |sql: &mut Sql, changed: Changed| {
+        if changed.text() && !sql.is_postgres() {
+            // The entry indexed now, unless the contact is parked already.
+            sql.push(&format!(
+                ", search_old = COALESCE(contacts.search_old, {})",
+                crate::backend::db::indexed_text("contacts")
+            ));
+        }
+    };
+    match write_rows(tx, org, rows, park, as_read).await {
         Ok(n) if n == contacts.len() as u64 => Ok(()),
         Ok(_) => Err(AppError::Conflict(super::CONFLICT.into())),
         Err(e) if is_unique_violation(&e) => Err(AppError::field("email", super::DUPLICATE_EMAIL)),

@@ -64,17 +64,21 @@ struct Neighbours {
 /// which the upload's own catch-up and the sweep place. Placing it here would
 /// lock an upload's contacts in a sync's or a save's transaction, behind the
 /// catch-up's locks.
+///
+/// Contacts an upload parked (see [`place_some`]) are left to its catch-up.
 pub async fn place(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError> {
     if db.get_database_backend() != DbBackend::Sqlite
-        || unplaced(db, org, Some(BACKLOG + 1)).await? > BACKLOG
+        || unkeyed(db, org, Some(BACKLOG + 1)).await? > BACKLOG
     {
         return Ok(());
     }
-    place_all(db, org).await
+    while key_some(db, org, PLACE_CHUNK).await? > 0 {}
+    Ok(())
 }
 
-/// Give every contact of `org` that has no search key one, however many, in
-/// the caller's transaction (after the keys were cleared for a new index).
+/// Bring every contact of `org` that waits for the search index into it,
+/// however many, in the caller's transaction (after the keys were cleared
+/// for a new index, or at the end of a small upload): see [`place_some`].
 pub async fn place_all(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppError> {
     while place_some(db, org, PLACE_CHUNK).await? > 0 {}
     Ok(())
@@ -84,31 +88,59 @@ pub async fn place_all(db: &impl ConnectionTrait, org: OrgId) -> Result<(), AppE
 /// a chunk per transaction, after the upload that left them is committed.
 pub const BACKLOG: u64 = PLACE_CHUNK;
 
-/// How many contacts of `org` have no search key (at most `at_most`), read
-/// from the partial index `contacts_unkeyed`; on PostgreSQL, how many wait
-/// for their word starts.
+/// How many contacts of `org` wait for the search index (at most `at_most`
+/// of each kind): on SQLite those with no search key and those parked, read
+/// from the partial indexes `contacts_unkeyed` and `contacts_parked`; on
+/// PostgreSQL those waiting for their word starts.
 pub async fn unplaced(
     db: &impl ConnectionTrait,
     org: OrgId,
     at_most: Option<u64>,
 ) -> Result<u64, AppError> {
-    let mut unkeyed = if db.get_database_backend() == DbBackend::Sqlite {
-        contact::Entity::find()
-            .select_only()
-            .column(contact::Column::Id)
-            .filter(contact::Column::OrgId.eq(org.get()))
-            .filter(contact::Column::SearchKey.is_null())
-            .into_query()
-    } else {
-        super::word_starts::backlog(org)
-    };
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return count(db, super::word_starts::backlog(org), at_most).await;
+    }
+    Ok(unkeyed(db, org, at_most).await? + count(db, parked(org), at_most).await?)
+}
+
+/// The ids of `org`'s parked contacts (SQLite), from `contacts_parked`.
+fn parked(org: OrgId) -> sea_orm::sea_query::SelectStatement {
+    contact::Entity::find()
+        .select_only()
+        .column(contact::Column::Id)
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::SearchOld.is_not_null())
+        .into_query()
+}
+
+/// How many contacts of `org` have no search key (SQLite; at most `at_most`).
+async fn unkeyed(
+    db: &impl ConnectionTrait,
+    org: OrgId,
+    at_most: Option<u64>,
+) -> Result<u64, AppError> {
+    let unkeyed = contact::Entity::find()
+        .select_only()
+        .column(contact::Column::Id)
+        .filter(contact::Column::OrgId.eq(org.get()))
+        .filter(contact::Column::SearchKey.is_null())
+        .into_query();
+    count(db, unkeyed, at_most).await
+}
+
+/// The rows of `rows`, at most `at_most`.
+async fn count(
+    db: &impl ConnectionTrait,
+    mut rows: sea_orm::sea_query::SelectStatement,
+    at_most: Option<u64>,
+) -> Result<u64, AppError> {
     if let Some(n) = at_most {
-        unkeyed.limit(n);
+        rows.limit(n);
     }
     // Counted over a subquery: the bound must apply before the count.
     let count = Query::select()
         .expr(Expr::cust("COUNT(*)"))
-        .from_subquery(unkeyed, Alias::new("unkeyed"))
+        .from_subquery(rows, Alias::new("rows"))
         .to_owned();
     let row = db.query_one(&count).await?;
     let n: i64 = match row {
@@ -118,11 +150,12 @@ pub async fn unplaced(
     Ok(n.max(0) as u64)
 }
 
-/// Give up to about `limit` of `org`'s contacts that have no search key one,
-/// the first in name order, in the caller's transaction; how many it keyed
-/// (0: none was left). Contacts whose neighbours ran out of room are keyed
-/// again with them, so none is left without a key that had one. On
-/// PostgreSQL, give up to `limit` of them their word starts.
+/// Bring up to about `limit` of `org`'s contacts that wait for the search
+/// index into it, in the caller's transaction; how many (0: none was left).
+/// On SQLite, first the parked ones (an upload changed their text and left
+/// their entry as it was, `bulk::overwrite_many`): clearing `search_old`
+/// has the triggers rewrite their entry. Then those with no search key (see
+/// [`key_some`]). On PostgreSQL, give up to `limit` of them their word starts.
 pub async fn place_some(
     db: &impl ConnectionTrait,
     org: OrgId,
@@ -131,6 +164,24 @@ pub async fn place_some(
     if db.get_database_backend() != DbBackend::Sqlite {
         return super::word_starts::place_some(db, org, limit).await;
     }
+    let limit = limit.max(1);
+    let unparked = contact::Entity::update_many()
+        .col_expr(contact::Column::SearchOld, Expr::value(None::<String>))
+        .filter(contact::Column::Id.in_subquery(parked(org).limit(limit).to_owned()))
+        .exec(db)
+        .await?
+        .rows_affected;
+    if unparked >= limit {
+        return Ok(unparked);
+    }
+    Ok(unparked + key_some(db, org, limit - unparked).await?)
+}
+
+/// Give up to about `limit` of `org`'s contacts that have no search key one,
+/// the first in name order, in the caller's transaction; how many it keyed
+/// (0: none was left). Contacts whose neighbours ran out of room are keyed
+/// again with them, so none is left without a key that had one.
+async fn key_some(db: &impl ConnectionTrait, org: OrgId, limit: u64) -> Result<u64, AppError> {
     if !(1..=MAX_ORG).contains(&org.get()) {
         return Err(AppError::internal(
             "organisation id beyond the search key range",
@@ -312,7 +363,8 @@ async fn store_keys(db: &impl ConnectionTrait, keys: &[(i64, i64)]) -> Result<()
     // Hand-written: UPDATE ... FROM json_each, every key of the chunk in one
     // statement (the entity API updates one value for many rows, not many).
     let mut sql = Sql::new(DbBackend::Sqlite);
-    sql.push("UPDATE contacts SET search_key = j.value ->> 1 FROM json_each(")
+    // A parked contact placed gets its own text in the index.
+    sql.push("UPDATE contacts SET search_key = j.value ->> 1, search_old = NULL FROM json_each(")
         .bind(list)
         .push(") j WHERE contacts.id = j.value ->> 0");
     sql.execute(db).await?;

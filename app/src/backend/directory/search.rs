@@ -105,9 +105,9 @@ impl<'a> Criteria<'a> {
 
     /// Choose how to read: on SQLite a search, or filters, are answered by the
     /// text index, which holds only the contacts placed in it; while a large
-    /// upload's contacts are still being placed (after its summary), filters
-    /// alone are answered by their column indexes instead, so that every
-    /// contact is filterable as soon as it is listed. A search finds the
+    /// upload's contacts are still being placed or rewritten (after its
+    /// summary), filters alone are answered by their column indexes instead,
+    /// so that every contact is filterable as soon as it is listed. A search finds the
     /// contacts placed so far (the upload's page says indexing goes on).
     async fn plan(mut self, db: &impl ConnectionTrait) -> Result<Self, AppError> {
         self.by_text_index = db.get_database_backend() == DbBackend::Sqlite
@@ -257,7 +257,7 @@ pub async fn search(
     let tx = db.begin().await?;
     let criteria = Criteria::new(org, query).plan(&tx).await?;
     let total = count(&tx, &criteria).await?;
-    // Counted from the partial index of unkeyed contacts (PostgreSQL: the
+    // Counted from the partial indexes of unkeyed and parked contacts (PostgreSQL: the
     // backlog of word starts, which only one- and two-character searches
     // read): none but while an upload's contacts are being placed, and then
     // the page says so.

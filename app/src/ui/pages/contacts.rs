@@ -287,7 +287,8 @@ fn Results(result: ContactPage, query: ContactQuery) -> impl IntoView {
         view! {
             <p class="notice info" role="status" data-testid="search-catching-up">
                 "Search is catching up with a recent upload: " {waiting}
-                " cannot be found by a search yet. The list and the filters show them already."
+                " cannot be found by a search yet (or only as they were before it). \
+                 The list and the filters show them already."
             </p>
         }
     });

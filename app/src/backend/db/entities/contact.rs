@@ -38,6 +38,9 @@ pub struct Model {
     pub adopted_source: Option<String>,
     /// The identity provider that pushed this contact over SCIM, if any.
     pub scim_source_id: Option<i64>,
+    /// SQLite: the text in the search index while an upload's change to it
+    /// waits for the index's catch-up (`directory::keys`); none otherwise.
+    pub search_old: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

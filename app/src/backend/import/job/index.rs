@@ -1,6 +1,8 @@
 //! SQLite's search index catching up with an upload. Its rows are committed
 //! without search keys: listed, counted and filterable at once, found by a
-//! search once placed in the index (see `directory::keys`). When the job ends
+//! search once placed in the index (see `directory::keys`). Contacts it
+//! changed keep their entries as they were (parked) until the same catch-up
+//! rewrites them (migration m0022). When the job ends
 //! (however it ends) a backlog of at most [`ImportConfig::index_chunk`]
 //! contacts is placed in the transaction that records the end, so that the
 //! summary of an ordinary upload comes searchable; a larger one is placed a
