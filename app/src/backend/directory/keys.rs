@@ -152,10 +152,13 @@ async fn count(
 
 /// Bring up to about `limit` of `org`'s contacts that wait for the search
 /// index into it, in the caller's transaction; how many (0: none was left).
-/// On SQLite, first the parked ones (an upload changed their text and left
-/// their entry as it was, `bulk::overwrite_many`): clearing `search_old`
-/// has the triggers rewrite their entry. Then those with no search key (see
-/// [`key_some`]). On PostgreSQL, give up to `limit` of them their word starts.
+/// On SQLite, the parked ones while there are any (an upload changed their
+/// text and left their entry as it was, `bulk::overwrite_many`): clearing
+/// `search_old` has the triggers rewrite their entry. Then those with no
+/// search key (see [`key_some`]), which take several times longer each: a
+/// call does one or the other, so that a caller sizing its chunks by time
+/// sees one pace at a time. On PostgreSQL, give up to `limit` of them their
+/// word starts.
 pub async fn place_some(
     db: &impl ConnectionTrait,
     org: OrgId,
@@ -171,10 +174,10 @@ pub async fn place_some(
         .exec(db)
         .await?
         .rows_affected;
-    if unparked >= limit {
+    if unparked > 0 {
         return Ok(unparked);
     }
-    Ok(unparked + key_some(db, org, limit - unparked).await?)
+    key_some(db, org, limit).await
 }
 
 /// Give up to about `limit` of `org`'s contacts that have no search key one,

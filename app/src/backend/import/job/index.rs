@@ -136,7 +136,14 @@ pub(super) async fn catch_up(
             chunk,
             "import index chunk"
         );
-        chunk = super::run::next_batch_rows(chunk, took, ceiling);
+        // A short chunk ran out of its kind of work (parked contacts, whose
+        // entries are rewritten, come before unkeyed ones, placed several
+        // times slower each): the next starts small again.
+        chunk = if placed < chunk as u64 {
+            ceiling.min(FIRST_CHUNK)
+        } else {
+            super::run::next_batch_rows(chunk, took, ceiling)
+        };
         metrics::counter!("muster_import_indexed_total").increment(placed);
         if placed == 0 {
             tracing::info!(job = id, "imported contacts all found by search");
