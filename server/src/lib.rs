@@ -14,13 +14,13 @@ pub mod telemetry;
 use app::backend::{db, directory, incidents, scim, web, AppState};
 use app::{shell, App};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::handler::Handler;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{middleware, Router};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower::Layer;
 use tower_http::services::ServeDir;
 
@@ -58,7 +58,6 @@ pub fn router(state: AppState) -> Router {
     let browser_code = browser_code(&options);
     let context_state = state.clone();
     Router::new()
-        .route("/api/{*fn_name}", post(server_fn).get(server_fn))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(telemetry::metrics_with_token))
@@ -71,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         )
         .nest("/scim/v2", scim::http::router(state.clone()))
         .merge(incidents::sms_webhooks::router())
+        // The pages, and each server function at `/api/<name>` for its own
+        // method (an unknown name falls through to the 404 page).
         .leptos_routes_with_context(
             &state,
             routes,
@@ -116,10 +117,6 @@ pub fn service(
 fn browser_code(options: &LeptosOptions) -> tower_http::compression::Compression<ServeDir> {
     let dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
     tower_http::compression::CompressionLayer::new().layer(ServeDir::new(dir).precompressed_br())
-}
-
-async fn server_fn(State(state): State<AppState>, req: Request<Body>) -> impl IntoResponse {
-    handle_server_fns_with_context(move || provide_context(state.clone()), req).await
 }
 
 /// A server function's form posted without JavaScript (before the page's code

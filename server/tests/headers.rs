@@ -125,3 +125,24 @@ async fn browser_code_goes_compressed_and_precompressed_brotli_first() {
     assert_eq!(res.status(), 404);
     let _ = std::fs::remove_dir_all(&site);
 }
+
+/// Server functions answer at their own path for their own method; any other
+/// `/api/` path is not found, and a known one with another method is refused.
+#[tokio::test]
+async fn server_functions_answer_only_at_their_own_routes() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", "admin@acme.example").await;
+    let res = app
+        .call(&client, "list_contacts", &[("query[q]", "")])
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = app.call(&client, "no_such_function", &[]).await;
+    let status = res.status();
+    assert_eq!(status, 404, "{}", res.text().await.unwrap());
+    let res = client
+        .get(format!("{}/api/list_contacts", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+}

@@ -107,8 +107,9 @@ impl<'a> Criteria<'a> {
     /// text index, which holds only the contacts placed in it; while a large
     /// upload's contacts are still being placed or rewritten (after its
     /// summary), filters alone are answered by their column indexes instead,
-    /// so that every contact is filterable as soon as it is listed. A search finds the
-    /// contacts placed so far (the upload's page says indexing goes on).
+    /// so that every contact is filterable as soon as it is listed. A search
+    /// finds the contacts placed so far, a parked one by its entry as it was
+    /// (the upload's page says indexing goes on).
     async fn plan(mut self, db: &impl ConnectionTrait) -> Result<Self, AppError> {
         self.by_text_index = db.get_database_backend() == DbBackend::Sqlite
             && !self.is_unsearched()
@@ -257,10 +258,10 @@ pub async fn search(
     let tx = db.begin().await?;
     let criteria = Criteria::new(org, query).plan(&tx).await?;
     let total = count(&tx, &criteria).await?;
-    // Counted from the partial indexes of unkeyed and parked contacts (PostgreSQL: the
-    // backlog of word starts, which only one- and two-character searches
-    // read): none but while an upload's contacts are being placed, and then
-    // the page says so.
+    // Counted from the partial indexes of unkeyed and parked contacts
+    // (PostgreSQL: the backlog of word starts, which only one- and
+    // two-character searches read): none but while an upload's contacts are
+    // being placed, and then the page says so.
     let backend = tx.get_database_backend();
     let unsearched = if criteria.pattern.is_some()
         && (backend == DbBackend::Sqlite || criteria.by_word_starts(backend))

@@ -136,19 +136,25 @@ pub(super) async fn catch_up(
             chunk,
             "import index chunk"
         );
-        // A short chunk ran out of its kind of work (parked contacts, whose
-        // entries are rewritten, come before unkeyed ones, placed several
-        // times slower each): the next starts small again.
-        chunk = if placed < chunk as u64 {
-            ceiling.min(FIRST_CHUNK)
-        } else {
-            super::run::next_batch_rows(chunk, took, ceiling)
-        };
+        chunk = next_chunk(chunk, placed, took, ceiling);
         metrics::counter!("muster_import_indexed_total").increment(placed);
         if placed == 0 {
             tracing::info!(job = id, "imported contacts all found by search");
             return Ok(());
         }
+    }
+}
+
+/// The catch-up's chunk after one of `chunk` contacts that placed `placed` in
+/// `took`: sized by its pace as an upload's batches are, unless it was short.
+/// A short chunk ran out of its kind of work (parked contacts, whose entries
+/// are rewritten, come before unkeyed ones, placed several times slower
+/// each), and the next starts small again.
+fn next_chunk(chunk: usize, placed: u64, took: std::time::Duration, ceiling: usize) -> usize {
+    if placed < chunk as u64 {
+        ceiling.min(FIRST_CHUNK)
+    } else {
+        super::run::next_batch_rows(chunk, took, ceiling)
     }
 }
 
@@ -200,4 +206,26 @@ fn spawn(db: &DatabaseConnection, config: &ImportConfig, id: i64, org: OrgId) {
         }
         .instrument(span),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_chunk;
+    use std::time::Duration;
+
+    #[test]
+    fn chunks_grow_with_their_pace_and_start_again_after_a_short_one() {
+        let ms = Duration::from_millis;
+        // Fast rewrites of parked entries: twice as many each time, to the ceiling.
+        assert_eq!(next_chunk(2_500, 2_500, ms(100), 10_000), 5_000);
+        assert_eq!(next_chunk(10_000, 10_000, ms(300), 10_000), 10_000);
+        // Their last chunk was short: placing, slower, starts at the first size.
+        assert_eq!(next_chunk(10_000, 1_200, ms(100), 10_000), 2_500);
+        // Slow placing: half as many.
+        assert_eq!(next_chunk(4_000, 4_000, ms(3_000), 10_000), 2_000);
+        // A re-spread placed more than asked: not short.
+        assert_eq!(next_chunk(2_500, 2_900, ms(1_000), 10_000), 2_500);
+        // A setting below the first size bounds it.
+        assert_eq!(next_chunk(500, 10, ms(10), 500), 500);
+    }
 }
