@@ -133,6 +133,19 @@ async fn rows_create_update_and_fail_as_they_should() {
 
     let list: ContactPage = app.json(&admin, "list_contacts", &[("query[q]", "")]).await;
     assert_eq!(list.total, 3);
+    // Grace, updated by the upload, is found through the search index by her
+    // new role and the department she kept (on SQLite her entry was parked by
+    // the upload and rewritten when it ended).
+    let found = |filter: &'static str, value: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let form = [("query[q]", "hopper"), (filter, value)];
+            let page: ContactPage = app.json(admin, "list_contacts", &form).await;
+            (page.total, page.rows.len(), page.unsearched)
+        }
+    };
+    assert_eq!(found("query[role]", "Admiral").await, (1, 1, 0));
+    assert_eq!(found("query[department]", "Navy").await, (1, 1, 0));
     let rows: Vec<(&str, &str)> = list
         .rows
         .iter()
