@@ -1,5 +1,6 @@
 //! Setup, sign-in and sign-out.
 
+use crate::model::BrowserJson;
 #[cfg(feature = "ssr")]
 use crate::model::FieldError;
 use crate::model::{AppError, Me};
@@ -17,7 +18,7 @@ fn set_cookie(value: String) -> Result<(), AppError> {
 }
 
 /// Create the first organisation and its administrator, and sign them in.
-#[server(endpoint = "setup")]
+#[server(endpoint = "setup", output = BrowserJson)]
 pub async fn setup(
     org_name: String,
     default_region: String,
@@ -71,7 +72,7 @@ pub async fn setup(
     .await
 }
 
-#[server(endpoint = "login")]
+#[server(endpoint = "login", output = BrowserJson)]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     crate::api::public("login", |state| async move {
         // Checked first: nothing about the target can fail once the session exists.
@@ -114,7 +115,7 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
     .await
 }
 
-#[server(endpoint = "logout")]
+#[server(endpoint = "logout", output = BrowserJson)]
 pub async fn logout() -> Result<(), AppError> {
     crate::api::public("logout", |state| async move {
         if let Some(token) = state.request_token() {
@@ -129,7 +130,7 @@ pub async fn logout() -> Result<(), AppError> {
 
 /// Change the signed-in administrator's password. Every other session of
 /// theirs ends; this one stays signed in. Returns how many ended.
-#[server(endpoint = "change_password")]
+#[server(endpoint = "change_password", output = BrowserJson)]
 pub async fn change_password(
     current_password: String,
     new_password: String,
@@ -157,7 +158,7 @@ pub async fn change_password(
 }
 
 /// End every session of the signed-in administrator, this one included.
-#[server(endpoint = "sign_out_everywhere")]
+#[server(endpoint = "sign_out_everywhere", output = BrowserJson)]
 pub async fn sign_out_everywhere() -> Result<u64, AppError> {
     crate::api::as_admin("sign_out_everywhere", |state, user| async move {
         let ended = auth::end_sessions_of(&state.db, &user, None).await?;
@@ -168,7 +169,7 @@ pub async fn sign_out_everywhere() -> Result<u64, AppError> {
     .await
 }
 
-#[server(endpoint = "whoami")]
+#[server(endpoint = "whoami", output = BrowserJson)]
 pub async fn whoami() -> Result<Me, AppError> {
     crate::api::as_admin("whoami", |_, user| async move {
         Ok(Me {

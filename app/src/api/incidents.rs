@@ -1,19 +1,19 @@
 //! Incidents: launch, follow, resolve; and the response link's page, which
 //! needs no sign-in (its token is its authority).
 
+use crate::model::BrowserJson;
 use crate::model::{
     AppError, AuditEntry, FollowUp, Incident, IncidentProgress, IncidentRecipientPage,
     IncidentSummary, LaunchPreview, LaunchRequest, RecipientFilter, ResponseView, ScenarioDraft,
 };
 use leptos::prelude::*;
-use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use crate::backend::incidents;
 
 /// What launching `draft` would do now: whom it reaches, on which channels,
 /// and which of them this server cannot send on.
-#[server(endpoint = "preview_launch", input = Json)]
+#[server(endpoint = "preview_launch", input = BrowserJson, output = BrowserJson)]
 pub async fn preview_launch(draft: ScenarioDraft) -> Result<LaunchPreview, AppError> {
     crate::api::as_admin("preview_launch", |state, user| async move {
         incidents::preview(&state.db, &state.outbox, user.org, &draft).await
@@ -21,7 +21,7 @@ pub async fn preview_launch(draft: ScenarioDraft) -> Result<LaunchPreview, AppEr
     .await
 }
 
-#[server(endpoint = "launch_incident", input = Json)]
+#[server(endpoint = "launch_incident", input = BrowserJson, output = BrowserJson)]
 pub async fn launch_incident(request: LaunchRequest) -> Result<Incident, AppError> {
     crate::api::as_admin("launch_incident", |state, user| async move {
         incidents::launch(&state.db, &state.outbox, user.org, &user.email, &request).await
@@ -29,7 +29,7 @@ pub async fn launch_incident(request: LaunchRequest) -> Result<Incident, AppErro
     .await
 }
 
-#[server(endpoint = "list_incidents")]
+#[server(endpoint = "list_incidents", output = BrowserJson)]
 pub async fn list_incidents() -> Result<Vec<IncidentSummary>, AppError> {
     crate::api::as_admin("list_incidents", |state, user| async move {
         incidents::list(&state.db, user.org).await
@@ -37,7 +37,7 @@ pub async fn list_incidents() -> Result<Vec<IncidentSummary>, AppError> {
     .await
 }
 
-#[server(endpoint = "get_incident")]
+#[server(endpoint = "get_incident", output = BrowserJson)]
 pub async fn get_incident(id: i64) -> Result<Incident, AppError> {
     crate::api::as_admin("get_incident", |state, user| async move {
         incidents::get(&state.db, user.org, id).await
@@ -45,7 +45,7 @@ pub async fn get_incident(id: i64) -> Result<Incident, AppError> {
     .await
 }
 
-#[server(endpoint = "incident_progress")]
+#[server(endpoint = "incident_progress", output = BrowserJson)]
 pub async fn get_progress(id: i64) -> Result<IncidentProgress, AppError> {
     crate::api::as_admin("incident_progress", |state, user| async move {
         incidents::progress(&state.db, user.org, id).await
@@ -53,7 +53,7 @@ pub async fn get_progress(id: i64) -> Result<IncidentProgress, AppError> {
     .await
 }
 
-#[server(endpoint = "incident_recipients", input = Json)]
+#[server(endpoint = "incident_recipients", input = BrowserJson, output = BrowserJson)]
 pub async fn incident_recipients(
     id: i64,
     filter: RecipientFilter,
@@ -64,7 +64,7 @@ pub async fn incident_recipients(
     .await
 }
 
-#[server(endpoint = "resolve_incident")]
+#[server(endpoint = "resolve_incident", output = BrowserJson)]
 pub async fn resolve_incident(id: i64) -> Result<Incident, AppError> {
     crate::api::as_admin("resolve_incident", |state, user| async move {
         incidents::resolve(&state.db, user.org, &user.email, id).await
@@ -74,7 +74,7 @@ pub async fn resolve_incident(id: i64) -> Result<Incident, AppError> {
 
 /// Send `follow_up` to some of incident `id`'s recipients; how many
 /// messages it queued.
-#[server(endpoint = "send_follow_up", input = Json)]
+#[server(endpoint = "send_follow_up", input = BrowserJson, output = BrowserJson)]
 pub async fn send_follow_up(id: i64, follow_up: FollowUp) -> Result<u64, AppError> {
     crate::api::as_admin("send_follow_up", |state, user| async move {
         incidents::follow_up(
@@ -91,7 +91,7 @@ pub async fn send_follow_up(id: i64, follow_up: FollowUp) -> Result<u64, AppErro
 }
 
 /// Who launched and resolved incident `id`, newest first.
-#[server(endpoint = "incident_history")]
+#[server(endpoint = "incident_history", output = BrowserJson)]
 pub async fn incident_history(id: i64) -> Result<Vec<AuditEntry>, AppError> {
     crate::api::as_admin("incident_history", |state, user| async move {
         incidents::get(&state.db, user.org, id).await?;
@@ -101,7 +101,7 @@ pub async fn incident_history(id: i64) -> Result<Vec<AuditEntry>, AppError> {
 }
 
 /// What the recipient of response link `token` sees.
-#[server(endpoint = "open_response")]
+#[server(endpoint = "open_response", output = BrowserJson)]
 pub async fn open_response(token: String) -> Result<ResponseView, AppError> {
     crate::api::public("open_response", |state| async move {
         incidents::response_view(&state.db, &state.vault, &token).await
@@ -110,7 +110,7 @@ pub async fn open_response(token: String) -> Result<ResponseView, AppError> {
 }
 
 /// The answer of response link `token`'s recipient: option `option`.
-#[server(endpoint = "respond")]
+#[server(endpoint = "respond", output = BrowserJson)]
 pub async fn respond(token: String, option: usize) -> Result<ResponseView, AppError> {
     crate::api::public("respond", |state| async move {
         incidents::respond(&state.db, &state.vault, &token, option, "link").await

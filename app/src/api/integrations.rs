@@ -1,11 +1,11 @@
 //! The Integrations tab: test, connect, sync and remove HR and identity systems.
 //! Credentials come in; nothing that goes out carries one.
 
+use crate::model::BrowserJson;
 use crate::model::{
     AppError, ConnectForm, ConnectionTest, Hold, Integration, SyncPreview, SyncRun,
 };
 use leptos::prelude::*;
-use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use crate::{
@@ -13,7 +13,7 @@ use crate::{
     model::{HoldResolution, Provider, SyncTrigger},
 };
 
-#[server(endpoint = "integrations")]
+#[server(endpoint = "integrations", output = BrowserJson)]
 pub async fn list_integrations() -> Result<Vec<Integration>, AppError> {
     crate::api::as_admin("integrations", |state, user| async move {
         let mut list = integrations::list(&state.db, user.org).await?;
@@ -43,7 +43,7 @@ async fn try_connection(
 
 /// Test Connection: authenticate for real and read one page of users. With
 /// `id`, the form edits that integration: empty secrets are the stored ones.
-#[server(endpoint = "test_connection", input = Json)]
+#[server(endpoint = "test_connection", input = BrowserJson, output = BrowserJson)]
 pub async fn test_connection(
     form: ConnectForm,
     id: Option<i64>,
@@ -69,7 +69,7 @@ pub async fn test_connection(
 
 /// Replace an integration's credentials (secrets left empty are kept), after
 /// testing them.
-#[server(endpoint = "update_integration", input = Json)]
+#[server(endpoint = "update_integration", input = BrowserJson, output = BrowserJson)]
 pub async fn update_integration(id: i64, form: ConnectForm) -> Result<Integration, AppError> {
     crate::api::as_admin("update_integration", |state, user| async move {
         let (provider, credentials) =
@@ -97,7 +97,7 @@ pub async fn update_integration(id: i64, form: ConnectForm) -> Result<Integratio
 }
 
 /// Connect: test the credentials, save them sealed, and start the first sync.
-#[server(endpoint = "connect_integration", input = Json)]
+#[server(endpoint = "connect_integration", input = BrowserJson, output = BrowserJson)]
 pub async fn connect_integration(form: ConnectForm) -> Result<Integration, AppError> {
     crate::api::as_admin("connect_integration", |state, user| async move {
         let provider = provider_of(&form)?;
@@ -111,7 +111,7 @@ pub async fn connect_integration(form: ConnectForm) -> Result<Integration, AppEr
 }
 
 /// Sync now: read the directory again and apply it, in the background.
-#[server(endpoint = "sync_integration")]
+#[server(endpoint = "sync_integration", output = BrowserJson)]
 pub async fn sync_integration(id: i64) -> Result<Integration, AppError> {
     crate::api::as_admin("sync_integration", |state, user| async move {
         start_sync(&state, user.org, id, SyncTrigger::SyncNow).await
@@ -143,7 +143,7 @@ async fn start_sync(
 
 /// Preview changes: read the source and say what a sync would do now,
 /// applying nothing.
-#[server(endpoint = "preview_sync")]
+#[server(endpoint = "preview_sync", output = BrowserJson)]
 pub async fn preview_sync(id: i64) -> Result<SyncPreview, AppError> {
     crate::api::as_admin("preview_sync", |state, user| async move {
         integrations::sync::preview(&state.db, &state.vault, &state.providers, user.org, id).await
@@ -156,7 +156,7 @@ pub const HISTORY_PAGE: u64 = 10;
 
 /// A page of the integration's sync history, newest first, and how many
 /// syncs there are in all.
-#[server(endpoint = "sync_history")]
+#[server(endpoint = "sync_history", output = BrowserJson)]
 pub async fn sync_history(id: i64, page: u64) -> Result<(Vec<SyncRun>, u64), AppError> {
     crate::api::as_admin("sync_history", |state, user| async move {
         integrations::get(&state.db, user.org, id).await?;
@@ -166,7 +166,7 @@ pub async fn sync_history(id: i64, page: u64) -> Result<(Vec<SyncRun>, u64), App
 }
 
 /// The deletions a sync of the integration holds for review, if any.
-#[server(endpoint = "held_deletions")]
+#[server(endpoint = "held_deletions", output = BrowserJson)]
 pub async fn held_deletions(id: i64) -> Result<Option<Hold>, AppError> {
     crate::api::as_admin("held_deletions", |state, user| async move {
         integrations::history::hold(&state.db, user.org, id).await
@@ -176,7 +176,7 @@ pub async fn held_deletions(id: i64) -> Result<Option<Hold>, AppError> {
 
 /// Apply (or, with `apply` false, discard) the deletions that sync `run` of
 /// the integration holds; returns how many contacts went.
-#[server(endpoint = "settle_held_deletions")]
+#[server(endpoint = "settle_held_deletions", output = BrowserJson)]
 pub async fn settle_held_deletions(id: i64, run: i64, apply: bool) -> Result<u64, AppError> {
     crate::api::as_admin("settle_held_deletions", |state, user| async move {
         let resolution = if apply {
@@ -191,7 +191,7 @@ pub async fn settle_held_deletions(id: i64, run: i64, apply: bool) -> Result<u64
 
 /// When a sync of the integration is held: more than `percent` of its
 /// contacts, or more than `count`, to delete (empty: no such bound).
-#[server(endpoint = "set_hold_limits")]
+#[server(endpoint = "set_hold_limits", output = BrowserJson)]
 pub async fn set_hold_limits(
     id: i64,
     percent: Option<u32>,
@@ -204,7 +204,7 @@ pub async fn set_hold_limits(
 }
 
 /// How many contacts removing the integration would delete.
-#[server(endpoint = "integration_removal_count")]
+#[server(endpoint = "integration_removal_count", output = BrowserJson)]
 pub async fn integration_removal_count(id: i64) -> Result<i64, AppError> {
     crate::api::as_admin("integration_removal_count", |state, user| async move {
         integrations::removal_count(&state.db, user.org, id).await
@@ -214,7 +214,7 @@ pub async fn integration_removal_count(id: i64) -> Result<i64, AppError> {
 
 /// Remove the integration with the contacts and groups it imported; returns
 /// how many contacts were deleted.
-#[server(endpoint = "remove_integration")]
+#[server(endpoint = "remove_integration", output = BrowserJson)]
 pub async fn remove_integration(id: i64) -> Result<i64, AppError> {
     crate::api::as_admin("remove_integration", |state, user| async move {
         integrations::remove(&state.db, user.org, id).await
@@ -224,7 +224,7 @@ pub async fn remove_integration(id: i64) -> Result<i64, AppError> {
 
 /// The time of day ("HH:MM", on the organisation's clocks) the integration
 /// syncs by itself.
-#[server(endpoint = "set_sync_time")]
+#[server(endpoint = "set_sync_time", output = BrowserJson)]
 pub async fn set_sync_time(id: i64, time: String) -> Result<Integration, AppError> {
     crate::api::as_admin("set_sync_time", |state, user| async move {
         integrations::set_sync_time(&state.db, user.org, id, &time).await
@@ -234,7 +234,7 @@ pub async fn set_sync_time(id: i64, time: String) -> Result<Integration, AppErro
 
 /// Cancel the integration's running sync: it stops at its next step and
 /// changes nothing.
-#[server(endpoint = "cancel_sync")]
+#[server(endpoint = "cancel_sync", output = BrowserJson)]
 pub async fn cancel_sync(id: i64) -> Result<Integration, AppError> {
     crate::api::as_admin("cancel_sync", |state, user| async move {
         integrations::live::cancel(&state.db, &state.syncs, user.org, id).await?;

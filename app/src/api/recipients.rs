@@ -1,16 +1,16 @@
 //! The Recipients selector's server functions: the groups it offers, and
 //! what a selection comes to (shown live while it is built).
 
+use crate::model::BrowserJson;
 use crate::model::{
     AppError, PickedContact, Reach, ReachFilter, RecipientGroup, RecipientPage, Recipients,
 };
 use leptos::prelude::*;
-use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use crate::backend::recipients;
 
-#[server(endpoint = "recipient_groups")]
+#[server(endpoint = "recipient_groups", output = BrowserJson)]
 pub async fn recipient_groups() -> Result<Vec<RecipientGroup>, AppError> {
     crate::api::as_admin("recipient_groups", |state, user| async move {
         recipients::groups(&state.db, user.org).await
@@ -20,7 +20,7 @@ pub async fn recipient_groups() -> Result<Vec<RecipientGroup>, AppError> {
 
 /// How many people `selection` reaches now, each once, and how many of them
 /// have no email or no mobile phone.
-#[server(endpoint = "recipient_reach", input = Json)]
+#[server(endpoint = "recipient_reach", input = BrowserJson, output = BrowserJson)]
 pub async fn recipient_reach(selection: Recipients) -> Result<Reach, AppError> {
     crate::api::as_admin("recipient_reach", |state, user| async move {
         Ok(recipients::resolve(&state.db, user.org, &selection)
@@ -32,7 +32,7 @@ pub async fn recipient_reach(selection: Recipients) -> Result<Reach, AppError> {
 
 /// A page of the people `selection` reaches now (all, or those who cannot
 /// be emailed or texted), each with why.
-#[server(endpoint = "recipient_people", input = Json)]
+#[server(endpoint = "recipient_people", input = BrowserJson, output = BrowserJson)]
 pub async fn recipient_people(
     selection: Recipients,
     filter: ReachFilter,
@@ -45,7 +45,7 @@ pub async fn recipient_people(
 }
 
 /// The Sources a rule can select by.
-#[server(endpoint = "recipient_sources")]
+#[server(endpoint = "recipient_sources", output = BrowserJson)]
 pub async fn recipient_sources() -> Result<Vec<String>, AppError> {
     crate::api::as_admin("recipient_sources", |state, user| async move {
         recipients::sources(&state.db, user.org).await
@@ -54,7 +54,7 @@ pub async fn recipient_sources() -> Result<Vec<String>, AppError> {
 }
 
 /// The people of `ids` (picked by name), as the selector shows them.
-#[server(endpoint = "recipient_contacts", input = Json)]
+#[server(endpoint = "recipient_contacts", input = BrowserJson, output = BrowserJson)]
 pub async fn recipient_contacts(ids: Vec<i64>) -> Result<Vec<PickedContact>, AppError> {
     crate::api::as_admin("recipient_contacts", |state, user| async move {
         if ids.len() > Recipients::MAX_CONTACTS {

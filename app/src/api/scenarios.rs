@@ -1,14 +1,14 @@
 //! Scenarios: incidents prepared in advance.
 
+use crate::model::BrowserJson;
 use crate::model::{AppError, AuditEntry, Scenario, ScenarioDraft, ScenarioSummary};
 use leptos::prelude::*;
-use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use crate::backend::{audit, scenarios};
 
 /// The scenarios whose name or description holds `q`, by name.
-#[server(endpoint = "list_scenarios")]
+#[server(endpoint = "list_scenarios", output = BrowserJson)]
 pub async fn list_scenarios(q: String) -> Result<Vec<ScenarioSummary>, AppError> {
     crate::api::as_admin("list_scenarios", |state, user| async move {
         scenarios::list(&state.db, user.org, &q).await
@@ -16,7 +16,7 @@ pub async fn list_scenarios(q: String) -> Result<Vec<ScenarioSummary>, AppError>
     .await
 }
 
-#[server(endpoint = "get_scenario")]
+#[server(endpoint = "get_scenario", output = BrowserJson)]
 pub async fn get_scenario(id: i64) -> Result<Scenario, AppError> {
     crate::api::as_admin("get_scenario", |state, user| async move {
         scenarios::get(&state.db, user.org, id).await
@@ -25,7 +25,7 @@ pub async fn get_scenario(id: i64) -> Result<Scenario, AppError> {
 }
 
 /// Who made, edited and copied scenario `id`, newest first.
-#[server(endpoint = "scenario_history")]
+#[server(endpoint = "scenario_history", output = BrowserJson)]
 pub async fn scenario_history(id: i64) -> Result<Vec<AuditEntry>, AppError> {
     crate::api::as_admin("scenario_history", |state, user| async move {
         audit::trail(&state.db, user.org, "scenario", id).await
@@ -33,7 +33,7 @@ pub async fn scenario_history(id: i64) -> Result<Vec<AuditEntry>, AppError> {
     .await
 }
 
-#[server(endpoint = "create_scenario", input = Json)]
+#[server(endpoint = "create_scenario", input = BrowserJson, output = BrowserJson)]
 pub async fn create_scenario(draft: ScenarioDraft) -> Result<Scenario, AppError> {
     crate::api::as_admin("create_scenario", |state, user| async move {
         scenarios::create(&state.db, user.org, &user.email, &draft).await
@@ -42,7 +42,7 @@ pub async fn create_scenario(draft: ScenarioDraft) -> Result<Scenario, AppError>
 }
 
 /// Save `draft` over scenario `id` as of `version` (the version it was read at).
-#[server(endpoint = "update_scenario", input = Json)]
+#[server(endpoint = "update_scenario", input = BrowserJson, output = BrowserJson)]
 pub async fn update_scenario(
     id: i64,
     version: i64,
@@ -54,7 +54,7 @@ pub async fn update_scenario(
     .await
 }
 
-#[server(endpoint = "copy_scenario")]
+#[server(endpoint = "copy_scenario", output = BrowserJson)]
 pub async fn copy_scenario(id: i64) -> Result<Scenario, AppError> {
     crate::api::as_admin("copy_scenario", |state, user| async move {
         scenarios::copy(&state.db, user.org, &user.email, id).await
@@ -62,7 +62,7 @@ pub async fn copy_scenario(id: i64) -> Result<Scenario, AppError> {
     .await
 }
 
-#[server(endpoint = "delete_scenario")]
+#[server(endpoint = "delete_scenario", output = BrowserJson)]
 pub async fn delete_scenario(id: i64) -> Result<(), AppError> {
     crate::api::as_admin("delete_scenario", |state, user| async move {
         scenarios::delete(&state.db, user.org, &user.email, id).await

@@ -2,16 +2,16 @@
 //! providers that push users and groups into Muster, and their tokens. A
 //! token's value goes out once, in the answer that made it.
 
+use crate::model::BrowserJson;
 use crate::model::{
     AppError, IssuedScimToken, ScimOverview, ScimSourceForm, ScimToken, ScimTokenForm,
 };
 use leptos::prelude::*;
-use leptos::server_fn::codec::Json;
 
 #[cfg(feature = "ssr")]
 use crate::backend::scim::sources;
 
-#[server(endpoint = "scim_overview")]
+#[server(endpoint = "scim_overview", output = BrowserJson)]
 pub async fn get_scim_overview() -> Result<ScimOverview, AppError> {
     crate::api::as_admin("scim_overview", |state, user| async move {
         Ok(ScimOverview {
@@ -24,7 +24,7 @@ pub async fn get_scim_overview() -> Result<ScimOverview, AppError> {
 }
 
 /// Add an identity provider with its first token.
-#[server(endpoint = "create_scim_source", input = Json)]
+#[server(endpoint = "create_scim_source", input = BrowserJson, output = BrowserJson)]
 pub async fn create_scim_source(
     form: ScimSourceForm,
     token: ScimTokenForm,
@@ -37,7 +37,7 @@ pub async fn create_scim_source(
     .await
 }
 
-#[server(endpoint = "update_scim_source", input = Json)]
+#[server(endpoint = "update_scim_source", input = BrowserJson, output = BrowserJson)]
 pub async fn update_scim_source(id: i64, form: ScimSourceForm) -> Result<(), AppError> {
     crate::api::as_admin("update_scim_source", |state, user| async move {
         sources::update(&state.db, user.org, id, &form).await
@@ -45,7 +45,7 @@ pub async fn update_scim_source(id: i64, form: ScimSourceForm) -> Result<(), App
     .await
 }
 
-#[server(endpoint = "add_scim_token", input = Json)]
+#[server(endpoint = "add_scim_token", input = BrowserJson, output = BrowserJson)]
 pub async fn add_scim_token(
     source_id: i64,
     form: ScimTokenForm,
@@ -59,7 +59,7 @@ pub async fn add_scim_token(
 }
 
 /// Replace a token's value: the old one is refused from now on.
-#[server(endpoint = "regenerate_scim_token")]
+#[server(endpoint = "regenerate_scim_token", output = BrowserJson)]
 pub async fn regenerate_scim_token(id: i64) -> Result<IssuedScimToken, AppError> {
     crate::api::as_admin("regenerate_scim_token", |state, user| async move {
         let issued = sources::regenerate(&state.db, user.org, id).await?;
@@ -69,7 +69,7 @@ pub async fn regenerate_scim_token(id: i64) -> Result<IssuedScimToken, AppError>
     .await
 }
 
-#[server(endpoint = "revoke_scim_token")]
+#[server(endpoint = "revoke_scim_token", output = BrowserJson)]
 pub async fn revoke_scim_token(id: i64) -> Result<ScimToken, AppError> {
     crate::api::as_admin("revoke_scim_token", |state, user| async move {
         let token = sources::revoke(&state.db, user.org, id).await?;
@@ -82,7 +82,7 @@ pub async fn revoke_scim_token(id: i64) -> Result<ScimToken, AppError> {
 /// Remove an identity provider: its tokens stop working, its groups go, the
 /// contacts it created are deleted (those it took over go back to their
 /// earlier source). Returns how many contacts were deleted.
-#[server(endpoint = "remove_scim_source")]
+#[server(endpoint = "remove_scim_source", output = BrowserJson)]
 pub async fn remove_scim_source(id: i64) -> Result<u64, AppError> {
     crate::api::as_admin("remove_scim_source", |state, user| async move {
         let deleted = sources::remove(&state.db, user.org, id).await?;

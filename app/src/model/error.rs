@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "ssr")]
 use leptos::prelude::ServerFnErrorErr;
-use leptos::server_fn::{codec::JsonEncoding, error::FromServerFnError};
+use leptos::server_fn::error::FromServerFnError;
 
 /// A problem with one form field, shown next to that field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +79,7 @@ impl AppError {
 }
 
 impl FromServerFnError for AppError {
-    type Encoder = JsonEncoding;
+    type Encoder = super::BrowserJsonEncoding;
 
     fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
         Self::Transport(value.to_string())

@@ -10,6 +10,7 @@ mod scenario;
 mod scim;
 mod sms;
 mod sync;
+mod wire;
 pub use error::{AppError, FieldError};
 pub use import::{
     field_label, ImportColumn, ImportJob, ImportPreview, ImportPreviewRow, ImportStatus,
@@ -43,6 +44,7 @@ pub use sync::{
     ChangeAction, FieldChange, HeldContact, Hold, HoldResolution, PreviewItem, SyncPhase,
     SyncPreview, SyncProgress, SyncRun, SyncStatus, SyncTrigger, GONE, SUSPENDED,
 };
+pub use wire::{from_json, to_json, BrowserJson, BrowserJsonEncoding};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -3,10 +3,11 @@
 use super::{ErrorNotice, Loading};
 use crate::model::{AppError, AuditEntry};
 use leptos::prelude::*;
+use leptos::server::codee::string::JsonSerdeWasmCodec;
 
 #[component]
 pub fn AuditTrail(
-    trail: Resource<Result<Vec<AuditEntry>, AppError>>,
+    trail: Resource<Result<Vec<AuditEntry>, AppError>, JsonSerdeWasmCodec>,
     testid: &'static str,
 ) -> impl IntoView {
     view! {

@@ -28,9 +28,9 @@ pub fn RecipientsPicker(
     people: RwSignal<Vec<PickedContact>>,
     #[prop(into)] error: Signal<Option<String>>,
 ) -> impl IntoView {
-    let groups = Resource::new(|| (), |_| recipient_groups());
-    let facets = Resource::new(|| (), |_| contact_facets());
-    let sources = Resource::new(|| (), |_| recipient_sources());
+    let groups = Resource::new_serde_wb(|| (), |_| recipient_groups());
+    let facets = Resource::new_serde_wb(|| (), |_| contact_facets());
+    let sources = Resource::new_serde_wb(|| (), |_| recipient_sources());
     view! {
         <fieldset class="recipients" aria-describedby="recipients-error">
             <legend>"Recipients"</legend>
@@ -58,7 +58,7 @@ pub fn RecipientsPicker(
 /// count opening the list of those people.
 #[component]
 fn Reach(value: RwSignal<Recipients>) -> impl IntoView {
-    let reach = Resource::new(move || value.get(), recipient_reach);
+    let reach = Resource::new_serde_wb(move || value.get(), recipient_reach);
     let listing = RwSignal::new(None::<ReachFilter>);
     let toggle =
         move |f: ReachFilter| listing.update(|l| *l = if *l == Some(f) { None } else { Some(f) });
@@ -133,7 +133,7 @@ fn Reach(value: RwSignal<Recipients>) -> impl IntoView {
 #[component]
 fn ReachList(value: RwSignal<Recipients>, filter: ReachFilter) -> impl IntoView {
     let offset = RwSignal::new(0usize);
-    let page = Resource::new(
+    let page = Resource::new_serde_wb(
         move || (value.get(), offset.get()),
         move |(selection, offset)| recipient_people(selection, filter, offset),
     );
@@ -464,7 +464,7 @@ fn PeoplePicker(
     let text = RwSignal::new(String::new());
     let query = RwSignal::new(String::new());
     let timer = StoredValue::new(None::<TimeoutHandle>);
-    let results = Resource::new(
+    let results = Resource::new_serde_wb(
         move || query.get(),
         |q| async move {
             if q.trim().is_empty() {

@@ -1,13 +1,17 @@
 //! The frame around every signed-in page: navigation, organisation and sign-out.
 
-use crate::api::auth::{whoami, Logout};
+use crate::api::auth::{logout, whoami, Logout};
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_location;
 
 #[component]
 pub fn AppShell(children: Children) -> impl IntoView {
-    let me = Resource::new(|| (), |_| whoami());
-    let logout = ServerAction::<Logout>::new();
+    let me = Resource::new_serde_wb(|| (), |_| whoami());
+    // A plain action, not a `ServerAction`: signing out has no error to
+    // show, and a `ServerAction`'s reading of errors from the URL (for forms
+    // posted without JavaScript) would weigh on every page's first load.
+    let sign_out = Action::new(|_: &()| logout());
     let location = use_location();
     let on = move |prefix: &'static str| {
         move || {
@@ -39,9 +43,17 @@ pub fn AppShell(children: Children) -> impl IntoView {
                                 })
                         })}
                     </Suspense>
-                    <ActionForm action=logout attr:class="inline">
+                    <form
+                        method="post"
+                        action=Logout::url()
+                        class="inline"
+                        on:submit=move |ev| {
+                            ev.prevent_default();
+                            sign_out.dispatch(());
+                        }
+                    >
                         <button type="submit" class="btn ghost">"Sign out"</button>
-                    </ActionForm>
+                    </form>
                 </div>
             </header>
             <nav class="sidebar" aria-label="Main">

@@ -17,8 +17,8 @@ pub fn ContactDetailPage() -> impl IntoView {
             .and_then(|s| s.parse::<i64>().ok())
             .unwrap_or(0)
     });
-    let contact = Resource::new(move || id.get(), get_contact);
-    let facets = Resource::new(|| (), |_| contact_facets());
+    let contact = Resource::new_serde_wb(move || id.get(), get_contact);
+    let facets = Resource::new_serde_wb(|| (), |_| contact_facets());
     view! {
         <Title text="Contact · Muster"/>
         <AppShell>

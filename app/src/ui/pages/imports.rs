@@ -27,7 +27,7 @@ fn status_class(status: ImportStatus) -> &'static str {
 pub fn ImportJobPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.read().get("id").and_then(|v| v.parse::<i64>().ok());
-    let first = Resource::new(id, |id| async move {
+    let first = Resource::new_serde_wb(id, |id| async move {
         match id {
             Some(id) => get_import(id).await,
             None => Err(AppError::NotFound),
@@ -288,7 +288,7 @@ fn Summary(job: ImportJob) -> impl IntoView {
 
 #[component]
 pub fn ImportsPage() -> impl IntoView {
-    let history = Resource::new(|| (), |_| import_history());
+    let history = Resource::new_serde_wb(|| (), |_| import_history());
     view! {
         <Title text="Upload history · Muster"/>
         <AppShell>

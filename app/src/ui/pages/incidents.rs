@@ -33,7 +33,7 @@ fn StatusBadge(status: IncidentStatus) -> impl IntoView {
 
 #[component]
 pub fn IncidentsPage() -> impl IntoView {
-    let list = Resource::new(|| (), |_| list_incidents());
+    let list = Resource::new_serde_wb(|| (), |_| list_incidents());
     let navigate = use_navigate();
     view! {
         <Title text="Incidents · Muster"/>
@@ -114,7 +114,7 @@ pub fn LaunchPage() -> impl IntoView {
             .get("scenario")
             .and_then(|s| s.parse::<i64>().ok())
     });
-    let loaded = Resource::new(
+    let loaded = Resource::new_serde_wb(
         move || scenario.get(),
         |id| async move {
             let Some(id) = id else {
@@ -273,7 +273,7 @@ pub fn IncidentPage() -> impl IntoView {
             .and_then(|s| s.parse::<i64>().ok())
             .unwrap_or(0)
     });
-    let incident = Resource::new(move || id.get(), get_incident);
+    let incident = Resource::new_serde_wb(move || id.get(), get_incident);
     view! {
         <Title text="Incident · Muster"/>
         <AppShell>
@@ -319,7 +319,7 @@ fn IncidentView(incident: Incident) -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     });
-    let progress = Resource::new(move || (id, tick.get()), |(id, _)| get_progress(id));
+    let progress = Resource::new_serde_wb(move || (id, tick.get()), |(id, _)| get_progress(id));
     let resolve = ServerAction::<ResolveIncident>::new();
     let confirming = RwSignal::new(false);
     Effect::new(move |_| {
@@ -377,7 +377,7 @@ fn IncidentView(incident: Incident) -> impl IntoView {
             })}
         </Transition>
         <Recipients id options=options.get_value() channels=incident.channels tick/>
-        <AuditTrail trail=Resource::new(move || tick.get(), move |_| incident_history(id)) testid="incident-history"/>
+        <AuditTrail trail=Resource::new_serde_wb(move || tick.get(), move |_| incident_history(id)) testid="incident-history"/>
         <ConfirmDialog
             open=confirming
             title="Resolve this incident?".to_string()
@@ -572,7 +572,7 @@ fn Recipients(
         },
         offset: offset.get(),
     };
-    let page = Resource::new(
+    let page = Resource::new_serde_wb(
         move || (filter(), tick.get()),
         move |(filter, _)| incident_recipients(id, filter),
     );

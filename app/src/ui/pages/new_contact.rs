@@ -9,7 +9,7 @@ use leptos_router::hooks::use_navigate;
 
 #[component]
 pub fn NewContactPage() -> impl IntoView {
-    let facets = Resource::new(|| (), |_| contact_facets());
+    let facets = Resource::new_serde_wb(|| (), |_| contact_facets());
     let action = ServerAction::<CreateContact>::new();
     let navigate = use_navigate();
     Effect::new(move |_| {

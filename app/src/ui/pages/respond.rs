@@ -12,7 +12,7 @@ use leptos_router::hooks::use_params_map;
 pub fn ResponsePage() -> impl IntoView {
     let params = use_params_map();
     let token = Memo::new(move |_| params.read().get("token").unwrap_or_default());
-    let view = Resource::new(move || token.get(), open_response);
+    let view = Resource::new_serde_wb(move || token.get(), open_response);
     view! {
         <Title text="Your answer · Muster"/>
         // The link is the recipient's key: keep it out of other sites' logs.

@@ -25,7 +25,7 @@ const SEARCH_DEBOUNCE: Duration = Duration::from_millis(250);
 pub fn ScenariosPage() -> impl IntoView {
     let params = use_query_map();
     let q = Memo::new(move |_| params.read().get("q").unwrap_or_default());
-    let list = Resource::new(move || q.get(), list_scenarios);
+    let list = Resource::new_serde_wb(move || q.get(), list_scenarios);
     let navigate = use_navigate();
     let text = RwSignal::new(q.get_untracked());
     let timer = StoredValue::new(None::<TimeoutHandle>);
@@ -198,7 +198,7 @@ pub fn ScenarioPage() -> impl IntoView {
     let params = use_params_map();
     // "new", or a scenario's id.
     let key = Memo::new(move |_| params.read().get("id").unwrap_or_default());
-    let loaded = Resource::new(
+    let loaded = Resource::new_serde_wb(
         move || key.get(),
         |key| async move {
             if key == "new" {
@@ -613,6 +613,6 @@ fn OptionsEditor(options: RwSignal<Vec<String>>, error: Signal<Option<String>>) 
 /// Who made, changed and copied the scenario, newest first.
 #[component]
 fn History(id: i64, version: RwSignal<i64>) -> impl IntoView {
-    let trail = Resource::new(move || (id, version.get()), |(id, _)| scenario_history(id));
+    let trail = Resource::new_serde_wb(move || (id, version.get()), |(id, _)| scenario_history(id));
     view! { <AuditTrail trail testid="scenario-history"/> }
 }

@@ -14,8 +14,8 @@ use leptos_meta::Title;
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| get_sms_settings());
-    let history = Resource::new(|| (), |_| settings_history());
+    let initial = Resource::new_serde_wb(|| (), |_| get_sms_settings());
+    let history = Resource::new_serde_wb(|| (), |_| settings_history());
     let changed = Callback::new(move |_| history.refetch());
     view! {
         <Title text="Settings · Muster"/>

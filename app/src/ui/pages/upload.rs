@@ -26,7 +26,7 @@ enum Step {
 pub fn UploadPage() -> impl IntoView {
     let step = RwSignal::new(Step::Choose);
     let error = RwSignal::new(None::<AppError>);
-    let limit = Resource::new(|| (), |_| import_limit());
+    let limit = Resource::new_serde_wb(|| (), |_| import_limit());
     view! {
         <Title text="Upload contacts · Muster"/>
         <AppShell>
@@ -215,7 +215,7 @@ fn upload(
         let status = answered.status().unwrap_or(0);
         let body = answered.response_text().ok().flatten().unwrap_or_default();
         if status == 200 {
-            match serde_json::from_str::<ImportPreview>(&body) {
+            match crate::model::from_json::<ImportPreview>(&body) {
                 Ok(p) => {
                     error.set(None);
                     step.set(Step::Preview(p));
@@ -228,7 +228,7 @@ fn upload(
                     .into(),
             );
         } else {
-            match serde_json::from_str::<AppError>(&body) {
+            match crate::model::from_json::<AppError>(&body) {
                 Ok(e) => {
                     error.set(Some(e));
                     step.set(Step::Choose);

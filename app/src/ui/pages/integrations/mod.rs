@@ -37,7 +37,7 @@ pub(super) fn when(t: chrono::DateTime<chrono::Utc>) -> String {
 
 #[component]
 pub fn IntegrationsPage() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| list_integrations());
+    let initial = Resource::new_serde_wb(|| (), |_| list_integrations());
     view! {
         <Title text="Integrations · Muster"/>
         <AppShell>

@@ -18,7 +18,7 @@ use leptos::task::spawn_local;
 
 #[component]
 pub(super) fn Provisioning() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| get_scim_overview());
+    let initial = Resource::new_serde_wb(|| (), |_| get_scim_overview());
     view! {
         <section class="section" aria-labelledby="scim-title">
             <h2 id="scim-title">"Provisioning (SCIM)"</h2>
