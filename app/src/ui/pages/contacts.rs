@@ -212,21 +212,23 @@ fn Filters(query: Memo<ContactQuery>, facets: Facets) -> impl IntoView {
     };
     view! {
         // A plain GET form: without JavaScript the browser submits it; with
-        // it, Apply navigates within the app. (The router's `Form` did the
-        // same, and weighed about 8 KB gzipped of the first load.) Apply sends
-        // the search box too: a search still waiting for its debounce must not
-        // fire afterwards and replace the applied URL.
+        // it, Apply navigates within the app. (The router's `Form` does the
+        // same, but brought `str::to_lowercase` and its Unicode tables into the
+        // first load: server/README, "First load".) Apply sends the search box
+        // too: a search still waiting for its debounce must not fire
+        // afterwards and replace the applied URL.
         <form
             method="GET"
             action="/contacts"
             class="filters"
             role="search"
             on:submit=move |ev| {
-                ev.prevent_default();
                 if let Some(t) = timer.get_value() {
                     t.clear();
                 }
+                // (Should the form's fields not be readable, the browser submits it.)
                 if let Some(next) = submitted(&ev) {
+                    ev.prevent_default();
                     sent.set_value(next.q.clone());
                     apply(&format!("/contacts?{}", next.to_query_string()), Default::default());
                 }
