@@ -77,6 +77,48 @@ pub fn from_json<T: DeserializeOwned>(text: &str) -> Result<T, String> {
 mod tests {
     use super::*;
     use crate::model::{AppError, FieldError};
+    use std::path::Path;
+
+    /// The Rust files under `dir`, with their text.
+    fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                out.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    /// One server function or resource left on serde_json would bring its
+    /// parser back into the browser's code (into the first load if it is the
+    /// Contacts page's).
+    #[test]
+    fn every_server_function_and_resource_reads_json_in_the_browser() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src.join("api"), &mut files);
+        sources(&src.join("ui"), &mut files);
+        let mut functions = 0;
+        for (path, text) in &files {
+            for line in text
+                .lines()
+                .filter(|l| l.trim_start().starts_with("#[server("))
+            {
+                functions += 1;
+                assert!(line.contains("output = BrowserJson"), "{path}: {line}");
+                assert!(!line.contains("input = Json"), "{path}: {line}");
+            }
+            for (n, line) in text.lines().enumerate() {
+                let bare = line.replace("LocalResource::new(", "");
+                assert!(!bare.contains("Resource::new("), "{path}:{}: {line}", n + 1);
+                assert!(!line.contains("serde_json"), "{path}:{}: {line}", n + 1);
+            }
+        }
+        assert!(functions > 60, "{functions} server functions found");
+    }
 
     #[test]
     fn what_is_encoded_is_json_and_decodes_to_the_same_value() {
