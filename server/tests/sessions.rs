@@ -1,6 +1,7 @@
 //! Sessions end when idle and when their lifetime is over (and the sweeper
 //! deletes them); changing the password ends every other session; signing out
-//! everywhere ends them all; over https the cookie is `__Host-` and `Secure`.
+//! everywhere ends them all; signing out works without JavaScript; over https
+//! the cookie is `__Host-` and `Secure`.
 
 mod common;
 
@@ -151,6 +152,39 @@ async fn signing_out_everywhere_ends_every_session_of_that_admin_only() {
     assert!(!signed_in(&app, &here).await);
     assert!(!signed_in(&app, &elsewhere).await);
     assert!(signed_in(&app, &colleague).await);
+}
+
+/// Sign out is a plain form in every page's header: without JavaScript the
+/// browser posts it to the server function, which ends the session and sends
+/// the browser to the sign-in page.
+#[tokio::test]
+async fn signing_out_works_without_javascript() {
+    let app = TestApp::spawn().await;
+    let client = app.org_admin("Acme", ADMIN).await;
+    let page = client
+        .get(format!("{}/contacts", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"<form method="post" action="/api/logout""#),
+        "{page}"
+    );
+    let res = client
+        .post(format!("{}/api/logout", app.url))
+        .header("accept", "text/html")
+        .header("origin", app.url.as_str())
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("", "")][..0])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(res.headers()["location"], "/login");
+    assert!(!signed_in(&app, &client).await);
 }
 
 /// The session cookie a sign-in sets, as sent.
