@@ -255,8 +255,10 @@ async fn prepare(conn: &DatabaseConnection, contacts: u64) -> anyhow::Result<Org
     if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
         // The state autovacuum brings tables to after a large insert: their
         // visibility maps set, which index-only counts need.
-        conn.execute_unprepared("VACUUM (ANALYZE) contacts, contact_word_starts")
-            .await?;
+        conn.execute_unprepared(
+            "VACUUM (ANALYZE) contacts, contact_word_starts, contact_words, search_words",
+        )
+        .await?;
     }
     db::analyze(conn).await?;
     Ok(org)

@@ -394,6 +394,14 @@ async fn schema_equals_an_upgraded_release() {
         1 + triggers.min(1),
         "{added:#?}"
     );
+    // m0023: on PostgreSQL, the words and their vocabulary: 9 + 2 columns,
+    // 3 indexes, 2 constraints, 1 trigger, 2 functions.
+    let m0023 = |l: &String| l.contains("contact_words") || l.contains("search_words");
+    assert_eq!(
+        added.iter().filter(|l| m0023(l)).count(),
+        word_starts.min(1) * (11 + 3 + 2 + 1 + 2),
+        "{added:#?}"
+    );
     assert!(
         added.iter().all(|l| m0005(l)
             || m0006(l)
@@ -411,7 +419,8 @@ async fn schema_equals_an_upgraded_release() {
             || m0018(l)
             || m0019(l)
             || m0020(l)
-            || m0022(l)),
+            || m0022(l)
+            || m0023(l)),
         "{added:#?}"
     );
 }

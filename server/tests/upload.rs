@@ -586,7 +586,16 @@ async fn the_search_index_of_an_upload_whose_server_stopped_is_finished_by_a_swe
                  (SELECT COUNT(*) FROM word_start_backlog), \
                  (SELECT COUNT(*) FROM contact_word_starts WHERE department = 'Moved'), \
                  (SELECT COUNT(*) FROM contacts c, contact_word_starts(c.search_text) s \
-                  WHERE c.department = 'Moved')",
+                  WHERE c.department = 'Moved'), \
+                 (SELECT COUNT(*) FROM contact_words), \
+                 (SELECT COUNT(*) FROM (SELECT w.org_id, w.word, w.contact_id, w.before, \
+                  w.sort_name, w.active, w.department, w.role, w.location FROM contact_words w \
+                  INTERSECT SELECT c.org_id, x.word, c.id, x.before, c.sort_name, c.active, \
+                  c.department, c.role, c.location \
+                  FROM contacts c, contact_words(c.search_text) x) d), \
+                 (SELECT COUNT(*) FROM contacts c, contact_words(c.search_text) x), \
+                 (SELECT COUNT(*) FROM (SELECT DISTINCT org_id, word FROM contact_words \
+                  EXCEPT SELECT org_id, word FROM search_words) d)",
             ))
             .await
             .unwrap()
@@ -596,5 +605,9 @@ async fn the_search_index_of_an_upload_whose_server_stopped_is_finished_by_a_swe
         assert_eq!((n(1), n(2), n(3)), (n(0), n(0), 0));
         assert!(n(5) > 0);
         assert_eq!(n(4), n(5));
+        // And its words, exactly those of its text as it is now, each in the
+        // vocabulary.
+        assert!(n(6) > 300);
+        assert_eq!((n(7), n(8), n(9)), (n(6), n(6), 0));
     }
 }

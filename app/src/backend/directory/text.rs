@@ -149,6 +149,16 @@ pub fn word_start(query: &str) -> Option<String> {
     (words.next().is_none() && word.chars().count() <= 2).then_some(word)
 }
 
+/// Whether every character of `pattern` is a word character of PostgreSQL's
+/// `contact_words` (migration m0023 splits a search text on every other):
+/// a to z, and any character from U+0080 on outside the private use area.
+/// Such a pattern is inside one word wherever it matches.
+pub fn is_within_word(pattern: &str) -> bool {
+    pattern.chars().all(|c| {
+        c.is_ascii_lowercase() || (c >= '\u{80}' && !('\u{E000}'..='\u{F8FF}').contains(&c))
+    })
+}
+
 /// An FTS5 phrase that matches `text` as a substring (trigram tokenizer).
 pub fn fts_phrase(text: &str) -> String {
     format!("\"{}\"", text.replace('"', "\"\""))
@@ -160,6 +170,17 @@ mod tests {
 
     fn contains(doc: &str, query: &str) -> bool {
         doc.contains(&pattern(query).unwrap())
+    }
+
+    #[test]
+    fn patterns_within_a_word_have_only_word_characters() {
+        for inside in ["mar", "tomás", "ström", "张伟明", "x😀y"] {
+            assert!(is_within_word(&pattern(inside).unwrap()), "{inside}");
+        }
+        // Word marks, digits, punctuation: the pattern may span words.
+        for across in ["ada lo", "smith2", "o'b", "example.com", "a-b", "j_s", "ab"] {
+            assert!(!is_within_word(&pattern(across).unwrap()), "{across}");
+        }
     }
 
     #[test]

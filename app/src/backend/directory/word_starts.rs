@@ -1,14 +1,15 @@
-//! PostgreSQL's backlog of word starts (migration m0020). A bulk writer that
-//! inserts contacts without search keys (`bulk::insert_many`, not `keyed`)
-//! leaves their word starts for later: the insert trigger lists them in
-//! `word_start_backlog`, and [`place_some`] gives them their word starts a
-//! chunk at a time, as SQLite's contacts get their search keys. Until then
-//! one- and two-character searches do not find them; longer ones do (the
-//! trigram index is written with the rows). A write to a contact in the
-//! backlog leaves its word starts alone (m0020's update trigger): placing
-//! writes them from its text as it is then. Only an upload's catch-up and
-//! the sweep place the backlog (`import::job::index`), never another
-//! writer's transaction.
+//! PostgreSQL's backlog of word starts (migration m0020) and words (m0023).
+//! A bulk writer that inserts contacts without search keys
+//! (`bulk::insert_many`, not `keyed`) leaves both for later: the insert
+//! trigger lists the contacts in `word_start_backlog`, and [`place_some`]
+//! writes their word starts and words a chunk at a time, as SQLite's
+//! contacts get their search keys. Until then one- and two-character
+//! searches do not find them, and longer ones are answered by the trigram
+//! index (written with the rows) instead of the words. A write to a contact
+//! in the backlog leaves its entries alone (m0020's and m0023's update
+//! trigger): placing writes them from its text as it is then. Only an
+//! upload's catch-up and the sweep place the backlog (`import::job::index`),
+//! never another writer's transaction.
 
 use crate::backend::db::Sql;
 use crate::backend::domain::OrgId;
@@ -90,5 +91,14 @@ pub(super) async fn place_some(
     );
     of_these(&mut add);
     add.execute(db).await?;
+    // And their words (migration m0023).
+    let mut words = Sql::new(backend);
+    words.push(
+        "INSERT INTO contact_words SELECT c.org_id, w.word, c.id, w.before, c.sort_name, \
+         c.active, c.department, c.role, c.location \
+         FROM contacts c, contact_words(c.search_text) AS w",
+    );
+    of_these(&mut words);
+    words.execute(db).await?;
     Ok(ids.len() as u64)
 }
