@@ -280,6 +280,10 @@ async fn every_page_of_every_query_matches_the_plain_definition() {
     let (all, _) = walk(&app, &other, &[("query[q]", "")]).await;
     assert_eq!(all, 150);
     assert!(total < 150);
+    // Every one of its addresses is at example.com, and only its own count
+    // (on PostgreSQL, through the organisation's own words).
+    let (at_example, ids) = walk(&app, &other, &[("query[q]", "exam")]).await;
+    assert_eq!((at_example, ids.len()), (150, 150));
 }
 
 #[tokio::test]
